@@ -1,0 +1,101 @@
+# cloudlb Makefile. Tools are pinned and installed into bin/; `make test` needs nothing but Go and Python 3.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+BIN := $(CURDIR)/bin
+CONTROLLER_GEN_VERSION := v0.23.0
+GOLANGCI_LINT_VERSION := v2.15.0
+HELM_VERSION := v3.22.0
+MOTO_VERSION := 5.2.5
+K8S_VERSION := 1.37.2
+ETCD_VERSION := 3.6.16
+
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM := $(BIN)/helm-$(HELM_VERSION)
+MOTO := $(BIN)/moto-$(MOTO_VERSION)/bin/moto_server
+ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)-etcd$(ETCD_VERSION)
+
+export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
+export CLOUDLB_MOTO_SERVER := $(MOTO)
+export CLOUDLB_HELM := $(HELM)
+
+CLOUD ?= fake
+
+.PHONY: all
+all: build
+
+##@ Build
+
+.PHONY: build
+build: ## Build the controller binary into bin/cloudlb-controller.
+	go build -o $(BIN)/cloudlb-controller ./cmd/cloudlb-controller
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers.
+	$(CONTROLLER_GEN) crd rbac:roleName=cloudlb-controller paths=./... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+##@ Test
+
+.PHONY: test
+test: envtest moto helm build ## Provision envtest, moto and helm, then run every suite.
+	go test ./... -count=1 -timeout 30m
+
+.PHONY: bench
+bench: envtest moto ## Run the benchmarks: time, memory and cloud calls by operation.
+	go test ./... -run '^$$' -bench . -benchmem -count=1 -timeout 60m
+
+.PHONY: envtest
+envtest: $(ENVTEST_DIR)/.versions ## Build kube-apiserver and etcd from source into bin/k8s.
+$(ENVTEST_DIR)/.versions:
+	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh $(ENVTEST_DIR)
+
+.PHONY: moto
+moto: $(MOTO) ## Install the moto AWS emulator into bin/.
+$(MOTO):
+	python3 -m venv $(BIN)/moto-$(MOTO_VERSION)
+	$(BIN)/moto-$(MOTO_VERSION)/bin/pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+
+.PHONY: helm
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(BIN)/tmp-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/tmp-helm/helm $@ && rmdir $(BIN)/tmp-helm
+
+##@ Run
+
+.PHONY: run-local
+run-local: envtest moto ## Run cloudlb against an embedded API server; CLOUD=fake or CLOUD=aws (moto).
+	go run ./cmd/cloudlb-local --cloud=$(CLOUD)
+
+##@ Quality
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint.
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: verify
+verify: generate manifests ## Fail when generated code or manifests are not committed.
+	go mod tidy
+	gofmt -l . | (! grep .)
+	git diff --exit-code -- . ':(exclude)bin'
+	@test -z "$$(git status --porcelain --untracked-files=all -- api config charts go.mod go.sum)" || \
+		{ git status --porcelain -- api config charts go.mod go.sum; echo 'untracked generated files'; exit 1; }
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN)/tmp-cg go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(BIN)/tmp-cg/controller-gen $@ && rmdir $(BIN)/tmp-cg
+
+$(GOLANGCI_LINT):
+	GOBIN=$(BIN)/tmp-gl go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/tmp-gl/golangci-lint $@ && rmdir $(BIN)/tmp-gl
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

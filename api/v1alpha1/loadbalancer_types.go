@@ -1,0 +1,65 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LoadBalancerSpec names the stack a LoadBalancer record stands for. The controller writes it; users read it.
+type LoadBalancerSpec struct {
+	// Stack is the key of the Ingress group this load balancer serves: "namespace/name" for a single Ingress.
+	Stack string `json:"stack"`
+}
+
+// LoadBalancerStatus is what the controller last applied to the cloud for one stack.
+type LoadBalancerStatus struct {
+	// DNSName is the load balancer's DNS name, as written into the member Ingresses' status.
+	// +optional
+	DNSName string `json:"dnsName,omitempty"`
+	// Scheme is internet-facing or internal.
+	// +optional
+	Scheme string `json:"scheme,omitempty"`
+	// Ingresses are the members ("namespace/name") that the last applied model was built from.
+	// +optional
+	Ingresses []string `json:"ingresses,omitempty"`
+	// AppliedHash is the hash of the last model the provider converged to. A reconcile whose model hashes the
+	// same makes no cloud call.
+	// +optional
+	AppliedHash string `json:"appliedHash,omitempty"`
+	// LastAppliedTime is when the provider last converged this stack; drift checks count from it.
+	// +optional
+	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
+	// Conditions: Ready is True when the cloud matches the last valid model.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// LoadBalancer is the controller's record of one cloud load balancer: a read-only view for kubectl.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=clb
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Stack",type=string,JSONPath=`.spec.stack`
+// +kubebuilder:printcolumn:name="DNS",type=string,JSONPath=`.status.dnsName`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type LoadBalancer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   LoadBalancerSpec   `json:"spec,omitempty"`
+	Status LoadBalancerStatus `json:"status,omitempty"`
+}
+
+// LoadBalancerList is a list of LoadBalancer records.
+// +kubebuilder:object:root=true
+type LoadBalancerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LoadBalancer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&LoadBalancer{}, &LoadBalancerList{})
+}

@@ -1,0 +1,176 @@
+// Package fake is a stateful in-memory cloud.Provider for controller tests, fault injection and the local run.
+// It keeps the last model ensured per stack, records every call, and can fail or delay any method on demand.
+package fake
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// Method names, as recorded in Calls and as keys for fault injection.
+const (
+	MethodEnsure = "Ensure"
+	MethodDelete = "Delete"
+)
+
+// Call is one recorded provider call.
+type Call struct {
+	Method string
+	Stack  string
+}
+
+// Provider is the in-memory cloud. The zero value is not usable; call New.
+type Provider struct {
+	mu      sync.Mutex
+	lbs     map[string]*cloud.LoadBalancer
+	calls   []Call
+	errs    map[string][]error
+	latency map[string]time.Duration
+}
+
+var _ cloud.Provider = (*Provider)(nil)
+
+// New returns an empty fake cloud.
+func New() *Provider {
+	p := &Provider{}
+	p.Reset()
+	return p
+}
+
+// Reset forgets all state, calls, injected errors and latency.
+func (p *Provider) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lbs = map[string]*cloud.LoadBalancer{}
+	p.calls = nil
+	p.errs = map[string][]error{}
+	p.latency = map[string]time.Duration{}
+}
+
+// FailNext makes the next len(errs) calls of method return these errors, in order.
+func (p *Provider) FailNext(method string, errs ...error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errs[method] = append(p.errs[method], errs...)
+}
+
+// SetLatency delays every later call of method by d.
+func (p *Provider) SetLatency(method string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.latency[method] = d
+}
+
+// Calls returns a copy of the calls made so far.
+func (p *Provider) Calls() []Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.calls)
+}
+
+// CallCount returns how many calls of method were made for stack ("" for any stack).
+func (p *Provider) CallCount(method, stack string) int {
+	n := 0
+	for _, c := range p.Calls() {
+		if c.Method == method && (stack == "" || c.Stack == stack) {
+			n++
+		}
+	}
+	return n
+}
+
+// LoadBalancer returns a copy of the model last ensured for stack, or nil.
+func (p *Provider) LoadBalancer(stack string) *cloud.LoadBalancer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lb, ok := p.lbs[stack]
+	if !ok {
+		return nil
+	}
+	return clone(lb)
+}
+
+// Stacks returns the stacks that have a load balancer, sorted.
+func (p *Provider) Stacks() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.lbs))
+	for s := range p.lbs {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Ensure stores lb and returns a DNS name derived from its name and stack.
+func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.Status, error) {
+	if err := p.enter(ctx, MethodEnsure, lb.Stack); err != nil {
+		return cloud.Status{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lbs[lb.Stack] = clone(lb)
+	return cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack}, nil
+}
+
+// Delete forgets stack.
+func (p *Provider) Delete(ctx context.Context, stack string) error {
+	if err := p.enter(ctx, MethodDelete, stack); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.lbs, stack)
+	return nil
+}
+
+// DNSName is the deterministic name the fake gives lb.
+func DNSName(lb *cloud.LoadBalancer) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(lb.Stack))
+	return fmt.Sprintf("%s-%08x.fake.elb.cloudlb.io", lb.Name, h.Sum32())
+}
+
+// enter records the call, then applies injected latency and errors.
+func (p *Provider) enter(ctx context.Context, method, stack string) error {
+	p.mu.Lock()
+	p.calls = append(p.calls, Call{Method: method, Stack: stack})
+	delay := p.latency[method]
+	var err error
+	if q := p.errs[method]; len(q) > 0 {
+		err, p.errs[method] = q[0], q[1:]
+	}
+	p.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+func clone(lb *cloud.LoadBalancer) *cloud.LoadBalancer {
+	c := *lb
+	c.Subnets = slices.Clone(lb.Subnets)
+	c.SecurityGroups = slices.Clone(lb.SecurityGroups)
+	c.InboundCIDRs = slices.Clone(lb.InboundCIDRs)
+	c.Tags = maps.Clone(lb.Tags)
+	c.Listeners = make([]cloud.Listener, len(lb.Listeners))
+	for i, l := range lb.Listeners {
+		l.Certificates = slices.Clone(l.Certificates)
+		l.CertificateHosts = slices.Clone(l.CertificateHosts)
+		l.Rules = slices.Clone(l.Rules)
+		c.Listeners[i] = l
+	}
+	c.TargetGroups = slices.Clone(lb.TargetGroups)
+	return &c
+}

@@ -1,0 +1,198 @@
+// Package cloud is the provider boundary: a provider-neutral model of a layer-7 load balancer, the Provider
+// interface that converges a cloud to it, and typed errors. It knows nothing of Kubernetes objects, so that
+// other front ends (Gateway API routes) can build the same model.
+package cloud
+
+// Scheme says where a load balancer is reachable from.
+type Scheme string
+
+const (
+	SchemeInternetFacing Scheme = "internet-facing"
+	SchemeInternal       Scheme = "internal"
+)
+
+// IPAddressType is the address family of a load balancer.
+type IPAddressType string
+
+const (
+	IPAddressTypeIPv4      IPAddressType = "ipv4"
+	IPAddressTypeDualStack IPAddressType = "dualstack"
+)
+
+// Protocol is a listener, target group or health check protocol.
+type Protocol string
+
+const (
+	ProtocolHTTP  Protocol = "HTTP"
+	ProtocolHTTPS Protocol = "HTTPS"
+)
+
+// TargetType says what a target group's targets are.
+type TargetType string
+
+const (
+	TargetTypeInstance TargetType = "instance"
+	TargetTypeIP       TargetType = "ip"
+)
+
+// LoadBalancer is the desired state of one load balancer and everything hanging off it.
+type LoadBalancer struct {
+	// Stack is the ownership key: the provider tags every resource with it and only ever touches resources
+	// tagged with it.
+	Stack string
+	// Name is the load balancer's cloud name, already within the cloud's limits.
+	Name          string
+	Scheme        Scheme
+	IPAddressType IPAddressType
+	// Subnets are subnet IDs or names; empty means the provider discovers them.
+	Subnets []string
+	// SecurityGroups replace the provider-managed frontend group when set.
+	SecurityGroups []string
+	// InboundCIDRs are allowed on the listener ports by the managed frontend group.
+	InboundCIDRs []string
+	// Tags are user tags; the provider adds its ownership tags on top.
+	Tags         map[string]string
+	Listeners    []Listener
+	TargetGroups []TargetGroup
+}
+
+// Listener accepts traffic on one port.
+type Listener struct {
+	Port     int32
+	Protocol Protocol
+	// Certificates are certificate IDs (ARNs on AWS); the first is the default certificate.
+	Certificates []string
+	// CertificateHosts are the host names to find certificates for when Certificates is empty.
+	CertificateHosts []string
+	SSLPolicy        string
+	DefaultAction    Action
+	// Rules are evaluated in ascending Priority.
+	Rules []Rule
+}
+
+// Rule routes requests that match all of its conditions.
+type Rule struct {
+	// Priority orders the rules of a listener; lower wins. Providers keep the order, not the numbers.
+	Priority   int32
+	Conditions []Condition
+	Action     Action
+}
+
+// ConditionType is what a Condition matches on.
+type ConditionType string
+
+const (
+	ConditionHost     ConditionType = "host"
+	ConditionPath     ConditionType = "path"
+	ConditionHeader   ConditionType = "header"
+	ConditionQuery    ConditionType = "query"
+	ConditionMethod   ConditionType = "method"
+	ConditionSourceIP ConditionType = "source-ip"
+)
+
+// PathMatch says how a path condition's values match.
+type PathMatch string
+
+const (
+	PathExact  PathMatch = "Exact"
+	PathPrefix PathMatch = "Prefix"
+	// PathPattern values are the cloud's own wildcard patterns, used as they are.
+	PathPattern PathMatch = "Pattern"
+)
+
+// Condition matches when a request matches any one of Values.
+type Condition struct {
+	Type      ConditionType
+	Values    []string
+	PathMatch PathMatch `json:",omitempty"`
+	// HeaderName is the header a ConditionHeader matches.
+	HeaderName string `json:",omitempty"`
+	// Query holds key=value pairs for a ConditionQuery; an empty key matches the value alone.
+	Query []QueryMatch `json:",omitempty"`
+}
+
+// QueryMatch is one query string key and value.
+type QueryMatch struct {
+	Key   string
+	Value string
+}
+
+// ActionType is what a rule or listener does with a request.
+type ActionType string
+
+const (
+	ActionForward       ActionType = "forward"
+	ActionRedirect      ActionType = "redirect"
+	ActionFixedResponse ActionType = "fixed-response"
+)
+
+// Action is one of forward, redirect or fixed response.
+type Action struct {
+	Type          ActionType
+	Forward       []WeightedTargetGroup `json:",omitempty"`
+	Redirect      *Redirect             `json:",omitempty"`
+	FixedResponse *FixedResponse        `json:",omitempty"`
+}
+
+// WeightedTargetGroup is a forward destination, referring to a TargetGroup by ID.
+type WeightedTargetGroup struct {
+	TargetGroupID string
+	Weight        int32
+}
+
+// Redirect answers with an HTTP redirect. Empty fields keep the request's value.
+type Redirect struct {
+	Protocol   string `json:",omitempty"`
+	Host       string `json:",omitempty"`
+	Port       string `json:",omitempty"`
+	Path       string `json:",omitempty"`
+	Query      string `json:",omitempty"`
+	StatusCode int32
+}
+
+// FixedResponse answers directly.
+type FixedResponse struct {
+	StatusCode  int32
+	ContentType string `json:",omitempty"`
+	Body        string `json:",omitempty"`
+}
+
+// TargetGroup is a set of targets behind one port and health check.
+type TargetGroup struct {
+	// ID is stable across reconciles and unique within the stack; actions refer to it.
+	ID          string
+	Protocol    Protocol
+	Port        int32
+	TargetType  TargetType
+	HealthCheck HealthCheck
+	Tags        map[string]string `json:",omitempty"`
+}
+
+// HealthCheck says how a target group probes its targets.
+type HealthCheck struct {
+	Protocol Protocol
+	// Port is a port number or "traffic-port".
+	Port                    string
+	Path                    string
+	IntervalSeconds         int32
+	TimeoutSeconds          int32
+	HealthyThresholdCount   int32
+	UnhealthyThresholdCount int32
+	// SuccessCodes are HTTP codes such as "200" or "200-299" or "200,302".
+	SuccessCodes string
+}
+
+// Target is one member of a target group: an IP address or an instance ID, on a port.
+type Target struct {
+	ID   string
+	Port int32
+}
+
+// Status is what a provider observed after converging a load balancer.
+type Status struct {
+	DNSName string
+	// ID is the cloud's identifier of the load balancer (an ARN on AWS).
+	ID string
+	// Warnings are non-fatal findings (a host with no certificate) for the user to see.
+	Warnings []string
+}

@@ -1,0 +1,225 @@
+package ingress
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// AWS Load Balancer Controller annotation vocabulary, read as is so that existing manifests work unchanged.
+const (
+	albPrefix = "alb.ingress.kubernetes.io/"
+
+	annScheme           = albPrefix + "scheme"
+	annIPAddressType    = albPrefix + "ip-address-type"
+	annLoadBalancerName = albPrefix + "load-balancer-name"
+	annListenPorts      = albPrefix + "listen-ports"
+	annCertificateARN   = albPrefix + "certificate-arn"
+	annSSLPolicy        = albPrefix + "ssl-policy"
+	annSubnets          = albPrefix + "subnets"
+	annSecurityGroups   = albPrefix + "security-groups"
+	annInboundCIDRs     = albPrefix + "inbound-cidrs"
+	annTags             = albPrefix + "tags"
+	annTargetType       = albPrefix + "target-type"
+	annHCPath           = albPrefix + "healthcheck-path"
+	annHCPort           = albPrefix + "healthcheck-port"
+	annHCProtocol       = albPrefix + "healthcheck-protocol"
+	annHCInterval       = albPrefix + "healthcheck-interval-seconds"
+	annHCTimeout        = albPrefix + "healthcheck-timeout-seconds"
+	annHealthyCount     = albPrefix + "healthy-threshold-count"
+	annUnhealthyCount   = albPrefix + "unhealthy-threshold-count"
+	annSuccessCodes     = albPrefix + "success-codes"
+
+	// legacyClassAnnotation predates spec.ingressClassName; it is matched against the --ingress-class flag.
+	legacyClassAnnotation = "kubernetes.io/ingress.class"
+)
+
+// AnnotationError says which annotation is wrong and why. Its text is what the user sees in the Warning Event.
+type AnnotationError struct {
+	Key    string
+	Value  string
+	Reason string
+}
+
+func (e *AnnotationError) Error() string {
+	return fmt.Sprintf("annotation %s=%q: %s", e.Key, e.Value, e.Reason)
+}
+
+// annotations reads one Ingress's annotations; every getter returns the default when the key is absent and an
+// *AnnotationError when the value does not parse.
+type annotations map[string]string
+
+func (a annotations) fail(key, reason string, args ...any) error {
+	return &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf(reason, args...)}
+}
+
+func (a annotations) oneOf(key, def string, allowed ...string) (string, error) {
+	v, ok := a[key]
+	if !ok {
+		return def, nil
+	}
+	v = strings.TrimSpace(v)
+	for _, x := range allowed {
+		if v == x {
+			return v, nil
+		}
+	}
+	return "", a.fail(key, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+func (a annotations) int32In(key string, def, lo, hi int32) (int32, error) {
+	v, ok := a[key]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil || int32(n) < lo || int32(n) > hi {
+		return 0, a.fail(key, "must be an integer from %d to %d", lo, hi)
+	}
+	return int32(n), nil
+}
+
+// list reads a comma-separated list, dropping empty items.
+func (a annotations) list(key string) []string {
+	var out []string
+	for _, s := range strings.Split(a[key], ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var lbNameRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$`)
+
+func (a annotations) loadBalancerName() (string, error) {
+	v, ok := a[annLoadBalancerName]
+	if !ok {
+		return "", nil
+	}
+	if !lbNameRE.MatchString(v) || strings.HasPrefix(v, "internal-") {
+		return "", a.fail(annLoadBalancerName,
+			"must be 1 to 32 alphanumerics or hyphens, not start or end with a hyphen, and not start with internal-")
+	}
+	return v, nil
+}
+
+// listenPort is one entry of listen-ports.
+type listenPort struct {
+	Protocol cloud.Protocol
+	Port     int32
+}
+
+// listenPorts parses '[{"HTTP": 80}, {"HTTPS": 443}]'. hasTLS picks the default: HTTPS:443 when the Ingress
+// has certificates, HTTP:80 otherwise.
+func (a annotations) listenPorts(hasTLS bool) ([]listenPort, error) {
+	v, ok := a[annListenPorts]
+	if !ok {
+		if hasTLS {
+			return []listenPort{{cloud.ProtocolHTTPS, 443}}, nil
+		}
+		return []listenPort{{cloud.ProtocolHTTP, 80}}, nil
+	}
+	var entries []map[string]int64
+	if err := json.Unmarshal([]byte(v), &entries); err != nil {
+		return nil, a.fail(annListenPorts, `must be a JSON list such as [{"HTTP": 80}, {"HTTPS": 443}]`)
+	}
+	if len(entries) == 0 {
+		return nil, a.fail(annListenPorts, "must name at least one port")
+	}
+	var out []listenPort
+	seen := map[int32]bool{}
+	for _, e := range entries {
+		for proto, port := range e {
+			p := cloud.Protocol(strings.ToUpper(proto))
+			if p != cloud.ProtocolHTTP && p != cloud.ProtocolHTTPS {
+				return nil, a.fail(annListenPorts, "protocol %q must be HTTP or HTTPS", proto)
+			}
+			if port < 1 || port > 65535 {
+				return nil, a.fail(annListenPorts, "port %d must be from 1 to 65535", port)
+			}
+			if seen[int32(port)] {
+				return nil, a.fail(annListenPorts, "port %d is listed twice", port)
+			}
+			seen[int32(port)] = true
+			out = append(out, listenPort{p, int32(port)})
+		}
+	}
+	return out, nil
+}
+
+var tagKeyRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+var tagValueRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`)
+
+// tags parses "k1=v1,k2=v2". Keys under the provider's own prefixes are refused so that a user cannot forge or
+// strip ownership.
+func (a annotations) tags() (map[string]string, error) {
+	items := a.list(annTags)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		k, v, _ := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case !tagKeyRE.MatchString(k) || !tagValueRE.MatchString(v):
+			return nil, a.fail(annTags, "tag %q is not a valid key=value pair", item)
+		case strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:"):
+			return nil, a.fail(annTags, "tag key %q uses a reserved prefix", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+var successCodesRE = regexp.MustCompile(`^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$`)
+
+func (a annotations) healthCheck() (cloud.HealthCheck, error) {
+	hc := cloud.HealthCheck{Port: "traffic-port", Path: "/", SuccessCodes: "200"}
+	proto, err := a.oneOf(annHCProtocol, string(cloud.ProtocolHTTP), "HTTP", "HTTPS")
+	if err != nil {
+		return hc, err
+	}
+	hc.Protocol = cloud.Protocol(proto)
+	if v, ok := a[annHCPath]; ok {
+		if !strings.HasPrefix(v, "/") || len(v) > 1024 {
+			return hc, a.fail(annHCPath, "must start with / and be at most 1024 characters")
+		}
+		hc.Path = v
+	}
+	if v, ok := a[annHCPort]; ok && v != "traffic-port" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > 65535 {
+			return hc, a.fail(annHCPort, "must be traffic-port or a port from 1 to 65535")
+		}
+		hc.Port = v
+	}
+	if hc.IntervalSeconds, err = a.int32In(annHCInterval, 15, 5, 300); err != nil {
+		return hc, err
+	}
+	if hc.TimeoutSeconds, err = a.int32In(annHCTimeout, 5, 2, 120); err != nil {
+		return hc, err
+	}
+	if hc.TimeoutSeconds >= hc.IntervalSeconds {
+		return hc, a.fail(annHCTimeout, "must be less than the interval (%d s)", hc.IntervalSeconds)
+	}
+	if hc.HealthyThresholdCount, err = a.int32In(annHealthyCount, 2, 2, 10); err != nil {
+		return hc, err
+	}
+	if hc.UnhealthyThresholdCount, err = a.int32In(annUnhealthyCount, 2, 2, 10); err != nil {
+		return hc, err
+	}
+	if v, ok := a[annSuccessCodes]; ok {
+		v = strings.ReplaceAll(v, " ", "")
+		if !successCodesRE.MatchString(v) {
+			return hc, a.fail(annSuccessCodes, `must be HTTP codes such as "200", "200,302" or "200-299"`)
+		}
+		hc.SuccessCodes = v
+	}
+	return hc, nil
+}

@@ -1,0 +1,326 @@
+// Package ingress reconciles Ingress stacks into cloud load balancers: it resolves the members of a stack,
+// translates them into the provider-neutral model, has the provider converge the cloud, and writes status.
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// Reconciler converges one stack per request.
+type Reconciler struct {
+	client.Client
+	Provider    cloud.Provider
+	Recorder    recorder.EventRecorder
+	ClusterName string
+	// LegacyClass is the kubernetes.io/ingress.class annotation value that cloudlb serves.
+	LegacyClass string
+	// DriftCheckInterval is how often an unchanged stack is re-ensured to repair changes made outside cloudlb;
+	// zero disables drift checks.
+	DriftCheckInterval time.Duration
+}
+
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingressclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=cloudlb.io,resources=loadbalancers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cloudlb.io,resources=loadbalancers/status,verbs=get;update;patch
+
+// SetupWithManager registers the indexes and watches. Every watch maps to stack requests, so the work queue is
+// keyed by stack and one stack is never reconciled twice at once.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, maxConcurrent int) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexStack, indexByStack); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexService, indexByService); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("ingress").
+		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress)).
+		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
+		Complete(r)
+}
+
+// Reconcile converges one stack: fetch members, finalizers, translate, ensure, status.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+	stack := stackKey(req)
+	active, leaving, err := r.members(ctx, stack)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	record, err := r.record(ctx, stack)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(active) == 0 {
+		return ctrl.Result{}, r.release(ctx, stack, record, leaving)
+	}
+	for _, ing := range active {
+		if err := r.addFinalizer(ctx, ing); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	services, err := r.services(ctx, active)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services})
+	for _, ing := range active {
+		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
+		}
+	}
+	if out.LoadBalancer == nil {
+		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{ready: metav1.ConditionFalse, reason: "InvalidSpec", message: "no member of the stack is valid"})
+	}
+
+	status, applied, err := r.ensure(ctx, record, out)
+	if err != nil {
+		for _, ing := range out.Members {
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
+		}
+		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, ready: metav1.ConditionFalse, reason: "EnsureFailed", message: err.Error()}); werr != nil {
+			return ctrl.Result{}, errors.Join(err, werr)
+		}
+		if cloud.IsInvalidSpec(err) {
+			// Retrying cannot help until the Ingress changes, and a change enqueues the stack again.
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if applied {
+		for _, ing := range out.Members {
+			for _, w := range append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...) {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "Degraded", "Ensure", "%s", w)
+			}
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
+		}
+		if err := r.writeRecord(ctx, record, recordUpdate{members: out.Members, hash: out.LoadBalancer.Hash(), ready: metav1.ConditionTrue, reason: "Ensured"}); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	for _, ing := range out.Members {
+		if err := r.writeIngressStatus(ctx, ing, status.DNSName); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	// Members that left the stack are no longer in the model the provider just applied.
+	for _, ing := range leaving {
+		if err := r.removeFinalizer(ctx, ing); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: r.DriftCheckInterval}, nil
+}
+
+// members splits the Ingresses of a stack into those cloudlb serves and those it must let go of: deleted, or
+// moved to another class, but still holding the finalizer.
+func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving []*networkingv1.Ingress, err error) {
+	var list networkingv1.IngressList
+	if err := r.List(ctx, &list, client.MatchingFields{indexStack: stack}); err != nil {
+		return nil, nil, err
+	}
+	var classes networkingv1.IngressClassList
+	if err := r.List(ctx, &classes); err != nil {
+		return nil, nil, err
+	}
+	for i := range list.Items {
+		ing := &list.Items[i]
+		switch {
+		case ing.DeletionTimestamp.IsZero() && isOurs(ing, classes.Items, r.LegacyClass):
+			active = append(active, ing)
+		case controllerutil.ContainsFinalizer(ing, cloud.Finalizer):
+			leaving = append(leaving, ing)
+		}
+	}
+	return active, leaving, nil
+}
+
+// ensure calls the provider unless the model is the one last applied and no drift check is due.
+func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, out Output) (cloud.Status, bool, error) {
+	st := record.Status
+	ready := meta.IsStatusConditionTrue(st.Conditions, "Ready")
+	driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= r.DriftCheckInterval)
+	if ready && st.DNSName != "" && st.AppliedHash == out.LoadBalancer.Hash() && !driftDue {
+		return cloud.Status{DNSName: st.DNSName}, false, nil
+	}
+	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", out.LoadBalancer.Name, "driftCheck", driftDue)
+	status, err := r.Provider.Ensure(ctx, out.LoadBalancer)
+	if err == nil {
+		record.Status.DNSName = strings.ToLower(status.DNSName)
+		record.Status.Scheme = string(out.LoadBalancer.Scheme)
+	}
+	return status, err == nil, err
+}
+
+// release deletes the stack's cloud resources, then lets go of the Ingresses and the record.
+func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1.LoadBalancer, leaving []*networkingv1.Ingress) error {
+	if len(leaving) == 0 && record.CreationTimestamp.IsZero() {
+		return nil
+	}
+	if err := r.Provider.Delete(ctx, stack); err != nil {
+		for _, ing := range leaving {
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "DeleteFailed", "Delete", "deleting the load balancer: %s", err)
+		}
+		return err
+	}
+	for _, ing := range leaving {
+		r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Deleted", "Delete", "load balancer deleted")
+		if ing.DeletionTimestamp.IsZero() {
+			// Moved to another class: the address we wrote no longer belongs to it.
+			if err := r.writeIngressStatus(ctx, ing, ""); err != nil {
+				return err
+			}
+		}
+		if err := r.removeFinalizer(ctx, ing); err != nil {
+			return err
+		}
+	}
+	if !record.CreationTimestamp.IsZero() {
+		return client.IgnoreNotFound(r.Delete(ctx, record))
+	}
+	return nil
+}
+
+func (r *Reconciler) addFinalizer(ctx context.Context, ing *networkingv1.Ingress) error {
+	if controllerutil.ContainsFinalizer(ing, cloud.Finalizer) {
+		return nil
+	}
+	base := ing.DeepCopy()
+	controllerutil.AddFinalizer(ing, cloud.Finalizer)
+	return r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+func (r *Reconciler) removeFinalizer(ctx context.Context, ing *networkingv1.Ingress) error {
+	base := ing.DeepCopy()
+	if !controllerutil.RemoveFinalizer(ing, cloud.Finalizer) {
+		return nil
+	}
+	return client.IgnoreNotFound(r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+}
+
+// writeIngressStatus patches the Ingress's address, only when it changed.
+func (r *Reconciler) writeIngressStatus(ctx context.Context, ing *networkingv1.Ingress, dnsName string) error {
+	var want []networkingv1.IngressLoadBalancerIngress
+	if dnsName != "" {
+		want = []networkingv1.IngressLoadBalancerIngress{{Hostname: strings.ToLower(dnsName)}}
+	}
+	if slices.EqualFunc(ing.Status.LoadBalancer.Ingress, want, func(a, b networkingv1.IngressLoadBalancerIngress) bool {
+		return a.Hostname == b.Hostname && a.IP == b.IP && len(a.Ports) == 0
+	}) {
+		return nil
+	}
+	base := ing.DeepCopy()
+	ing.Status.LoadBalancer.Ingress = want
+	return client.IgnoreNotFound(r.Status().Patch(ctx, ing, client.MergeFrom(base)))
+}
+
+// record returns the stack's LoadBalancer record; a record not yet created has a zero CreationTimestamp.
+func (r *Reconciler) record(ctx context.Context, stack string) (*v1alpha1.LoadBalancer, error) {
+	record := &v1alpha1.LoadBalancer{}
+	err := r.Get(ctx, types.NamespacedName{Name: recordName(stack)}, record)
+	if apierrors.IsNotFound(err) {
+		record = &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: recordName(stack)}, Spec: v1alpha1.LoadBalancerSpec{Stack: stack}}
+		return record, nil
+	}
+	return record, err
+}
+
+// recordUpdate is what one reconcile learned about a stack. An empty hash keeps the last applied hash and
+// time, so that a failed or skipped apply does not pretend to have converged.
+type recordUpdate struct {
+	members []*networkingv1.Ingress
+	hash    string
+	ready   metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+// writeRecord creates the record if needed and patches its status when it changed.
+func (r *Reconciler) writeRecord(ctx context.Context, record *v1alpha1.LoadBalancer, u recordUpdate) error {
+	base := record.DeepCopy()
+	if record.CreationTimestamp.IsZero() {
+		want := record.Status
+		if err := r.Create(ctx, record); err != nil {
+			return err
+		}
+		// Create drops status: diff against the empty status the server holds, so the patch carries all of it.
+		base = record.DeepCopy()
+		record.Status = want
+	}
+	st := &record.Status
+	if u.members != nil {
+		st.Ingresses = make([]string, len(u.members))
+		for i, ing := range u.members {
+			st.Ingresses[i] = client.ObjectKeyFromObject(ing).String()
+		}
+	}
+	if u.hash != "" {
+		st.AppliedHash = u.hash
+		now := metav1.Now()
+		st.LastAppliedTime = &now
+	}
+	if u.message == "" {
+		u.message = fmt.Sprintf("stack %s is in sync", record.Spec.Stack)
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: "Ready", Status: u.ready, Reason: u.reason, Message: u.message})
+	if equalStatus(base.Status, record.Status) {
+		return nil
+	}
+	return r.Status().Patch(ctx, record, client.MergeFrom(base))
+}
+
+func equalStatus(a, b v1alpha1.LoadBalancerStatus) bool {
+	return a.DNSName == b.DNSName && a.Scheme == b.Scheme && a.AppliedHash == b.AppliedHash &&
+		slices.Equal(a.Ingresses, b.Ingresses) && a.LastAppliedTime.Equal(b.LastAppliedTime) &&
+		slices.EqualFunc(a.Conditions, b.Conditions, func(x, y metav1.Condition) bool {
+			return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason && x.Message == y.Message
+		})
+}
+
+// recordName maps a stack key to a cluster-scoped object name.
+func recordName(stack string) string {
+	return strings.ReplaceAll(stack, "/", ".")
+}
+
+// reasonFor names the Warning Event reason for a member that was left out.
+func reasonFor(err error) string {
+	var ae *AnnotationError
+	var se *ServiceError
+	switch {
+	case errors.As(err, &ae):
+		return "InvalidAnnotation"
+	case errors.As(err, &se):
+		return "ServiceNotFound"
+	default:
+		return "InvalidSpec"
+	}
+}

@@ -1,0 +1,444 @@
+package ingress
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// Input is everything translation reads: the members of one stack and the Services they refer to.
+type Input struct {
+	ClusterName string
+	Stack       string
+	Ingresses   []*networkingv1.Ingress
+	Services    map[types.NamespacedName]*corev1.Service
+}
+
+// Output is the model of one stack, built from its valid members. A member that fails is left out, with its
+// error, and does not stop the others.
+type Output struct {
+	// LoadBalancer is nil when no member is valid.
+	LoadBalancer *cloud.LoadBalancer
+	// Members are the members the model was built from, in model order.
+	Members []*networkingv1.Ingress
+	// Errors are the members left out, and why.
+	Errors map[types.NamespacedName]error
+	// Warnings are non-fatal findings per member.
+	Warnings map[types.NamespacedName][]string
+}
+
+// ServiceError says a backend Service, or its port, cannot be resolved.
+type ServiceError struct {
+	Service types.NamespacedName
+	Port    string
+	Missing string // "service" or "port"
+}
+
+func (e *ServiceError) Error() string {
+	if e.Missing == "port" {
+		return fmt.Sprintf("service %s has no port %s", e.Service, e.Port)
+	}
+	return fmt.Sprintf("service %s not found", e.Service)
+}
+
+// Translate builds the provider-neutral model of a stack. It is pure: the same input gives the same model.
+func Translate(in Input) Output {
+	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{}}
+	ings := slices.Clone(in.Ingresses)
+	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+
+	var lb *cloud.LoadBalancer
+	var lbSettings settings
+	var rules []orderedRule
+	var defaultAction *cloud.Action
+	listeners := map[int32]*cloud.Listener{}
+
+	for _, ing := range ings {
+		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		m, err := translateMember(in, ing)
+		if err == nil && lb != nil {
+			err = merge(lbSettings, listeners, defaultAction, m)
+		}
+		if err != nil {
+			out.Errors[key] = err
+			continue
+		}
+		out.Warnings[key] = m.warnings
+		if lb == nil {
+			lbSettings = m.settings
+			lb = m.settings.model(in)
+		}
+		for _, lp := range m.listeners {
+			l, ok := listeners[lp.Port]
+			if !ok {
+				l = &cloud.Listener{Port: lp.Port, Protocol: lp.Protocol, SSLPolicy: lp.SSLPolicy}
+				listeners[lp.Port] = l
+			}
+			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
+			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
+		}
+		for _, r := range m.rules {
+			r.ports = m.ports()
+			rules = append(rules, r)
+		}
+		if m.defaultAction != nil {
+			defaultAction = m.defaultAction
+		}
+		maps.Copy(lb.Tags, m.tags)
+		lb.TargetGroups = append(lb.TargetGroups, m.targetGroups...)
+		out.Members = append(out.Members, ing)
+	}
+	if lb == nil {
+		return out
+	}
+
+	slices.SortStableFunc(rules, compareRules)
+	fallback := cloud.Action{Type: cloud.ActionFixedResponse,
+		FixedResponse: &cloud.FixedResponse{StatusCode: 404, ContentType: "text/plain"}}
+	if defaultAction != nil {
+		fallback = *defaultAction
+	}
+	for _, port := range slices.Sorted(maps.Keys(listeners)) {
+		l := listeners[port]
+		l.DefaultAction = fallback
+		for _, r := range rules {
+			if slices.Contains(r.ports, port) {
+				r.rule.Priority = int32(len(l.Rules) + 1)
+				l.Rules = append(l.Rules, r.rule)
+			}
+		}
+		if len(l.Certificates) > 0 {
+			l.CertificateHosts = nil
+		} else {
+			slices.Sort(l.CertificateHosts)
+		}
+		lb.Listeners = append(lb.Listeners, *l)
+	}
+	slices.SortFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) int { return cmp.Compare(a.ID, b.ID) })
+	lb.TargetGroups = slices.CompactFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) bool { return a.ID == b.ID })
+	out.LoadBalancer = lb
+	return out
+}
+
+// settings are the load-balancer-wide annotations; every member of a stack must agree on them.
+type settings struct {
+	Name           string
+	Scheme         cloud.Scheme
+	IPAddressType  cloud.IPAddressType
+	Subnets        string
+	SecurityGroups string
+	InboundCIDRs   string
+}
+
+func (s settings) model(in Input) *cloud.LoadBalancer {
+	name := s.Name
+	if name == "" {
+		ns, n, _ := strings.Cut(in.Stack, "/")
+		name = cloud.Name(in.ClusterName+"\x00"+in.Stack, "k8s", ns, n)
+	}
+	split := func(v string) []string {
+		if v == "" {
+			return nil
+		}
+		return strings.Split(v, ",")
+	}
+	return &cloud.LoadBalancer{
+		Stack:          in.Stack,
+		Name:           name,
+		Scheme:         s.Scheme,
+		IPAddressType:  s.IPAddressType,
+		Subnets:        split(s.Subnets),
+		SecurityGroups: split(s.SecurityGroups),
+		InboundCIDRs:   split(s.InboundCIDRs),
+		Tags:           map[string]string{},
+	}
+}
+
+// orderedRule is a rule before priorities are given, with the sort keys that order it.
+type orderedRule struct {
+	rule     cloud.Rule
+	hostRank int // 0 exact host, 1 wildcard host, 2 any host
+	pathRank int // 0 exact, 1 prefix or pattern
+	pathLen  int
+	host     string
+	path     string
+	ports    []int32
+}
+
+// compareRules orders rules as Ingress semantics need them on a first-match load balancer: exact hosts before
+// wildcard hosts before no host, exact paths before prefixes, and longer prefixes before shorter. Ties keep
+// member and spec order (the sort is stable), so the order never depends on map iteration.
+func compareRules(a, b orderedRule) int {
+	return cmp.Or(
+		cmp.Compare(a.hostRank, b.hostRank),
+		cmp.Compare(a.host, b.host),
+		cmp.Compare(a.pathRank, b.pathRank),
+		cmp.Compare(b.pathLen, a.pathLen),
+		cmp.Compare(a.path, b.path),
+	)
+}
+
+type member struct {
+	settings      settings
+	listeners     []cloud.Listener
+	rules         []orderedRule
+	targetGroups  []cloud.TargetGroup
+	defaultAction *cloud.Action
+	tags          map[string]string
+	warnings      []string
+}
+
+func (m *member) ports() []int32 {
+	out := make([]int32, len(m.listeners))
+	for i, l := range m.listeners {
+		out[i] = l.Port
+	}
+	return out
+}
+
+func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
+	a := annotations(ing.Annotations)
+	m := &member{}
+	var err error
+
+	scheme, err := a.oneOf(annScheme, string(cloud.SchemeInternal), string(cloud.SchemeInternal), string(cloud.SchemeInternetFacing))
+	if err != nil {
+		return nil, err
+	}
+	ipType, err := a.oneOf(annIPAddressType, string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
+	if err != nil {
+		return nil, err
+	}
+	name, err := a.loadBalancerName()
+	if err != nil {
+		return nil, err
+	}
+	m.settings = settings{
+		Name:           name,
+		Scheme:         cloud.Scheme(scheme),
+		IPAddressType:  cloud.IPAddressType(ipType),
+		Subnets:        strings.Join(a.list(annSubnets), ","),
+		SecurityGroups: strings.Join(a.list(annSecurityGroups), ","),
+		InboundCIDRs:   strings.Join(a.list(annInboundCIDRs), ","),
+	}
+	if m.tags, err = a.tags(); err != nil {
+		return nil, err
+	}
+
+	certs := a.list(annCertificateARN)
+	ports, err := a.listenPorts(len(certs) > 0 || len(ing.Spec.TLS) > 0)
+	if err != nil {
+		return nil, err
+	}
+	sslPolicy := a[annSSLPolicy]
+	hosts := certificateHosts(ing)
+	for _, p := range ports {
+		l := cloud.Listener{Port: p.Port, Protocol: p.Protocol}
+		if p.Protocol == cloud.ProtocolHTTPS {
+			l.Certificates = certs
+			l.CertificateHosts = hosts
+			l.SSLPolicy = sslPolicy
+		}
+		m.listeners = append(m.listeners, l)
+	}
+
+	targetType, err := a.oneOf(annTargetType, string(cloud.TargetTypeInstance), string(cloud.TargetTypeInstance), string(cloud.TargetTypeIP))
+	if err != nil {
+		return nil, err
+	}
+	hc, err := a.healthCheck()
+	if err != nil {
+		return nil, err
+	}
+	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, m: m}
+
+	if ing.Spec.DefaultBackend != nil {
+		act, err := backends.forward(ing.Spec.DefaultBackend)
+		if err != nil {
+			return nil, err
+		}
+		m.defaultAction = &act
+	}
+	for _, rule := range ing.Spec.Rules {
+		if rule.HTTP == nil {
+			continue
+		}
+		for _, path := range rule.HTTP.Paths {
+			act, err := backends.forward(&path.Backend)
+			if err != nil {
+				return nil, err
+			}
+			r, err := orderRule(rule.Host, path, act)
+			if err != nil {
+				return nil, err
+			}
+			m.rules = append(m.rules, r)
+		}
+	}
+	return m, nil
+}
+
+func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action) (orderedRule, error) {
+	r := orderedRule{rule: cloud.Rule{Action: act}, hostRank: 2, host: host, path: path.Path}
+	if host != "" {
+		r.hostRank = 0
+		if strings.HasPrefix(host, "*.") {
+			r.hostRank = 1
+		}
+		r.rule.Conditions = append(r.rule.Conditions,
+			cloud.Condition{Type: cloud.ConditionHost, Values: []string{strings.ToLower(host)}})
+	}
+	pathType := networkingv1.PathTypeImplementationSpecific
+	if path.PathType != nil {
+		pathType = *path.PathType
+	}
+	match := cloud.PathPrefix
+	r.pathRank = 1
+	switch pathType {
+	case networkingv1.PathTypeExact:
+		match, r.pathRank = cloud.PathExact, 0
+	case networkingv1.PathTypeImplementationSpecific:
+		// The AWS Load Balancer Controller passes these through as ALB path patterns ("/*", "/api/*").
+		match = cloud.PathPattern
+	}
+	p := path.Path
+	if p == "" {
+		p = "/"
+	}
+	if !strings.HasPrefix(p, "/") {
+		return r, fmt.Errorf("path %q must start with /", p)
+	}
+	r.pathLen = len(strings.TrimRight(p, "*"))
+	r.rule.Conditions = append(r.rule.Conditions, cloud.Condition{Type: cloud.ConditionPath, PathMatch: match, Values: []string{p}})
+	return r, nil
+}
+
+// certificateHosts are the hosts an HTTPS listener needs certificates for: TLS hosts, then rule hosts.
+func certificateHosts(ing *networkingv1.Ingress) []string {
+	var hosts []string
+	for _, t := range ing.Spec.TLS {
+		hosts = appendNew(hosts, lower(t.Hosts)...)
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.Host != "" {
+			hosts = appendNew(hosts, strings.ToLower(r.Host))
+		}
+	}
+	return hosts
+}
+
+// backendResolver turns Ingress backends into forward actions and target groups.
+type backendResolver struct {
+	in         Input
+	ing        *networkingv1.Ingress
+	targetType cloud.TargetType
+	hc         cloud.HealthCheck
+	m          *member
+}
+
+func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action, error) {
+	if be.Service == nil {
+		return cloud.Action{}, fmt.Errorf("backend %s is not a Service; only Service backends are supported", describeBackend(be))
+	}
+	key := types.NamespacedName{Namespace: b.ing.Namespace, Name: be.Service.Name}
+	portRef := be.Service.Port.Name
+	if portRef == "" {
+		portRef = strconv.Itoa(int(be.Service.Port.Number))
+	}
+	svc, ok := b.in.Services[key]
+	if !ok {
+		return cloud.Action{}, &ServiceError{Service: key, Port: portRef, Missing: "service"}
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if (be.Service.Port.Name != "" && p.Name == be.Service.Port.Name) ||
+			(be.Service.Port.Name == "" && p.Port == be.Service.Port.Number) {
+			sp = p
+			break
+		}
+	}
+	if sp == nil {
+		return cloud.Action{}, &ServiceError{Service: key, Port: portRef, Missing: "port"}
+	}
+
+	tg := cloud.TargetGroup{
+		ID:          fmt.Sprintf("%s/%s/%s:%d", b.ing.Namespace, b.ing.Name, svc.Name, sp.Port),
+		Protocol:    cloud.ProtocolHTTP,
+		TargetType:  b.targetType,
+		HealthCheck: b.hc,
+	}
+	switch {
+	case b.targetType == cloud.TargetTypeIP && sp.TargetPort.IntValue() > 0:
+		tg.Port = int32(sp.TargetPort.IntValue())
+	case b.targetType == cloud.TargetTypeIP:
+		// A named target port resolves per endpoint; the group's own port is only a default.
+		tg.Port = sp.Port
+	case sp.NodePort > 0:
+		tg.Port = sp.NodePort
+	default:
+		tg.Port = sp.Port
+		b.m.warnings = append(b.m.warnings, fmt.Sprintf(
+			"service %s port %s has no NodePort, which target-type instance needs: use a NodePort Service or target-type ip", key, portRef))
+	}
+	b.m.targetGroups = append(b.m.targetGroups, tg)
+	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}}}, nil
+}
+
+func describeBackend(be *networkingv1.IngressBackend) string {
+	if be.Resource != nil {
+		return be.Resource.Kind + "/" + be.Resource.Name
+	}
+	return "(empty)"
+}
+
+// merge checks that member m agrees with what the stack already has.
+func merge(s settings, listeners map[int32]*cloud.Listener, defaultAction *cloud.Action, m *member) error {
+	if m.settings != s {
+		return fmt.Errorf("load balancer settings (scheme, name, subnets, security groups, ip-address-type, inbound-cidrs) differ from the rest of its group")
+	}
+	for _, l := range m.listeners {
+		have, ok := listeners[l.Port]
+		if !ok {
+			continue
+		}
+		if have.Protocol != l.Protocol {
+			return fmt.Errorf("listen port %d is %s here but %s in the rest of its group", l.Port, l.Protocol, have.Protocol)
+		}
+		if l.SSLPolicy != "" && have.SSLPolicy != "" && l.SSLPolicy != have.SSLPolicy {
+			return fmt.Errorf("ssl-policy %q on port %d conflicts with %q in the rest of its group", l.SSLPolicy, l.Port, have.SSLPolicy)
+		}
+	}
+	if m.defaultAction != nil && defaultAction != nil {
+		return fmt.Errorf("spec.defaultBackend is already set by another member of its group")
+	}
+	return nil
+}
+
+func appendNew(list []string, items ...string) []string {
+	for _, it := range items {
+		if !slices.Contains(list, it) {
+			list = append(list, it)
+		}
+	}
+	return list
+}
+
+func lower(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+// Package controllers wires cloudlb's reconcilers into a controller-runtime manager. The cloud provider is
+// passed in, so that this package never depends on a particular cloud.
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
+	"github.com/cloudlb/cloudlb/cloud"
+	"github.com/cloudlb/cloudlb/controllers/ingress"
+)
+
+// Options configure the manager and its reconcilers.
+type Options struct {
+	ClusterName             string
+	LegacyIngressClass      string
+	MaxConcurrentReconciles int
+	DriftCheckInterval      time.Duration
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+}
+
+// Scheme holds every type cloudlb reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// NewManager returns a manager with every cloudlb reconciler registered against provider.
+func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, o Options) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "cloudlb.cloudlb.io",
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		Cache: cache.Options{
+			// managedFields are a large share of every cached object and nothing here reads them.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Service{}: {Transform: stripService},
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	r := &ingress.Reconciler{
+		Client:             mgr.GetClient(),
+		Provider:           provider,
+		Recorder:           mgr.GetEventRecorder("cloudlb"),
+		ClusterName:        o.ClusterName,
+		LegacyClass:        o.LegacyIngressClass,
+		DriftCheckInterval: o.DriftCheckInterval,
+	}
+	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// stripService keeps only what translation reads of a Service: its ports and type.
+func stripService(o any) (any, error) {
+	svc, ok := o.(*corev1.Service)
+	if !ok {
+		return o, nil
+	}
+	svc.ManagedFields = nil
+	svc.Annotations = nil
+	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports}
+	svc.Status = corev1.ServiceStatus{}
+	return svc, nil
+}
+
