@@ -3,7 +3,9 @@ package ingress
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,6 +110,34 @@ func (a annotations) loadBalancerName() (string, error) {
 	return v, nil
 }
 
+// certificateARNRE admits ACM and IAM server certificates in any partition (aws, aws-cn, aws-us-gov, ...).
+var certificateARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:(acm|iam):\S+$`)
+
+// certificateARNs reads certificate-arn, a comma-separated list whose first entry is the default certificate.
+func (a annotations) certificateARNs() ([]string, error) {
+	arns := a.list(annCertificateARN)
+	for _, arn := range arns {
+		if !certificateARNRE.MatchString(arn) {
+			return nil, a.fail(annCertificateARN, "%q is not an ACM or IAM certificate ARN", arn)
+		}
+	}
+	return arns, nil
+}
+
+// sslPolicyRE is the shape of every predefined ELB security policy name ("ELBSecurityPolicy-TLS13-1-2-2021-06").
+var sslPolicyRE = regexp.MustCompile(`^[a-zA-Z0-9-]{1,128}$`)
+
+func (a annotations) sslPolicy() (string, error) {
+	v, ok := a[annSSLPolicy]
+	if !ok {
+		return "", nil
+	}
+	if v = strings.TrimSpace(v); !sslPolicyRE.MatchString(v) {
+		return "", a.fail(annSSLPolicy, "must be a security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")
+	}
+	return v, nil
+}
+
 // listenPort is one entry of listen-ports.
 type listenPort struct {
 	Protocol cloud.Protocol
@@ -128,13 +158,12 @@ func (a annotations) listenPorts(hasTLS bool) ([]listenPort, error) {
 	if err := json.Unmarshal([]byte(v), &entries); err != nil {
 		return nil, a.fail(annListenPorts, `must be a JSON list such as [{"HTTP": 80}, {"HTTPS": 443}]`)
 	}
-	if len(entries) == 0 {
-		return nil, a.fail(annListenPorts, "must name at least one port")
-	}
 	var out []listenPort
 	seen := map[int32]bool{}
 	for _, e := range entries {
-		for proto, port := range e {
+		// Sorted, so that an object naming several ports reports the same error on every reconcile.
+		for _, proto := range slices.Sorted(maps.Keys(e)) {
+			port := e[proto]
 			p := cloud.Protocol(strings.ToUpper(proto))
 			if p != cloud.ProtocolHTTP && p != cloud.ProtocolHTTPS {
 				return nil, a.fail(annListenPorts, "protocol %q must be HTTP or HTTPS", proto)
@@ -149,8 +178,15 @@ func (a annotations) listenPorts(hasTLS bool) ([]listenPort, error) {
 			out = append(out, listenPort{p, int32(port)})
 		}
 	}
+	// Checked after the loop, because [{}] and [null] parse but name no port.
+	if len(out) == 0 {
+		return nil, a.fail(annListenPorts, "must name at least one port")
+	}
 	return out, nil
 }
+
+// maxUserTags leaves room, within ELBv2's 50 tags per resource, for the ownership tags in cloud/ownership.go.
+const maxUserTags = 50 - 3
 
 var tagKeyRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 var tagValueRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`)
@@ -162,12 +198,15 @@ func (a annotations) tags() (map[string]string, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
+	if len(items) > maxUserTags {
+		return nil, a.fail(annTags, "has %d tags, more than the %d allowed", len(items), maxUserTags)
+	}
 	out := make(map[string]string, len(items))
 	for _, item := range items {
-		k, v, _ := strings.Cut(item, "=")
+		k, v, ok := strings.Cut(item, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch {
-		case !tagKeyRE.MatchString(k) || !tagValueRE.MatchString(v):
+		case !ok || !tagKeyRE.MatchString(k) || !tagValueRE.MatchString(v):
 			return nil, a.fail(annTags, "tag %q is not a valid key=value pair", item)
 		case strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:"):
 			return nil, a.fail(annTags, "tag key %q uses a reserved prefix", k)
@@ -197,7 +236,8 @@ func (a annotations) healthCheck() (cloud.HealthCheck, error) {
 		if perr != nil || n < 1 || n > 65535 {
 			return hc, a.fail(annHCPort, "must be traffic-port or a port from 1 to 65535")
 		}
-		hc.Port = v
+		// Atoi accepts "+80" and "080", which the cloud does not: pass on the canonical form.
+		hc.Port = strconv.Itoa(n)
 	}
 	if hc.IntervalSeconds, err = a.int32In(annHCInterval, 15, 5, 300); err != nil {
 		return hc, err
@@ -206,7 +246,11 @@ func (a annotations) healthCheck() (cloud.HealthCheck, error) {
 		return hc, err
 	}
 	if hc.TimeoutSeconds >= hc.IntervalSeconds {
-		return hc, a.fail(annHCTimeout, "must be less than the interval (%d s)", hc.IntervalSeconds)
+		// Blame the annotation the user wrote: with the default timeout, a short interval is the mistake.
+		if _, ok := a[annHCTimeout]; ok {
+			return hc, a.fail(annHCTimeout, "must be less than the interval (%d s)", hc.IntervalSeconds)
+		}
+		return hc, a.fail(annHCInterval, "must be more than the timeout (%d s)", hc.TimeoutSeconds)
 	}
 	if hc.HealthyThresholdCount, err = a.int32In(annHealthyCount, 2, 2, 10); err != nil {
 		return hc, err
@@ -216,10 +260,27 @@ func (a annotations) healthCheck() (cloud.HealthCheck, error) {
 	}
 	if v, ok := a[annSuccessCodes]; ok {
 		v = strings.ReplaceAll(v, " ", "")
-		if !successCodesRE.MatchString(v) {
-			return hc, a.fail(annSuccessCodes, `must be HTTP codes such as "200", "200,302" or "200-299"`)
+		if !successCodesRE.MatchString(v) || !successCodesInRange(v) {
+			return hc, a.fail(annSuccessCodes, `must be HTTP codes from 200 to 499 such as "200", "200,302" or "200-299"`)
 		}
 		hc.SuccessCodes = v
 	}
 	return hc, nil
+}
+
+// successCodesInRange checks a matcher that successCodesRE accepted against what an ALB allows: codes 200 to 499,
+// ranges low to high.
+func successCodesInRange(v string) bool {
+	for _, item := range strings.Split(v, ",") {
+		lo, hi, isRange := strings.Cut(item, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, _ := strconv.Atoi(lo)
+		h, _ := strconv.Atoi(hi)
+		if l < 200 || h > 499 || l > h {
+			return false
+		}
+	}
+	return true
 }

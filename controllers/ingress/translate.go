@@ -82,9 +82,11 @@ func Translate(in Input) Output {
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
 			if !ok {
-				l = &cloud.Listener{Port: lp.Port, Protocol: lp.Protocol, SSLPolicy: lp.SSLPolicy}
+				l = &cloud.Listener{Port: lp.Port, Protocol: lp.Protocol}
 				listeners[lp.Port] = l
 			}
+			// merge lets a member without ssl-policy share a listener with one that has it; the policy wins.
+			l.SSLPolicy = cmp.Or(l.SSLPolicy, lp.SSLPolicy)
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
 		}
@@ -236,12 +238,18 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		return nil, err
 	}
 
-	certs := a.list(annCertificateARN)
+	certs, err := a.certificateARNs()
+	if err != nil {
+		return nil, err
+	}
 	ports, err := a.listenPorts(len(certs) > 0 || len(ing.Spec.TLS) > 0)
 	if err != nil {
 		return nil, err
 	}
-	sslPolicy := a[annSSLPolicy]
+	sslPolicy, err := a.sslPolicy()
+	if err != nil {
+		return nil, err
+	}
 	hosts := certificateHosts(ing)
 	for _, p := range ports {
 		l := cloud.Listener{Port: p.Port, Protocol: p.Protocol}
@@ -290,6 +298,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 }
 
 func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action) (orderedRule, error) {
+	// Host names are case-insensitive: order by the lower-cased name so that "A.com" and "a.com" rules interleave
+	// by path length instead of "B.com" sorting between them.
+	host = strings.ToLower(host)
 	r := orderedRule{rule: cloud.Rule{Action: act}, hostRank: 2, host: host, path: path.Path}
 	if host != "" {
 		r.hostRank = 0
@@ -297,7 +308,7 @@ func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action)
 			r.hostRank = 1
 		}
 		r.rule.Conditions = append(r.rule.Conditions,
-			cloud.Condition{Type: cloud.ConditionHost, Values: []string{strings.ToLower(host)}})
+			cloud.Condition{Type: cloud.ConditionHost, Values: []string{host}})
 	}
 	pathType := networkingv1.PathTypeImplementationSpecific
 	if path.PathType != nil {
@@ -313,7 +324,11 @@ func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action)
 		match = cloud.PathPattern
 	}
 	p := path.Path
-	if p == "" {
+	switch {
+	case p == "" && match == cloud.PathPattern:
+		// An omitted path means every path; the pattern "/" would match only the root.
+		p = "/*"
+	case p == "":
 		p = "/"
 	}
 	if !strings.HasPrefix(p, "/") {
