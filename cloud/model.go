@@ -54,6 +54,10 @@ type LoadBalancer struct {
 	Tags         map[string]string
 	Listeners    []Listener
 	TargetGroups []TargetGroup
+	// WAFv2ACL is the web ACL to associate: nil leaves any association alone, "" removes it.
+	WAFv2ACL *string `json:",omitempty"`
+	// ShieldAdvanced turns Shield Advanced protection on or off; nil leaves it alone.
+	ShieldAdvanced *bool `json:",omitempty"`
 }
 
 // Listener accepts traffic on one port.

@@ -1,0 +1,394 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/shield"
+	"github.com/aws/aws-sdk-go-v2/service/wafv2"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// apply carries out a plan in dependency order: security group, target groups, load balancer, listeners with
+// certificates, rules, WAF and Shield; then deletes in reverse. New rules are created before old ones are
+// deleted, so that no path is ever without a matching rule.
+func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Status, error) {
+	stack := d.lb.Stack
+	sgIDs := d.userSGs
+	if pl.sg != nil {
+		id, err := p.applySecurityGroup(ctx, d, pl.sg)
+		if err != nil {
+			return cloud.Status{}, fmt.Errorf("security group: %w", err)
+		}
+		sgIDs = []string{id}
+	}
+
+	tgARN := maps.Clone(pl.keepTGs)
+	for _, tg := range pl.createTGs {
+		arn, err := p.createTargetGroup(ctx, d, tg)
+		if err != nil {
+			return cloud.Status{}, fmt.Errorf("target group %s: %w", tg.ID, err)
+		}
+		tgARN[tg.ID] = arn
+	}
+	for _, m := range pl.modifyTGs {
+		hc := m.want.HealthCheck
+		if _, err := p.c.ELBV2.ModifyTargetGroup(ctx, &elbv2.ModifyTargetGroupInput{
+			TargetGroupArn:             ptr(m.arn),
+			HealthCheckProtocol:        elbv2types.ProtocolEnum(hc.Protocol),
+			HealthCheckPort:            ptr(hc.Port),
+			HealthCheckPath:            ptr(hc.Path),
+			HealthCheckIntervalSeconds: ptr(hc.IntervalSeconds),
+			HealthCheckTimeoutSeconds:  ptr(hc.TimeoutSeconds),
+			HealthyThresholdCount:      ptr(hc.HealthyThresholdCount),
+			UnhealthyThresholdCount:    ptr(hc.UnhealthyThresholdCount),
+			Matcher:                    &elbv2types.Matcher{HttpCode: ptr(hc.SuccessCodes)},
+		}); err != nil {
+			return cloud.Status{}, fmt.Errorf("modifying target group %s: %w", m.want.ID, classify(err))
+		}
+	}
+	for _, t := range pl.tgTags {
+		if err := p.retag(ctx, t); err != nil {
+			return cloud.Status{}, err
+		}
+	}
+
+	lb, err := p.applyLoadBalancer(ctx, d, pl, sgIDs)
+	if err != nil {
+		return cloud.Status{}, err
+	}
+	lbARN := deref(lb.LoadBalancerArn)
+	ref := func(id string) string { return tgARN[id] }
+	for _, lp := range pl.listeners {
+		if err := p.applyListener(ctx, stack, lbARN, lp, ref); err != nil {
+			return cloud.Status{}, fmt.Errorf("listener %d: %w", lp.want.Port, err)
+		}
+	}
+	if err := p.applyWAF(ctx, lbARN, d.lb.WAFv2ACL); err != nil {
+		return cloud.Status{}, err
+	}
+	if err := p.applyShield(ctx, lb, d.lb.ShieldAdvanced); err != nil {
+		return cloud.Status{}, err
+	}
+
+	for _, arn := range pl.deleteListeners {
+		if _, err := p.c.ELBV2.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: ptr(arn)}); err != nil && !hasCode(err, "ListenerNotFound") {
+			return cloud.Status{}, fmt.Errorf("deleting listener: %w", classify(err))
+		}
+	}
+	if err := p.deleteAll(ctx, pl.deleteLBs, pl.deleteTGs, pl.deleteSGs); err != nil {
+		return cloud.Status{}, err
+	}
+	return cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN}, nil
+}
+
+func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPlan) (string, error) {
+	id := sp.id
+	if id == "" {
+		out, err := p.c.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+			GroupName:         ptr(d.sgName),
+			Description:       ptr("[cloudlb] frontend of load balancer " + d.lb.Name),
+			VpcId:             ptr(p.opts.VPCID),
+			TagSpecifications: p.tagsFor(d.lb.Tags, d.lb.Stack, "security-group").ec2(ec2types.ResourceTypeSecurityGroup),
+		})
+		if err != nil {
+			return "", classify(err)
+		}
+		id = deref(out.GroupId)
+	}
+	if len(sp.authorize) > 0 {
+		if _, err := p.c.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: ptr(id), IpPermissions: sp.authorize}); err != nil &&
+			!hasCode(err, "InvalidPermission.Duplicate") {
+			return "", classify(err)
+		}
+	}
+	if len(sp.revoke) > 0 {
+		if _, err := p.c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: ptr(id), IpPermissions: sp.revoke}); err != nil &&
+			!hasCode(err, "InvalidPermission.NotFound") {
+			return "", classify(err)
+		}
+	}
+	return id, nil
+}
+
+func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.TargetGroup) (string, error) {
+	hc := tg.HealthCheck
+	out, err := p.c.ELBV2.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
+		Name:                       ptr(d.tgNames[tg.ID]),
+		Protocol:                   elbv2types.ProtocolEnum(tg.Protocol),
+		Port:                       ptr(tg.Port),
+		VpcId:                      ptr(p.opts.VPCID),
+		TargetType:                 elbv2types.TargetTypeEnum(tg.TargetType),
+		HealthCheckEnabled:         ptr(true),
+		HealthCheckProtocol:        elbv2types.ProtocolEnum(hc.Protocol),
+		HealthCheckPort:            ptr(hc.Port),
+		HealthCheckPath:            ptr(hc.Path),
+		HealthCheckIntervalSeconds: ptr(hc.IntervalSeconds),
+		HealthCheckTimeoutSeconds:  ptr(hc.TimeoutSeconds),
+		HealthyThresholdCount:      ptr(hc.HealthyThresholdCount),
+		UnhealthyThresholdCount:    ptr(hc.UnhealthyThresholdCount),
+		Matcher:                    &elbv2types.Matcher{HttpCode: ptr(hc.SuccessCodes)},
+		Tags:                       tgTags(d, tg).elbv2(),
+	})
+	if err != nil {
+		return "", classify(err)
+	}
+	return deref(out.TargetGroups[0].TargetGroupArn), nil
+}
+
+func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, sgIDs []string) (elbv2types.LoadBalancer, error) {
+	if pl.lb.deleteFirst != "" {
+		if err := p.deleteLoadBalancer(ctx, pl.lb.deleteFirst); err != nil {
+			return elbv2types.LoadBalancer{}, err
+		}
+	}
+	if pl.lb.existing == nil {
+		out, err := p.c.ELBV2.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
+			Name:           ptr(d.lb.Name),
+			Type:           elbv2types.LoadBalancerTypeEnumApplication,
+			Scheme:         elbv2types.LoadBalancerSchemeEnum(d.lb.Scheme),
+			IpAddressType:  elbv2types.IpAddressType(d.lb.IPAddressType),
+			Subnets:        d.subnets,
+			SecurityGroups: sgIDs,
+			Tags:           d.tags.elbv2(),
+		})
+		if err != nil {
+			return elbv2types.LoadBalancer{}, fmt.Errorf("creating load balancer %s: %w", d.lb.Name, classify(err))
+		}
+		return out.LoadBalancers[0], nil
+	}
+	lb := pl.lb.existing.lb
+	arn := lb.LoadBalancerArn
+	if pl.lb.setSubnets {
+		if _, err := p.c.ELBV2.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: arn, Subnets: d.subnets}); err != nil {
+			return lb, fmt.Errorf("setting subnets: %w", classify(err))
+		}
+	}
+	if pl.lb.setSGs || pl.sg != nil && pl.sg.id == "" {
+		if _, err := p.c.ELBV2.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: arn, SecurityGroups: sgIDs}); err != nil {
+			return lb, fmt.Errorf("setting security groups: %w", classify(err))
+		}
+	}
+	if pl.lb.setIPType {
+		if _, err := p.c.ELBV2.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: arn,
+			IpAddressType: elbv2types.IpAddressType(d.lb.IPAddressType)}); err != nil {
+			return lb, fmt.Errorf("setting IP address type: %w", classify(err))
+		}
+	}
+	if pl.lb.tags != nil {
+		if err := p.retag(ctx, *pl.lb.tags); err != nil {
+			return lb, err
+		}
+	}
+	return lb, nil
+}
+
+func (p *Provider) retag(ctx context.Context, t tagChange) error {
+	if len(t.set) > 0 {
+		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{t.arn}, Tags: t.set.elbv2()}); err != nil {
+			return fmt.Errorf("tagging %s: %w", t.arn, classify(err))
+		}
+	}
+	if len(t.remove) > 0 {
+		if _, err := p.c.ELBV2.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{t.arn}, TagKeys: t.remove}); err != nil {
+			return fmt.Errorf("untagging %s: %w", t.arn, classify(err))
+		}
+	}
+	return nil
+}
+
+func (p *Provider) applyListener(ctx context.Context, stack, lbARN string, lp listenerPlan, tgARN func(string) string) error {
+	want := lp.want
+	defaultActions := []elbv2types.Action{albAction(want.DefaultAction, tgARN)}
+	var certs []elbv2types.Certificate
+	if len(want.certs) > 0 {
+		certs = []elbv2types.Certificate{{CertificateArn: ptr(want.certs[0])}}
+	}
+	var sslPolicy *string
+	if want.Protocol == cloud.ProtocolHTTPS {
+		sslPolicy = ptr(want.SSLPolicy)
+	}
+	var arn string
+	switch {
+	case lp.existing == nil:
+		out, err := p.c.ELBV2.CreateListener(ctx, &elbv2.CreateListenerInput{
+			LoadBalancerArn: ptr(lbARN),
+			Port:            ptr(want.Port),
+			Protocol:        elbv2types.ProtocolEnum(want.Protocol),
+			SslPolicy:       sslPolicy,
+			Certificates:    certs,
+			DefaultActions:  defaultActions,
+			Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
+		})
+		if err != nil {
+			return classify(err)
+		}
+		arn = deref(out.Listeners[0].ListenerArn)
+	case lp.modify:
+		arn = deref(lp.existing.l.ListenerArn)
+		if _, err := p.c.ELBV2.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+			ListenerArn:    ptr(arn),
+			Port:           ptr(want.Port),
+			Protocol:       elbv2types.ProtocolEnum(want.Protocol),
+			SslPolicy:      sslPolicy,
+			Certificates:   certs,
+			DefaultActions: defaultActions,
+		}); err != nil {
+			return classify(err)
+		}
+	default:
+		arn = deref(lp.existing.l.ListenerArn)
+	}
+	if len(lp.addCerts) > 0 {
+		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(arn), Certificates: certList(lp.addCerts)}); err != nil {
+			return classify(err)
+		}
+	}
+	if len(lp.delCerts) > 0 {
+		if _, err := p.c.ELBV2.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: ptr(arn), Certificates: certList(lp.delCerts)}); err != nil {
+			return classify(err)
+		}
+	}
+	return p.applyRules(ctx, stack, arn, want.Port, lp.rules, tgARN)
+}
+
+func (p *Provider) applyRules(ctx context.Context, stack, listenerARN string, port int32, rp rulePlan, tgARN func(string) string) error {
+	// Moves target priorities no rule holds, so they never swap and need no temporary slots.
+	if len(rp.moves) > 0 {
+		in := &elbv2.SetRulePrioritiesInput{}
+		for _, m := range rp.moves {
+			in.RulePriorities = append(in.RulePriorities, elbv2types.RulePriorityPair{RuleArn: ptr(m.arn), Priority: ptr(m.priority)})
+		}
+		if _, err := p.c.ELBV2.SetRulePriorities(ctx, in); err != nil {
+			return fmt.Errorf("reordering rules: %w", classify(err))
+		}
+	}
+	for _, c := range rp.creates {
+		if _, err := p.c.ELBV2.CreateRule(ctx, &elbv2.CreateRuleInput{
+			ListenerArn: ptr(listenerARN),
+			Priority:    ptr(c.priority),
+			Conditions:  albConditions(c.rule.Conditions),
+			Actions:     []elbv2types.Action{albAction(c.rule.Action, tgARN)},
+			Tags:        p.tagsFor(nil, stack, fmt.Sprintf("rule/%d", port)).elbv2(),
+		}); err != nil {
+			return fmt.Errorf("creating rule at priority %d: %w", c.priority, classify(err))
+		}
+	}
+	for _, m := range rp.modify {
+		if _, err := p.c.ELBV2.ModifyRule(ctx, &elbv2.ModifyRuleInput{
+			RuleArn: ptr(m.arn),
+			Actions: []elbv2types.Action{albAction(m.rule.Action, tgARN)},
+		}); err != nil {
+			return fmt.Errorf("modifying rule: %w", classify(err))
+		}
+	}
+	for _, arn := range rp.deletes {
+		if _, err := p.c.ELBV2.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: ptr(arn)}); err != nil && !hasCode(err, "RuleNotFound") {
+			return fmt.Errorf("deleting rule: %w", classify(err))
+		}
+	}
+	return nil
+}
+
+func certList(arns []string) []elbv2types.Certificate {
+	out := make([]elbv2types.Certificate, len(arns))
+	for i, a := range arns {
+		out[i] = elbv2types.Certificate{CertificateArn: ptr(a)}
+	}
+	return out
+}
+
+// applyWAF converges the web ACL association; nil leaves whatever is there alone.
+func (p *Provider) applyWAF(ctx context.Context, lbARN string, want *string) error {
+	if want == nil {
+		return nil
+	}
+	out, err := p.c.WAFv2.GetWebACLForResource(ctx, &wafv2.GetWebACLForResourceInput{ResourceArn: ptr(lbARN)})
+	if err != nil && !hasCode(err, "WAFNonexistentItemException") {
+		return fmt.Errorf("reading web ACL association: %w", classify(err))
+	}
+	have := ""
+	if out != nil && out.WebACL != nil {
+		have = deref(out.WebACL.ARN)
+	}
+	switch {
+	case have == *want:
+		return nil
+	case *want == "":
+		_, err = p.c.WAFv2.DisassociateWebACL(ctx, &wafv2.DisassociateWebACLInput{ResourceArn: ptr(lbARN)})
+	default:
+		_, err = p.c.WAFv2.AssociateWebACL(ctx, &wafv2.AssociateWebACLInput{ResourceArn: ptr(lbARN), WebACLArn: want})
+	}
+	if err != nil {
+		return fmt.Errorf("web ACL association: %w", classify(err))
+	}
+	return nil
+}
+
+// shieldProtectionPrefix names the protections cloudlb creates; it only ever deletes protections so named.
+const shieldProtectionPrefix = "cloudlb-"
+
+// applyShield converges Shield Advanced protection; nil leaves whatever is there alone.
+func (p *Provider) applyShield(ctx context.Context, lb elbv2types.LoadBalancer, want *bool) error {
+	if want == nil {
+		return nil
+	}
+	out, err := p.c.Shield.DescribeProtection(ctx, &shield.DescribeProtectionInput{ResourceArn: lb.LoadBalancerArn})
+	if err != nil && !hasCode(err, "ResourceNotFoundException") {
+		return fmt.Errorf("reading Shield protection: %w", classify(err))
+	}
+	exists := err == nil && out.Protection != nil
+	switch {
+	case *want && !exists:
+		_, err = p.c.Shield.CreateProtection(ctx, &shield.CreateProtectionInput{
+			Name: ptr(shieldProtectionPrefix + deref(lb.LoadBalancerName)), ResourceArn: lb.LoadBalancerArn})
+	case !*want && exists && len(deref(out.Protection.Name)) > len(shieldProtectionPrefix) &&
+		deref(out.Protection.Name)[:len(shieldProtectionPrefix)] == shieldProtectionPrefix:
+		_, err = p.c.Shield.DeleteProtection(ctx, &shield.DeleteProtectionInput{ProtectionId: out.Protection.Id})
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("Shield protection: %w", classify(err))
+	}
+	return nil
+}
+
+// deleteAll deletes owned resources in reverse dependency order. Callers pass only ARNs and IDs found by
+// ownership tags. A resource still in use (a target group behind a load balancer being deleted, a security
+// group whose network interfaces AWS has not yet released) returns an error, and the next attempt finishes.
+func (p *Provider) deleteAll(ctx context.Context, lbs, tgs, sgs []string) error {
+	for _, arn := range lbs {
+		if err := p.deleteLoadBalancer(ctx, arn); err != nil {
+			return err
+		}
+	}
+	for _, arn := range tgs {
+		if _, err := p.c.ELBV2.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: ptr(arn)}); err != nil &&
+			!hasCode(err, "TargetGroupNotFound") {
+			return fmt.Errorf("deleting target group %s: %w", arn, classify(err))
+		}
+		p.forgetTargetGroup(arn)
+	}
+	for _, id := range sgs {
+		if _, err := p.c.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: ptr(id)}); err != nil &&
+			!hasCode(err, "InvalidGroup.NotFound") {
+			return fmt.Errorf("deleting security group %s: %w", id, classify(err))
+		}
+	}
+	return nil
+}
+
+func (p *Provider) deleteLoadBalancer(ctx context.Context, arn string) error {
+	if _, err := p.c.ELBV2.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: ptr(arn)}); err != nil &&
+		!hasCode(err, "LoadBalancerNotFound") {
+		return fmt.Errorf("deleting load balancer %s: %w", arn, classify(err))
+	}
+	return nil
+}

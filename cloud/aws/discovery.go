@@ -1,0 +1,235 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+const (
+	tagRoleELB         = "kubernetes.io/role/elb"
+	tagRoleInternalELB = "kubernetes.io/role/internal-elb"
+	tagClusterPrefix   = "kubernetes.io/cluster/"
+)
+
+// subnets resolves the model's subnet hints (IDs or Name tags), or discovers subnets by role tag: one per
+// availability zone, at least two zones, never a subnet tagged for another cluster.
+func (p *Provider) subnets(ctx context.Context, lb *cloud.LoadBalancer) ([]string, error) {
+	if len(lb.Subnets) > 0 {
+		return p.resolveSubnets(ctx, lb.Subnets)
+	}
+	role := tagRoleInternalELB
+	if lb.Scheme == cloud.SchemeInternetFacing {
+		role = tagRoleELB
+	}
+	out, err := p.c.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
+		{Name: ptr("tag-key"), Values: []string{role}},
+	}})
+	if err != nil {
+		return nil, classify(err)
+	}
+	return pickSubnets(out.Subnets, p.opts.ClusterName, role)
+}
+
+// pickSubnets chooses one subnet per zone, preferring subnets tagged for this cluster, then the lowest ID.
+func pickSubnets(subnets []ec2types.Subnet, cluster, role string) ([]string, error) {
+	best := map[string]ec2types.Subnet{}
+	rank := func(s ec2types.Subnet) int {
+		if fromEC2(s.Tags)[tagClusterPrefix+cluster] != "" {
+			return 0
+		}
+		return 1
+	}
+	for _, s := range subnets {
+		tags := fromEC2(s.Tags)
+		if v, ok := tags[role]; !ok || (v != "" && v != "1") {
+			continue
+		}
+		if foreignCluster(tags, cluster) {
+			continue
+		}
+		az := deref(s.AvailabilityZone)
+		cur, ok := best[az]
+		if !ok || rank(s) < rank(cur) || (rank(s) == rank(cur) && deref(s.SubnetId) < deref(cur.SubnetId)) {
+			best[az] = s
+		}
+	}
+	if len(best) < 2 {
+		return nil, cloud.Errorf(cloud.KindInvalidSpec,
+			"found subnets in %d availability zone(s) tagged %s in the VPC, need at least 2: tag subnets or set the subnets annotation", len(best), role)
+	}
+	ids := make([]string, 0, len(best))
+	for _, s := range best {
+		ids = append(ids, deref(s.SubnetId))
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// foreignCluster reports whether a subnet is tagged for some cluster other than ours.
+func foreignCluster(tags tagSet, cluster string) bool {
+	for k := range tags {
+		if strings.HasPrefix(k, tagClusterPrefix) && k != tagClusterPrefix+cluster {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Provider) resolveSubnets(ctx context.Context, hints []string) ([]string, error) {
+	var ids, names []string
+	for _, h := range hints {
+		if strings.HasPrefix(h, "subnet-") {
+			ids = append(ids, h)
+		} else {
+			names = append(names, h)
+		}
+	}
+	if len(names) > 0 {
+		out, err := p.c.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+			{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
+			{Name: ptr("tag:Name"), Values: names},
+		}})
+		if err != nil {
+			return nil, classify(err)
+		}
+		if len(out.Subnets) != len(names) {
+			return nil, cloud.Errorf(cloud.KindInvalidSpec, "subnets %v: found %d subnets by Name tag in the VPC, want %d", names, len(out.Subnets), len(names))
+		}
+		for _, s := range out.Subnets {
+			ids = append(ids, deref(s.SubnetId))
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// resolveSecurityGroups turns the user's security group hints (IDs or names) into IDs.
+func (p *Provider) resolveSecurityGroups(ctx context.Context, hints []string) ([]string, error) {
+	var ids, names []string
+	for _, h := range hints {
+		if strings.HasPrefix(h, "sg-") {
+			ids = append(ids, h)
+		} else {
+			names = append(names, h)
+		}
+	}
+	if len(names) > 0 {
+		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+			{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
+			{Name: ptr("group-name"), Values: names},
+		}})
+		if err != nil {
+			return nil, classify(err)
+		}
+		if len(out.SecurityGroups) != len(names) {
+			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security groups %v: found %d by name in the VPC", names, len(out.SecurityGroups))
+		}
+		for _, sg := range out.SecurityGroups {
+			ids = append(ids, deref(sg.GroupId))
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// certificateCache remembers the account's issued ACM certificates for a while, so that certificate discovery
+// costs one ListCertificates per TTL rather than per reconcile; a certificate's names never change, so its
+// DescribeCertificate result is kept for good.
+type certificateCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	fetched time.Time
+	arns    []string
+	names   map[string][]string
+}
+
+// certificatesFor finds, for each host, an ISSUED certificate: an exact name match, else a wildcard covering
+// exactly one label. It returns the certificate ARNs (deduplicated, in host order) and the hosts with none.
+func (p *Provider) certificatesFor(ctx context.Context, hosts []string) (arns, missing []string, err error) {
+	certs, err := p.issuedCertificates(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, h := range hosts {
+		arn := matchCertificate(certs, h)
+		if arn == "" {
+			missing = append(missing, h)
+			continue
+		}
+		arns = appendUnique(arns, arn)
+	}
+	return arns, missing, nil
+}
+
+// matchCertificate picks the certificate for host: exact names beat wildcards; ties go to the lowest ARN.
+func matchCertificate(certs map[string][]string, host string) string {
+	host = strings.ToLower(host)
+	wildcard := ""
+	if i := strings.IndexByte(host, '.'); i > 0 && !strings.HasPrefix(host, "*.") {
+		wildcard = "*" + host[i:]
+	}
+	exact, wild := "", ""
+	for _, arn := range sortedKeys(certs) {
+		for _, n := range certs[arn] {
+			n = strings.ToLower(n)
+			if n == host && exact == "" {
+				exact = arn
+			}
+			if wildcard != "" && n == wildcard && wild == "" {
+				wild = arn
+			}
+		}
+	}
+	if exact != "" {
+		return exact
+	}
+	return wild
+}
+
+func (p *Provider) issuedCertificates(ctx context.Context) (map[string][]string, error) {
+	c := &p.certs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.arns == nil || time.Since(c.fetched) > c.ttl {
+		var arns []string
+		pages := acm.NewListCertificatesPaginator(p.c.ACM, &acm.ListCertificatesInput{
+			CertificateStatuses: []acmtypes.CertificateStatus{acmtypes.CertificateStatusIssued},
+		})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, classify(err)
+			}
+			for _, s := range page.CertificateSummaryList {
+				arns = append(arns, deref(s.CertificateArn))
+			}
+		}
+		c.arns, c.fetched = arns, time.Now()
+	}
+	out := make(map[string][]string, len(c.arns))
+	for _, arn := range c.arns {
+		names, ok := c.names[arn]
+		if !ok {
+			d, err := p.c.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: ptr(arn)})
+			if err != nil {
+				return nil, fmt.Errorf("describing certificate %s: %w", arn, classify(err))
+			}
+			names = appendUnique([]string{deref(d.Certificate.DomainName)}, d.Certificate.SubjectAlternativeNames...)
+			c.names[arn] = names
+		}
+		out[arn] = names
+	}
+	return out, nil
+}

@@ -1,0 +1,228 @@
+// Package aws is the cloud.Provider for AWS Application Load Balancers, on aws-sdk-go-v2. Ensure observes
+// what a stack owns (by ownership tags, never by listing the account), plans a pure diff against the model,
+// and applies it in dependency order.
+package aws
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// defaultSSLPolicy is used for HTTPS listeners without an ssl-policy annotation, as by the AWS Load Balancer
+// Controller; naming it keeps the diff exact instead of depending on the API's own default.
+const defaultSSLPolicy = "ELBSecurityPolicy-2016-08"
+
+// Provider is the AWS implementation of cloud.Provider.
+type Provider struct {
+	c     Clients
+	opts  Options
+	certs certificateCache
+	// tgARNs caches target group ID ("stack\x00id") to ARN for target syncs, which run far more often than
+	// Ensure; an entry is dropped when the group is deleted or not found.
+	tgARNs sync.Map
+}
+
+var _ cloud.Provider = (*Provider)(nil)
+
+// New returns a provider over the given clients.
+func New(c Clients, o Options) *Provider {
+	if o.CertificateCacheTTL == 0 {
+		o.CertificateCacheTTL = 5 * time.Minute
+	}
+	return &Provider{c: c, opts: o, certs: certificateCache{ttl: o.CertificateCacheTTL, names: map[string][]string{}}}
+}
+
+// Ensure converges the stack's resources to lb.
+func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.Status, error) {
+	d, warnings, err := p.resolve(ctx, lb)
+	if err != nil {
+		return cloud.Status{}, err
+	}
+	a, err := p.observe(ctx, lb.Stack)
+	if err != nil {
+		return cloud.Status{}, err
+	}
+	pl, err := makePlan(d, a)
+	if err != nil {
+		return cloud.Status{}, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
+	}
+	st, err := p.apply(ctx, d, pl)
+	if err != nil {
+		return cloud.Status{}, err
+	}
+	st.Warnings = warnings
+	return st, nil
+}
+
+// resolve does the lookups the plan needs: subnets, security groups, certificates and names.
+func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desired, []string, error) {
+	d := &desired{
+		lb:      lb,
+		tags:    p.tagsFor(lb.Tags, lb.Stack, "load-balancer"),
+		sgName:  cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
+		tgNames: map[string]string{},
+	}
+	var err error
+	if d.subnets, err = p.subnets(ctx, lb); err != nil {
+		return nil, nil, err
+	}
+	if len(lb.SecurityGroups) > 0 {
+		if d.userSGs, err = p.resolveSecurityGroups(ctx, lb.SecurityGroups); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, tg := range lb.TargetGroups {
+		// The name hashes what AWS cannot change in place, so that a change makes a new group alongside the old.
+		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%s", p.opts.ClusterName, lb.Stack, tg.ID, tg.Protocol, tg.Port, tg.TargetType)
+		_, rest, _ := strings.Cut(tg.ID, "/")
+		d.tgNames[tg.ID] = cloud.Name(key, "k8s", rest)
+	}
+	var warnings []string
+	for _, l := range lb.Listeners {
+		dl := desiredListener{Listener: l, certs: l.Certificates}
+		if l.Protocol == cloud.ProtocolHTTPS {
+			if dl.SSLPolicy == "" {
+				dl.SSLPolicy = defaultSSLPolicy
+			}
+			if len(dl.certs) == 0 {
+				arns, missing, err := p.certificatesFor(ctx, l.CertificateHosts)
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, h := range missing {
+					warnings = append(warnings, fmt.Sprintf("no issued ACM certificate matches host %s on port %d", h, l.Port))
+				}
+				dl.certs = arns
+			}
+			if len(dl.certs) == 0 {
+				warnings = append(warnings, fmt.Sprintf("HTTPS listener on port %d has no certificate and is not created: "+
+					"set the certificate-arn annotation or issue a certificate for its hosts in ACM", l.Port))
+				continue
+			}
+		}
+		d.listeners = append(d.listeners, dl)
+	}
+	return d, warnings, nil
+}
+
+// Delete removes everything the stack owns, from whatever partial state it is in.
+func (p *Provider) Delete(ctx context.Context, stack string) error {
+	a, err := p.observe(ctx, stack)
+	if err != nil {
+		return err
+	}
+	var lbs, tgs, sgs []string
+	for _, lb := range a.lbs {
+		lbs = append(lbs, deref(lb.lb.LoadBalancerArn))
+	}
+	for _, tg := range a.targetGroups {
+		tgs = append(tgs, deref(tg.tg.TargetGroupArn))
+	}
+	for _, sg := range a.securityGroups {
+		sgs = append(sgs, deref(sg.GroupId))
+	}
+	return p.deleteAll(ctx, lbs, tgs, sgs)
+}
+
+// Stacks lists every stack that owns a load balancer, target group or security group in this cluster.
+func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
+	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName},
+		resourceTypeLB, resourceTypeTG, "ec2:security-group")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, tags := range owned {
+		if s := tags[cloud.TagStack]; s != "" && tags[cloud.TagCluster] == p.opts.ClusterName && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// SyncTargets makes the target group tgID of stack hold exactly targets, registering and deregistering in
+// batches against what DescribeTargetHealth reports.
+func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets []cloud.Target) error {
+	arn, err := p.targetGroupARN(ctx, stack, tgID)
+	if err != nil {
+		return err
+	}
+	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
+	if err != nil {
+		if hasCode(err, "TargetGroupNotFound") {
+			p.tgARNs.Delete(stack + "\x00" + tgID)
+		}
+		return classify(err)
+	}
+	have := map[cloud.Target]bool{}
+	for _, h := range health.TargetHealthDescriptions {
+		if h.Target == nil || (h.TargetHealth != nil && h.TargetHealth.State == elbv2types.TargetHealthStateEnumDraining) {
+			continue
+		}
+		have[cloud.Target{ID: deref(h.Target.Id), Port: deref(h.Target.Port)}] = true
+	}
+	want := map[cloud.Target]bool{}
+	var add, remove []elbv2types.TargetDescription
+	for _, t := range targets {
+		want[t] = true
+		if !have[t] {
+			add = append(add, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port)})
+		}
+	}
+	for t := range have {
+		if !want[t] {
+			remove = append(remove, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port)})
+		}
+	}
+	for _, batch := range chunks(add, targetBatch) {
+		if _, err := p.c.ELBV2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
+			return fmt.Errorf("registering targets: %w", classify(err))
+		}
+	}
+	for _, batch := range chunks(remove, targetBatch) {
+		if _, err := p.c.ELBV2.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
+			return fmt.Errorf("deregistering targets: %w", classify(err))
+		}
+	}
+	return nil
+}
+
+// targetBatch bounds the targets sent in one RegisterTargets or DeregisterTargets call.
+const targetBatch = 200
+
+func (p *Provider) targetGroupARN(ctx context.Context, stack, tgID string) (string, error) {
+	key := stack + "\x00" + tgID
+	if v, ok := p.tgARNs.Load(key); ok {
+		return v.(string), nil
+	}
+	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagStack: stack, cloud.TagResource: tgID}, resourceTypeTG)
+	if err != nil {
+		return "", err
+	}
+	for arn, tags := range owned {
+		if p.owns(tags, stack) {
+			p.tgARNs.Store(key, arn)
+			return arn, nil
+		}
+	}
+	return "", cloud.Errorf(cloud.KindNotFound, "target group %s of stack %s not found", tgID, stack)
+}
+
+func (p *Provider) forgetTargetGroup(arn string) {
+	p.tgARNs.Range(func(k, v any) bool {
+		if v == arn {
+			p.tgARNs.Delete(k)
+		}
+		return true
+	})
+}

@@ -1,0 +1,78 @@
+package aws
+
+import (
+	"maps"
+
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// tagSet is a resource's tags as a map.
+type tagSet map[string]string
+
+// owns applies the ownership rule of cloud/ownership.go: cluster AND stack tags must both match.
+func (p *Provider) owns(tags tagSet, stack string) bool {
+	return tags[cloud.TagCluster] == p.opts.ClusterName && tags[cloud.TagStack] == stack
+}
+
+// tagsFor returns the full tag set of one resource: defaults, then the user's tags, then ownership, which
+// nothing can override.
+func (p *Provider) tagsFor(user map[string]string, stack, resource string) tagSet {
+	out := tagSet{}
+	maps.Copy(out, p.opts.DefaultTags)
+	maps.Copy(out, user)
+	out[cloud.TagCluster] = p.opts.ClusterName
+	out[cloud.TagStack] = stack
+	out[cloud.TagResource] = resource
+	return out
+}
+
+func (t tagSet) elbv2() []elbv2types.Tag {
+	out := make([]elbv2types.Tag, 0, len(t))
+	for _, k := range sortedKeys(t) {
+		out = append(out, elbv2types.Tag{Key: ptr(k), Value: ptr(t[k])})
+	}
+	return out
+}
+
+func (t tagSet) ec2(resourceType ec2types.ResourceType) []ec2types.TagSpecification {
+	tags := make([]ec2types.Tag, 0, len(t))
+	for _, k := range sortedKeys(t) {
+		tags = append(tags, ec2types.Tag{Key: ptr(k), Value: ptr(t[k])})
+	}
+	return []ec2types.TagSpecification{{ResourceType: resourceType, Tags: tags}}
+}
+
+func fromELBv2(tags []elbv2types.Tag) tagSet {
+	out := tagSet{}
+	for _, t := range tags {
+		out[deref(t.Key)] = deref(t.Value)
+	}
+	return out
+}
+
+func fromEC2(tags []ec2types.Tag) tagSet {
+	out := tagSet{}
+	for _, t := range tags {
+		out[deref(t.Key)] = deref(t.Value)
+	}
+	return out
+}
+
+// diffTags says which keys to set and which to remove to turn have into want.
+func diffTags(have, want tagSet) (set tagSet, remove []string) {
+	set = tagSet{}
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			set[k] = v
+		}
+	}
+	for _, k := range sortedKeys(have) {
+		if _, ok := want[k]; !ok {
+			remove = append(remove, k)
+		}
+	}
+	return set, remove
+}
