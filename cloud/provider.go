@@ -12,4 +12,6 @@ type Provider interface {
 	// Delete removes every resource owned by stack. Nothing left, including nothing there to begin with, is
 	// success.
 	Delete(ctx context.Context, stack string) error
+	// Stacks lists the stacks that own any resource in this cluster, for garbage collection.
+	Stacks(ctx context.Context) ([]string, error)
 }

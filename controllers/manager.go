@@ -27,6 +27,8 @@ type Options struct {
 	LegacyIngressClass      string
 	MaxConcurrentReconciles int
 	DriftCheckInterval      time.Duration
+	// GCInterval is how often orphaned cloud stacks are collected; zero disables collection.
+	GCInterval              time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	MetricsBindAddress      string
@@ -78,6 +80,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
 	}
+	if o.GCInterval > 0 {
+		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval}
+		if err := mgr.Add(gc); err != nil {
+			return nil, err
+		}
+	}
 	return mgr, nil
 }
 
@@ -93,4 +101,3 @@ func stripService(o any) (any, error) {
 	svc.Status = corev1.ServiceStatus{}
 	return svc, nil
 }
-

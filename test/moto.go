@@ -14,7 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -185,4 +188,35 @@ func FailOperation(op string, n int) func(*middleware.Stack) error {
 				return next.HandleInitialize(ctx, in)
 			}), middleware.Before)
 	}
+}
+
+// Credentials are the dummy static credentials every moto client uses.
+func (m *Moto) Credentials() map[string]string {
+	return map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
+}
+
+// PrepareVPC finds moto's default VPC and tags its subnets for load balancer discovery, as an EKS cluster's
+// subnets are tagged. It returns the VPC ID and the subnet IDs.
+func PrepareVPC(ctx context.Context, c *ec2.Client) (string, []string, error) {
+	vpcs, err := c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	if err != nil {
+		return "", nil, err
+	}
+	if len(vpcs.Vpcs) == 0 {
+		return "", nil, errors.New("moto has no default VPC")
+	}
+	vpcID := aws.ToString(vpcs.Vpcs[0].VpcId)
+	out, err := c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
+	if err != nil {
+		return "", nil, err
+	}
+	var subnets []string
+	for _, s := range out.Subnets {
+		subnets = append(subnets, aws.ToString(s.SubnetId))
+	}
+	_, err = c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: subnets, Tags: []ec2types.Tag{
+		{Key: aws.String("kubernetes.io/role/elb"), Value: aws.String("1")},
+		{Key: aws.String("kubernetes.io/role/internal-elb"), Value: aws.String("1")},
+	}})
+	return vpcID, subnets, err
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	. "github.com/onsi/ginkgo/v2"
@@ -44,11 +43,10 @@ var _ = BeforeSuite(func() {
 	var err error
 	moto, err = test.StartMoto()
 	Expect(err).NotTo(HaveOccurred())
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
-	} {
+	for k, v := range moto.Credentials() {
 		Expect(os.Setenv(k, v)).To(Succeed())
 	}
+	Expect(os.Setenv("AWS_REGION", region)).To(Succeed())
 	awsCfg, err = config.LoadDefaultConfig(context.Background())
 	Expect(err).NotTo(HaveOccurred())
 	awsCfg.BaseEndpoint = aws.String(moto.URL)
@@ -64,28 +62,14 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// resetCloud wipes moto and tags the default VPC's subnets for load balancer discovery, as an EKS cluster's
-// subnets are tagged.
+// resetCloud wipes moto and tags the default VPC's subnets for discovery.
 func resetCloud() {
 	GinkgoHelper()
-	ctx := context.Background()
 	Expect(moto.Reset()).To(Succeed())
-	vpcs, err := ec2c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	var err error
+	vpcID, subnets, err = test.PrepareVPC(context.Background(), ec2c)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(vpcs.Vpcs).NotTo(BeEmpty())
-	vpcID = *vpcs.Vpcs[0].VpcId
-	out, err := ec2c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(len(out.Subnets)).To(BeNumerically(">=", 3))
-	subnets = nil
-	for _, s := range out.Subnets {
-		subnets = append(subnets, *s.SubnetId)
-	}
-	_, err = ec2c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: subnets, Tags: []ec2types.Tag{
-		{Key: aws.String("kubernetes.io/role/elb"), Value: aws.String("1")},
-		{Key: aws.String("kubernetes.io/role/internal-elb"), Value: aws.String("1")},
-	}})
-	Expect(err).NotTo(HaveOccurred())
+	Expect(len(subnets)).To(BeNumerically(">=", 3))
 }
 
 // newProvider returns an AWS provider pointed at moto, counting its calls.

@@ -18,6 +18,7 @@ import (
 const (
 	MethodEnsure = "Ensure"
 	MethodDelete = "Delete"
+	MethodStacks = "Stacks"
 )
 
 // Call is one recorded provider call.
@@ -98,7 +99,10 @@ func (p *Provider) LoadBalancer(stack string) *cloud.LoadBalancer {
 }
 
 // Stacks returns the stacks that have a load balancer, sorted.
-func (p *Provider) Stacks() []string {
+func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
+	if err := p.enter(ctx, MethodStacks, ""); err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]string, 0, len(p.lbs))
@@ -106,7 +110,7 @@ func (p *Provider) Stacks() []string {
 		out = append(out, s)
 	}
 	slices.Sort(out)
-	return out
+	return out, nil
 }
 
 // Ensure stores lb and returns a DNS name derived from its name and stack.

@@ -2,16 +2,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cloudlb/cloudlb/cloud"
+	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers"
 )
@@ -25,13 +28,20 @@ func main() {
 
 func run() error {
 	var o controllers.Options
-	var cloudProvider string
+	var cloudProvider, defaultTags string
+	var awsOpts cloudaws.Options
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster; tags every cloud resource and scopes ownership (required).")
 	flag.StringVar(&cloudProvider, "cloud-provider", "aws", "Cloud provider: aws or fake (in-memory, for tests and local runs).")
 	flag.StringVar(&o.LegacyIngressClass, "ingress-class", "cloudlb", "Value of the legacy kubernetes.io/ingress.class annotation that cloudlb serves.")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 3, "Stacks reconciled in parallel.")
 	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", time.Hour, "How often an unchanged load balancer is re-checked against the cloud; 0 disables.")
+	flag.DurationVar(&o.GCInterval, "gc-interval", time.Hour, "How often cloud resources of this cluster that match no Ingress are deleted; 0 disables.")
+	flag.StringVar(&awsOpts.Region, "aws-region", "", "AWS region; defaults to AWS_REGION, then the instance's region from IMDS.")
+	flag.StringVar(&awsOpts.VPCID, "aws-vpc-id", "", "VPC of the load balancers and target groups; defaults to the instance's VPC from IMDS.")
+	flag.StringVar(&awsOpts.EndpointURL, "aws-endpoint-url", "", "One endpoint for every AWS API (LocalStack, moto); AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> also work.")
+	flag.IntVar(&awsOpts.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
+	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; Ingress tags override them.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
@@ -41,17 +51,22 @@ func run() error {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
+	var err error
 	if o.ClusterName == "" {
 		return errors.New("--cluster-name is required: it scopes which cloud resources this controller owns")
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		return errors.New("--max-concurrent-reconciles must be at least 1")
 	}
-	provider, err := newProvider(cloudProvider)
+	ctx := ctrl.SetupSignalHandler()
+	if awsOpts.DefaultTags, err = parseTags(defaultTags); err != nil {
+		return err
+	}
+	awsOpts.ClusterName = o.ClusterName
+	provider, err := newProvider(ctx, cloudProvider, awsOpts)
 	if err != nil {
 		return err
 	}
-	ctx := ctrl.SetupSignalHandler()
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
@@ -64,13 +79,29 @@ func run() error {
 	return mgr.Start(ctx)
 }
 
-func newProvider(name string) (cloud.Provider, error) {
+func newProvider(ctx context.Context, name string, awsOpts cloudaws.Options) (cloud.Provider, error) {
 	switch name {
 	case "fake":
 		return fake.New(), nil
 	case "aws":
-		return nil, errors.New("--cloud-provider=aws is not available in this build yet; use --cloud-provider=fake")
+		return cloudaws.NewFromConfig(ctx, awsOpts)
 	default:
 		return nil, fmt.Errorf("--cloud-provider=%q: must be aws or fake", name)
 	}
+}
+
+// parseTags reads key=value,key2=value2.
+func parseTags(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--default-tags: %q is not key=value", kv)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
 }

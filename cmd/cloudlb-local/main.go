@@ -14,12 +14,17 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	networkingv1 "k8s.io/api/networking/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/cloudlb/cloudlb/cloud"
+	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers"
 	"github.com/cloudlb/cloudlb/test"
@@ -33,16 +38,12 @@ func main() {
 }
 
 func run() error {
-	cloudName := flag.String("cloud", "fake", "Cloud to run against: fake (in memory).")
+	cloudName := flag.String("cloud", "aws", "Cloud to run against: aws (the AWS provider against a local moto server) or fake (in memory).")
 	samples := flag.String("samples", filepath.Join(test.RepoRoot(), "config", "samples"), "Directory of manifests to apply.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if *cloudName != "fake" {
-		return fmt.Errorf("--cloud=%s: only fake is available in this build", *cloudName)
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -60,9 +61,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	mgr, err := controllers.NewManager(ctx, cfg, fake.New(), controllers.Options{
+	provider, cleanup, err := newProvider(ctx, *cloudName)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	mgr, err := controllers.NewManager(ctx, cfg, provider, controllers.Options{
 		ClusterName: "local", LegacyIngressClass: "cloudlb", MaxConcurrentReconciles: 3,
-		DriftCheckInterval: time.Hour, MetricsBindAddress: "0", HealthProbeBindAddress: "0",
+		DriftCheckInterval: time.Hour, GCInterval: time.Hour, MetricsBindAddress: "0", HealthProbeBindAddress: "0",
 	})
 	if err != nil {
 		return err
@@ -98,6 +104,46 @@ func run() error {
 	<-ctx.Done()
 	return nil
 }
+
+// newProvider returns the chosen cloud. For aws it starts a moto server, so that the controller's real AWS
+// code creates real ALB API objects that the user can inspect.
+func newProvider(ctx context.Context, name string) (cloud.Provider, func(), error) {
+	switch name {
+	case "fake":
+		return fake.New(), func() {}, nil
+	case "aws":
+	default:
+		return nil, nil, fmt.Errorf("--cloud=%s: must be aws or fake", name)
+	}
+	moto, err := test.StartMoto()
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range moto.Credentials() {
+		_ = os.Setenv(k, v)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(localRegion))
+	if err != nil {
+		moto.Stop()
+		return nil, nil, err
+	}
+	cfg.BaseEndpoint = aws.String(moto.URL)
+	vpcID, _, err := test.PrepareVPC(ctx, ec2.NewFromConfig(cfg))
+	if err != nil {
+		moto.Stop()
+		return nil, nil, fmt.Errorf("preparing moto's VPC: %w", err)
+	}
+	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: "local", Region: localRegion, VPCID: vpcID, EndpointURL: moto.URL, MaxRetries: 5})
+	if err != nil {
+		moto.Stop()
+		return nil, nil, err
+	}
+	fmt.Printf("moto (AWS API emulator) at %s; its state: curl %s/moto-api/data.json\n", moto.URL, moto.URL)
+	fmt.Printf("  aws --endpoint-url %s --region %s elbv2 describe-load-balancers\n\n", moto.URL, localRegion)
+	return p, moto.Stop, nil
+}
+
+const localRegion = "us-east-1"
 
 // printAddresses waits until the cache holds want Ingresses that all have an address, or 60 s, then prints them.
 func printAddresses(ctx context.Context, c client.Client, want int) error {

@@ -333,4 +333,3 @@ func warningNotes(ing *networkingv1.Ingress, reason string) []string {
 	}
 	return out
 }
-
