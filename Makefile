@@ -21,7 +21,7 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 export CLOUDLB_MOTO_SERVER := $(MOTO)
 export CLOUDLB_HELM := $(HELM)
 
-CLOUD ?= fake
+CLOUD ?= aws
 
 .PHONY: all
 all: build
@@ -37,9 +37,10 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers, and copy them into the Helm chart.
 	$(CONTROLLER_GEN) crd rbac:roleName=cloudlb-controller paths=./... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	hack/sync-chart.sh
 
 ##@ Test
 

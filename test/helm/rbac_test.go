@@ -1,0 +1,237 @@
+package helm_test
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// The controller binary runs with the flags the chart renders, as the chart's ServiceAccount (the kubeconfig
+// impersonates it), with leader election on: every permission it uses must come from the chart's RBAC.
+var _ = Describe("The chart's RBAC", func() {
+	// The README install (release cloudlb in cloudlb-system), with the in-memory cloud so that no AWS is needed.
+	const namespace = "cloudlb-system"
+	sa := "system:serviceaccount:" + namespace + ":cloudlb"
+
+	It("lets the controller reconcile an Ingress to a load balancer address", func() {
+		ctx := context.Background()
+		objs := render(install, "--set", "cloudProvider=fake")
+		apply(objs)
+		waitForIngressRBAC(sa, "patch", "ingresses/status", true)
+
+		controller := runController(objs, sa, namespace)
+		ing := createIngress(ctx)
+
+		Eventually(hostname).WithArguments(ing).WithTimeout(time.Minute).ShouldNot(BeEmpty())
+		// Events on the Ingress (events.k8s.io), the Lease renewals and the leader Event (core/v1) each need
+		// their own permission.
+		Eventually(func() []string { return eventReasons(ctx, ing) }).Should(ContainElement("Ensured"))
+		Eventually(func(g Gomega) {
+			var lease coordinationv1.Lease
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: leaseName}, &lease)).To(Succeed())
+			g.Expect(lease.Spec.RenewTime.Time).To(BeTemporally(">", lease.Spec.AcquireTime.Time))
+		}).Should(Succeed())
+		Eventually(func() []string { return coreEventReasons(ctx, namespace) }).Should(ContainElement("LeaderElection"))
+		// A permission that the happy path can live without (a watch, an Event) is still a bug when missing.
+		Expect(forbidden(controller.Err.Contents())).To(BeEmpty())
+		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
+	})
+
+	It("lets the test fail: without patch on ingresses/status, the Ingress never gets its address", func() {
+		ctx := context.Background()
+		objs := render(install, "--set", "cloudProvider=fake")
+		dropVerb(find(objs, "ClusterRole"), "ingresses/status", "patch")
+		apply(objs)
+		waitForIngressRBAC(sa, "patch", "ingresses/status", false)
+		waitForIngressRBAC(sa, "patch", "ingresses", true)
+
+		controller := runController(objs, sa, namespace)
+		ing := createIngress(ctx)
+
+		// The controller leads and reconciles (its finalizer is on the Ingress), and the status write is refused.
+		Eventually(func() []string { return get(ctx, ing).Finalizers }).WithTimeout(time.Minute).Should(ContainElement(cloud.Finalizer))
+		Eventually(controller.Err).Should(gbytes.Say(`cannot patch resource \\?"ingresses/status\\?"`))
+		Consistently(hostname).WithArguments(ing).WithTimeout(3 * time.Second).Should(BeEmpty())
+	})
+})
+
+// leaseName is the controller's leader election Lease (controllers.NewManager).
+const leaseName = "cloudlb.cloudlb.io"
+
+// runController starts the controller binary with the Deployment's flags, a kubeconfig that impersonates user,
+// and no listening ports. It stops when the spec ends, and the Lease is deleted, so that the next run does not
+// wait for it to expire.
+func runController(objs []*unstructured.Unstructured, user, leaseNamespace string) *gexec.Session {
+	GinkgoHelper()
+	kubeconfig := writeKubeconfig(user)
+
+	// Later flags win, so these override the chart's ports, which may be taken on this machine.
+	args := append(controllerArgs(objs), "--kubeconfig="+kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	session, err := gexec.Start(exec.Command(controllerBin, args...), GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		Eventually(session.Terminate()).Should(gexec.Exit())
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: leaseNamespace, Name: leaseName}}
+		Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), lease))).To(Succeed())
+	})
+	return session
+}
+
+// writeKubeconfig writes a kubeconfig for the envtest API server, as its admin user, impersonating user unless
+// it is empty.
+func writeKubeconfig(user string) string {
+	GinkgoHelper()
+	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+	Expect(clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"envtest": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
+		AuthInfos: map[string]*clientcmdapi.AuthInfo{"user": {
+			ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken, Impersonate: user,
+		}},
+		Contexts:       map[string]*clientcmdapi.Context{"envtest": {Cluster: "envtest", AuthInfo: "user"}},
+		CurrentContext: "envtest",
+	}, path)).To(Succeed())
+	return path
+}
+
+// waitForIngressRBAC waits until the API server's authorizer answers allowed for user doing verb on resource
+// ("ingresses" or "ingresses/status"): it caches roles, so a role just created or changed takes a moment to apply.
+func waitForIngressRBAC(user, verb, resource string, allowed bool) {
+	GinkgoHelper()
+	resource, subresource, _ := strings.Cut(resource, "/")
+	Eventually(func() (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			// Groups the API server adds when a service account is impersonated.
+			User:   user,
+			Groups: []string{"system:serviceaccounts", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: "default", Verb: verb, Group: networkingv1.GroupName, Resource: resource, Subresource: subresource,
+			},
+		}}
+		err := k8s.Create(context.Background(), sar)
+		return sar.Status.Allowed, err
+	}).Should(Equal(allowed), "%s %s/%s for %s", verb, resource, subresource, user)
+}
+
+// dropVerb removes verb from the rule of the ClusterRole that grants resource, and fails when there is none,
+// so that the negative run cannot pass by removing nothing.
+func dropVerb(role *unstructured.Unstructured, resource, verb string) {
+	GinkgoHelper()
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	dropped := false
+	for _, r := range rules {
+		rule := r.(map[string]any)
+		resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
+		verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
+		if slices.Contains(resources, resource) && slices.Contains(verbs, verb) {
+			Expect(resources).To(Equal([]string{resource}), "the rule also grants other resources")
+			Expect(unstructured.SetNestedStringSlice(rule, slices.DeleteFunc(verbs, func(v string) bool { return v == verb }), "verbs")).To(Succeed())
+			dropped = true
+		}
+	}
+	Expect(dropped).To(BeTrue(), "no rule grants %s on %s", verb, resource)
+	Expect(unstructured.SetNestedSlice(role.Object, rules, "rules")).To(Succeed())
+}
+
+// createIngress creates a Service and an Ingress of the chart's IngressClass in a new namespace.
+func createIngress(ctx context.Context) *networkingv1.Ingress {
+	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "app-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "web"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	Expect(k8s.Create(ctx, svc)).To(Succeed())
+	prefix := networkingv1.PathTypePrefix
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "app"},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: ptr.To("cloudlb"),
+			Rules: []networkingv1.IngressRule{{IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{
+					Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}},
+				}}},
+			}}}},
+		},
+	}
+	Expect(k8s.Create(ctx, ing)).To(Succeed())
+	return ing
+}
+
+// forbidden returns the errors in the controller's log that the API server's authorizer caused: the "error" of
+// a JSON log line, or the whole line from klog.
+func forbidden(log []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(log), "\n") {
+		if !strings.Contains(line, "forbidden") {
+			continue
+		}
+		var entry struct{ Error string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Error != "" {
+			line = entry.Error
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func get(ctx context.Context, ing *networkingv1.Ingress) *networkingv1.Ingress {
+	GinkgoHelper()
+	out := &networkingv1.Ingress{}
+	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ing), out)).To(Succeed())
+	return out
+}
+
+func hostname(ing *networkingv1.Ingress) string {
+	lb := get(context.Background(), ing).Status.LoadBalancer.Ingress
+	if len(lb) == 0 {
+		return ""
+	}
+	return lb[0].Hostname
+}
+
+func eventReasons(ctx context.Context, ing *networkingv1.Ingress) []string {
+	GinkgoHelper()
+	var list eventsv1.EventList
+	Expect(k8s.List(ctx, &list, client.InNamespace(ing.Namespace))).To(Succeed())
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == ing.Name {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+func coreEventReasons(ctx context.Context, ns string) []string {
+	GinkgoHelper()
+	var list corev1.EventList
+	Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	var out []string
+	for _, e := range list.Items {
+		out = append(out, e.Reason)
+	}
+	return out
+}
