@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/cloudlb/cloudlb/cloud"
 	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
@@ -267,9 +268,12 @@ var _ = Describe("AWS provider", func() {
 		proxy := test.NewFaultProxy(moto.URL, 3)
 		DeferCleanup(proxy.Close)
 		flaky := newProvider(cluster, counter, func(o *cloudaws.Options) { o.EndpointURL = proxy.URL })
+		throttledBefore := metricSum("cloudlb_aws_api_throttled_total")
 		_, err := flaky.Ensure(ctx, model(stack, "/api", "/"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(proxy.Injected()).To(BeNumerically(">", 3))
+		Expect(metricSum("cloudlb_aws_api_throttled_total")).To(BeNumerically(">", throttledBefore))
+		Expect(metricSum("cloudlb_aws_api_calls_total")).To(BeNumerically(">=", len(counter.Calls())))
 		Expect(orderedPaths(stack)).To(Equal([][]string{{"/api", "/api/*"}, {"/*"}}))
 		Expect(ownedLoadBalancers(stack)).To(HaveLen(1))
 	})
@@ -297,6 +301,22 @@ var _ = Describe("AWS provider", func() {
 		Expect(counter.Mutating()).To(BeEmpty())
 	})
 })
+
+// metricSum adds up every series of a counter in the controller's metrics registry.
+func metricSum(name string) float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
 
 // forbidUnfilteredListing fails any DescribeLoadBalancers or DescribeTargetGroups call that names nothing,
 // which would list the whole account.

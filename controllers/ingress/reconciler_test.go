@@ -213,6 +213,26 @@ var _ = Describe("Ingress reconciler", func() {
 	})
 })
 
+var _ = Describe("Garbage collector", func() {
+	It("deletes stacks that match no Ingress and keeps the live ones", func() {
+		ctx := context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gc-"}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		Expect(k8s.Create(ctx, service(n.Name, "web", 80))).To(Succeed())
+		ing := newIngress(n.Name, "live", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
+		orphan := n.Name + "/deleted-long-ago"
+		_, err := provider.Ensure(ctx, &cloud.LoadBalancer{Stack: orphan, Name: "orphan"})
+		Expect(err).NotTo(HaveOccurred())
+
+		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: "cloudlb"}
+		Expect(gc.Collect(ctx)).To(Succeed())
+		Expect(provider.LoadBalancer(orphan)).To(BeNil())
+		Expect(provider.LoadBalancer(n.Name + "/live")).NotTo(BeNil())
+	})
+})
+
 func ingressClass(name, controller string, isDefault bool) *networkingv1.IngressClass {
 	c := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: networkingv1.IngressClassSpec{Controller: controller}}
 	if isDefault {
