@@ -6,6 +6,7 @@ package cloud
 // Scheme says where a load balancer is reachable from.
 type Scheme string
 
+// Schemes.
 const (
 	SchemeInternetFacing Scheme = "internet-facing"
 	SchemeInternal       Scheme = "internal"
@@ -14,6 +15,7 @@ const (
 // IPAddressType is the address family of a load balancer.
 type IPAddressType string
 
+// Address families.
 const (
 	IPAddressTypeIPv4      IPAddressType = "ipv4"
 	IPAddressTypeDualStack IPAddressType = "dualstack"
@@ -22,6 +24,7 @@ const (
 // Protocol is a listener, target group or health check protocol.
 type Protocol string
 
+// Protocols.
 const (
 	ProtocolHTTP  Protocol = "HTTP"
 	ProtocolHTTPS Protocol = "HTTPS"
@@ -30,6 +33,7 @@ const (
 // TargetType says what a target group's targets are.
 type TargetType string
 
+// Target types.
 const (
 	TargetTypeInstance TargetType = "instance"
 	TargetTypeIP       TargetType = "ip"
@@ -85,6 +89,7 @@ type Rule struct {
 // ConditionType is what a Condition matches on.
 type ConditionType string
 
+// Condition types.
 const (
 	ConditionHost     ConditionType = "host"
 	ConditionPath     ConditionType = "path"
@@ -97,6 +102,7 @@ const (
 // PathMatch says how a path condition's values match.
 type PathMatch string
 
+// Path matches.
 const (
 	PathExact  PathMatch = "Exact"
 	PathPrefix PathMatch = "Prefix"
@@ -124,6 +130,7 @@ type QueryMatch struct {
 // ActionType is what a rule or listener does with a request.
 type ActionType string
 
+// Action types.
 const (
 	ActionForward       ActionType = "forward"
 	ActionRedirect      ActionType = "redirect"

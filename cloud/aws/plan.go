@@ -105,27 +105,6 @@ type ruleModify struct {
 	rule cloud.Rule
 }
 
-// empty reports whether the plan changes nothing.
-func (pl *plan) empty() bool {
-	if pl.sg != nil && (pl.sg.id == "" || len(pl.sg.authorize) > 0 || len(pl.sg.revoke) > 0) {
-		return false
-	}
-	if len(pl.deleteSGs)+len(pl.createTGs)+len(pl.modifyTGs)+len(pl.tgTags)+len(pl.deleteTGs)+len(pl.deleteLBs)+len(pl.deleteListeners) > 0 {
-		return false
-	}
-	lb := pl.lb
-	if lb.existing == nil || lb.deleteFirst != "" || lb.setSubnets || lb.setSGs || lb.setIPType || lb.tags != nil {
-		return false
-	}
-	for _, l := range pl.listeners {
-		r := l.rules
-		if l.existing == nil || l.modify || len(l.addCerts)+len(l.delCerts)+len(r.moves)+len(r.creates)+len(r.modify)+len(r.deletes) > 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // makePlan diffs desired against actual. It is pure: no calls, no clock.
 func makePlan(d *desired, a *actual) (*plan, error) {
 	pl := &plan{keepTGs: map[string]string{}}

@@ -45,14 +45,6 @@ func (t tagSet) ec2(resourceType ec2types.ResourceType) []ec2types.TagSpecificat
 	return []ec2types.TagSpecification{{ResourceType: resourceType, Tags: tags}}
 }
 
-func fromELBv2(tags []elbv2types.Tag) tagSet {
-	out := tagSet{}
-	for _, t := range tags {
-		out[deref(t.Key)] = deref(t.Value)
-	}
-	return out
-}
-
 func fromEC2(tags []ec2types.Tag) tagSet {
 	out := tagSet{}
 	for _, t := range tags {

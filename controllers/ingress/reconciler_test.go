@@ -3,7 +3,6 @@ package ingress_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -348,7 +347,7 @@ func warningNotes(ing *networkingv1.Ingress, reason string) []string {
 	var out []string
 	for _, e := range events(ing) {
 		if e.Type == corev1.EventTypeWarning && e.Reason == reason {
-			out = append(out, fmt.Sprintf("%s", e.Note))
+			out = append(out, e.Note)
 		}
 	}
 	return out

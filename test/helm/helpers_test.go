@@ -177,12 +177,13 @@ func shellWords(s string) []string {
 				w.WriteByte(c)
 			}
 		case double:
-			if c == '"' {
+			switch {
+			case c == '"':
 				double = false
-			} else if c == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+			case c == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0:
 				i++
 				w.WriteByte(s[i])
-			} else {
+			default:
 				w.WriteByte(c)
 			}
 		case c == ' ' || c == '\t':
