@@ -199,6 +199,24 @@ type Target struct {
 	Port int32
 }
 
+// TargetState is a target's health as the load balancer sees it.
+type TargetState string
+
+// Target states.
+const (
+	TargetInitial   TargetState = "initial"
+	TargetHealthy   TargetState = "healthy"
+	TargetUnhealthy TargetState = "unhealthy"
+	// TargetUnknown covers the cloud's other states (unused, unavailable).
+	TargetUnknown TargetState = "unknown"
+)
+
+// TargetHealth is one target and its state.
+type TargetHealth struct {
+	Target Target
+	State  TargetState
+}
+
 // Status is what a provider observed after converging a load balancer.
 type Status struct {
 	DNSName string

@@ -12,6 +12,9 @@ type Provider interface {
 	// Delete removes every resource owned by stack. Nothing left, including nothing there to begin with, is
 	// success.
 	Delete(ctx context.Context, stack string) error
+	// SyncTargets makes target group targetGroupID of stack hold exactly targets, and reports the health of
+	// the targets it holds now; targets just registered report TargetInitial.
+	SyncTargets(ctx context.Context, stack, targetGroupID string, targets []Target) ([]TargetHealth, error)
 	// Stacks lists the stacks that own any resource in this cluster, for garbage collection.
 	Stacks(ctx context.Context) ([]string, error)
 }

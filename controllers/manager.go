@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -19,6 +21,7 @@ import (
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
+	"github.com/cloudlb/cloudlb/controllers/targets"
 )
 
 // Options configure the manager and its reconcilers.
@@ -27,6 +30,8 @@ type Options struct {
 	LegacyIngressClass      string
 	MaxConcurrentReconciles int
 	DriftCheckInterval      time.Duration
+	// TargetBatchWindow coalesces endpoint changes into one registration call per target group.
+	TargetBatchWindow time.Duration
 	// GCInterval is how often orphaned cloud stacks are collected; zero disables collection.
 	GCInterval              time.Duration
 	LeaderElection          bool
@@ -56,7 +61,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 			// managedFields are a large share of every cached object and nothing here reads them.
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Service{}: {Transform: stripService},
+				&corev1.Service{}:            {Transform: stripService},
+				&corev1.Node{}:               {Transform: stripNode},
+				&discoveryv1.EndpointSlice{}: {Transform: stripEndpointSlice},
 			},
 		},
 	})
@@ -80,6 +87,15 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
 	}
+	t := &targets.Reconciler{
+		Client:      mgr.GetClient(),
+		Provider:    provider,
+		Recorder:    mgr.GetEventRecorder("cloudlb"),
+		BatchWindow: o.TargetBatchWindow,
+	}
+	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
+		return nil, err
+	}
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval}
 		if err := mgr.Add(gc); err != nil {
@@ -100,4 +116,40 @@ func stripService(o any) (any, error) {
 	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports}
 	svc.Status = corev1.ServiceStatus{}
 	return svc, nil
+}
+
+// stripNode keeps what target selection reads of a Node: labels, provider ID, readiness and deletion. Node
+// status otherwise carries image lists that dwarf everything else in the cache.
+func stripNode(o any) (any, error) {
+	n, ok := o.(*corev1.Node)
+	if !ok {
+		return o, nil
+	}
+	out := &corev1.Node{
+		TypeMeta: n.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels, ResourceVersion: n.ResourceVersion,
+			DeletionTimestamp: n.DeletionTimestamp, UID: n.UID},
+		Spec: corev1.NodeSpec{ProviderID: n.Spec.ProviderID},
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return out, nil
+}
+
+// stripEndpointSlice drops per-endpoint topology that target selection does not read.
+func stripEndpointSlice(o any) (any, error) {
+	es, ok := o.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return o, nil
+	}
+	es.ManagedFields = nil
+	es.Annotations = nil
+	for i := range es.Endpoints {
+		ep := &es.Endpoints[i]
+		ep.Hints, ep.DeprecatedTopology, ep.NodeName, ep.Zone, ep.Hostname = nil, nil, nil, nil, nil
+	}
+	return es, nil
 }

@@ -28,11 +28,36 @@ type LoadBalancerStatus struct {
 	// LastAppliedTime is when the provider last converged this stack; drift checks count from it.
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
+	// TargetGroups bind each target group of the load balancer to the Service whose endpoints feed it.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	TargetGroups []TargetGroupBinding `json:"targetGroups,omitempty"`
+	// TargetsSynced maps a target group ID to a digest of the targets last registered in it, so that a pass
+	// with nothing changed, even after a restart, makes no cloud call.
+	// +optional
+	TargetsSynced map[string]string `json:"targetsSynced,omitempty"`
 	// Conditions: Ready is True when the cloud matches the last valid model.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TargetGroupBinding says which Service port feeds a target group, and how.
+type TargetGroupBinding struct {
+	// ID is the target group's ID in its stack.
+	ID string `json:"id"`
+	// ServiceNamespace and ServiceName name the backend Service.
+	ServiceNamespace string `json:"serviceNamespace"`
+	ServiceName      string `json:"serviceName"`
+	// ServicePort is the Service port number.
+	ServicePort int32 `json:"servicePort"`
+	// TargetType is instance or ip.
+	TargetType string `json:"targetType"`
+	// NodeSelector restricts instance targets to nodes with these labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 }
 
 // LoadBalancer is the controller's record of one cloud load balancer: a read-only view for kubectl.

@@ -152,32 +152,36 @@ func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
 
 // SyncTargets makes the target group tgID of stack hold exactly targets, registering and deregistering in
 // batches against what DescribeTargetHealth reports.
-func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets []cloud.Target) error {
+func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets []cloud.Target) ([]cloud.TargetHealth, error) {
 	arn, err := p.targetGroupARN(ctx, stack, tgID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
 	if err != nil {
 		if hasCode(err, "TargetGroupNotFound") {
 			p.tgARNs.Delete(stack + "\x00" + tgID)
 		}
-		return classify(err)
+		return nil, classify(err)
 	}
-	have := map[cloud.Target]bool{}
+	have := map[cloud.Target]cloud.TargetState{}
 	for _, h := range health.TargetHealthDescriptions {
 		if h.Target == nil || (h.TargetHealth != nil && h.TargetHealth.State == elbv2types.TargetHealthStateEnumDraining) {
 			continue
 		}
-		have[cloud.Target{ID: deref(h.Target.Id), Port: deref(h.Target.Port)}] = true
+		have[cloud.Target{ID: deref(h.Target.Id), Port: deref(h.Target.Port)}] = targetState(h.TargetHealth)
 	}
-	want := map[cloud.Target]bool{}
 	var add, remove []elbv2types.TargetDescription
+	out := make([]cloud.TargetHealth, 0, len(targets))
+	want := map[cloud.Target]bool{}
 	for _, t := range targets {
 		want[t] = true
-		if !have[t] {
+		state, ok := have[t]
+		if !ok {
 			add = append(add, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port)})
+			state = cloud.TargetInitial
 		}
+		out = append(out, cloud.TargetHealth{Target: t, State: state})
 	}
 	for t := range have {
 		if !want[t] {
@@ -186,15 +190,30 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 	}
 	for _, batch := range chunks(add, targetBatch) {
 		if _, err := p.c.ELBV2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
-			return fmt.Errorf("registering targets: %w", classify(err))
+			return nil, fmt.Errorf("registering targets: %w", classify(err))
 		}
 	}
 	for _, batch := range chunks(remove, targetBatch) {
 		if _, err := p.c.ELBV2.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
-			return fmt.Errorf("deregistering targets: %w", classify(err))
+			return nil, fmt.Errorf("deregistering targets: %w", classify(err))
 		}
 	}
-	return nil
+	return out, nil
+}
+
+func targetState(h *elbv2types.TargetHealth) cloud.TargetState {
+	if h == nil {
+		return cloud.TargetUnknown
+	}
+	switch h.State {
+	case elbv2types.TargetHealthStateEnumHealthy:
+		return cloud.TargetHealthy
+	case elbv2types.TargetHealthStateEnumUnhealthy:
+		return cloud.TargetUnhealthy
+	case elbv2types.TargetHealthStateEnumInitial:
+		return cloud.TargetInitial
+	}
+	return cloud.TargetUnknown
 }
 
 // targetBatch bounds the targets sent in one RegisterTargets or DeregisterTargets call.

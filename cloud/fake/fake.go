@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,21 +17,27 @@ import (
 
 // Method names, as recorded in Calls and as keys for fault injection.
 const (
-	MethodEnsure = "Ensure"
-	MethodDelete = "Delete"
-	MethodStacks = "Stacks"
+	MethodEnsure      = "Ensure"
+	MethodDelete      = "Delete"
+	MethodStacks      = "Stacks"
+	MethodSyncTargets = "SyncTargets"
 )
 
 // Call is one recorded provider call.
 type Call struct {
 	Method string
 	Stack  string
+	// TargetGroup and Targets are set for SyncTargets.
+	TargetGroup string
+	Targets     int
 }
 
 // Provider is the in-memory cloud. The zero value is not usable; call New.
 type Provider struct {
 	mu      sync.Mutex
 	lbs     map[string]*cloud.LoadBalancer
+	targets map[tgKey][]cloud.Target
+	health  map[cloud.Target]cloud.TargetState
 	calls   []Call
 	errs    map[string][]error
 	latency map[string]time.Duration
@@ -50,6 +57,8 @@ func (p *Provider) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lbs = map[string]*cloud.LoadBalancer{}
+	p.targets = map[tgKey][]cloud.Target{}
+	p.health = map[cloud.Target]cloud.TargetState{}
 	p.calls = nil
 	p.errs = map[string][]error{}
 	p.latency = map[string]time.Duration{}
@@ -132,7 +141,60 @@ func (p *Provider) Delete(ctx context.Context, stack string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.lbs, stack)
+	for k := range p.targets {
+		if k.stack == stack {
+			delete(p.targets, k)
+		}
+	}
 	return nil
+}
+
+type tgKey struct{ stack, id string }
+
+// SyncTargets stores the targets of a target group of an ensured stack and reports their health as set by
+// SetHealth (TargetInitial by default).
+func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets []cloud.Target) ([]cloud.TargetHealth, error) {
+	if err := p.enter(ctx, MethodSyncTargets, stack); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls[len(p.calls)-1].TargetGroup, p.calls[len(p.calls)-1].Targets = tgID, len(targets)
+	lb, ok := p.lbs[stack]
+	if !ok || !slices.ContainsFunc(lb.TargetGroups, func(tg cloud.TargetGroup) bool { return tg.ID == tgID }) {
+		return nil, cloud.Errorf(cloud.KindNotFound, "target group %s of stack %s not found", tgID, stack)
+	}
+	p.targets[tgKey{stack, tgID}] = slices.Clone(targets)
+	out := make([]cloud.TargetHealth, len(targets))
+	for i, t := range targets {
+		state, ok := p.health[t]
+		if !ok {
+			state = cloud.TargetInitial
+		}
+		out[i] = cloud.TargetHealth{Target: t, State: state}
+	}
+	return out, nil
+}
+
+// Targets returns the targets last synced into a target group, sorted.
+func (p *Provider) Targets(stack, tgID string) []cloud.Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.targets[tgKey{stack, tgID}])
+	slices.SortFunc(out, func(a, b cloud.Target) int {
+		if a.ID != b.ID {
+			return strings.Compare(a.ID, b.ID)
+		}
+		return int(a.Port - b.Port)
+	})
+	return out
+}
+
+// SetHealth sets the state the fake reports for a target in every target group.
+func (p *Provider) SetHealth(t cloud.Target, state cloud.TargetState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.health[t] = state
 }
 
 // DNSName is the deterministic name the fake gives lb.

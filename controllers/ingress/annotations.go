@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/cloudlb/cloudlb/cloud"
 )
 
@@ -35,6 +37,9 @@ const (
 	annHealthyCount     = albPrefix + "healthy-threshold-count"
 	annUnhealthyCount   = albPrefix + "unhealthy-threshold-count"
 	annSuccessCodes     = albPrefix + "success-codes"
+	annWAFv2ACLARN      = albPrefix + "wafv2-acl-arn"
+	annShield           = albPrefix + "shield-advanced-protection"
+	annTargetNodeLabels = albPrefix + "target-node-labels"
 
 	// legacyClassAnnotation predates spec.ingressClassName; it is matched against the --ingress-class flag.
 	legacyClassAnnotation = "kubernetes.io/ingress.class"
@@ -283,4 +288,36 @@ func successCodesInRange(v string) bool {
 		}
 	}
 	return true
+}
+
+// wafv2ACL reads wafv2-acl-arn: an ARN to associate, "none" to remove any association, or absent to leave the
+// association alone.
+func (a annotations) wafv2ACL() (string, error) {
+	v, ok := a[annWAFv2ACLARN]
+	if !ok {
+		return "", nil
+	}
+	v = strings.TrimSpace(v)
+	if v != "none" && (!strings.HasPrefix(v, "arn:") || !strings.Contains(v, ":wafv2:")) {
+		return "", a.fail(annWAFv2ACLARN, "must be a WAFv2 web ACL ARN or none")
+	}
+	return v, nil
+}
+
+// nodeSelector reads target-node-labels: "key=value,key2=value2".
+func (a annotations) nodeSelector() (map[string]string, error) {
+	items := a.list(annTargetNodeLabels)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+			return nil, a.fail(annTargetNodeLabels, "%q is not a label key=value", item)
+		}
+		out[k] = v
+	}
+	return out, nil
 }

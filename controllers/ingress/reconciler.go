@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -123,9 +124,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			}
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
 		}
-		if err := r.writeRecord(ctx, record, recordUpdate{members: out.Members, hash: out.LoadBalancer.Hash(), ready: metav1.ConditionTrue, reason: "Ensured"}); err != nil {
-			return ctrl.Result{}, err
-		}
+	}
+	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
+	if applied {
+		update.hash = out.LoadBalancer.Hash()
+	}
+	if err := r.writeRecord(ctx, record, update); err != nil {
+		return ctrl.Result{}, err
 	}
 	for _, ing := range out.Members {
 		if err := r.writeIngressStatus(ctx, ing, status.DNSName); err != nil {
@@ -257,11 +262,12 @@ func (r *Reconciler) record(ctx context.Context, stack string) (*v1alpha1.LoadBa
 // recordUpdate is what one reconcile learned about a stack. An empty hash keeps the last applied hash and
 // time, so that a failed or skipped apply does not pretend to have converged.
 type recordUpdate struct {
-	members []*networkingv1.Ingress
-	hash    string
-	ready   metav1.ConditionStatus
-	reason  string
-	message string
+	members  []*networkingv1.Ingress
+	bindings []v1alpha1.TargetGroupBinding
+	hash     string
+	ready    metav1.ConditionStatus
+	reason   string
+	message  string
 }
 
 // writeRecord creates the record if needed and patches its status when it changed.
@@ -283,27 +289,24 @@ func (r *Reconciler) writeRecord(ctx context.Context, record *v1alpha1.LoadBalan
 			st.Ingresses[i] = client.ObjectKeyFromObject(ing).String()
 		}
 	}
+	if u.members != nil {
+		st.TargetGroups = u.bindings
+	}
 	if u.hash != "" {
 		st.AppliedHash = u.hash
 		now := metav1.Now()
 		st.LastAppliedTime = &now
+		// An apply may have replaced a target group; the targets reconciler must sync each one again.
+		st.TargetsSynced = nil
 	}
 	if u.message == "" {
 		u.message = fmt.Sprintf("stack %s is in sync", record.Spec.Stack)
 	}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: "Ready", Status: u.ready, Reason: u.reason, Message: u.message})
-	if equalStatus(base.Status, record.Status) {
+	if apiequality.Semantic.DeepEqual(base.Status, record.Status) {
 		return nil
 	}
 	return r.Status().Patch(ctx, record, client.MergeFrom(base))
-}
-
-func equalStatus(a, b v1alpha1.LoadBalancerStatus) bool {
-	return a.DNSName == b.DNSName && a.Scheme == b.Scheme && a.AppliedHash == b.AppliedHash &&
-		slices.Equal(a.Ingresses, b.Ingresses) && a.LastAppliedTime.Equal(b.LastAppliedTime) &&
-		slices.EqualFunc(a.Conditions, b.Conditions, func(x, y metav1.Condition) bool {
-			return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason && x.Message == y.Message
-		})
 }
 
 // recordName maps a stack key to a cluster-scoped object name.

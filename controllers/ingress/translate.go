@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 )
 
@@ -34,6 +35,8 @@ type Output struct {
 	Errors map[types.NamespacedName]error
 	// Warnings are non-fatal findings per member.
 	Warnings map[types.NamespacedName][]string
+	// Bindings say which Service port feeds each target group, for the targets reconciler.
+	Bindings []v1alpha1.TargetGroupBinding
 }
 
 // ServiceError says a backend Service, or its port, cannot be resolved.
@@ -99,6 +102,7 @@ func Translate(in Input) Output {
 		}
 		maps.Copy(lb.Tags, m.tags)
 		lb.TargetGroups = append(lb.TargetGroups, m.targetGroups...)
+		out.Bindings = append(out.Bindings, m.bindings...)
 		out.Members = append(out.Members, ing)
 	}
 	if lb == nil {
@@ -129,6 +133,8 @@ func Translate(in Input) Output {
 	}
 	slices.SortFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) int { return cmp.Compare(a.ID, b.ID) })
 	lb.TargetGroups = slices.CompactFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) bool { return a.ID == b.ID })
+	slices.SortFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) int { return cmp.Compare(a.ID, b.ID) })
+	out.Bindings = slices.CompactFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) bool { return a.ID == b.ID })
 	out.LoadBalancer = lb
 	return out
 }
@@ -141,13 +147,19 @@ type settings struct {
 	Subnets        string
 	SecurityGroups string
 	InboundCIDRs   string
+	// WAFv2ACL is an ARN, "none", or "" to leave the association alone.
+	WAFv2ACL string
+	// Shield is "true", "false", or "" to leave protection alone.
+	Shield string
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
 	name := s.Name
 	if name == "" {
 		ns, n, _ := strings.Cut(in.Stack, "/")
-		name = cloud.Name(in.ClusterName+"\x00"+in.Stack, "k8s", ns, n)
+		// The scheme is part of the key: AWS cannot change it in place, and a new name lets the replacement be
+		// created before the old load balancer is deleted.
+		name = cloud.Name(in.ClusterName+"\x00"+in.Stack+"\x00"+string(s.Scheme), "k8s", ns, n)
 	}
 	split := func(v string) []string {
 		if v == "" {
@@ -155,7 +167,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		}
 		return strings.Split(v, ",")
 	}
-	return &cloud.LoadBalancer{
+	lb := &cloud.LoadBalancer{
 		Stack:          in.Stack,
 		Name:           name,
 		Scheme:         s.Scheme,
@@ -165,6 +177,18 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		InboundCIDRs:   split(s.InboundCIDRs),
 		Tags:           map[string]string{},
 	}
+	switch s.WAFv2ACL {
+	case "":
+	case "none":
+		lb.WAFv2ACL = new(string)
+	default:
+		lb.WAFv2ACL = &s.WAFv2ACL
+	}
+	if s.Shield != "" {
+		on := s.Shield == "true"
+		lb.ShieldAdvanced = &on
+	}
+	return lb
 }
 
 // orderedRule is a rule before priorities are given, with the sort keys that order it.
@@ -196,6 +220,7 @@ type member struct {
 	listeners     []cloud.Listener
 	rules         []orderedRule
 	targetGroups  []cloud.TargetGroup
+	bindings      []v1alpha1.TargetGroupBinding
 	defaultAction *cloud.Action
 	tags          map[string]string
 	warnings      []string
@@ -234,6 +259,12 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		SecurityGroups: strings.Join(a.list(annSecurityGroups), ","),
 		InboundCIDRs:   strings.Join(a.list(annInboundCIDRs), ","),
 	}
+	if m.settings.WAFv2ACL, err = a.wafv2ACL(); err != nil {
+		return nil, err
+	}
+	if m.settings.Shield, err = a.oneOf(annShield, "", "true", "false"); err != nil {
+		return nil, err
+	}
 	if m.tags, err = a.tags(); err != nil {
 		return nil, err
 	}
@@ -269,7 +300,11 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, m: m}
+	nodeSelector, err := a.nodeSelector()
+	if err != nil {
+		return nil, err
+	}
+	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, nodeSelector: nodeSelector, m: m}
 
 	if ing.Spec.DefaultBackend != nil {
 		act, err := backends.forward(ing.Spec.DefaultBackend)
@@ -355,11 +390,12 @@ func certificateHosts(ing *networkingv1.Ingress) []string {
 
 // backendResolver turns Ingress backends into forward actions and target groups.
 type backendResolver struct {
-	in         Input
-	ing        *networkingv1.Ingress
-	targetType cloud.TargetType
-	hc         cloud.HealthCheck
-	m          *member
+	in           Input
+	ing          *networkingv1.Ingress
+	targetType   cloud.TargetType
+	hc           cloud.HealthCheck
+	nodeSelector map[string]string
+	m            *member
 }
 
 func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action, error) {
@@ -408,6 +444,8 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 			"service %s port %s has no NodePort, which target-type instance needs: use a NodePort Service or target-type ip", key, portRef))
 	}
 	b.m.targetGroups = append(b.m.targetGroups, tg)
+	b.m.bindings = append(b.m.bindings, v1alpha1.TargetGroupBinding{ID: tg.ID, ServiceNamespace: key.Namespace, ServiceName: key.Name,
+		ServicePort: sp.Port, TargetType: string(b.targetType), NodeSelector: b.nodeSelector})
 	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}}}, nil
 }
 

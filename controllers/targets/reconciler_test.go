@@ -1,0 +1,273 @@
+package targets_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
+	"github.com/cloudlb/cloudlb/cloud"
+	"github.com/cloudlb/cloudlb/cloud/fake"
+)
+
+var _ = Describe("Targets reconciler", func() {
+	var (
+		ctx context.Context
+		ns  string
+	)
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		ns = n.Name
+	})
+
+	Context("in IP mode", func() {
+		var stack, tgID string
+
+		BeforeEach(func() {
+			Expect(k8s.Create(ctx, service(ns, corev1.ServiceTypeClusterIP))).To(Succeed())
+			Expect(k8s.Create(ctx, ingressFor(ns, "ip"))).To(Succeed())
+			stack, tgID = ns+"/app", ns+"/app/web:80"
+		})
+
+		It("follows the endpoints up and down exactly", func() {
+			slice := endpointSlice(ns, "web-1", 8080, ips("10.1.0.", 1, 5)...)
+			Expect(k8s.Create(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targets("10.1.0.", 1, 5, 8080)))
+
+			second := endpointSlice(ns, "web-2", 8080, ips("10.2.0.", 1, 3)...)
+			Expect(k8s.Create(ctx, second)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).
+				Should(Equal(append(targets("10.1.0.", 1, 5, 8080), targets("10.2.0.", 1, 3, 8080)...)))
+
+			Expect(k8s.Delete(ctx, second)).To(Succeed())
+			setEndpoints(slice, ips("10.1.0.", 1, 2))
+			Expect(k8s.Update(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targets("10.1.0.", 1, 2, 8080)))
+		})
+
+		It("coalesces 50 endpoint changes within one batch window into one sync", func() {
+			slice := endpointSlice(ns, "web-1", 8080, ips("10.3.0.", 1, 1)...)
+			Expect(k8s.Create(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(HaveLen(1))
+			before := syncCalls(stack, tgID)
+
+			for n := 2; n <= 51; n++ {
+				setEndpoints(slice, ips("10.3.0.", 1, n))
+				Expect(k8s.Update(ctx, slice)).To(Succeed())
+			}
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(HaveLen(51))
+			Consistently(func() int { return syncCalls(stack, tgID) }).WithTimeout(batchWindow + time.Second).Should(Equal(before + 1))
+		})
+
+		It("deregisters a terminating endpoint", func() {
+			slice := endpointSlice(ns, "web-1", 8080, ips("10.4.0.", 1, 3)...)
+			Expect(k8s.Create(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(HaveLen(3))
+
+			slice.Endpoints[1].Conditions = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}
+			Expect(k8s.Update(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).
+				Should(Equal([]cloud.Target{{ID: "10.4.0.1", Port: 8080}, {ID: "10.4.0.3", Port: 8080}}))
+		})
+
+		It("resolves a named target port per endpoint slice", func() {
+			Expect(k8s.Create(ctx, endpointSlice(ns, "web-a", 8080, "10.5.0.1"))).To(Succeed())
+			Expect(k8s.Create(ctx, endpointSlice(ns, "web-b", 9090, "10.5.0.2"))).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).
+				Should(Equal([]cloud.Target{{ID: "10.5.0.1", Port: 8080}, {ID: "10.5.0.2", Port: 9090}}))
+		})
+
+		It("makes no provider call for a pass where nothing changed", func() {
+			slice := endpointSlice(ns, "web-1", 8080, ips("10.6.0.", 1, 2)...)
+			Expect(k8s.Create(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(HaveLen(2))
+			Eventually(func() string { return record(stack).Status.TargetsSynced[tgID] }).ShouldNot(BeEmpty())
+			before := syncCalls(stack, tgID)
+
+			slice.Labels["unrelated"] = "change"
+			Expect(k8s.Update(ctx, slice)).To(Succeed())
+			// The change is enqueued after the batch window; wait past it.
+			Consistently(func() int { return syncCalls(stack, tgID) }).WithTimeout(batchWindow + 2*time.Second).Should(Equal(before))
+		})
+	})
+
+	Context("in instance mode", func() {
+		It("follows nodes joining, leaving, turning unready and gaining the exclude label", func() {
+			svc := service(ns, corev1.ServiceTypeNodePort)
+			Expect(k8s.Create(ctx, svc)).To(Succeed())
+			nodePort := svc.Spec.Ports[0].NodePort
+			Expect(nodePort).NotTo(BeZero())
+			ing := ingressFor(ns, "instance")
+			ing.Annotations["alb.ingress.kubernetes.io/target-node-labels"] = "pool=" + ns
+			Expect(k8s.Create(ctx, ing)).To(Succeed())
+			stack, tgID := ns+"/app", ns+"/app/web:80"
+			want := func(ids ...string) []cloud.Target {
+				out := []cloud.Target{}
+				for _, id := range ids {
+					out = append(out, cloud.Target{ID: id, Port: nodePort})
+				}
+				return out
+			}
+
+			a := node(ns, "a", "i-0a")
+			b := node(ns, "b", "i-0b")
+			other := node(ns, "other", "i-0c")
+			other.Labels["pool"] = "elsewhere"
+			for _, n := range []*corev1.Node{a, b, other} {
+				createReadyNode(n)
+			}
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a", "i-0b")))
+
+			By("a node joins")
+			c := node(ns, "c", "i-0d")
+			createReadyNode(c)
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a", "i-0b", "i-0d")))
+
+			By("a node turns unready")
+			setReady(b, corev1.ConditionFalse)
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a", "i-0d")))
+
+			By("a node gains the exclude label")
+			c.Labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
+			Expect(k8s.Update(ctx, c)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a")))
+
+			By("a node leaves")
+			Expect(k8s.Delete(ctx, a)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(BeEmpty())
+		})
+
+		It("warns on the Service when it has no NodePort", func() {
+			Expect(k8s.Create(ctx, service(ns, corev1.ServiceTypeClusterIP))).To(Succeed())
+			Expect(k8s.Create(ctx, ingressFor(ns, "instance"))).To(Succeed())
+			Eventually(func() []string {
+				var list eventsv1.EventList
+				Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+				var out []string
+				for _, e := range list.Items {
+					if e.Regarding.Kind == "Service" && e.Type == corev1.EventTypeWarning {
+						out = append(out, e.Note)
+					}
+				}
+				return out
+			}).Should(ContainElement(ContainSubstring("NodePort")))
+		})
+	})
+})
+
+func service(ns string, t corev1.ServiceType) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: corev1.ServiceSpec{Type: t, Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}
+}
+
+func ingressFor(ns, targetType string) *networkingv1.Ingress {
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app",
+			Annotations: map[string]string{"alb.ingress.kubernetes.io/target-type": targetType}},
+		Spec: networkingv1.IngressSpec{IngressClassName: ptr.To("cloudlb"), DefaultBackend: &networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}},
+	}
+}
+
+func endpointSlice(ns, name string, port int32, addrs ...string) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	setEndpoints(es, addrs)
+	return es
+}
+
+func setEndpoints(es *discoveryv1.EndpointSlice, addrs []string) {
+	es.Endpoints = nil
+	for _, a := range addrs {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{a},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}})
+	}
+}
+
+func ips(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+// targets lists prefix+from..to on port, in the provider's (string) order.
+func targets(prefix string, from, to int, port int32) []cloud.Target {
+	var out []cloud.Target
+	for _, ip := range ips(prefix, from, to) {
+		out = append(out, cloud.Target{ID: ip, Port: port})
+	}
+	sortTargets(out)
+	return out
+}
+
+func sortTargets(ts []cloud.Target) {
+	for i := range ts {
+		for j := i + 1; j < len(ts); j++ {
+			if ts[j].ID < ts[i].ID {
+				ts[i], ts[j] = ts[j], ts[i]
+			}
+		}
+	}
+}
+
+func syncCalls(stack, tgID string) int {
+	n := 0
+	for _, c := range provider.Calls() {
+		if c.Method == fake.MethodSyncTargets && c.Stack == stack && c.TargetGroup == tgID {
+			n++
+		}
+	}
+	return n
+}
+
+func record(stack string) *v1alpha1.LoadBalancer {
+	var lbs v1alpha1.LoadBalancerList
+	Expect(k8s.List(context.Background(), &lbs)).To(Succeed())
+	for i := range lbs.Items {
+		if lbs.Items[i].Spec.Stack == stack {
+			return &lbs.Items[i]
+		}
+	}
+	return &v1alpha1.LoadBalancer{}
+}
+
+func node(ns, name, instance string) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name, Labels: map[string]string{"pool": ns}},
+		Spec:       corev1.NodeSpec{ProviderID: "aws:///us-east-1a/" + instance},
+	}
+}
+
+func createReadyNode(n *corev1.Node) {
+	GinkgoHelper()
+	Expect(k8s.Create(context.Background(), n)).To(Succeed())
+	setReady(n, corev1.ConditionTrue)
+}
+
+func setReady(n *corev1.Node, status corev1.ConditionStatus) {
+	GinkgoHelper()
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, LastHeartbeatTime: metav1.Now()}}
+	Expect(k8s.Status().Update(context.Background(), n)).To(Succeed())
+}

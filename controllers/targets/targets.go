@@ -1,0 +1,145 @@
+package targets
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// excludeLabel keeps a node out of every load balancer, as for Service type LoadBalancer.
+const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+// ipTargets are the endpoints that should receive traffic: ready and not terminating. A terminating endpoint
+// is left out, so that it is deregistered and the target group's deregistration delay drains it.
+func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice) ([]cloud.Target, error) {
+	sp := servicePort(svc, port)
+	if sp == nil {
+		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
+	}
+	var out []cloud.Target
+	for i := range slices {
+		es := &slices[i]
+		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		// Slices are grouped by resolved port, so a named target port gets its number per slice.
+		var num int32
+		for _, p := range es.Ports {
+			if p.Port != nil && deref(p.Name) == sp.Name {
+				num = *p.Port
+			}
+		}
+		if num == 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !deref(ep.Conditions.Ready) || deref(ep.Conditions.Terminating) {
+				continue
+			}
+			for _, addr := range ep.Addresses {
+				out = append(out, cloud.Target{ID: addr, Port: num})
+			}
+		}
+	}
+	return sortedUnique(out), nil
+}
+
+// instanceTargets are the EC2 instances of the nodes that may receive traffic, on the Service's NodePort.
+func instanceTargets(svc *corev1.Service, port int32, selector map[string]string, nodes []corev1.Node) ([]cloud.Target, error) {
+	sp := servicePort(svc, port)
+	if sp == nil {
+		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
+	}
+	if sp.NodePort == 0 {
+		return nil, fmt.Errorf("service %s/%s port %d has no NodePort, which target-type instance needs", svc.Namespace, svc.Name, port)
+	}
+	sel := labels.SelectorFromSet(selector)
+	var out []cloud.Target
+	for i := range nodes {
+		n := &nodes[i]
+		// The exclude label excludes by its presence, whatever its value, as for Services of type LoadBalancer.
+		if _, excluded := n.Labels[excludeLabel]; excluded || !n.DeletionTimestamp.IsZero() || !nodeReady(n) || !sel.Matches(labels.Set(n.Labels)) {
+			continue
+		}
+		id := instanceID(n.Spec.ProviderID)
+		if id == "" {
+			continue
+		}
+		out = append(out, cloud.Target{ID: id, Port: sp.NodePort})
+	}
+	return sortedUnique(out), nil
+}
+
+func servicePort(svc *corev1.Service, port int32) *corev1.ServicePort {
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == port {
+			return &svc.Spec.Ports[i]
+		}
+	}
+	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// instanceID reads i-... from a providerID such as aws:///us-east-1a/i-0123456789abcdef0.
+func instanceID(providerID string) string {
+	if !strings.HasPrefix(providerID, "aws://") {
+		return ""
+	}
+	id := providerID[strings.LastIndexByte(providerID, '/')+1:]
+	if !strings.HasPrefix(id, "i-") {
+		return ""
+	}
+	return id
+}
+
+func sortedUnique(ts []cloud.Target) []cloud.Target {
+	slices.SortFunc(ts, func(a, b cloud.Target) int {
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return int(a.Port - b.Port)
+	})
+	return slices.Compact(ts)
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// bindingsFor returns the bindings of every record that route to the Service.
+func bindingsFor(records []v1alpha1.LoadBalancer, namespace, name string) []binding {
+	var out []binding
+	for i := range records {
+		r := &records[i]
+		for _, b := range r.Status.TargetGroups {
+			if b.ServiceNamespace == namespace && b.ServiceName == name {
+				out = append(out, binding{record: r, TargetGroupBinding: b})
+			}
+		}
+	}
+	return out
+}
+
+type binding struct {
+	record *v1alpha1.LoadBalancer
+	v1alpha1.TargetGroupBinding
+}
