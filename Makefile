@@ -20,6 +20,8 @@ ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)-etcd$(ETCD_VERSION)
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 export CLOUDLB_MOTO_SERVER := $(MOTO)
 export CLOUDLB_HELM := $(HELM)
+# The suites that run the controller as a process run this binary; `make test` builds it first.
+export CLOUDLB_CONTROLLER := $(BIN)/cloudlb-controller
 
 CLOUD ?= aws
 
@@ -39,7 +41,8 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers, and copy them into the Helm chart.
 	$(CONTROLLER_GEN) crd rbac:roleName=cloudlb-controller paths=./... \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
+		webhook output:webhook:artifacts:config=config/webhook
 	hack/sync-chart.sh
 
 ##@ Test

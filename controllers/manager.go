@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -17,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
@@ -32,12 +35,24 @@ type Options struct {
 	DriftCheckInterval      time.Duration
 	// TargetBatchWindow coalesces endpoint changes into one registration call per target group.
 	TargetBatchWindow time.Duration
+	// Webhook serves the pod readiness gate webhook when Port is set.
+	Webhook WebhookOptions
 	// GCInterval is how often orphaned cloud stacks are collected; zero disables collection.
 	GCInterval              time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	MetricsBindAddress      string
 	HealthProbeBindAddress  string
+}
+
+// WebhookOptions configure the webhook server.
+type WebhookOptions struct {
+	// Port is the HTTPS port; zero disables the webhook server.
+	Port int
+	// Host is the address to bind; empty binds all.
+	Host string
+	// CertDir holds tls.crt and tls.key.
+	CertDir string
 }
 
 // Scheme holds every type cloudlb reads or writes.
@@ -57,6 +72,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.Webhook.Port, Host: o.Webhook.Host, CertDir: o.Webhook.CertDir}),
 		Cache: cache.Options{
 			// managedFields are a large share of every cached object and nothing here reads them.
 			DefaultTransform: cache.TransformStripManagedFields(),
@@ -64,6 +80,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 				&corev1.Service{}:            {Transform: stripService},
 				&corev1.Node{}:               {Transform: stripNode},
 				&discoveryv1.EndpointSlice{}: {Transform: stripEndpointSlice},
+				// Only pods that carry a cloudlb readiness gate: EndpointSlices carry what everything else needs.
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{targets.GatedPodLabel: "true"}), Transform: stripPod},
 			},
 		},
 	})
@@ -96,6 +114,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
 	}
+	if o.Webhook.Port != 0 {
+		mgr.GetWebhookServer().Register(targets.GateWebhookPath, &webhook.Admission{
+			Handler: &targets.GateInjector{Client: mgr.GetClient(), Decoder: admission.NewDecoder(mgr.GetScheme())},
+		})
+	}
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval}
 		if err := mgr.Add(gc); err != nil {
@@ -105,7 +128,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	return mgr, nil
 }
 
-// stripService keeps only what translation reads of a Service: its ports and type.
+// stripService keeps what is read of a Service: its type and ports, and its selector for readiness gates.
 func stripService(o any) (any, error) {
 	svc, ok := o.(*corev1.Service)
 	if !ok {
@@ -113,7 +136,7 @@ func stripService(o any) (any, error) {
 	}
 	svc.ManagedFields = nil
 	svc.Annotations = nil
-	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports}
+	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector}
 	svc.Status = corev1.ServiceStatus{}
 	return svc, nil
 }
@@ -152,4 +175,19 @@ func stripEndpointSlice(o any) (any, error) {
 		ep.Hints, ep.DeprecatedTopology, ep.NodeName, ep.Zone, ep.Hostname = nil, nil, nil, nil, nil
 	}
 	return es, nil
+}
+
+// stripPod keeps what the readiness gate reads of a Pod: labels, gates and conditions.
+func stripPod(o any) (any, error) {
+	p, ok := o.(*corev1.Pod)
+	if !ok {
+		return o, nil
+	}
+	return &corev1.Pod{
+		TypeMeta: p.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, UID: p.UID,
+			ResourceVersion: p.ResourceVersion, DeletionTimestamp: p.DeletionTimestamp},
+		Spec:   corev1.PodSpec{ReadinessGates: p.Spec.ReadinessGates},
+		Status: corev1.PodStatus{Conditions: p.Status.Conditions},
+	}, nil
 }

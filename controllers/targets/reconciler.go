@@ -8,12 +8,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,6 +54,8 @@ type Reconciler struct {
 
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods/status,verbs=patch
 
 // SetupWithManager registers the watches. Every event maps to the Service it concerns, delayed by the batch
 // window; the work queue holds a key once, so the events of one window coalesce.
@@ -80,6 +85,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 			return servicesOf([]v1alpha1.LoadBalancer{*o.(*v1alpha1.LoadBalancer)}, "")
 		})).
 		Watches(&corev1.Node{}, r.delayed(r.instanceServices)).
+		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
 }
@@ -111,6 +117,22 @@ func (r *Reconciler) instanceServices(ctx context.Context, _ client.Object) []re
 		return nil
 	}
 	return servicesOf(list.Items, string(cloud.TargetTypeInstance))
+}
+
+// servicesSelecting maps a gated pod to the Services that select it: its containers turning ready is what lets
+// its target be registered.
+func (r *Reconciler) servicesSelecting(ctx context.Context, o client.Object) []reconcile.Request {
+	var svcs corev1.ServiceList
+	if err := r.List(ctx, &svcs, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, svc := range svcs.Items {
+		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(o.GetLabels())) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&svc)})
+		}
+	}
+	return out
 }
 
 func servicesOf(records []v1alpha1.LoadBalancer, targetType string) []reconcile.Request {
@@ -159,14 +181,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			}
 			continue
 		}
-		synced, err := r.sync(ctx, b, targets)
+		synced, err := r.sync(ctx, b, targets, in.gated(b))
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		retry = retry || !synced
 	}
 	if retry {
-		// A target group that does not exist yet is being created by the Ingress reconciler.
+		// A target group that does not exist yet is being created by the Ingress reconciler, or a readiness
+		// gate waits for its target's health, which no Kubernetes event announces.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{}, nil
@@ -177,6 +200,8 @@ type inputs struct {
 	slices, nodes  bool
 	endpointSlices []discoveryv1.EndpointSlice
 	nodeList       []corev1.Node
+	// gatedPods are the namespace's pods that carry a cloudlb readiness gate, by name.
+	gatedPods map[string]*corev1.Pod
 }
 
 func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings []binding) (*inputs, error) {
@@ -189,6 +214,14 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 				return nil, err
 			}
 			in.slices, in.endpointSlices = true, list.Items
+			var pods corev1.PodList
+			if err := r.List(ctx, &pods, client.InNamespace(req.Namespace), client.MatchingLabels{GatedPodLabel: "true"}); err != nil {
+				return nil, err
+			}
+			in.gatedPods = map[string]*corev1.Pod{}
+			for i := range pods.Items {
+				in.gatedPods[pods.Items[i].Name] = &pods.Items[i]
+			}
 		case b.TargetType == string(cloud.TargetTypeInstance) && !in.nodes:
 			var list corev1.NodeList
 			if err := r.List(ctx, &list); err != nil {
@@ -205,16 +238,53 @@ func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error
 		return nil, nil
 	}
 	if b.TargetType == string(cloud.TargetTypeIP) {
-		return ipTargets(svc, b.ServicePort, in.endpointSlices)
+		gate := gateCondition(b.record.Spec.Stack, b.ID)
+		return ipTargets(svc, b.ServicePort, in.endpointSlices, func(ep discoveryv1.Endpoint) bool {
+			pod := in.podOf(ep)
+			return pod != nil && hasGate(pod, gate) && podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
+		})
 	}
 	return instanceTargets(svc, b.ServicePort, b.NodeSelector, in.nodeList)
 }
 
-// sync registers targets in one target group unless the record says they were already synced. It reports
-// false when the target group does not exist yet.
-func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target) (bool, error) {
+// podOf returns the gated pod behind an endpoint, or nil.
+func (in *inputs) podOf(ep discoveryv1.Endpoint) *corev1.Pod {
+	if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
+		return nil
+	}
+	return in.gatedPods[ep.TargetRef.Name]
+}
+
+// gated maps each target to the pod behind it that carries this target group's gate.
+func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
+	if b.TargetType != string(cloud.TargetTypeIP) || len(in.gatedPods) == 0 {
+		return nil
+	}
+	gate := gateCondition(b.record.Spec.Stack, b.ID)
+	out := map[cloud.Target]*corev1.Pod{}
+	for _, es := range in.endpointSlices {
+		for _, ep := range es.Endpoints {
+			pod := in.podOf(ep)
+			if pod == nil || !hasGate(pod, gate) {
+				continue
+			}
+			for _, p := range es.Ports {
+				for _, addr := range ep.Addresses {
+					out[cloud.Target{ID: addr, Port: deref(p.Port)}] = pod
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sync registers targets in one target group unless the record says they were already synced, and turns the
+// readiness gates of pods whose targets are healthy true. It reports false when the target group does not
+// exist yet, or when a gate still waits for its target to turn healthy.
+func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, error) {
 	digest := digestOf(targets)
-	if b.record.Status.TargetsSynced[b.ID] == digest {
+	pending := pendingGates(b, targets, gated)
+	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 {
 		return true, nil
 	}
 	stack := b.record.Spec.Stack
@@ -234,13 +304,71 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	targetGauge.WithLabelValues(stack, b.ID, "unhealthy").Set(float64(counts[cloud.TargetUnhealthy]))
 	log.FromContext(ctx).Info("synced targets", "stack", stack, "targetGroup", b.ID, "registered", len(targets),
 		"healthy", counts[cloud.TargetHealthy], "unhealthy", counts[cloud.TargetUnhealthy])
+	gate := gateCondition(stack, b.ID)
+	waiting := false
+	for _, h := range health {
+		pod, ok := pending[h.Target]
+		if !ok {
+			continue
+		}
+		if h.State != cloud.TargetHealthy {
+			waiting = true
+			continue
+		}
+		if err := r.setGate(ctx, pod, gate); err != nil {
+			return false, err
+		}
+	}
 
 	base := b.record.DeepCopy()
 	if b.record.Status.TargetsSynced == nil {
 		b.record.Status.TargetsSynced = map[string]string{}
 	}
 	b.record.Status.TargetsSynced[b.ID] = digest
-	return true, client.IgnoreNotFound(r.Status().Patch(ctx, b.record, client.MergeFrom(base)))
+	if err := client.IgnoreNotFound(r.Status().Patch(ctx, b.record, client.MergeFrom(base))); err != nil {
+		return false, err
+	}
+	return !waiting, nil
+}
+
+// pendingGates are the gated pods among targets whose gate is not yet true.
+func pendingGates(b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) map[cloud.Target]*corev1.Pod {
+	gate := gateCondition(b.record.Spec.Stack, b.ID)
+	out := map[cloud.Target]*corev1.Pod{}
+	for _, t := range targets {
+		if pod, ok := gated[t]; ok && podCondition(pod, gate) != corev1.ConditionTrue {
+			out[t] = pod
+		}
+	}
+	return out
+}
+
+// setGate marks the pod's readiness gate for one target group true.
+func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.PodConditionType) error {
+	base := pod.DeepCopy()
+	now := metav1.Now()
+	cond := corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue, LastTransitionTime: now,
+		Reason: "TargetHealthy", Message: "the target is healthy in its load balancer target group"}
+	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate })
+	if i < 0 {
+		pod.Status.Conditions = append(pod.Status.Conditions, cond)
+	} else {
+		pod.Status.Conditions[i] = cond
+	}
+	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFrom(base)))
+}
+
+func hasGate(pod *corev1.Pod, gate corev1.PodConditionType) bool {
+	return slices.ContainsFunc(pod.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate })
+}
+
+func podCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
 }
 
 func digestOf(targets []cloud.Target) string {

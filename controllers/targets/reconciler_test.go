@@ -19,6 +19,7 @@ import (
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
+	"github.com/cloudlb/cloudlb/controllers/targets"
 )
 
 var _ = Describe("Targets reconciler", func() {
@@ -46,17 +47,17 @@ var _ = Describe("Targets reconciler", func() {
 		It("follows the endpoints up and down exactly", func() {
 			slice := endpointSlice(ns, "web-1", 8080, ips("10.1.0.", 1, 5)...)
 			Expect(k8s.Create(ctx, slice)).To(Succeed())
-			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targets("10.1.0.", 1, 5, 8080)))
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targetList("10.1.0.", 1, 5, 8080)))
 
 			second := endpointSlice(ns, "web-2", 8080, ips("10.2.0.", 1, 3)...)
 			Expect(k8s.Create(ctx, second)).To(Succeed())
 			Eventually(provider.Targets).WithArguments(stack, tgID).
-				Should(Equal(append(targets("10.1.0.", 1, 5, 8080), targets("10.2.0.", 1, 3, 8080)...)))
+				Should(Equal(append(targetList("10.1.0.", 1, 5, 8080), targetList("10.2.0.", 1, 3, 8080)...)))
 
 			Expect(k8s.Delete(ctx, second)).To(Succeed())
 			setEndpoints(slice, ips("10.1.0.", 1, 2))
 			Expect(k8s.Update(ctx, slice)).To(Succeed())
-			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targets("10.1.0.", 1, 2, 8080)))
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targetList("10.1.0.", 1, 2, 8080)))
 		})
 
 		It("coalesces 50 endpoint changes within one batch window into one sync", func() {
@@ -169,6 +170,70 @@ var _ = Describe("Targets reconciler", func() {
 	})
 })
 
+var _ = Describe("Pod readiness gate", func() {
+	It("is injected into pods behind an IP-mode target group and turns true once the target is healthy", func() {
+		ctx := context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gate-",
+			Labels: map[string]string{targets.GateNamespaceLabel: "enabled"}}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		ns := n.Name
+		Expect(k8s.Create(ctx, service(ns, corev1.ServiceTypeClusterIP))).To(Succeed())
+		Expect(k8s.Create(ctx, ingressFor(ns, "ip"))).To(Succeed())
+		stack, tgID := ns+"/app", ns+"/app/web:80"
+		Eventually(func() []v1alpha1.TargetGroupBinding { return record(stack).Status.TargetGroups }).Should(HaveLen(1))
+
+		pod := newPod(ns, "web-1")
+		Expect(k8s.Create(ctx, pod)).To(Succeed())
+		Expect(pod.Spec.ReadinessGates).To(HaveLen(1))
+		gate := pod.Spec.ReadinessGates[0].ConditionType
+		Expect(string(gate)).To(HavePrefix("target-health.cloudlb.io/"))
+
+		By("a pod in a namespace that did not opt in gets no gate")
+		plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "nogate-"}}
+		Expect(k8s.Create(ctx, plain)).To(Succeed())
+		other := newPod(plain.Name, "web-1")
+		Expect(k8s.Create(ctx, other)).To(Succeed())
+		Expect(other.Spec.ReadinessGates).To(BeEmpty())
+
+		By("its containers are ready, but the pod is not: its endpoint is registered anyway")
+		pod.Status.PodIP = "10.9.0.1"
+		pod.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+		}
+		Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+		slice := endpointSlice(ns, "web-1", 8080, "10.9.0.1")
+		slice.Endpoints[0].Conditions.Ready = ptr.To(false)
+		slice.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod.Name}
+		Expect(k8s.Create(ctx, slice)).To(Succeed())
+		target := cloud.Target{ID: "10.9.0.1", Port: 8080}
+		Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal([]cloud.Target{target}))
+		Consistently(gateStatus).WithArguments(pod, gate).ShouldNot(Equal(corev1.ConditionTrue))
+
+		By("the load balancer reports the target healthy")
+		provider.SetHealth(target, cloud.TargetHealthy)
+		Eventually(gateStatus).WithArguments(pod, gate).Should(Equal(corev1.ConditionTrue))
+	})
+})
+
+func newPod(ns, name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:1"}}},
+	}
+}
+
+func gateStatus(pod *corev1.Pod, gate corev1.PodConditionType) corev1.ConditionStatus {
+	cur := &corev1.Pod{}
+	Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(pod), cur)).To(Succeed())
+	for _, c := range cur.Status.Conditions {
+		if c.Type == gate {
+			return c.Status
+		}
+	}
+	return ""
+}
+
 func service(ns string, t corev1.ServiceType) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
@@ -213,7 +278,7 @@ func ips(prefix string, from, to int) []string {
 }
 
 // targets lists prefix+from..to on port, in the provider's (string) order.
-func targets(prefix string, from, to int, port int32) []cloud.Target {
+func targetList(prefix string, from, to int, port int32) []cloud.Target {
 	var out []cloud.Target
 	for _, ip := range ips(prefix, from, to) {
 		out = append(out, cloud.Target{ID: ip, Port: port})

@@ -2,21 +2,26 @@ package targets_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
+	"github.com/cloudlb/cloudlb/controllers/targets"
 	"github.com/cloudlb/cloudlb/test"
 )
 
@@ -43,6 +48,7 @@ var _ = BeforeSuite(func() {
 	var err error
 	env, err = test.NewEnvironment()
 	Expect(err).NotTo(HaveOccurred())
+	env.WebhookInstallOptions.MutatingWebhooks = []*admissionv1.MutatingWebhookConfiguration{gateWebhookConfiguration()}
 	cfg, err := env.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(cfg, client.Options{Scheme: controllers.Scheme()})
@@ -56,6 +62,8 @@ var _ = BeforeSuite(func() {
 	mgr, err := controllers.NewManager(ctx, cfg, provider, controllers.Options{
 		ClusterName: "envtest", LegacyIngressClass: "cloudlb", MaxConcurrentReconciles: 2,
 		TargetBatchWindow: batchWindow, MetricsBindAddress: "0", HealthProbeBindAddress: "0",
+		Webhook: controllers.WebhookOptions{Port: env.WebhookInstallOptions.LocalServingPort,
+			Host: env.WebhookInstallOptions.LocalServingHost, CertDir: env.WebhookInstallOptions.LocalServingCertDir},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
@@ -63,6 +71,18 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 })
+
+// gateWebhookConfiguration is the generated webhook configuration with the namespace opt-in the chart adds.
+func gateWebhookConfiguration() *admissionv1.MutatingWebhookConfiguration {
+	GinkgoHelper()
+	data, err := os.ReadFile(filepath.Join(test.RepoRoot(), "config", "webhook", "manifests.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	cfg := &admissionv1.MutatingWebhookConfiguration{}
+	Expect(yaml.Unmarshal(data, cfg)).To(Succeed())
+	Expect(cfg.Webhooks).To(HaveLen(1))
+	cfg.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{targets.GateNamespaceLabel: "enabled"}}
+	return cfg
+}
 
 var _ = AfterSuite(func() {
 	if cancel != nil {

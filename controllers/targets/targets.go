@@ -17,8 +17,10 @@ import (
 const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 // ipTargets are the endpoints that should receive traffic: ready and not terminating. A terminating endpoint
-// is left out, so that it is deregistered and the target group's deregistration delay drains it.
-func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice) ([]cloud.Target, error) {
+// is left out, so that it is deregistered and the target group's deregistration delay drains it. admit lets in
+// an endpoint that is not ready yet: a pod whose only missing condition is this target group's readiness gate
+// must be registered, or the gate could never turn true.
+func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice, admit func(discoveryv1.Endpoint) bool) ([]cloud.Target, error) {
 	sp := servicePort(svc, port)
 	if sp == nil {
 		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
@@ -40,7 +42,7 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 			continue
 		}
 		for _, ep := range es.Endpoints {
-			if !deref(ep.Conditions.Ready) || deref(ep.Conditions.Terminating) {
+			if deref(ep.Conditions.Terminating) || !deref(ep.Conditions.Ready) && !admit(ep) {
 				continue
 			}
 			for _, addr := range ep.Addresses {
