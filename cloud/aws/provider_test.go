@@ -14,6 +14,9 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	"github.com/aws/aws-sdk-go-v2/service/shield"
+	"github.com/aws/aws-sdk-go-v2/service/wafv2"
+	wafv2types "github.com/aws/aws-sdk-go-v2/service/wafv2/types"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/smithy-go/middleware"
 	. "github.com/onsi/ginkgo/v2"
@@ -203,6 +206,119 @@ var _ = Describe("AWS provider", func() {
 		Expect(*lbs[0].LoadBalancerArn).NotTo(Equal(old))
 		calls := counter.Mutating()
 		Expect(slices.Index(calls, "CreateLoadBalancer")).To(BeNumerically("<", slices.Index(calls, "DeleteLoadBalancer")))
+	})
+
+	It("replaces a target group whose port changed, switching rules before deleting the old group", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		old := *ownedTargetGroups(stack)[0].TargetGroupArn
+		counter.Reset()
+
+		lb.TargetGroups[0].Port = 9090
+		ensure(lb)
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(1))
+		Expect(*tgs[0].Port).To(BeEquivalentTo(9090))
+		Expect(*tgs[0].TargetGroupArn).NotTo(Equal(old))
+		calls := counter.Mutating()
+		Expect(calls).To(Equal([]string{"CreateTargetGroup", "ModifyRule", "DeleteTargetGroup"}))
+		rules := sortedRules(*listenerOn(stack, 80).ListenerArn)
+		Expect(*rules[0].Actions[0].ForwardConfig.TargetGroups[0].TargetGroupArn).To(Equal(*tgs[0].TargetGroupArn))
+	})
+
+	It("uses the user's security groups instead of the managed one, and deletes the managed one", func() {
+		ensure(model(stack, "/"))
+		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
+		sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("user-frontend"),
+			Description: aws.String("the user's own"), VpcId: aws.String(vpcID)})
+		Expect(err).NotTo(HaveOccurred())
+
+		lb := model(stack, "/")
+		lb.SecurityGroups = []string{"user-frontend"}
+		ensure(lb)
+		Expect(ownedLoadBalancers(stack)[0].SecurityGroups).To(ConsistOf(*sg.GroupId))
+		Expect(ownedSecurityGroups(stack)).To(BeEmpty())
+		out, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*sg.GroupId}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out.SecurityGroups[0].IpPermissions).To(BeEmpty(), "the user's group is used, never modified")
+
+		counter.Reset()
+		ensure(lb)
+		Expect(counter.Mutating()).To(BeEmpty())
+	})
+
+	It("allows only the inbound CIDRs on the listener ports", func() {
+		lb := model(stack, "/")
+		lb.InboundCIDRs = []string{"10.0.0.0/8", "2001:db8::/32"}
+		ensure(lb)
+		perms := ownedSecurityGroups(stack)[0].IpPermissions
+		var v4, v6 []string
+		for _, p := range perms {
+			Expect(*p.FromPort).To(BeEquivalentTo(80))
+			for _, r := range p.IpRanges {
+				v4 = append(v4, *r.CidrIp)
+			}
+			for _, r := range p.Ipv6Ranges {
+				v6 = append(v6, *r.CidrIpv6)
+			}
+		}
+		Expect(v4).To(ConsistOf("10.0.0.0/8"))
+		Expect(v6).To(ConsistOf("2001:db8::/32"))
+
+		counter.Reset()
+		lb.InboundCIDRs = []string{"192.168.0.0/16"}
+		ensure(lb)
+		Expect(counter.Mutating()).To(ConsistOf("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"))
+	})
+
+	It("associates a WAFv2 web ACL and Shield Advanced protection, and removes them", func() {
+		wafc := wafv2.NewFromConfig(awsCfg)
+		acl, err := wafc.CreateWebACL(ctx, &wafv2.CreateWebACLInput{Name: aws.String("acl"), Scope: wafv2types.ScopeRegional,
+			DefaultAction: &wafv2types.DefaultAction{Allow: &wafv2types.AllowAction{}},
+			VisibilityConfig: &wafv2types.VisibilityConfig{MetricName: aws.String("acl")}})
+		Expect(err).NotTo(HaveOccurred())
+		lb := model(stack, "/")
+		lb.WAFv2ACL = acl.Summary.ARN
+		lb.ShieldAdvanced = aws.Bool(true)
+		ensure(lb)
+		arn := ownedLoadBalancers(stack)[0].LoadBalancerArn
+		got, err := wafc.GetWebACLForResource(ctx, &wafv2.GetWebACLForResourceInput{ResourceArn: arn})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(*got.WebACL.ARN).To(Equal(*acl.Summary.ARN))
+		shieldc := shield.NewFromConfig(awsCfg)
+		prot, err := shieldc.DescribeProtection(ctx, &shield.DescribeProtectionInput{ResourceArn: arn})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(*prot.Protection.Name).To(HavePrefix("cloudlb-"))
+
+		counter.Reset()
+		ensure(lb)
+		Expect(counter.Mutating()).To(BeEmpty())
+
+		lb.WAFv2ACL = aws.String("")
+		lb.ShieldAdvanced = aws.Bool(false)
+		ensure(lb)
+		got, err = wafc.GetWebACLForResource(ctx, &wafv2.GetWebACLForResourceInput{ResourceArn: arn})
+		Expect(err == nil && got.WebACL != nil).To(BeFalse(), "the web ACL is disassociated")
+		_, err = shieldc.DescribeProtection(ctx, &shield.DescribeProtectionInput{ResourceArn: arn})
+		Expect(err).To(HaveOccurred(), "the protection is deleted")
+	})
+
+	It("refuses subnet discovery with fewer than two zones, and skips subnets of other clusters", func() {
+		_, err := ec2c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: subnets[1:], Tags: []ec2types.Tag{
+			{Key: aws.String("kubernetes.io/cluster/someone-else"), Value: aws.String("owned")}}})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = p.Ensure(ctx, model(stack, "/"))
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(ownedLoadBalancers(stack)).To(BeEmpty())
+
+		lb := model(stack, "/")
+		lb.Subnets = subnets[:2]
+		ensure(lb)
+		var got []string
+		for _, az := range ownedLoadBalancers(stack)[0].AvailabilityZones {
+			got = append(got, *az.SubnetId)
+		}
+		Expect(got).To(ConsistOf(subnets[:2]))
 	})
 
 	It("discovers certificates by host, preferring exact names, and warns about hosts without one", func() {
