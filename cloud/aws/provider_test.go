@@ -14,10 +14,10 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/aws-sdk-go-v2/service/shield"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	wafv2types "github.com/aws/aws-sdk-go-v2/service/wafv2/types"
-	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/smithy-go/middleware"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -274,7 +274,7 @@ var _ = Describe("AWS provider", func() {
 	It("associates a WAFv2 web ACL and Shield Advanced protection, and removes them", func() {
 		wafc := wafv2.NewFromConfig(awsCfg)
 		acl, err := wafc.CreateWebACL(ctx, &wafv2.CreateWebACLInput{Name: aws.String("acl"), Scope: wafv2types.ScopeRegional,
-			DefaultAction: &wafv2types.DefaultAction{Allow: &wafv2types.AllowAction{}},
+			DefaultAction:    &wafv2types.DefaultAction{Allow: &wafv2types.AllowAction{}},
 			VisibilityConfig: &wafv2types.VisibilityConfig{MetricName: aws.String("acl")}})
 		Expect(err).NotTo(HaveOccurred())
 		lb := model(stack, "/")
