@@ -152,7 +152,7 @@ func (p *Provider) Delete(ctx context.Context, stack string) error {
 type tgKey struct{ stack, id string }
 
 // SyncTargets stores the targets of a target group of an ensured stack and reports their health as set by
-// SetHealth (TargetInitial by default).
+// SetHealth (TargetHealthy by default: the fake's health checks pass at once).
 func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets []cloud.Target) ([]cloud.TargetHealth, error) {
 	if err := p.enter(ctx, MethodSyncTargets, stack); err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 	for i, t := range targets {
 		state, ok := p.health[t]
 		if !ok {
-			state = cloud.TargetInitial
+			state = cloud.TargetHealthy
 		}
 		out[i] = cloud.TargetHealth{Target: t, State: state}
 	}

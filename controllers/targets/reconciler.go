@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,13 @@ type Reconciler struct {
 	// BatchWindow delays a sync after the first change, so that the changes of a rollout that arrive within
 	// it become one RegisterTargets and one DeregisterTargets per target group.
 	BatchWindow time.Duration
+
+	mu sync.Mutex
+	// settling holds target groups whose last read had targets still in their initial health check: they
+	// are read again until they settle, so that health metrics and readiness gates follow.
+	settling map[string]bool
+	// reported holds the gauge series each Service's target groups reported, to delete them when unbound.
+	reported map[types.NamespacedName][]binding
 }
 
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
@@ -157,6 +165,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 	bindings := bindingsFor(records.Items, req.Namespace, req.Name)
+	r.forgetUnbound(req.NamespacedName, bindings)
 	if len(bindings) == 0 {
 		return ctrl.Result{}, nil
 	}
@@ -188,8 +197,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		retry = retry || !synced
 	}
 	if retry {
-		// A target group that does not exist yet is being created by the Ingress reconciler, or a readiness
-		// gate waits for its target's health, which no Kubernetes event announces.
+		// A target group that does not exist yet is being created by the Ingress reconciler, or targets are
+		// still in their first health check, whose end no Kubernetes event announces.
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{}, nil
@@ -284,10 +293,11 @@ func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
 func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, error) {
 	digest := digestOf(targets)
 	pending := pendingGates(b, targets, gated)
-	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 {
+	stack := b.record.Spec.Stack
+	key := stack + "\x00" + b.ID
+	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 && !r.isSettling(key) {
 		return true, nil
 	}
-	stack := b.record.Spec.Stack
 	health, err := r.Provider.SyncTargets(ctx, stack, b.ID, targets)
 	if cloud.IsNotFound(err) {
 		return false, nil
@@ -304,8 +314,9 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	targetGauge.WithLabelValues(stack, b.ID, "unhealthy").Set(float64(counts[cloud.TargetUnhealthy]))
 	log.FromContext(ctx).Info("synced targets", "stack", stack, "targetGroup", b.ID, "registered", len(targets),
 		"healthy", counts[cloud.TargetHealthy], "unhealthy", counts[cloud.TargetUnhealthy])
+	r.setSettling(key, counts[cloud.TargetInitial] > 0)
 	gate := gateCondition(stack, b.ID)
-	waiting := false
+	waiting := counts[cloud.TargetInitial] > 0
 	for _, h := range health {
 		pod, ok := pending[h.Target]
 		if !ok {
@@ -325,10 +336,52 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 		b.record.Status.TargetsSynced = map[string]string{}
 	}
 	b.record.Status.TargetsSynced[b.ID] = digest
-	if err := client.IgnoreNotFound(r.Status().Patch(ctx, b.record, client.MergeFrom(base))); err != nil {
+	// The lock makes the patch fail, and the sync run again, if the Ingress reconciler replaced a target
+	// group (and cleared the digests) since this record was read.
+	if err := client.IgnoreNotFound(r.Status().Patch(ctx, b.record, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))); err != nil {
 		return false, err
 	}
 	return !waiting, nil
+}
+
+func (r *Reconciler) isSettling(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.settling[key]
+}
+
+func (r *Reconciler) setSettling(key string, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.settling == nil {
+		r.settling = map[string]bool{}
+	}
+	if on {
+		r.settling[key] = true
+	} else {
+		delete(r.settling, key)
+	}
+}
+
+// forgetUnbound deletes the gauge series of target groups that the Service fed before and no longer does.
+func (r *Reconciler) forgetUnbound(svc types.NamespacedName, now []binding) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reported == nil {
+		r.reported = map[types.NamespacedName][]binding{}
+	}
+	for _, old := range r.reported[svc] {
+		stack := old.record.Spec.Stack
+		if !slices.ContainsFunc(now, func(b binding) bool { return b.ID == old.ID && b.record.Spec.Stack == stack }) {
+			targetGauge.DeletePartialMatch(prometheus.Labels{"stack": stack, "target_group": old.ID})
+			delete(r.settling, stack+"\x00"+old.ID)
+		}
+	}
+	if len(now) == 0 {
+		delete(r.reported, svc)
+	} else {
+		r.reported[svc] = now
+	}
 }
 
 // pendingGates are the gated pods among targets whose gate is not yet true.

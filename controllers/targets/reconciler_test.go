@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
@@ -58,6 +59,12 @@ var _ = Describe("Targets reconciler", func() {
 			setEndpoints(slice, ips("10.1.0.", 1, 2))
 			Expect(k8s.Update(ctx, slice)).To(Succeed())
 			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(targetList("10.1.0.", 1, 2, 8080)))
+			Eventually(gauge).WithArguments(stack, tgID, "registered").Should(Equal(2.0))
+			Expect(gauge(stack, tgID, "healthy")).To(Equal(2.0))
+
+			By("the metric series go when the target group does")
+			Expect(k8s.Delete(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}})).To(Succeed())
+			Eventually(gauge).WithArguments(stack, tgID, "registered").Should(Equal(-1.0))
 		})
 
 		It("coalesces 50 endpoint changes within one batch window into one sync", func() {
@@ -202,11 +209,12 @@ var _ = Describe("Pod readiness gate", func() {
 			{Type: corev1.PodReady, Status: corev1.ConditionFalse},
 		}
 		Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+		target := cloud.Target{ID: "10.9.0.1", Port: 8080}
+		provider.SetHealth(target, cloud.TargetInitial)
 		slice := endpointSlice(ns, "web-1", 8080, "10.9.0.1")
 		slice.Endpoints[0].Conditions.Ready = ptr.To(false)
 		slice.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod.Name}
 		Expect(k8s.Create(ctx, slice)).To(Succeed())
-		target := cloud.Target{ID: "10.9.0.1", Port: 8080}
 		Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal([]cloud.Target{target}))
 		Consistently(gateStatus).WithArguments(pod, gate).ShouldNot(Equal(corev1.ConditionTrue))
 
@@ -215,6 +223,27 @@ var _ = Describe("Pod readiness gate", func() {
 		Eventually(gateStatus).WithArguments(pod, gate).Should(Equal(corev1.ConditionTrue))
 	})
 })
+
+// gauge reads cloudlb_target_group_targets for one target group and state; -1 when the series does not exist.
+func gauge(stack, tgID, state string) float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "cloudlb_target_group_targets" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["stack"] == stack && labels["target_group"] == tgID && labels["state"] == state {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
 
 func newPod(ns, name string) *corev1.Pod {
 	return &corev1.Pod{

@@ -20,12 +20,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudlb/cloudlb/cloud"
+	"github.com/cloudlb/cloudlb/test"
 )
 
 // The controller binary runs with the flags the chart renders, as the chart's ServiceAccount (the kubeconfig
@@ -104,14 +103,7 @@ func runController(objs []*unstructured.Unstructured, user, leaseNamespace strin
 func writeKubeconfig(user string) string {
 	GinkgoHelper()
 	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-	Expect(clientcmd.WriteToFile(clientcmdapi.Config{
-		Clusters: map[string]*clientcmdapi.Cluster{"envtest": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
-		AuthInfos: map[string]*clientcmdapi.AuthInfo{"user": {
-			ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken, Impersonate: user,
-		}},
-		Contexts:       map[string]*clientcmdapi.Context{"envtest": {Cluster: "envtest", AuthInfo: "user"}},
-		CurrentContext: "envtest",
-	}, path)).To(Succeed())
+	Expect(test.WriteKubeconfig(cfg, user, path)).To(Succeed())
 	return path
 }
 

@@ -10,7 +10,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -45,14 +44,10 @@ var _ = BeforeSuite(func() {
 	}
 	Expect(helmBin).To(BeAnExistingFile(), "no helm binary: run `make helm` or set CLOUDLB_HELM")
 
-	// The binary `make build` leaves in bin/ (`make test` builds it first); built here when it is missing.
-	controllerBin = filepath.Join(test.RepoRoot(), "bin", "cloudlb-controller")
-	if _, err := os.Stat(controllerBin); err != nil {
-		controllerBin, err = gexec.Build("github.com/cloudlb/cloudlb/cmd/cloudlb-controller")
-		Expect(err).NotTo(HaveOccurred())
-	}
-
 	var err error
+	controllerBin, err = test.ControllerBinary(GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred())
+
 	env, err = test.NewEnvironment()
 	Expect(err).NotTo(HaveOccurred())
 	// cloudlb's own CRDs must come from the chart, so the server starts with only the third-party CRDs that
@@ -68,5 +63,4 @@ var _ = AfterSuite(func() {
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
 	}
-	gexec.CleanupBuildArtifacts()
 })
