@@ -133,50 +133,50 @@ func (p *Provider) observe(ctx context.Context, stack string) (*actual, error) {
 	return a, nil
 }
 
-// describeLBs describes load balancers by ARN. The tagging API is eventually consistent and may still list a
-// load balancer just deleted, which fails the whole batch; then each ARN is described alone.
+// describeLBs describes load balancers by ARN.
 func (p *Provider) describeLBs(ctx context.Context, arns []string) ([]elbv2types.LoadBalancer, error) {
-	out, err := p.c.ELBV2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: arns})
-	if err == nil {
-		return out.LoadBalancers, nil
-	}
-	if !hasCode(err, "LoadBalancerNotFound") || len(arns) == 1 {
-		if hasCode(err, "LoadBalancerNotFound") {
-			return nil, nil
-		}
-		return nil, classify(err)
-	}
-	var lbs []elbv2types.LoadBalancer
-	for _, arn := range arns {
-		one, err := p.describeLBs(ctx, []string{arn})
+	return describeEach(arns, "LoadBalancerNotFound", func(batch []string) ([]elbv2types.LoadBalancer, error) {
+		out, err := p.c.ELBV2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: batch})
 		if err != nil {
 			return nil, err
 		}
-		lbs = append(lbs, one...)
-	}
-	return lbs, nil
+		return out.LoadBalancers, nil
+	})
 }
 
+// describeTGs describes target groups by ARN.
 func (p *Provider) describeTGs(ctx context.Context, arns []string) ([]elbv2types.TargetGroup, error) {
-	out, err := p.c.ELBV2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: arns})
-	if err == nil {
-		return out.TargetGroups, nil
-	}
-	if !hasCode(err, "TargetGroupNotFound") || len(arns) == 1 {
-		if hasCode(err, "TargetGroupNotFound") {
-			return nil, nil
-		}
-		return nil, classify(err)
-	}
-	var tgs []elbv2types.TargetGroup
-	for _, arn := range arns {
-		one, err := p.describeTGs(ctx, []string{arn})
+	return describeEach(arns, "TargetGroupNotFound", func(batch []string) ([]elbv2types.TargetGroup, error) {
+		out, err := p.c.ELBV2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: batch})
 		if err != nil {
 			return nil, err
 		}
-		tgs = append(tgs, one...)
+		return out.TargetGroups, nil
+	})
+}
+
+// describeEach describes a batch of ARNs in one call. The tagging API is eventually consistent and may still
+// list a resource just deleted, which fails the whole batch with notFound; then each ARN is described alone and
+// the missing ones are dropped.
+func describeEach[T any](arns []string, notFound string, describe func([]string) ([]T, error)) ([]T, error) {
+	out, err := describe(arns)
+	switch {
+	case err == nil:
+		return out, nil
+	case !hasCode(err, notFound):
+		return nil, classify(err)
+	case len(arns) == 1:
+		return nil, nil
 	}
-	return tgs, nil
+	var all []T
+	for _, arn := range arns {
+		one, err := describeEach([]string{arn}, notFound, describe)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, one...)
+	}
+	return all, nil
 }
 
 func (p *Provider) observeListeners(ctx context.Context, lbARN string) ([]*listenerState, error) {
