@@ -53,7 +53,7 @@ test: envtest moto helm build ## Provision envtest, moto and helm, then run ever
 
 .PHONY: bench
 bench: envtest moto ## Run the benchmarks: time, memory and cloud calls by operation.
-	go test ./... -run '^$$' -bench . -benchmem -count=1 -timeout 60m
+	go test ./... -run '^$$' -bench . -benchmem -benchtime=1x -count=1 -timeout 60m
 
 .PHONY: envtest
 envtest: $(ENVTEST_DIR)/.versions ## Build kube-apiserver and etcd from source into bin/k8s.

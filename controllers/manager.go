@@ -96,6 +96,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	}
 	r := &ingress.Reconciler{
 		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
 		Provider:           provider,
 		Recorder:           mgr.GetEventRecorder("cloudlb"),
 		ClusterName:        o.ClusterName,

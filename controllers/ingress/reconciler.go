@@ -18,11 +18,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -33,6 +35,8 @@ import (
 // Reconciler converges one stack per request.
 type Reconciler struct {
 	client.Client
+	// APIReader reads around the cache, to confirm that the cloud really needs a call before making one.
+	APIReader   client.Reader
 	Provider    cloud.Provider
 	Recorder    recorder.EventRecorder
 	ClusterName string
@@ -63,7 +67,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
-		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress)).
+		// Status and finalizer writes, our own included, change nothing that translation reads.
+		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress), builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
@@ -171,13 +177,25 @@ func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving
 
 // ensure calls the provider unless the model is the one last applied and no drift check is due.
 func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, out Output) (cloud.Status, bool, error) {
-	st := record.Status
-	ready := meta.IsStatusConditionTrue(st.Conditions, "Ready")
-	driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= r.DriftCheckInterval)
-	if ready && st.DNSName != "" && st.AppliedHash == out.LoadBalancer.Hash() && !driftDue {
-		return cloud.Status{DNSName: st.DNSName}, false, nil
+	upToDate := func(st v1alpha1.LoadBalancerStatus) bool {
+		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= r.DriftCheckInterval)
+		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == out.LoadBalancer.Hash() && !driftDue
 	}
-	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", out.LoadBalancer.Name, "driftCheck", driftDue)
+	if upToDate(record.Status) {
+		return cloud.Status{DNSName: record.Status.DNSName}, false, nil
+	}
+	// The cache may not have seen the record this controller wrote a moment ago; one read of the API server
+	// is cheaper than a cloud call.
+	if r.APIReader != nil && !record.CreationTimestamp.IsZero() {
+		fresh := &v1alpha1.LoadBalancer{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(record), fresh); err == nil {
+			*record = *fresh
+			if upToDate(record.Status) {
+				return cloud.Status{DNSName: record.Status.DNSName}, false, nil
+			}
+		}
+	}
+	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", out.LoadBalancer.Name)
 	status, err := r.Provider.Ensure(ctx, out.LoadBalancer)
 	if err == nil {
 		record.Status.DNSName = strings.ToLower(status.DNSName)

@@ -15,18 +15,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -91,11 +94,26 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		})).
 		Watches(&v1alpha1.LoadBalancer{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
 			return servicesOf([]v1alpha1.LoadBalancer{*o.(*v1alpha1.LoadBalancer)}, "")
-		})).
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
 		Watches(&corev1.Node{}, r.delayed(r.instanceServices)).
 		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
+}
+
+// bindingsOrDigestsDropped passes record updates that concern target syncs: new or changed bindings, or
+// digests cleared by an apply. The digests this reconciler writes itself only add or change entries.
+func bindingsOrDigestsDropped(e event.UpdateEvent) bool {
+	old, cur := e.ObjectOld.(*v1alpha1.LoadBalancer), e.ObjectNew.(*v1alpha1.LoadBalancer)
+	if !apiequality.Semantic.DeepEqual(old.Status.TargetGroups, cur.Status.TargetGroups) {
+		return true
+	}
+	for id := range old.Status.TargetsSynced {
+		if _, ok := cur.Status.TargetsSynced[id]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // delayed enqueues the mapped requests after the batch window instead of at once.
