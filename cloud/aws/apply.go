@@ -245,13 +245,16 @@ func (p *Provider) applyListener(ctx context.Context, stack, lbARN string, lp li
 	default:
 		arn = deref(lp.existing.l.ListenerArn)
 	}
-	if len(lp.addCerts) > 0 {
-		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(arn), Certificates: certList(lp.addCerts)}); err != nil {
+	// AWS takes one certificate per AddListenerCertificates or RemoveListenerCertificates call.
+	for _, c := range lp.addCerts {
+		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(arn),
+			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
 			return classify(err)
 		}
 	}
-	if len(lp.delCerts) > 0 {
-		if _, err := p.c.ELBV2.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: ptr(arn), Certificates: certList(lp.delCerts)}); err != nil {
+	for _, c := range lp.delCerts {
+		if _, err := p.c.ELBV2.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: ptr(arn),
+			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
 			return classify(err)
 		}
 	}
@@ -294,14 +297,6 @@ func (p *Provider) applyRules(ctx context.Context, stack, listenerARN string, po
 		}
 	}
 	return nil
-}
-
-func certList(arns []string) []elbv2types.Certificate {
-	out := make([]elbv2types.Certificate, len(arns))
-	for i, a := range arns {
-		out[i] = elbv2types.Certificate{CertificateArn: ptr(a)}
-	}
-	return out
 }
 
 // applyWAF converges the web ACL association; nil leaves whatever is there alone.

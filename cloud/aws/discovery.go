@@ -77,8 +77,12 @@ func pickSubnets(subnets []ec2types.Subnet, cluster, role string) ([]string, err
 	return ids, nil
 }
 
-// foreignCluster reports whether a subnet is tagged for some cluster other than ours.
+// foreignCluster reports whether a subnet is tagged for some cluster other than ours and not for ours: a subnet
+// shared by several clusters carries each one's tag and is ours too.
 func foreignCluster(tags tagSet, cluster string) bool {
+	if _, ours := tags[tagClusterPrefix+cluster]; ours {
+		return false
+	}
 	for k := range tags {
 		if strings.HasPrefix(k, tagClusterPrefix) && k != tagClusterPrefix+cluster {
 			return true

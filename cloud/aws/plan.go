@@ -311,7 +311,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 	for _, lb := range a.lbs {
 		switch {
 		case lb == keep:
-		case keep == nil && deref(lb.lb.LoadBalancerName) == d.lb.Name:
+		case keep == nil && deref(lb.lb.LoadBalancerName) == d.lb.Name && pl.lb.deleteFirst == "":
 			pl.lb.deleteFirst = deref(lb.lb.LoadBalancerArn)
 		default:
 			pl.deleteLBs = append(pl.deleteLBs, deref(lb.lb.LoadBalancerArn))
@@ -359,7 +359,9 @@ func planListener(want desiredListener, have *listenerState, tgRef func(string) 
 		defaultCert != first(want.certs) ||
 		actionsKey(have.l.DefaultActions) != actionsKey([]elbv2types.Action{albAction(want.DefaultAction, tgRef)})
 	for _, c := range tail(want.certs) {
-		if !slices.Contains(have.certs, c) {
+		// A default certificate that stops being the default leaves the listener with ModifyListener unless
+		// it is also in the certificate list, which have.certs cannot tell: add it (AWS ignores a repeat).
+		if !slices.Contains(have.certs, c) || (c == defaultCert && c != first(want.certs)) {
 			lp.addCerts = append(lp.addCerts, c)
 		}
 	}

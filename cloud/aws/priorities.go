@@ -20,10 +20,10 @@ type priorityPlan struct {
 }
 
 // assignPriorities gives each desired rule (in order) a priority. Existing rules whose relative order still
-// holds keep their priorities, so that inserting a rule does not renumber the others; every other rule gets a
-// priority that no existing rule holds, so that moves never swap two rules and the new rule is in place before
-// the old one goes. existing[i] is the current priority of desired rule i, or 0 when it is new; occupied holds
-// every priority in use on the listener.
+// holds keep their priorities (unless one must make room where a gap is used up), so that inserting a rule does
+// not renumber the others; every other rule gets a priority that no existing rule holds, so that moves never
+// swap two rules and the new rule is in place before the old one goes. existing[i] is the current priority of
+// desired rule i, or 0 when it is new; occupied holds every priority in use on the listener.
 func assignPriorities(existing []int32, occupied map[int32]bool) (priorityPlan, error) {
 	n := len(existing)
 	plan := priorityPlan{priority: make([]int32, n)}
@@ -34,6 +34,16 @@ func assignPriorities(existing []int32, occupied map[int32]bool) (priorityPlan, 
 		}
 	}
 	taken := func(p int32) bool { return occupied[p] }
+	bounds := func(i, j int) (lo, hi int32) {
+		lo, hi = 0, maxPriority+1
+		if i > 0 {
+			lo = plan.priority[i-1]
+		}
+		if j < n {
+			hi = plan.priority[j]
+		}
+		return lo, hi
+	}
 	for i := 0; i < n; {
 		if anchor[i] {
 			i++
@@ -43,16 +53,35 @@ func assignPriorities(existing []int32, occupied map[int32]bool) (priorityPlan, 
 		for j < n && !anchor[j] {
 			j++
 		}
-		lo, hi := int32(0), int32(maxPriority+1)
-		if i > 0 {
-			lo = plan.priority[i-1]
-		}
-		if j < n {
-			hi = plan.priority[j]
-		}
+		lo, hi := bounds(i, j)
 		slots, ok := freeSlots(lo, hi, j-i, taken)
 		if !ok {
-			return priorityPlan{}, errors.New("no free rule priorities left between neighbouring rules")
+			// No free priority between the neighbours (repeated inserts at one spot use a gap up): let
+			// neighbours move too, the next one down first, until the run can spread out at least
+			// priorityStep/2 apart, and start over. Moves only target free priorities, so this is as safe
+			// as any other move, and all of them still go in one SetRulePriorities call.
+			if i == 0 && j == n {
+				return priorityPlan{}, errors.New("no free rule priorities left on the listener")
+			}
+			for i > 0 || j < n {
+				if j < n {
+					anchor[j] = false
+					for j < n && !anchor[j] {
+						j++
+					}
+				} else {
+					i--
+					anchor[i] = false
+					for i > 0 && !anchor[i-1] {
+						i--
+					}
+				}
+				if lo, hi = bounds(i, j); (hi-lo)/int32(j-i+1) >= priorityStep/2 {
+					break
+				}
+			}
+			plan.move, i = nil, 0
+			continue
 		}
 		copy(plan.priority[i:j], slots)
 		for k := i; k < j; k++ {

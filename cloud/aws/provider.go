@@ -81,7 +81,9 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 	}
 	for _, tg := range lb.TargetGroups {
 		// The name hashes what AWS cannot change in place, so that a change makes a new group alongside the old.
-		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%s", p.opts.ClusterName, lb.Stack, tg.ID, tg.Protocol, tg.Port, tg.TargetType)
+		// It hashes the load balancer's name too: an ALB target group serves one load balancer only, so a
+		// replacement load balancer needs its own groups.
+		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s", p.opts.ClusterName, lb.Stack, lb.Name, tg.ID, tg.Protocol, tg.Port, tg.TargetType)
 		_, rest, _ := strings.Cut(tg.ID, "/")
 		d.tgNames[tg.ID] = cloud.Name(key, "k8s", rest)
 	}

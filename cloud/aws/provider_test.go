@@ -206,6 +206,10 @@ var _ = Describe("AWS provider", func() {
 		Expect(*lbs[0].LoadBalancerArn).NotTo(Equal(old))
 		calls := counter.Mutating()
 		Expect(slices.Index(calls, "CreateLoadBalancer")).To(BeNumerically("<", slices.Index(calls, "DeleteLoadBalancer")))
+		// An ALB target group serves one load balancer: the replacement has groups of its own.
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(1))
+		Expect(tgs[0].LoadBalancerArns).To(HaveEach(*lbs[0].LoadBalancerArn))
 	})
 
 	It("replaces a target group whose port changed, switching rules before deleting the old group", func() {
