@@ -58,6 +58,8 @@ type LoadBalancer struct {
 	Tags         map[string]string
 	Listeners    []Listener
 	TargetGroups []TargetGroup
+	// Attributes are load balancer attributes to set (idle_timeout.timeout_seconds, ...); others are left alone.
+	Attributes map[string]string `json:",omitempty"`
 	// WAFv2ACL is the web ACL to associate: nil leaves any association alone, "" removes it.
 	WAFv2ACL *string `json:",omitempty"`
 	// ShieldAdvanced turns Shield Advanced protection on or off; nil leaves it alone.
@@ -177,6 +179,9 @@ type TargetGroup struct {
 	TargetType  TargetType
 	HealthCheck HealthCheck
 	Tags        map[string]string `json:",omitempty"`
+	// Attributes are target group attributes to set (deregistration_delay.timeout_seconds, ...); others are
+	// left alone.
+	Attributes map[string]string `json:",omitempty"`
 }
 
 // HealthCheck says how a target group probes its targets.

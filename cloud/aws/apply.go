@@ -58,12 +58,24 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, err
 		}
 	}
+	for _, id := range sortedKeys(pl.tgAttrs) {
+		if _, err := p.c.ELBV2.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{
+			TargetGroupArn: ptr(tgARN[id]), Attributes: tgAttributes(pl.tgAttrs[id])}); err != nil {
+			return cloud.Status{}, fmt.Errorf("target group %s attributes: %w", id, classify(err))
+		}
+	}
 
 	lb, err := p.applyLoadBalancer(ctx, d, pl, sgIDs)
 	if err != nil {
 		return cloud.Status{}, err
 	}
 	lbARN := deref(lb.LoadBalancerArn)
+	if len(pl.lb.attrs) > 0 {
+		if _, err := p.c.ELBV2.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{
+			LoadBalancerArn: ptr(lbARN), Attributes: lbAttributes(pl.lb.attrs)}); err != nil {
+			return cloud.Status{}, fmt.Errorf("load balancer attributes: %w", classify(err))
+		}
+	}
 	ref := func(id string) string { return tgARN[id] }
 	for _, lp := range pl.listeners {
 		if err := p.applyListener(ctx, stack, lbARN, lp, ref); err != nil {
@@ -297,6 +309,22 @@ func (p *Provider) applyRules(ctx context.Context, stack, listenerARN string, po
 		}
 	}
 	return nil
+}
+
+func lbAttributes(m map[string]string) []elbv2types.LoadBalancerAttribute {
+	out := make([]elbv2types.LoadBalancerAttribute, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, elbv2types.LoadBalancerAttribute{Key: ptr(k), Value: ptr(m[k])})
+	}
+	return out
+}
+
+func tgAttributes(m map[string]string) []elbv2types.TargetGroupAttribute {
+	out := make([]elbv2types.TargetGroupAttribute, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, elbv2types.TargetGroupAttribute{Key: ptr(k), Value: ptr(m[k])})
+	}
+	return out
 }
 
 // applyWAF converges the web ACL association; nil leaves whatever is there alone.

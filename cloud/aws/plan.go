@@ -35,6 +35,8 @@ type plan struct {
 	createTGs []cloud.TargetGroup
 	modifyTGs []tgChange
 	tgTags    []tagChange
+	// tgAttrs are attribute changes by target group ID, for kept and new groups alike.
+	tgAttrs   map[string]map[string]string
 	keepTGs   map[string]string // target group ID -> ARN of the existing group kept
 	deleteTGs []string
 
@@ -72,6 +74,8 @@ type lbPlan struct {
 	setSGs      bool
 	setIPType   bool
 	tags        *tagChange
+	// attrs are the attributes to set, on the kept or the new load balancer.
+	attrs map[string]string
 }
 
 type listenerPlan struct {
@@ -107,7 +111,7 @@ type ruleModify struct {
 
 // makePlan diffs desired against actual. It is pure: no calls, no clock.
 func makePlan(d *desired, a *actual) (*plan, error) {
-	pl := &plan{keepTGs: map[string]string{}}
+	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}}
 	planSecurityGroup(d, a, pl)
 	planTargetGroups(d, a, pl)
 	planLoadBalancer(d, a, pl)
@@ -258,7 +262,13 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 		}
 		if have == nil {
 			pl.createTGs = append(pl.createTGs, want)
+			if len(want.Attributes) > 0 {
+				pl.tgAttrs[want.ID] = want.Attributes
+			}
 			continue
+		}
+		if set := diffAttributes(have.attrs, want.Attributes); len(set) > 0 {
+			pl.tgAttrs[want.ID] = set
 		}
 		arn := deref(have.tg.TargetGroupArn)
 		kept[arn] = true
@@ -319,7 +329,13 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 	}
 	pl.lb.existing = keep
 	if keep == nil {
+		if len(d.lb.Attributes) > 0 {
+			pl.lb.attrs = d.lb.Attributes
+		}
 		return
+	}
+	if set := diffAttributes(keep.attrs, d.lb.Attributes); len(set) > 0 {
+		pl.lb.attrs = set
 	}
 	var subnets []string
 	for _, az := range keep.lb.AvailabilityZones {
@@ -339,6 +355,20 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 	if set, remove := diffTags(keep.tags, d.tags); len(set)+len(remove) > 0 {
 		pl.lb.tags = &tagChange{arn: deref(keep.lb.LoadBalancerArn), set: set, remove: remove}
 	}
+}
+
+// diffAttributes returns the wanted attributes whose value differs from what the cloud holds.
+func diffAttributes(have, want map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func planListener(want desiredListener, have *listenerState, tgRef func(string) string) (listenerPlan, error) {

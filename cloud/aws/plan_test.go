@@ -1030,3 +1030,17 @@ func TestPlanListenerDedupesDesiredRules(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanAttributes checks that only the attributes the model names are compared and set, on kept and new
+// resources alike.
+func TestPlanAttributes(t *testing.T) {
+	if got := diffAttributes(map[string]string{"a": "1", "b": "2"}, map[string]string{"a": "1"}); got != nil {
+		t.Errorf("an attribute the model leaves out must not be touched; got %v", got)
+	}
+	if got := diffAttributes(map[string]string{"a": "1"}, map[string]string{"a": "2", "c": "3"}); len(got) != 2 || got["a"] != "2" || got["c"] != "3" {
+		t.Errorf("changed and missing attributes must be set; got %v", got)
+	}
+	if got := diffAttributes(nil, nil); got != nil {
+		t.Errorf("no attributes, no change; got %v", got)
+	}
+}

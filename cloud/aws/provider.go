@@ -50,6 +50,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.St
 	if err != nil {
 		return cloud.Status{}, err
 	}
+	if err := p.observeAttributes(ctx, lb, a); err != nil {
+		return cloud.Status{}, err
+	}
 	pl, err := makePlan(d, a)
 	if err != nil {
 		return cloud.Status{}, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)

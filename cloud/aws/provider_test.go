@@ -275,6 +275,31 @@ var _ = Describe("AWS provider", func() {
 		Expect(counter.Mutating()).To(ConsistOf("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"))
 	})
 
+	It("sets only the load balancer and target group attributes it is given", func() {
+		lb := model(stack, "/")
+		lb.Attributes = map[string]string{"idle_timeout.timeout_seconds": "120"}
+		lb.TargetGroups[0].Attributes = map[string]string{"deregistration_delay.timeout_seconds": "30"}
+		ensure(lb)
+		lbARN := ownedLoadBalancers(stack)[0].LoadBalancerArn
+		lbAttrs, err := elbc.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: lbARN})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lbAttrs.Attributes).To(ContainElement(elbv2types.LoadBalancerAttribute{
+			Key: aws.String("idle_timeout.timeout_seconds"), Value: aws.String("120")}))
+		tgAttrs, err := elbc.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{
+			TargetGroupArn: ownedTargetGroups(stack)[0].TargetGroupArn})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tgAttrs.Attributes).To(ContainElement(elbv2types.TargetGroupAttribute{
+			Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("30")}))
+
+		counter.Reset()
+		ensure(lb)
+		Expect(counter.Mutating()).To(BeEmpty())
+
+		lb.Attributes["idle_timeout.timeout_seconds"] = "300"
+		ensure(lb)
+		Expect(counter.Mutating()).To(Equal([]string{"ModifyLoadBalancerAttributes"}))
+	})
+
 	It("associates a WAFv2 web ACL and Shield Advanced protection, and removes them", func() {
 		wafc := wafv2.NewFromConfig(awsCfg)
 		acl, err := wafc.CreateWebACL(ctx, &wafv2.CreateWebACLInput{Name: aws.String("acl"), Scope: wafv2types.ScopeRegional,

@@ -30,6 +30,8 @@ type lbState struct {
 	lb        elbv2types.LoadBalancer
 	tags      tagSet
 	listeners []*listenerState
+	// attrs are read only when the model sets attributes, which most stacks never do.
+	attrs map[string]string
 }
 
 type listenerState struct {
@@ -41,8 +43,9 @@ type listenerState struct {
 }
 
 type tgState struct {
-	tg   elbv2types.TargetGroup
-	tags tagSet
+	tg    elbv2types.TargetGroup
+	tags  tagSet
+	attrs map[string]string
 }
 
 const (
@@ -131,6 +134,41 @@ func (p *Provider) observe(ctx context.Context, stack string) (*actual, error) {
 		}
 	}
 	return a, nil
+}
+
+// observeAttributes reads the attributes of owned load balancers and target groups, only where the model sets
+// some: attributes cloudlb does not set are left as they are, so there is nothing to compare otherwise.
+func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer, a *actual) error {
+	if len(lb.Attributes) > 0 {
+		for _, l := range a.lbs {
+			out, err := p.c.ELBV2.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: l.lb.LoadBalancerArn})
+			if err != nil {
+				return classify(err)
+			}
+			l.attrs = map[string]string{}
+			for _, at := range out.Attributes {
+				l.attrs[deref(at.Key)] = deref(at.Value)
+			}
+		}
+	}
+	withAttrs := map[string]bool{}
+	for _, tg := range lb.TargetGroups {
+		withAttrs[tg.ID] = len(tg.Attributes) > 0
+	}
+	for _, tg := range a.targetGroups {
+		if !withAttrs[tg.tags[cloud.TagResource]] {
+			continue
+		}
+		out, err := p.c.ELBV2.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: tg.tg.TargetGroupArn})
+		if err != nil {
+			return classify(err)
+		}
+		tg.attrs = map[string]string{}
+		for _, at := range out.Attributes {
+			tg.attrs[deref(at.Key)] = deref(at.Value)
+		}
+	}
+	return nil
 }
 
 // describeLBs describes load balancers by ARN.

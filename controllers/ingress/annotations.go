@@ -38,6 +38,8 @@ const (
 	annUnhealthyCount   = albPrefix + "unhealthy-threshold-count"
 	annSuccessCodes     = albPrefix + "success-codes"
 	annWAFv2ACLARN      = albPrefix + "wafv2-acl-arn"
+	annLBAttributes     = albPrefix + "load-balancer-attributes"
+	annTGAttributes     = albPrefix + "target-group-attributes"
 	annShield           = albPrefix + "shield-advanced-protection"
 	annTargetNodeLabels = albPrefix + "target-node-labels"
 
@@ -316,6 +318,27 @@ func (a annotations) nodeSelector() (map[string]string, error) {
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
 			return nil, a.fail(annTargetNodeLabels, "%q is not a label key=value", item)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+var attributeKeyRE = regexp.MustCompile(`^[a-z0-9_.]{1,256}$`)
+
+// attributes reads load-balancer-attributes or target-group-attributes: "key=value,key2=value2". AWS checks
+// the keys and values it knows; this only refuses what could never be an attribute.
+func (a annotations) attributes(key string) (map[string]string, error) {
+	items := a.list(key)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || !attributeKeyRE.MatchString(k) || v == "" || len(v) > 1024 {
+			return nil, a.fail(key, "%q is not an attribute key=value", item)
 		}
 		out[k] = v
 	}

@@ -291,6 +291,20 @@ func TestAnnotationsInModel(t *testing.T) {
 		{map[string]string{annLoadBalancerName: "shop-prod"}, func(g Gomega, lb *cloud.LoadBalancer) {
 			g.Expect(lb.Name).To(Equal("shop-prod"))
 		}},
+		{map[string]string{annLBAttributes: "idle_timeout.timeout_seconds=120, routing.http2.enabled=false",
+			annTGAttributes: "deregistration_delay.timeout_seconds=30"}, func(g Gomega, lb *cloud.LoadBalancer) {
+			g.Expect(lb.Attributes).To(Equal(map[string]string{"idle_timeout.timeout_seconds": "120", "routing.http2.enabled": "false"}))
+			g.Expect(lb.TargetGroups[0].Attributes).To(Equal(map[string]string{"deregistration_delay.timeout_seconds": "30"}))
+		}},
+		{map[string]string{annWAFv2ACLARN: "none", annShield: "false"}, func(g Gomega, lb *cloud.LoadBalancer) {
+			g.Expect(lb.WAFv2ACL).To(HaveValue(BeEmpty()), "none removes the association")
+			g.Expect(lb.ShieldAdvanced).To(HaveValue(BeFalse()))
+		}},
+		{nil, func(g Gomega, lb *cloud.LoadBalancer) {
+			g.Expect(lb.WAFv2ACL).To(BeNil(), "absent leaves the association alone")
+			g.Expect(lb.ShieldAdvanced).To(BeNil())
+			g.Expect(lb.Attributes).To(BeNil())
+		}},
 	} {
 		t.Run(fmt.Sprint(tc.ann), func(t *testing.T) {
 			g := NewWithT(t)
@@ -328,6 +342,12 @@ func TestAnnotationsInvalid(t *testing.T) {
 		{annTags, "a"},
 		{annLoadBalancerName, "internal-x"},
 		{annIPAddressType, "ipv6"},
+		{annLBAttributes, "idle_timeout.timeout_seconds"},
+		{annLBAttributes, "Idle Timeout=3"},
+		{annTGAttributes, "deregistration_delay.timeout_seconds="},
+		{annWAFv2ACLARN, "my-acl"},
+		{annShield, "yes"},
+		{annTargetNodeLabels, "pool"},
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			g := NewWithT(t)

@@ -151,6 +151,8 @@ type settings struct {
 	WAFv2ACL string
 	// Shield is "true", "false", or "" to leave protection alone.
 	Shield string
+	// Attributes are the load balancer attributes, as sorted key=value pairs so that members compare.
+	Attributes string
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
@@ -187,6 +189,13 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 	if s.Shield != "" {
 		on := s.Shield == "true"
 		lb.ShieldAdvanced = &on
+	}
+	for _, kv := range split(s.Attributes) {
+		k, v, _ := strings.Cut(kv, "=")
+		if lb.Attributes == nil {
+			lb.Attributes = map[string]string{}
+		}
+		lb.Attributes[k] = v
 	}
 	return lb
 }
@@ -265,6 +274,14 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if m.settings.Shield, err = a.oneOf(annShield, "", "true", "false"); err != nil {
 		return nil, err
 	}
+	lbAttrs, err := a.attributes(annLBAttributes)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(lbAttrs)) {
+		m.settings.Attributes += k + "=" + lbAttrs[k] + ","
+	}
+	m.settings.Attributes = strings.TrimSuffix(m.settings.Attributes, ",")
 	if m.tags, err = a.tags(); err != nil {
 		return nil, err
 	}
@@ -304,7 +321,12 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, nodeSelector: nodeSelector, m: m}
+	tgAttrs, err := a.attributes(annTGAttributes)
+	if err != nil {
+		return nil, err
+	}
+	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, nodeSelector: nodeSelector,
+		attributes: tgAttrs, m: m}
 
 	if ing.Spec.DefaultBackend != nil {
 		act, err := backends.forward(ing.Spec.DefaultBackend)
@@ -395,6 +417,7 @@ type backendResolver struct {
 	targetType   cloud.TargetType
 	hc           cloud.HealthCheck
 	nodeSelector map[string]string
+	attributes   map[string]string
 	m            *member
 }
 
@@ -429,6 +452,7 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 		Protocol:    cloud.ProtocolHTTP,
 		TargetType:  b.targetType,
 		HealthCheck: b.hc,
+		Attributes:  b.attributes,
 	}
 	switch {
 	case b.targetType == cloud.TargetTypeIP && sp.TargetPort.IntValue() > 0:
@@ -459,7 +483,7 @@ func describeBackend(be *networkingv1.IngressBackend) string {
 // merge checks that member m agrees with what the stack already has.
 func merge(s settings, listeners map[int32]*cloud.Listener, defaultAction *cloud.Action, m *member) error {
 	if m.settings != s {
-		return fmt.Errorf("load balancer settings (scheme, name, subnets, security groups, ip-address-type, inbound-cidrs) differ from the rest of its group")
+		return fmt.Errorf("load balancer settings (scheme, name, subnets, security groups, ip-address-type, inbound-cidrs, attributes, WAF, Shield) differ from the rest of its group")
 	}
 	for _, l := range m.listeners {
 		have, ok := listeners[l.Port]
