@@ -17,6 +17,9 @@ const (
 	KindInvalidSpec
 	// KindConflict means a resource exists that the provider does not own.
 	KindConflict
+	// KindPending means the cloud is still finishing an earlier change (a deletion releasing its resources);
+	// look again shortly, and it is not a failure.
+	KindPending
 )
 
 // Error is a provider error of a known kind.
@@ -49,3 +52,6 @@ func IsInvalidSpec(err error) bool { return isKind(err, KindInvalidSpec) }
 
 // IsConflict reports whether err says a resource in the way is not ours.
 func IsConflict(err error) bool { return isKind(err, KindConflict) }
+
+// IsPending reports whether err says the cloud is still finishing an earlier change.
+func IsPending(err error) bool { return isKind(err, KindPending) }

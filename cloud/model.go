@@ -229,4 +229,7 @@ type Status struct {
 	ID string
 	// Warnings are non-fatal findings (a host with no certificate) for the user to see.
 	Warnings []string
+	// Pending says the load balancer serves the model but the cloud is still releasing resources it replaced;
+	// Ensure should be called again shortly to finish the clean-up.
+	Pending bool
 }

@@ -18,13 +18,13 @@ import (
 // apply carries out a plan in dependency order: security group, target groups, load balancer, listeners with
 // certificates, rules, WAF and Shield; then deletes in reverse. New rules are created before old ones are
 // deleted, so that no path is ever without a matching rule.
-func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Status, error) {
+func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Status, map[string]string, error) {
 	stack := d.lb.Stack
 	sgIDs := d.userSGs
 	if pl.sg != nil {
 		id, err := p.applySecurityGroup(ctx, d, pl.sg)
 		if err != nil {
-			return cloud.Status{}, fmt.Errorf("security group: %w", err)
+			return cloud.Status{}, nil, fmt.Errorf("security group: %w", err)
 		}
 		sgIDs = []string{id}
 	}
@@ -33,9 +33,15 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 	for _, tg := range pl.createTGs {
 		arn, err := p.createTargetGroup(ctx, d, tg)
 		if err != nil {
-			return cloud.Status{}, fmt.Errorf("target group %s: %w", tg.ID, err)
+			return cloud.Status{}, nil, fmt.Errorf("target group %s: %w", tg.ID, err)
 		}
 		tgARN[tg.ID] = arn
+		if old, ok := pl.copyTargets[tg.ID]; ok {
+			// A replacement must not take traffic empty: it starts with the targets of the group it replaces.
+			if err := p.copyTargets(ctx, old, arn); err != nil {
+				return cloud.Status{}, nil, fmt.Errorf("target group %s: copying targets: %w", tg.ID, err)
+			}
+		}
 	}
 	for _, m := range pl.modifyTGs {
 		hc := m.want.HealthCheck
@@ -50,54 +56,59 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			UnhealthyThresholdCount:    ptr(hc.UnhealthyThresholdCount),
 			Matcher:                    &elbv2types.Matcher{HttpCode: ptr(hc.SuccessCodes)},
 		}); err != nil {
-			return cloud.Status{}, fmt.Errorf("modifying target group %s: %w", m.want.ID, classify(err))
+			return cloud.Status{}, nil, fmt.Errorf("modifying target group %s: %w", m.want.ID, classify(err))
 		}
 	}
 	for _, t := range pl.tgTags {
 		if err := p.retag(ctx, t); err != nil {
-			return cloud.Status{}, err
+			return cloud.Status{}, nil, err
 		}
 	}
 	for _, id := range sortedKeys(pl.tgAttrs) {
 		if _, err := p.c.ELBV2.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{
 			TargetGroupArn: ptr(tgARN[id]), Attributes: tgAttributes(pl.tgAttrs[id])}); err != nil {
-			return cloud.Status{}, fmt.Errorf("target group %s attributes: %w", id, classify(err))
+			return cloud.Status{}, nil, fmt.Errorf("target group %s attributes: %w", id, classify(err))
 		}
 	}
 
 	lb, err := p.applyLoadBalancer(ctx, d, pl, sgIDs)
 	if err != nil {
-		return cloud.Status{}, err
+		return cloud.Status{}, nil, err
 	}
 	lbARN := deref(lb.LoadBalancerArn)
 	if len(pl.lb.attrs) > 0 {
 		if _, err := p.c.ELBV2.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{
 			LoadBalancerArn: ptr(lbARN), Attributes: lbAttributes(pl.lb.attrs)}); err != nil {
-			return cloud.Status{}, fmt.Errorf("load balancer attributes: %w", classify(err))
+			return cloud.Status{}, nil, fmt.Errorf("load balancer attributes: %w", classify(err))
 		}
 	}
 	ref := func(id string) string { return tgARN[id] }
 	for _, lp := range pl.listeners {
 		if err := p.applyListener(ctx, stack, lbARN, lp, ref); err != nil {
-			return cloud.Status{}, fmt.Errorf("listener %d: %w", lp.want.Port, err)
+			return cloud.Status{}, nil, fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
 	}
 	if err := p.applyWAF(ctx, lbARN, d.lb.WAFv2ACL); err != nil {
-		return cloud.Status{}, err
+		return cloud.Status{}, nil, err
 	}
 	if err := p.applyShield(ctx, lb, d.lb.ShieldAdvanced); err != nil {
-		return cloud.Status{}, err
+		return cloud.Status{}, nil, err
 	}
 
 	for _, arn := range pl.deleteListeners {
 		if _, err := p.c.ELBV2.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: ptr(arn)}); err != nil && !hasCode(err, "ListenerNotFound") {
-			return cloud.Status{}, fmt.Errorf("deleting listener: %w", classify(err))
+			return cloud.Status{}, nil, fmt.Errorf("deleting listener: %w", classify(err))
 		}
 	}
+	st := cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN}
 	if err := p.deleteAll(ctx, pl.deleteLBs, pl.deleteTGs, pl.deleteSGs); err != nil {
-		return cloud.Status{}, err
+		if !cloud.IsPending(err) {
+			return cloud.Status{}, nil, err
+		}
+		// The new state serves traffic; only the clean-up of what it replaced waits on AWS.
+		st.Pending = true
 	}
-	return cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN}, nil
+	return st, tgARN, nil
 }
 
 func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPlan) (string, error) {
@@ -311,6 +322,26 @@ func (p *Provider) applyRules(ctx context.Context, stack, listenerARN string, po
 	return nil
 }
 
+// copyTargets registers the targets of one target group in another.
+func (p *Provider) copyTargets(ctx context.Context, from, to string) error {
+	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(from)})
+	if err != nil {
+		return classify(err)
+	}
+	var targets []elbv2types.TargetDescription
+	for _, h := range health.TargetHealthDescriptions {
+		if h.Target != nil && (h.TargetHealth == nil || h.TargetHealth.State != elbv2types.TargetHealthStateEnumDraining) {
+			targets = append(targets, elbv2types.TargetDescription{Id: h.Target.Id, Port: h.Target.Port})
+		}
+	}
+	for _, batch := range chunks(targets, targetBatch) {
+		if _, err := p.c.ELBV2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: ptr(to), Targets: batch}); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}
+
 func lbAttributes(m map[string]string) []elbv2types.LoadBalancerAttribute {
 	out := make([]elbv2types.LoadBalancerAttribute, 0, len(m))
 	for _, k := range sortedKeys(m) {
@@ -395,6 +426,9 @@ func (p *Provider) deleteAll(ctx context.Context, lbs, tgs, sgs []string) error 
 	for _, arn := range tgs {
 		if _, err := p.c.ELBV2.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: ptr(arn)}); err != nil &&
 			!hasCode(err, "TargetGroupNotFound") {
+			if hasCode(err, "ResourceInUse") {
+				return cloud.Errorf(cloud.KindPending, "target group %s is still in use by a load balancer being deleted", arn)
+			}
 			return fmt.Errorf("deleting target group %s: %w", arn, classify(err))
 		}
 		p.forgetTargetGroup(arn)
@@ -402,6 +436,9 @@ func (p *Provider) deleteAll(ctx context.Context, lbs, tgs, sgs []string) error 
 	for _, id := range sgs {
 		if _, err := p.c.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: ptr(id)}); err != nil &&
 			!hasCode(err, "InvalidGroup.NotFound") {
+			if hasCode(err, "DependencyViolation") {
+				return cloud.Errorf(cloud.KindPending, "security group %s is still attached to network interfaces being released", id)
+			}
 			return fmt.Errorf("deleting security group %s: %w", id, classify(err))
 		}
 	}

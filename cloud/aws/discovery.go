@@ -210,6 +210,8 @@ func (p *Provider) issuedCertificates(ctx context.Context) (map[string][]string,
 		var arns []string
 		pages := acm.NewListCertificatesPaginator(p.c.ACM, &acm.ListCertificatesInput{
 			CertificateStatuses: []acmtypes.CertificateStatus{acmtypes.CertificateStatusIssued},
+			// Without this, ACM lists only RSA 1024 and 2048 certificates.
+			Includes: &acmtypes.Filters{KeyTypes: acmtypes.KeyAlgorithm("").Values()},
 		})
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)

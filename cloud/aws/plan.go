@@ -25,6 +25,9 @@ type desired struct {
 type desiredListener struct {
 	cloud.Listener
 	certs []string // resolved; the first is the default
+	// hold keeps an existing listener exactly as it is, and creates none: an HTTPS listener whose certificates
+	// cannot be found (expired, re-imported) must keep serving with the ones it has.
+	hold bool
 }
 
 // plan is a pure diff of desired and actual. Apply carries it out in dependency order.
@@ -35,6 +38,8 @@ type plan struct {
 	createTGs []cloud.TargetGroup
 	modifyTGs []tgChange
 	tgTags    []tagChange
+	// copyTargets maps a new target group's ID to the ARN of the group it replaces, whose targets it takes.
+	copyTargets map[string]string
 	// tgAttrs are attribute changes by target group ID, for kept and new groups alike.
 	tgAttrs   map[string]map[string]string
 	keepTGs   map[string]string // target group ID -> ARN of the existing group kept
@@ -111,7 +116,7 @@ type ruleModify struct {
 
 // makePlan diffs desired against actual. It is pure: no calls, no clock.
 func makePlan(d *desired, a *actual) (*plan, error) {
-	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}}
+	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}, copyTargets: map[string]string{}}
 	planSecurityGroup(d, a, pl)
 	planTargetGroups(d, a, pl)
 	planLoadBalancer(d, a, pl)
@@ -134,6 +139,9 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 			if deref(l.l.Port) == want.Port {
 				have = l
 			}
+		}
+		if want.hold {
+			continue
 		}
 		lp, err := planListener(want, have, tgRef)
 		if err != nil {
@@ -261,6 +269,11 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 			}
 		}
 		if have == nil {
+			for _, old := range a.targetGroups {
+				if old.tags[cloud.TagResource] == want.ID && string(old.tg.TargetType) == string(want.TargetType) {
+					pl.copyTargets[want.ID] = deref(old.tg.TargetGroupArn)
+				}
+			}
 			pl.createTGs = append(pl.createTGs, want)
 			if len(want.Attributes) > 0 {
 				pl.tgAttrs[want.ID] = want.Attributes

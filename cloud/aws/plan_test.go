@@ -347,6 +347,22 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
+			name: "an HTTPS listener whose certificates cannot be found is held as it is",
+			mutate: func(d *desired, _ *actual) {
+				d.listeners[1].hold = true
+				d.listeners[1].certs = nil
+				d.listeners[1].Rules = nil
+			},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertNoChanges(t, pl)
+			},
+		},
+		{
+			name:   "a held HTTPS listener that does not exist is not created",
+			mutate: func(d *desired, a *actual) { *a = actual{}; d.listeners[1].hold = true },
+			want:   []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create"},
+		},
+		{
 			name:   "nothing exists",
 			mutate: func(_ *desired, a *actual) { *a = actual{} },
 			want: []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create",

@@ -57,9 +57,14 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.St
 	if err != nil {
 		return cloud.Status{}, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
 	}
-	st, err := p.apply(ctx, d, pl)
+	st, tgARNs, err := p.apply(ctx, d, pl)
 	if err != nil {
 		return cloud.Status{}, err
+	}
+	// Target syncs find each group by this, not by the eventually consistent tagging API, which may still list
+	// a group just replaced.
+	for id, arn := range tgARNs {
+		p.tgARNs.Store(lb.Stack+"\x00"+id, arn)
 	}
 	st.Warnings = warnings
 	return st, nil
@@ -83,10 +88,11 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		}
 	}
 	for _, tg := range lb.TargetGroups {
-		// The name hashes what AWS cannot change in place, so that a change makes a new group alongside the old.
-		// It hashes the load balancer's name too: an ALB target group serves one load balancer only, so a
-		// replacement load balancer needs its own groups.
-		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s", p.opts.ClusterName, lb.Stack, lb.Name, tg.ID, tg.Protocol, tg.Port, tg.TargetType)
+		// The name hashes what AWS cannot change in place and that matters, so that a change makes a new group
+		// alongside the old: protocol and target type. Not the port: targets are registered with their own
+		// ports, so the group's port is only a default and a stale one is harmless. And the load balancer's
+		// name: an ALB target group serves one load balancer only, so a replacement needs its own groups.
+		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s", p.opts.ClusterName, lb.Stack, lb.Name, tg.ID, tg.Protocol, tg.TargetType)
 		_, rest, _ := strings.Cut(tg.ID, "/")
 		d.tgNames[tg.ID] = cloud.Name(key, "k8s", rest)
 	}
@@ -108,9 +114,9 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 				dl.certs = arns
 			}
 			if len(dl.certs) == 0 {
-				warnings = append(warnings, fmt.Sprintf("HTTPS listener on port %d has no certificate and is not created: "+
-					"set the certificate-arn annotation or issue a certificate for its hosts in ACM", l.Port))
-				continue
+				warnings = append(warnings, fmt.Sprintf("HTTPS listener on port %d has no certificate, so it is left as it is "+
+					"(or not created): set the certificate-arn annotation or issue a certificate for its hosts in ACM", l.Port))
+				dl.hold = true
 			}
 		}
 		d.listeners = append(d.listeners, dl)

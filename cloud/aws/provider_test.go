@@ -212,22 +212,41 @@ var _ = Describe("AWS provider", func() {
 		Expect(tgs[0].LoadBalancerArns).To(HaveEach(*lbs[0].LoadBalancerArn))
 	})
 
-	It("replaces a target group whose port changed, switching rules before deleting the old group", func() {
+	It("keeps a target group whose port changed, since targets carry their own ports", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		counter.Reset()
+		lb.TargetGroups[0].Port = 9090
+		ensure(lb)
+		Expect(counter.Mutating()).To(BeEmpty())
+	})
+
+	It("replaces a target group whose protocol changed with one holding the same targets, before switching rules", func() {
 		lb := model(stack, "/api")
 		ensure(lb)
 		old := *ownedTargetGroups(stack)[0].TargetGroupArn
+		targets := []cloud.Target{{ID: "10.0.0.1", Port: 8080}, {ID: "10.0.0.2", Port: 8080}}
+		_, err := p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, targets)
+		Expect(err).NotTo(HaveOccurred())
 		counter.Reset()
 
-		lb.TargetGroups[0].Port = 9090
+		lb.TargetGroups[0].Protocol = cloud.ProtocolHTTPS
 		ensure(lb)
 		tgs := ownedTargetGroups(stack)
 		Expect(tgs).To(HaveLen(1))
-		Expect(*tgs[0].Port).To(BeEquivalentTo(9090))
+		Expect(tgs[0].Protocol).To(Equal(elbv2types.ProtocolEnumHttps))
 		Expect(*tgs[0].TargetGroupArn).NotTo(Equal(old))
-		calls := counter.Mutating()
-		Expect(calls).To(Equal([]string{"CreateTargetGroup", "ModifyRule", "DeleteTargetGroup"}))
+		Expect(registeredTargets(stack)).To(ConsistOf("10.0.0.1", "10.0.0.2"))
+		Expect(counter.Mutating()).To(Equal([]string{"CreateTargetGroup", "RegisterTargets", "ModifyRule", "DeleteTargetGroup"}))
 		rules := sortedRules(*listenerOn(stack, 80).ListenerArn)
 		Expect(*rules[0].Actions[0].ForwardConfig.TargetGroups[0].TargetGroupArn).To(Equal(*tgs[0].TargetGroupArn))
+
+		By("target syncs go to the new group at once")
+		counter.Reset()
+		_, err = p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, targets[:1])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(registeredTargets(stack)).To(ConsistOf("10.0.0.1"))
+		Expect(counter.Counts()).NotTo(HaveKey("GetResources"))
 	})
 
 	It("uses the user's security groups instead of the managed one, and deletes the managed one", func() {

@@ -40,6 +40,7 @@ type Provider struct {
 	health  map[cloud.Target]cloud.TargetState
 	calls   []Call
 	errs    map[string][]error
+	inject  map[string]func(stack string) error
 	latency map[string]time.Duration
 }
 
@@ -61,6 +62,7 @@ func (p *Provider) Reset() {
 	p.health = map[cloud.Target]cloud.TargetState{}
 	p.calls = nil
 	p.errs = map[string][]error{}
+	p.inject = map[string]func(string) error{}
 	p.latency = map[string]time.Duration{}
 }
 
@@ -69,6 +71,18 @@ func (p *Provider) FailNext(method string, errs ...error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.errs[method] = append(p.errs[method], errs...)
+}
+
+// Inject makes every later call of method return fn(stack) when that is not nil, until Inject(method, nil).
+// Unlike FailNext, it can fail one stack for as long as a test needs, whatever else runs.
+func (p *Provider) Inject(method string, fn func(stack string) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fn == nil {
+		delete(p.inject, method)
+		return
+	}
+	p.inject[method] = fn
 }
 
 // SetLatency delays every later call of method by d.
@@ -212,6 +226,8 @@ func (p *Provider) enter(ctx context.Context, method, stack string) error {
 	var err error
 	if q := p.errs[method]; len(q) > 0 {
 		err, p.errs[method] = q[0], q[1:]
+	} else if fn := p.inject[method]; fn != nil {
+		err = fn(stack)
 	}
 	p.mu.Unlock()
 	if delay > 0 {

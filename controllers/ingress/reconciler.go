@@ -4,6 +4,8 @@ package ingress
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -79,16 +82,24 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 // Reconcile converges one stack: fetch members, finalizers, translate, ensure, status.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
 	stack := stackKey(req)
-	active, leaving, err := r.members(ctx, stack)
+	active, leaving, held, err := r.members(ctx, stack)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	for _, ing := range held {
+		r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "IngressClassNotFound", "Reconcile",
+			"the IngressClass of this Ingress does not exist; its load balancer is left as it is until the class exists again")
 	}
 	record, err := r.record(ctx, stack)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if len(active) == 0 {
-		return ctrl.Result{}, r.release(ctx, stack, record, leaving)
+		if len(held) > 0 {
+			// A class that reappears enqueues every stack again.
+			return ctrl.Result{}, nil
+		}
+		return r.release(ctx, stack, record, leaving)
 	}
 	for _, ing := range active {
 		if err := r.addFinalizer(ctx, ing); err != nil {
@@ -114,12 +125,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		for _, ing := range out.Members {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
 		}
-		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, ready: metav1.ConditionFalse, reason: "EnsureFailed", message: err.Error()}); werr != nil {
+		// The bindings stay: the target groups that exist keep following their endpoints while this fails.
+		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionFalse,
+			reason: "EnsureFailed", message: err.Error()}); werr != nil {
 			return ctrl.Result{}, errors.Join(err, werr)
 		}
 		if cloud.IsInvalidSpec(err) {
-			// Retrying cannot help until the Ingress changes, and a change enqueues the stack again.
-			return ctrl.Result{}, nil
+			// A quick retry cannot help, but outside state it depends on (subnet tags, quotas) may change.
+			return ctrl.Result{RequeueAfter: invalidSpecRequeue}, nil
 		}
 		return ctrl.Result{}, err
 	}
@@ -132,7 +145,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		}
 	}
 	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
-	if applied {
+	result := ctrl.Result{RequeueAfter: wait.Jitter(r.DriftCheckInterval, 0.1)}
+	switch {
+	case !applied:
+	case status.Pending:
+		// Not recorded as converged, so that the next pass calls Ensure again and finishes the clean-up.
+		result.RequeueAfter = pendingRequeue
+	case len(status.Warnings) > 0:
+		// Discovery came up short (a certificate not yet issued): look again sooner than the drift check.
+		update.reason, update.message = "Degraded", strings.Join(status.Warnings, "; ")
+		result.RequeueAfter = invalidSpecRequeue
+	default:
 		update.hash = out.LoadBalancer.Hash()
 	}
 	if err := r.writeRecord(ctx, record, update); err != nil {
@@ -149,30 +172,38 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			return ctrl.Result{}, err
 		}
 	}
-	return ctrl.Result{RequeueAfter: r.DriftCheckInterval}, nil
+	return result, nil
 }
 
-// members splits the Ingresses of a stack into those cloudlb serves and those it must let go of: deleted, or
-// moved to another class, but still holding the finalizer.
-func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving []*networkingv1.Ingress, err error) {
+// members splits the Ingresses of a stack into those cloudlb serves, those it must let go of (deleted, or moved
+// to another controller's class, but still holding the finalizer), and those whose class is unknown, which are
+// held: neither served nor released.
+func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving, held []*networkingv1.Ingress, err error) {
 	var list networkingv1.IngressList
 	if err := r.List(ctx, &list, client.MatchingFields{indexStack: stack}); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var classes networkingv1.IngressClassList
 	if err := r.List(ctx, &classes); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for i := range list.Items {
 		ing := &list.Items[i]
-		switch {
-		case ing.DeletionTimestamp.IsZero() && isOurs(ing, classes.Items, r.LegacyClass):
+		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer)
+		switch owner := ownerOf(ing, classes.Items, r.LegacyClass); {
+		case !ing.DeletionTimestamp.IsZero():
+			if finalized {
+				leaving = append(leaving, ing)
+			}
+		case owner == ours:
 			active = append(active, ing)
-		case controllerutil.ContainsFinalizer(ing, cloud.Finalizer):
+		case owner == unknown && finalized:
+			held = append(held, ing)
+		case finalized:
 			leaving = append(leaving, ing)
 		}
 	}
-	return active, leaving, nil
+	return active, leaving, held, nil
 }
 
 // ensure calls the provider unless the model is the one last applied and no drift check is due.
@@ -205,32 +236,51 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 }
 
 // release deletes the stack's cloud resources, then lets go of the Ingresses and the record.
-func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1.LoadBalancer, leaving []*networkingv1.Ingress) error {
+func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1.LoadBalancer, leaving []*networkingv1.Ingress) (ctrl.Result, error) {
 	if len(leaving) == 0 && record.CreationTimestamp.IsZero() {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if err := r.Provider.Delete(ctx, stack); err != nil {
+		if cloud.IsPending(err) {
+			// AWS releases a deleted load balancer's network interfaces and target groups over minutes.
+			log.FromContext(ctx).Info("waiting for the cloud to finish deleting", "stack", stack, "reason", err.Error())
+			return ctrl.Result{RequeueAfter: pendingRequeue}, nil
+		}
 		for _, ing := range leaving {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "DeleteFailed", "Delete", "deleting the load balancer: %s", err)
 		}
-		return err
+		return ctrl.Result{}, err
 	}
 	for _, ing := range leaving {
 		r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Deleted", "Delete", "load balancer deleted")
-		if ing.DeletionTimestamp.IsZero() {
-			// Moved to another class: the address we wrote no longer belongs to it.
+		// Moved to another class: clear the address we wrote, unless the new controller already wrote its own.
+		if ing.DeletionTimestamp.IsZero() && hostnameOf(ing) != "" && hostnameOf(ing) == record.Status.DNSName {
 			if err := r.writeIngressStatus(ctx, ing, ""); err != nil {
-				return err
+				return ctrl.Result{}, err
 			}
 		}
 		if err := r.removeFinalizer(ctx, ing); err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
 	}
 	if !record.CreationTimestamp.IsZero() {
-		return client.IgnoreNotFound(r.Delete(ctx, record))
+		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, record))
 	}
-	return nil
+	return ctrl.Result{}, nil
+}
+
+// invalidSpecRequeue is how soon a stack that cannot be applied as it is, or applied with warnings, is tried
+// again without any change to its Ingresses.
+const invalidSpecRequeue = 5 * time.Minute
+
+// pendingRequeue is how soon a stack is looked at again while the cloud finishes a deletion.
+const pendingRequeue = 20 * time.Second
+
+func hostnameOf(ing *networkingv1.Ingress) string {
+	if lbs := ing.Status.LoadBalancer.Ingress; len(lbs) > 0 {
+		return lbs[0].Hostname
+	}
+	return ""
 }
 
 func (r *Reconciler) addFinalizer(ctx context.Context, ing *networkingv1.Ingress) error {
@@ -327,9 +377,15 @@ func (r *Reconciler) writeRecord(ctx context.Context, record *v1alpha1.LoadBalan
 	return r.Status().Patch(ctx, record, client.MergeFrom(base))
 }
 
-// recordName maps a stack key to a cluster-scoped object name.
+// recordName maps a stack key to a cluster-scoped object name: readable, and hashed when it would pass the
+// 253 characters an object name may have.
 func recordName(stack string) string {
-	return strings.ReplaceAll(stack, "/", ".")
+	name := strings.ReplaceAll(stack, "/", ".")
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(stack))
+	return strings.TrimRight(name[:240], ".-") + "." + hex.EncodeToString(sum[:])[:12]
 }
 
 // reasonFor names the Warning Event reason for a member that was left out.

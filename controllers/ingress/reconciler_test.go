@@ -137,6 +137,28 @@ var _ = Describe("Ingress reconciler", func() {
 		Expect(hostname(ing)).To(BeEmpty())
 	})
 
+	It("leaves the load balancer alone while the Ingress's class does not exist", func() {
+		class := ingressClass("cloudlb-temporary", ingress.ControllerName, false)
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+		ing := newIngress(ns, "app", ptr.To(class.Name), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
+
+		// As when an uninstall deletes the IngressClass before the controller.
+		Expect(k8s.Delete(ctx, class)).To(Succeed())
+		Eventually(warningReasons).WithArguments(ing).Should(ContainElement("IngressClassNotFound"))
+		Consistently(func() *cloud.LoadBalancer { return provider.LoadBalancer(stack("app")) }).ShouldNot(BeNil())
+		Expect(provider.CallCount(fake.MethodDelete, stack("app"))).To(BeZero())
+		Expect(get(ing).Finalizers).To(ContainElement(cloud.Finalizer))
+		Expect(hostname(ing)).NotTo(BeEmpty())
+
+		By("deleting the Ingress still deletes its load balancer")
+		Expect(k8s.Delete(ctx, ing)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(ing), ing)) }).Should(BeTrue())
+		Expect(provider.LoadBalancer(stack("app"))).To(BeNil())
+	})
+
 	It("honours the default IngressClass for an Ingress that names none", func() {
 		def := ingressClass("cloudlb-default", ingress.ControllerName, true)
 		Expect(k8s.Create(ctx, def)).To(Succeed())

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -391,10 +392,20 @@ func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action)
 	if !strings.HasPrefix(p, "/") {
 		return r, fmt.Errorf("path %q must start with /", p)
 	}
+	// ALB path patterns are at most 128 characters of a restricted set, and treat * and ? as wildcards, which
+	// an Exact or Prefix path must not contain. A path the cloud would refuse fails this member only.
+	if !albPathRE.MatchString(p) || len(p) > 126 {
+		return r, fmt.Errorf("path %q: a load balancer path has at most 126 of the characters A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + &", p)
+	}
+	if match != cloud.PathPattern && strings.ContainsAny(p, "*?") {
+		return r, fmt.Errorf("path %q: * and ? are wildcards on a load balancer; use pathType ImplementationSpecific for a pattern", p)
+	}
 	r.pathLen = len(strings.TrimRight(p, "*"))
 	r.rule.Conditions = append(r.rule.Conditions, cloud.Condition{Type: cloud.ConditionPath, PathMatch: match, Values: []string{p}})
 	return r, nil
 }
+
+var albPathRE = regexp.MustCompile(`^[A-Za-z0-9_\-.$/~"'@:+&*?]+$`)
 
 // certificateHosts are the hosts an HTTPS listener needs certificates for: TLS hosts, then rule hosts.
 func certificateHosts(ing *networkingv1.Ingress) []string {

@@ -153,6 +153,35 @@ func TestTranslateRejectsRelativePath(t *testing.T) {
 	g.Expect(out.LoadBalancer).To(BeNil())
 }
 
+// TestTranslateRejectsPathsTheLoadBalancerRefuses keeps a path the cloud would refuse, or read as a wildcard,
+// from reaching it: the member fails alone, with a reason.
+func TestTranslateRejectsPathsTheLoadBalancerRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		typ  networkingv1.PathType
+		ok   bool
+	}{
+		{"/api/*", networkingv1.PathTypeImplementationSpecific, true},
+		{"/api/*", networkingv1.PathTypePrefix, false},
+		{"/a?b", networkingv1.PathTypeExact, false},
+		{"/100%", networkingv1.PathTypePrefix, false},
+		{"/a;b", networkingv1.PathTypeExact, false},
+		{"/" + strings.Repeat("a", 125), networkingv1.PathTypePrefix, true},
+		{"/" + strings.Repeat("a", 126), networkingv1.PathTypePrefix, false},
+	} {
+		t.Run(string(tc.typ)+" "+tc.path, func(t *testing.T) {
+			g := NewWithT(t)
+			out := Translate(input(ingress("app", nil, rule("", httpPath(tc.path, tc.typ, backend("web", 80))))))
+			if tc.ok {
+				g.Expect(out.Errors).To(BeEmpty())
+			} else {
+				g.Expect(out.Errors).To(HaveKey(key("app")))
+				g.Expect(out.Errors[key("app")].Error()).To(ContainSubstring(tc.path))
+			}
+		})
+	}
+}
+
 func TestTranslateRuleOrder(t *testing.T) {
 	g := NewWithT(t)
 	prefix, exact, pattern := networkingv1.PathTypePrefix, networkingv1.PathTypeExact, networkingv1.PathTypeImplementationSpecific

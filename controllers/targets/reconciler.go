@@ -237,7 +237,9 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 		switch {
 		case b.TargetType == string(cloud.TargetTypeIP) && !in.slices:
 			var list discoveryv1.EndpointSliceList
-			if err := r.List(ctx, &list, client.InNamespace(req.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: req.Name}); err != nil {
+			// Read-only: skipping the cache's deep copy saves copying every endpoint on every pass.
+			if err := r.List(ctx, &list, client.InNamespace(req.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: req.Name},
+				client.UnsafeDisableDeepCopy); err != nil {
 				return nil, err
 			}
 			in.slices, in.endpointSlices = true, list.Items
@@ -251,7 +253,7 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 			}
 		case b.TargetType == string(cloud.TargetTypeInstance) && !in.nodes:
 			var list corev1.NodeList
-			if err := r.List(ctx, &list); err != nil {
+			if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 				return nil, err
 			}
 			in.nodes, in.nodeList = true, list.Items
@@ -426,7 +428,8 @@ func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.P
 	} else {
 		pod.Status.Conditions[i] = cond
 	}
-	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.MergeFrom(base)))
+	// A strategic merge patch merges conditions by type, so the kubelet's own conditions are never overwritten.
+	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.StrategicMergeFrom(base)))
 }
 
 func hasGate(pod *corev1.Pod, gate corev1.PodConditionType) bool {

@@ -2,6 +2,7 @@ package targets_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -97,6 +99,31 @@ var _ = Describe("Targets reconciler", func() {
 			Expect(k8s.Create(ctx, endpointSlice(ns, "web-b", 9090, "10.5.0.2"))).To(Succeed())
 			Eventually(provider.Targets).WithArguments(stack, tgID).
 				Should(Equal([]cloud.Target{{ID: "10.5.0.1", Port: 8080}, {ID: "10.5.0.2", Port: 9090}}))
+		})
+
+		It("keeps following the endpoints while the load balancer cannot be ensured", func() {
+			slice := endpointSlice(ns, "web-1", 8080, ips("10.7.0.", 1, 2)...)
+			Expect(k8s.Create(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(HaveLen(2))
+
+			provider.Inject(fake.MethodEnsure, func(s string) error {
+				if s == stack {
+					return errors.New("injected outage")
+				}
+				return nil
+			})
+			DeferCleanup(func() { provider.Inject(fake.MethodEnsure, nil) })
+			ing := &networkingv1.Ingress{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, ing)).To(Succeed())
+			ing.Annotations["alb.ingress.kubernetes.io/healthcheck-path"] = "/changed"
+			Expect(k8s.Update(ctx, ing)).To(Succeed())
+			Eventually(func() string {
+				return meta.FindStatusCondition(record(stack).Status.Conditions, "Ready").Reason
+			}).Should(Equal("EnsureFailed"))
+
+			setEndpoints(slice, ips("10.7.0.", 1, 4))
+			Expect(k8s.Update(ctx, slice)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(HaveLen(4))
 		})
 
 		It("makes no provider call for a pass where nothing changed", func() {

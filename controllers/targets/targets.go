@@ -28,7 +28,8 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 	var out []cloud.Target
 	for i := range slices {
 		es := &slices[i]
-		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+		// Target groups are IPv4: an IPv6 address in a registration batch fails the whole batch.
+		if es.AddressType != discoveryv1.AddressTypeIPv4 {
 			continue
 		}
 		// Slices are grouped by resolved port, so a named target port gets its number per slice.
