@@ -26,7 +26,7 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		if err != nil {
 			return cloud.Status{}, nil, fmt.Errorf("security group: %w", err)
 		}
-		sgIDs = []string{id}
+		sgIDs = append([]string{id}, d.backendSGs...)
 	}
 
 	tgARN := maps.Clone(pl.keepTGs)

@@ -34,6 +34,9 @@ type Options struct {
 	EndpointURL string
 	// MaxRetries is how often the SDK retries a throttled or failed call.
 	MaxRetries int
+	// BackendSecurityGroup, when set, is attached to every load balancer that has a managed frontend group. The
+	// controller never modifies it: allow it on the nodes' and pods' security groups once.
+	BackendSecurityGroup string
 	// DefaultTags go on every resource, under the user's own tags.
 	DefaultTags map[string]string
 	// CertificateCacheTTL is how long the list of ACM certificates is reused; zero means 5 minutes.

@@ -12,11 +12,14 @@ import (
 
 // desired is the model with every cloud lookup done: what plan needs besides what exists.
 type desired struct {
-	lb        *cloud.LoadBalancer
-	subnets   []string
-	userSGs   []string // nil: the provider manages a frontend group
-	sgName    string
-	listeners []desiredListener
+	lb      *cloud.LoadBalancer
+	subnets []string
+	userSGs []string // nil: the provider manages a frontend group
+	// backendSGs go on every load balancer with a managed frontend group, so that nodes and pods can allow
+	// traffic from the load balancers with one rule made once.
+	backendSGs []string
+	sgName     string
+	listeners  []desiredListener
 	// tgNames maps target group IDs to their cloud names, which hash the settings AWS cannot change in place.
 	tgNames map[string]string
 	tags    tagSet
@@ -358,9 +361,9 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 	wantSGs := d.userSGs
 	if wantSGs == nil {
 		// The managed group: any change of its ID shows as a create in the SG plan, which sets groups too.
-		wantSGs = []string{""}
+		wantSGs = append([]string{""}, d.backendSGs...)
 		if pl.sg.id != "" {
-			wantSGs = []string{pl.sg.id}
+			wantSGs[0] = pl.sg.id
 		}
 	}
 	pl.lb.setSGs = !sameSet(keep.lb.SecurityGroups, wantSGs)

@@ -86,6 +86,8 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		if d.userSGs, err = p.resolveSecurityGroups(ctx, lb.SecurityGroups); err != nil {
 			return nil, nil, err
 		}
+	} else if p.opts.BackendSecurityGroup != "" {
+		d.backendSGs = []string{p.opts.BackendSecurityGroup}
 	}
 	for _, tg := range lb.TargetGroups {
 		// The name hashes what AWS cannot change in place and that matters, so that a change makes a new group

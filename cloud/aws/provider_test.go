@@ -270,6 +270,30 @@ var _ = Describe("AWS provider", func() {
 		Expect(counter.Mutating()).To(BeEmpty())
 	})
 
+	It("attaches the backend security group, never modifying it, next to the managed frontend group", func() {
+		sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("cloudlb-backend"),
+			Description: aws.String("allowed by the nodes"), VpcId: aws.String(vpcID)})
+		Expect(err).NotTo(HaveOccurred())
+		withBackend := newProvider(cluster, counter, func(o *cloudaws.Options) { o.BackendSecurityGroup = *sg.GroupId })
+		_, err = withBackend.Ensure(ctx, model(stack, "/"))
+		Expect(err).NotTo(HaveOccurred())
+		frontend := ownedSecurityGroups(stack)
+		Expect(frontend).To(HaveLen(1))
+		Expect(ownedLoadBalancers(stack)[0].SecurityGroups).To(ConsistOf(*frontend[0].GroupId, *sg.GroupId))
+		out, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*sg.GroupId}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out.SecurityGroups[0].IpPermissions).To(BeEmpty())
+		Expect(out.SecurityGroups[0].Tags).To(BeEmpty())
+
+		counter.Reset()
+		_, err = withBackend.Ensure(ctx, model(stack, "/"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(counter.Mutating()).To(BeEmpty())
+		Expect(withBackend.Delete(ctx, stack)).To(Succeed())
+		_, err = ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*sg.GroupId}})
+		Expect(err).NotTo(HaveOccurred(), "the backend group outlives every load balancer")
+	})
+
 	It("allows only the inbound CIDRs on the listener ports", func() {
 		lb := model(stack, "/")
 		lb.InboundCIDRs = []string{"10.0.0.0/8", "2001:db8::/32"}

@@ -43,6 +43,8 @@ func run() error {
 	flag.StringVar(&awsOpts.Region, "aws-region", "", "AWS region; defaults to AWS_REGION, then the instance's region from IMDS.")
 	flag.StringVar(&awsOpts.VPCID, "aws-vpc-id", "", "VPC of the load balancers and target groups; defaults to the instance's VPC from IMDS.")
 	flag.StringVar(&awsOpts.EndpointURL, "aws-endpoint-url", "", "One endpoint for every AWS API (LocalStack, moto); AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> also work.")
+	flag.StringVar(&awsOpts.BackendSecurityGroup, "aws-backend-security-group", "",
+		"Security group ID attached to every load balancer with a managed frontend group; allow it on nodes and pods to let the load balancers reach their targets.")
 	flag.IntVar(&awsOpts.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
 	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; Ingress tags override them.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
