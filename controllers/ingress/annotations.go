@@ -306,29 +306,8 @@ func (a annotations) wafv2ACL() (string, error) {
 	return v, nil
 }
 
-// nodeSelector reads target-node-labels: "key=value,key2=value2".
-func (a annotations) nodeSelector() (map[string]string, error) {
-	items := a.list(annTargetNodeLabels)
-	if len(items) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]string, len(items))
-	for _, item := range items {
-		k, v, ok := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
-			return nil, a.fail(annTargetNodeLabels, "%q is not a label key=value", item)
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-var attributeKeyRE = regexp.MustCompile(`^[a-z0-9_.]{1,256}$`)
-
-// attributes reads load-balancer-attributes or target-group-attributes: "key=value,key2=value2". AWS checks
-// the keys and values it knows; this only refuses what could never be an attribute.
-func (a annotations) attributes(key string) (map[string]string, error) {
+// keyValues reads "key=value,key2=value2", refusing any pair that valid rejects; what names a pair in the error.
+func (a annotations) keyValues(key, what string, valid func(k, v string) bool) (map[string]string, error) {
 	items := a.list(key)
 	if len(items) == 0 {
 		return nil, nil
@@ -337,10 +316,27 @@ func (a annotations) attributes(key string) (map[string]string, error) {
 	for _, item := range items {
 		k, v, ok := strings.Cut(item, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || !attributeKeyRE.MatchString(k) || v == "" || len(v) > 1024 {
-			return nil, a.fail(key, "%q is not an attribute key=value", item)
+		if !ok || !valid(k, v) {
+			return nil, a.fail(key, "%q is not %s", item, what)
 		}
 		out[k] = v
 	}
 	return out, nil
+}
+
+// nodeSelector reads target-node-labels.
+func (a annotations) nodeSelector() (map[string]string, error) {
+	return a.keyValues(annTargetNodeLabels, "a label key=value", func(k, v string) bool {
+		return len(validation.IsQualifiedName(k)) == 0 && len(validation.IsValidLabelValue(v)) == 0
+	})
+}
+
+var attributeKeyRE = regexp.MustCompile(`^[a-z0-9_.]{1,256}$`)
+
+// attributes reads load-balancer-attributes or target-group-attributes. AWS checks the keys and values it
+// knows; this only refuses what could never be an attribute.
+func (a annotations) attributes(key string) (map[string]string, error) {
+	return a.keyValues(key, "an attribute key=value", func(k, v string) bool {
+		return attributeKeyRE.MatchString(k) && v != "" && len(v) <= 1024
+	})
 }

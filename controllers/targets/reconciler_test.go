@@ -3,7 +3,6 @@ package targets_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -23,6 +22,7 @@ import (
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers/targets"
+	"github.com/cloudlb/cloudlb/test"
 )
 
 var _ = Describe("Targets reconciler", func() {
@@ -308,30 +308,13 @@ func ingressFor(ns, targetType string) *networkingv1.Ingress {
 }
 
 func endpointSlice(ns, name string, port int32, addrs ...string) *discoveryv1.EndpointSlice {
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}
-	setEndpoints(es, addrs)
-	return es
+	return test.EndpointSlice(ns, name, "web", "http", port, addrs...)
 }
 
-func setEndpoints(es *discoveryv1.EndpointSlice, addrs []string) {
-	es.Endpoints = nil
-	for _, a := range addrs {
-		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{a},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}})
-	}
-}
-
-func ips(prefix string, from, to int) []string {
-	var out []string
-	for i := from; i <= to; i++ {
-		out = append(out, fmt.Sprintf("%s%d", prefix, i))
-	}
-	return out
-}
+var (
+	setEndpoints = test.SetEndpoints
+	ips          = test.IPs
+)
 
 // targets lists prefix+from..to on port, in the provider's (string) order.
 func targetList(prefix string, from, to int, port int32) []cloud.Target {

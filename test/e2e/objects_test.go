@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -14,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudlb/cloudlb/test"
 )
 
 // newNamespace creates a namespace of its own for a spec. envtest runs no namespace controller, so namespaces
@@ -50,34 +51,15 @@ func ingressFor(ns string, annotations map[string]string) *networkingv1.Ingress 
 	}
 }
 
-// endpointSlice is a slice of the Service web as the EndpointSlice controller writes it: the Service's port
-// name, the port number that the pods' named port resolves to, and ready endpoints.
+// endpointSlice is a slice of the Service web, whose port http resolves to port on the pods.
 func endpointSlice(ns, name string, port int32, addrs []string) *discoveryv1.EndpointSlice {
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}
-	setEndpoints(es, addrs)
-	return es
+	return test.EndpointSlice(ns, name, "web", "http", port, addrs...)
 }
 
-func setEndpoints(es *discoveryv1.EndpointSlice, addrs []string) {
-	es.Endpoints = nil
-	for _, a := range addrs {
-		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{a},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}})
-	}
-}
-
-// ips returns prefix+from .. prefix+to.
-func ips(prefix string, from, to int) []string {
-	var out []string
-	for i := from; i <= to; i++ {
-		out = append(out, fmt.Sprintf("%s%d", prefix, i))
-	}
-	return out
-}
+var (
+	setEndpoints = test.SetEndpoints
+	ips          = test.IPs
+)
 
 // hostname is the first address in the Ingress's status, or "".
 func hostname(ing *networkingv1.Ingress) (string, error) {
