@@ -103,10 +103,14 @@ func parseTags(s string) (map[string]string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) == "" {
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
 			return nil, fmt.Errorf("--default-tags: %q is not key=value", kv)
 		}
-		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		if strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", k)
+		}
+		out[k] = strings.TrimSpace(v)
 	}
 	return out, nil
 }

@@ -102,6 +102,42 @@ var _ = Describe("Ingress reconciler", func() {
 		Expect(provider.LoadBalancer(stack("app"))).To(BeNil())
 	})
 
+	It("waits without a warning while the cloud finishes a deletion", func() {
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
+
+		provider.Inject(fake.MethodDelete, func(s string) error {
+			if s == stack("app") {
+				return cloud.Errorf(cloud.KindPending, "security group still attached to network interfaces being released")
+			}
+			return nil
+		})
+		DeferCleanup(func() { provider.Inject(fake.MethodDelete, nil) })
+		Expect(k8s.Delete(ctx, ing)).To(Succeed())
+		Eventually(func() int { return provider.CallCount(fake.MethodDelete, stack("app")) }).Should(BeNumerically(">=", 1))
+		Consistently(func() []string { return get(ing).Finalizers }).Should(ContainElement(cloud.Finalizer))
+		Expect(warningReasons(ing)).NotTo(ContainElement("DeleteFailed"))
+		// Pending is not an error: no hot retry loop while AWS takes its time.
+		Expect(provider.CallCount(fake.MethodDelete, stack("app"))).To(Equal(1))
+	})
+
+	It("does not hot-loop on a model the cloud refuses", func() {
+		provider.Inject(fake.MethodEnsure, func(s string) error {
+			if s == stack("bad") {
+				return cloud.Errorf(cloud.KindInvalidSpec, "found subnets in 1 availability zone(s), need at least 2")
+			}
+			return nil
+		})
+		DeferCleanup(func() { provider.Inject(fake.MethodEnsure, nil) })
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+		ing := newIngress(ns, "bad", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "EnsureFailed").Should(ContainElement(ContainSubstring("availability zone")))
+		Consistently(func() int { return provider.CallCount(fake.MethodEnsure, stack("bad")) }).Should(Equal(1))
+	})
+
 	It("leaves an Ingress of another class alone", func() {
 		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
 		ing := newIngress(ns, "theirs", ptr.To("other"), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
