@@ -28,6 +28,6 @@ func TestTokenBuckets(t *testing.T) {
 		}
 	}
 	if bucketFor(elb, "RegisterTargets") != bucketFor(elb, "DeregisterTargets") {
-		t.Error("register and deregister must share one bucket, as AWS counts them together")
+		t.Error("register and deregister must share one bucket, so that a rollout's two together stay under it")
 	}
 }
