@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -402,14 +403,28 @@ func (p *Provider) applyShield(ctx context.Context, lb elbv2types.LoadBalancer, 
 	case *want && !exists:
 		_, err = p.c.Shield.CreateProtection(ctx, &shield.CreateProtectionInput{
 			Name: ptr(shieldProtectionPrefix + deref(lb.LoadBalancerName)), ResourceArn: lb.LoadBalancerArn})
-	case !*want && exists && len(deref(out.Protection.Name)) > len(shieldProtectionPrefix) &&
-		deref(out.Protection.Name)[:len(shieldProtectionPrefix)] == shieldProtectionPrefix:
+	case !*want && exists && strings.HasPrefix(deref(out.Protection.Name), shieldProtectionPrefix):
 		_, err = p.c.Shield.DeleteProtection(ctx, &shield.DeleteProtectionInput{ProtectionId: out.Protection.Id})
 	default:
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("Shield protection: %w", classify(err))
+	}
+	return nil
+}
+
+// dropShield deletes the Shield protection cloudlb made for a load balancer about to be deleted. It is best
+// effort on reading: most accounts have no Shield Advanced, and a protection left behind is cheaper than a
+// load balancer that cannot be deleted.
+func (p *Provider) dropShield(ctx context.Context, lbARN string) error {
+	out, err := p.c.Shield.DescribeProtection(ctx, &shield.DescribeProtectionInput{ResourceArn: ptr(lbARN)})
+	if err != nil || out.Protection == nil || !strings.HasPrefix(deref(out.Protection.Name), shieldProtectionPrefix) {
+		return nil
+	}
+	if _, err := p.c.Shield.DeleteProtection(ctx, &shield.DeleteProtectionInput{ProtectionId: out.Protection.Id}); err != nil &&
+		!hasCode(err, "ResourceNotFoundException") {
+		return fmt.Errorf("deleting Shield protection of %s: %w", lbARN, classify(err))
 	}
 	return nil
 }
@@ -446,6 +461,9 @@ func (p *Provider) deleteAll(ctx context.Context, lbs, tgs, sgs []string) error 
 }
 
 func (p *Provider) deleteLoadBalancer(ctx context.Context, arn string) error {
+	if err := p.dropShield(ctx, arn); err != nil {
+		return err
+	}
 	if _, err := p.c.ELBV2.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: ptr(arn)}); err != nil &&
 		!hasCode(err, "LoadBalancerNotFound") {
 		return fmt.Errorf("deleting load balancer %s: %w", arn, classify(err))

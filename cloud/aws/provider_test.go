@@ -373,6 +373,14 @@ var _ = Describe("AWS provider", func() {
 		Expect(err == nil && got.WebACL != nil).To(BeFalse(), "the web ACL is disassociated")
 		_, err = shieldc.DescribeProtection(ctx, &shield.DescribeProtectionInput{ResourceArn: arn})
 		Expect(err).To(HaveOccurred(), "the protection is deleted")
+
+		By("deleting the stack deletes its protection too")
+		lb.ShieldAdvanced = aws.Bool(true)
+		ensure(lb)
+		Expect(p.Delete(ctx, stack)).To(Succeed())
+		protections, err := shieldc.ListProtections(ctx, &shield.ListProtectionsInput{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(protections.Protections).To(BeEmpty())
 	})
 
 	It("refuses subnet discovery with fewer than two zones, and skips subnets of other clusters", func() {
