@@ -120,6 +120,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{ready: metav1.ConditionFalse, reason: "InvalidSpec", message: "no member of the stack is valid"})
 	}
 
+	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.
+	routine := record.Status.AppliedHash == out.LoadBalancer.Hash() && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
 	status, applied, err := r.ensure(ctx, record, out)
 	if err != nil {
 		for _, ing := range out.Members {
@@ -141,7 +143,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			for _, w := range append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...) {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "Degraded", "Ensure", "%s", w)
 			}
-			r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
+			if !routine {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
+			}
 		}
 	}
 	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
