@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -149,7 +148,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		}
 	}
 	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
-	result := ctrl.Result{RequeueAfter: wait.Jitter(r.DriftCheckInterval, 0.1)}
+	result := ctrl.Result{RequeueAfter: driftAfter(stack, r.DriftCheckInterval)}
 	switch {
 	case !applied:
 	case status.Pending:
@@ -213,7 +212,7 @@ func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving
 // ensure calls the provider unless the model is the one last applied and no drift check is due.
 func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, out Output) (cloud.Status, bool, error) {
 	upToDate := func(st v1alpha1.LoadBalancerStatus) bool {
-		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= r.DriftCheckInterval)
+		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= driftAfter(out.LoadBalancer.Stack, r.DriftCheckInterval))
 		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == out.LoadBalancer.Hash() && !driftDue
 	}
 	if upToDate(record.Status) {
@@ -271,6 +270,13 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, record))
 	}
 	return ctrl.Result{}, nil
+}
+
+// driftAfter spreads drift checks over a tenth of the interval, by stack, so that stacks applied together
+// (all of them, after a restart that outlived the interval) are not all re-checked in the same minute.
+func driftAfter(stack string, interval time.Duration) time.Duration {
+	sum := sha256.Sum256([]byte(stack))
+	return interval + time.Duration(uint64(interval/10)*uint64(sum[0])/255)
 }
 
 // invalidSpecRequeue is how soon a stack that cannot be applied as it is, or applied with warnings, is tried
