@@ -171,6 +171,12 @@ func Summary(counts map[string]int) string {
 // FailOperation returns an API option that fails the first n calls of op, as a crash or outage at that
 // point would, to leave a stack applied halfway.
 func FailOperation(op string, n int) func(*middleware.Stack) error {
+	return FailOperationWith(op, n, fmt.Errorf("injected failure of %s", op))
+}
+
+// FailOperationWith fails the first n calls of op with err, such as an API error AWS returns where moto does
+// not (a security group still attached to network interfaces being released).
+func FailOperationWith(op string, n int, err error) func(*middleware.Stack) error {
 	var mu sync.Mutex
 	failed := 0
 	return func(stack *middleware.Stack) error {
@@ -182,7 +188,7 @@ func FailOperation(op string, n int) func(*middleware.Stack) error {
 					failed++
 					mu.Unlock()
 					if fail {
-						return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("injected failure of %s", op)
+						return middleware.InitializeOutput{}, middleware.Metadata{}, err
 					}
 				}
 				return next.HandleInitialize(ctx, in)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/shield"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	wafv2types "github.com/aws/aws-sdk-go-v2/service/wafv2/types"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -444,6 +445,21 @@ var _ = Describe("AWS provider", func() {
 		Expect(taggedResources(map[string]string{cloud.TagStack: stack})).To(BeEmpty())
 		Expect(ownedSecurityGroups(stack)).To(BeEmpty())
 		Expect(p.Delete(ctx, stack)).To(Succeed(), "deleting what is already gone succeeds")
+	})
+
+	It("reports a deletion AWS has not finished as pending, and finishes it on the next call", func() {
+		ensure(model(stack, "/"))
+		slow := newProvider(cluster, nil, func(o *cloudaws.Options) {
+			o.APIOptions = append(o.APIOptions, test.FailOperationWith("DeleteSecurityGroup", 1,
+				&smithy.GenericAPIError{Code: "DependencyViolation", Message: "resource has a dependent object"}))
+		})
+		err := slow.Delete(ctx, stack)
+		Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
+		Expect(ownedLoadBalancers(stack)).To(BeEmpty())
+		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
+
+		Expect(slow.Delete(ctx, stack)).To(Succeed())
+		Expect(ownedSecurityGroups(stack)).To(BeEmpty())
 	})
 
 	It("never touches resources of another cluster or untagged ones", func() {
