@@ -20,6 +20,9 @@ import (
 // Controller; naming it keeps the diff exact instead of depending on the API's own default.
 const defaultSSLPolicy = "ELBSecurityPolicy-2016-08"
 
+// maxTags is the most tags AWS allows on a load balancer, target group or security group.
+const maxTags = 50
+
 // Provider is the AWS implementation of cloud.Provider.
 type Provider struct {
 	c     Clients
@@ -77,6 +80,11 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		tags:    p.tagsFor(lb.Tags, lb.Stack, "load-balancer"),
 		sgName:  cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
 		tgNames: map[string]string{},
+	}
+	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply.
+	if len(d.tags) > maxTags {
+		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "%d tags (default tags, the tags annotation and cloudlb's %d ownership tags) "+
+			"exceed the AWS limit of %d per resource", len(d.tags), 3, maxTags)
 	}
 	var err error
 	if d.subnets, err = p.subnets(ctx, lb); err != nil {

@@ -462,6 +462,19 @@ var _ = Describe("AWS provider", func() {
 		Expect(ownedSecurityGroups(stack)).To(BeEmpty())
 	})
 
+	It("refuses, before any change, a model whose tags exceed the AWS limit", func() {
+		defaults := map[string]string{}
+		for i := range 48 {
+			defaults["team-"+strconv.Itoa(i)] = "x"
+		}
+		tagged := newProvider(cluster, counter, func(o *cloudaws.Options) { o.DefaultTags = defaults })
+		counter.Reset()
+		_, err := tagged.Ensure(ctx, model(stack, "/"))
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("51 tags"))
+		Expect(counter.Mutating()).To(BeEmpty())
+	})
+
 	It("never touches resources of another cluster or untagged ones", func() {
 		foreign := foreignResources(stack)
 		lb := model(stack, "/api", "/")
