@@ -15,6 +15,9 @@ type LoadBalancerStatus struct {
 	// DNSName is the load balancer's DNS name, as written into the member Ingresses' status.
 	// +optional
 	DNSName string `json:"dnsName,omitempty"`
+	// ID is the cloud's identifier of the load balancer: its ARN on AWS.
+	// +optional
+	ID string `json:"id,omitempty"`
 	// Scheme is internet-facing or internal.
 	// +optional
 	Scheme string `json:"scheme,omitempty"`
@@ -68,6 +71,7 @@ type TargetGroupBinding struct {
 // +kubebuilder:printcolumn:name="DNS",type=string,JSONPath=`.status.dnsName`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="ID",type=string,JSONPath=`.status.id`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type LoadBalancer struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -120,8 +120,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	}
 
 	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.
-	routine := record.Status.AppliedHash == out.LoadBalancer.Hash() && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
-	status, applied, err := r.ensure(ctx, record, out)
+	hash := out.LoadBalancer.Hash()
+	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
+	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
 	if err != nil {
 		for _, ing := range out.Members {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
@@ -159,7 +160,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		update.reason, update.message = "Degraded", strings.Join(status.Warnings, "; ")
 		result.RequeueAfter = invalidSpecRequeue
 	default:
-		update.hash = out.LoadBalancer.Hash()
+		update.hash = hash
 	}
 	if err := r.writeRecord(ctx, record, update); err != nil {
 		return ctrl.Result{}, err
@@ -210,10 +211,10 @@ func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving
 }
 
 // ensure calls the provider unless the model is the one last applied and no drift check is due.
-func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, out Output) (cloud.Status, bool, error) {
+func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, lb *cloud.LoadBalancer, hash string) (cloud.Status, bool, error) {
 	upToDate := func(st v1alpha1.LoadBalancerStatus) bool {
-		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= driftAfter(out.LoadBalancer.Stack, r.DriftCheckInterval))
-		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == out.LoadBalancer.Hash() && !driftDue
+		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= driftAfter(lb.Stack, r.DriftCheckInterval))
+		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == hash && !driftDue
 	}
 	if upToDate(record.Status) {
 		return cloud.Status{DNSName: record.Status.DNSName}, false, nil
@@ -229,11 +230,12 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 			}
 		}
 	}
-	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", out.LoadBalancer.Name)
-	status, err := r.Provider.Ensure(ctx, out.LoadBalancer)
+	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", lb.Name)
+	status, err := r.Provider.Ensure(ctx, lb)
 	if err == nil {
 		record.Status.DNSName = strings.ToLower(status.DNSName)
-		record.Status.Scheme = string(out.LoadBalancer.Scheme)
+		record.Status.ID = status.ID
+		record.Status.Scheme = string(lb.Scheme)
 	}
 	return status, err == nil, err
 }

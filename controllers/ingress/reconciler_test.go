@@ -53,6 +53,7 @@ var _ = Describe("Ingress reconciler", func() {
 		Expect(k8s.Get(ctx, client.ObjectKey{Name: ns + ".app"}, &record)).To(Succeed())
 		Expect(record.Spec.Stack).To(Equal(stack("app")))
 		Expect(record.Status.DNSName).To(Equal(hostname(ing)))
+		Expect(record.Status.ID).To(Equal("fake://" + stack("app")))
 		Expect(record.Status.Ingresses).To(ConsistOf(stack("app")))
 	})
 

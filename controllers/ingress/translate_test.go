@@ -2,11 +2,9 @@ package ingress
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -539,21 +537,4 @@ func TestTranslateDoesNotMutateInput(t *testing.T) {
 	ings := []*networkingv1.Ingress{b, a}
 	Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: ings})
 	g.Expect(ings).To(Equal([]*networkingv1.Ingress{b, a}), "the caller's slice keeps its order")
-}
-
-func TestDriftAfterSpreadsStacks(t *testing.T) {
-	seen := map[time.Duration]bool{}
-	for i := range 50 {
-		d := driftAfter(fmt.Sprintf("ns/app-%d", i), time.Hour)
-		if d < time.Hour || d > time.Hour+6*time.Minute {
-			t.Fatalf("driftAfter = %v, want within [1h, 1h6m]", d)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 10 {
-		t.Errorf("50 stacks got only %d distinct drift times; checks would bunch up", len(seen))
-	}
-	if driftAfter("ns/app", 0) != 0 {
-		t.Error("a zero interval (drift checks off) must stay zero")
-	}
 }

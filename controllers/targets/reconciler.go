@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -95,7 +96,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		Watches(&v1alpha1.LoadBalancer{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
 			return servicesOf([]v1alpha1.LoadBalancer{*o.(*v1alpha1.LoadBalancer)}, "")
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
-		Watches(&corev1.Node{}, r.delayed(r.instanceServices)).
+		// Nodes update their status all the time; only what target selection reads matters.
+		Watches(&corev1.Node{}, r.delayed(r.instanceServices), builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeSelectionChanged})).
 		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
@@ -114,6 +116,13 @@ func bindingsOrDigestsDropped(e event.UpdateEvent) bool {
 		}
 	}
 	return false
+}
+
+// nodeSelectionChanged passes node updates that can change which nodes are targets.
+func nodeSelectionChanged(e event.UpdateEvent) bool {
+	old, cur := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
+	return nodeReady(old) != nodeReady(cur) || old.Spec.ProviderID != cur.Spec.ProviderID ||
+		!maps.Equal(old.Labels, cur.Labels) || old.DeletionTimestamp.IsZero() != cur.DeletionTimestamp.IsZero()
 }
 
 // delayed enqueues the mapped requests after the batch window instead of at once.
