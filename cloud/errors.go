@@ -20,6 +20,10 @@ const (
 	// KindPending means the cloud is still finishing an earlier change (a deletion releasing its resources);
 	// look again shortly, and it is not a failure.
 	KindPending
+	// KindBlocked means a deletion cannot finish until something outside cloudlb's ownership changes (a security
+	// group referenced by another group, deletion protection, a target group used by a rule cloudlb does not
+	// own); the error names the blocker.
+	KindBlocked
 )
 
 // Error is a provider error of a known kind.
@@ -55,3 +59,6 @@ func IsConflict(err error) bool { return isKind(err, KindConflict) }
 
 // IsPending reports whether err says the cloud is still finishing an earlier change.
 func IsPending(err error) bool { return isKind(err, KindPending) }
+
+// IsBlocked reports whether err says a deletion waits on something cloudlb does not own.
+func IsBlocked(err error) bool { return isKind(err, KindBlocked) }

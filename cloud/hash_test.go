@@ -125,3 +125,18 @@ func TestHash(t *testing.T) {
 		}
 	}
 }
+
+func TestTagValue(t *testing.T) {
+	short := strings.Repeat("a", MaxTagValueLength)
+	if got := TagValue(short); got != short {
+		t.Fatalf("a value that fits changed: %q", got)
+	}
+	long := strings.Repeat("n", 63) + "/" + strings.Repeat("x", 253)
+	got := TagValue(long)
+	if len(got) != MaxTagValueLength || TagValue(got) != got {
+		t.Fatalf("TagValue(%d chars) = %d chars, idempotent %v", len(long), len(got), TagValue(got) == got)
+	}
+	if other := TagValue(long[:len(long)-1] + "y"); other == got {
+		t.Fatal("two long values that differ only at the end hash to the same tag value")
+	}
+}

@@ -212,6 +212,9 @@ const (
 	TargetInitial   TargetState = "initial"
 	TargetHealthy   TargetState = "healthy"
 	TargetUnhealthy TargetState = "unhealthy"
+	// TargetUnused is a target the load balancer does not send traffic to and does not health-check, such as
+	// one in an Availability Zone the load balancer does not span.
+	TargetUnused TargetState = "unused"
 	// TargetUnknown covers the cloud's other states (unused, unavailable).
 	TargetUnknown TargetState = "unknown"
 )

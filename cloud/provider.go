@@ -4,17 +4,27 @@ import "context"
 
 // Provider converges a cloud to the model. Every method is idempotent and safe to call again after a crash at
 // any point. A provider finds its resources by ownership tags, and never modifies or deletes a resource that is
-// not tagged for this cluster and the stack in hand.
+// not tagged for this cluster's identity and the stack in hand (see ownership.go).
 type Provider interface {
 	// Ensure converges the cloud to lb and returns what it observed. Calling it again with the same lb makes
-	// no mutating call.
-	Ensure(ctx context.Context, lb *LoadBalancer) (Status, error)
+	// no mutating call. known is what this cluster last recorded of the stack.
+	Ensure(ctx context.Context, lb *LoadBalancer, known Known) (Status, error)
 	// Delete removes every resource owned by stack. Nothing left, including nothing there to begin with, is
-	// success.
-	Delete(ctx context.Context, stack string) error
+	// success. known is what this cluster last recorded of the stack.
+	Delete(ctx context.Context, stack string, known Known) error
 	// SyncTargets makes target group targetGroupID of stack hold exactly targets, and reports the health of
 	// the targets it holds now; targets just registered report TargetInitial.
 	SyncTargets(ctx context.Context, stack, targetGroupID string, targets []Target) ([]TargetHealth, error)
-	// Stacks lists the stacks that own any resource in this cluster, for garbage collection.
+	// Stacks lists the stacks that own any resource carrying this cluster's identity, for garbage collection.
 	Stacks(ctx context.Context) ([]string, error)
+}
+
+// Known is this cluster's own record of a stack (kept in the Kubernetes API, not in the cloud). It is the proof
+// of ownership for resources made before cluster identity tags existed, and it finds resources that the cloud's
+// tag index does not list yet (the AWS tagging API is eventually consistent).
+type Known struct {
+	// ID is the load balancer's cloud ID (an ARN on AWS) as last recorded; empty when none was.
+	ID string
+	// Name is the load balancer's name as last recorded or as the model names it; empty when unknown.
+	Name string
 }

@@ -49,7 +49,7 @@ func BenchmarkProviderCalls(b *testing.B) {
 
 	const stack = "default/web"
 	ensure := func(paths ...string) func() error {
-		return func() error { _, err := p.Ensure(ctx, model(stack, paths...)); return err }
+		return func() error { _, err := p.Ensure(ctx, model(stack, paths...), cloud.Known{}); return err }
 	}
 	// targets syncs n IP targets from the VPC's range into the /api target group, starting at the from'th.
 	targets := func(from, n int) func() error {
@@ -72,7 +72,7 @@ func BenchmarkProviderCalls(b *testing.B) {
 		{"register-1000", targets(0, 1000)},
 		// One step of a rolling update: 100 targets out, 100 in.
 		{"replace-100", targets(100, 1000)},
-		{"delete", func() error { return p.Delete(ctx, stack) }},
+		{"delete", func() error { return p.Delete(ctx, stack, cloud.Known{}) }},
 	}
 	calls, mutating, lives := map[string]int{}, map[string]int{}, 0
 	for b.Loop() {

@@ -44,7 +44,8 @@ func New(c Clients, o Options) *Provider {
 }
 
 // Ensure converges the stack's resources to lb.
-func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.Status, error) {
+func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known cloud.Known) (cloud.Status, error) {
+	_ = known
 	d, warnings, err := p.resolve(ctx, lb)
 	if err != nil {
 		return cloud.Status{}, err
@@ -135,7 +136,8 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 }
 
 // Delete removes everything the stack owns, from whatever partial state it is in.
-func (p *Provider) Delete(ctx context.Context, stack string) error {
+func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) error {
+	_ = known
 	a, err := p.observe(ctx, stack)
 	if err != nil {
 		return err
@@ -233,6 +235,8 @@ func targetState(h *elbv2types.TargetHealth) cloud.TargetState {
 		return cloud.TargetUnhealthy
 	case elbv2types.TargetHealthStateEnumInitial:
 		return cloud.TargetInitial
+	case elbv2types.TargetHealthStateEnumUnused:
+		return cloud.TargetUnused
 	}
 	return cloud.TargetUnknown
 }

@@ -46,7 +46,7 @@ var _ = Describe("AWS provider", func() {
 
 	ensure := func(lb *cloud.LoadBalancer) cloud.Status {
 		GinkgoHelper()
-		st, err := p.Ensure(ctx, lb)
+		st, err := p.Ensure(ctx, lb, cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
 		return st
 	}
@@ -99,11 +99,11 @@ var _ = Describe("AWS provider", func() {
 
 	It("never lists every load balancer or target group in the account", func() {
 		guarded := newProvider(cluster, nil, func(o *cloudaws.Options) { o.APIOptions = append(o.APIOptions, forbidUnfilteredListing) })
-		_, err := guarded.Ensure(ctx, model(stack, "/api", "/"))
+		_, err := guarded.Ensure(ctx, model(stack, "/api", "/"), cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
-		_, err = guarded.Ensure(ctx, model(stack, "/api"))
+		_, err = guarded.Ensure(ctx, model(stack, "/api"), cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(guarded.Delete(ctx, stack)).To(Succeed())
+		Expect(guarded.Delete(ctx, stack, cloud.Known{})).To(Succeed())
 	})
 
 	It("adds a path with one CreateRule and nothing else, keeping the other priorities", func() {
@@ -276,7 +276,7 @@ var _ = Describe("AWS provider", func() {
 			Description: aws.String("allowed by the nodes"), VpcId: aws.String(vpcID)})
 		Expect(err).NotTo(HaveOccurred())
 		withBackend := newProvider(cluster, counter, func(o *cloudaws.Options) { o.BackendSecurityGroup = *sg.GroupId })
-		_, err = withBackend.Ensure(ctx, model(stack, "/"))
+		_, err = withBackend.Ensure(ctx, model(stack, "/"), cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
 		frontend := ownedSecurityGroups(stack)
 		Expect(frontend).To(HaveLen(1))
@@ -287,10 +287,10 @@ var _ = Describe("AWS provider", func() {
 		Expect(out.SecurityGroups[0].Tags).To(BeEmpty())
 
 		counter.Reset()
-		_, err = withBackend.Ensure(ctx, model(stack, "/"))
+		_, err = withBackend.Ensure(ctx, model(stack, "/"), cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(counter.Mutating()).To(BeEmpty())
-		Expect(withBackend.Delete(ctx, stack)).To(Succeed())
+		Expect(withBackend.Delete(ctx, stack, cloud.Known{})).To(Succeed())
 		_, err = ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*sg.GroupId}})
 		Expect(err).NotTo(HaveOccurred(), "the backend group outlives every load balancer")
 	})
@@ -378,7 +378,7 @@ var _ = Describe("AWS provider", func() {
 		By("deleting the stack deletes its protection too")
 		lb.ShieldAdvanced = aws.Bool(true)
 		ensure(lb)
-		Expect(p.Delete(ctx, stack)).To(Succeed())
+		Expect(p.Delete(ctx, stack, cloud.Known{})).To(Succeed())
 		protections, err := shieldc.ListProtections(ctx, &shield.ListProtectionsInput{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(protections.Protections).To(BeEmpty())
@@ -388,7 +388,7 @@ var _ = Describe("AWS provider", func() {
 		_, err := ec2c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: subnets[1:], Tags: []ec2types.Tag{
 			{Key: aws.String("kubernetes.io/cluster/someone-else"), Value: aws.String("owned")}}})
 		Expect(err).NotTo(HaveOccurred())
-		_, err = p.Ensure(ctx, model(stack, "/"))
+		_, err = p.Ensure(ctx, model(stack, "/"), cloud.Known{})
 		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
 		Expect(ownedLoadBalancers(stack)).To(BeEmpty())
 
@@ -419,7 +419,7 @@ var _ = Describe("AWS provider", func() {
 		faulty := newProvider(cluster, nil, func(o *cloudaws.Options) {
 			o.APIOptions = append(o.APIOptions, test.FailOperation("CreateListener", 100))
 		})
-		_, err := faulty.Ensure(ctx, model(stack, "/api", "/"))
+		_, err := faulty.Ensure(ctx, model(stack, "/api", "/"), cloud.Known{})
 		Expect(err).To(HaveOccurred())
 		Expect(ownedLoadBalancers(stack)).To(HaveLen(1))
 		Expect(ownedTargetGroups(stack)).To(HaveLen(2))
@@ -441,10 +441,10 @@ var _ = Describe("AWS provider", func() {
 
 	It("deletes everything the stack owns", func() {
 		ensure(model(stack, "/api", "/"))
-		Expect(p.Delete(ctx, stack)).To(Succeed())
+		Expect(p.Delete(ctx, stack, cloud.Known{})).To(Succeed())
 		Expect(taggedResources(map[string]string{cloud.TagStack: stack})).To(BeEmpty())
 		Expect(ownedSecurityGroups(stack)).To(BeEmpty())
-		Expect(p.Delete(ctx, stack)).To(Succeed(), "deleting what is already gone succeeds")
+		Expect(p.Delete(ctx, stack, cloud.Known{})).To(Succeed(), "deleting what is already gone succeeds")
 	})
 
 	It("reports a deletion AWS has not finished as pending, and finishes it on the next call", func() {
@@ -453,12 +453,12 @@ var _ = Describe("AWS provider", func() {
 			o.APIOptions = append(o.APIOptions, test.FailOperationWith("DeleteSecurityGroup", 1,
 				&smithy.GenericAPIError{Code: "DependencyViolation", Message: "resource has a dependent object"}))
 		})
-		err := slow.Delete(ctx, stack)
+		err := slow.Delete(ctx, stack, cloud.Known{})
 		Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
 		Expect(ownedLoadBalancers(stack)).To(BeEmpty())
 		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
 
-		Expect(slow.Delete(ctx, stack)).To(Succeed())
+		Expect(slow.Delete(ctx, stack, cloud.Known{})).To(Succeed())
 		Expect(ownedSecurityGroups(stack)).To(BeEmpty())
 	})
 
@@ -469,7 +469,7 @@ var _ = Describe("AWS provider", func() {
 		}
 		tagged := newProvider(cluster, counter, func(o *cloudaws.Options) { o.DefaultTags = defaults })
 		counter.Reset()
-		_, err := tagged.Ensure(ctx, model(stack, "/"))
+		_, err := tagged.Ensure(ctx, model(stack, "/"), cloud.Known{})
 		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
 		Expect(err.Error()).To(ContainSubstring("51 tags"))
 		Expect(counter.Mutating()).To(BeEmpty())
@@ -482,7 +482,7 @@ var _ = Describe("AWS provider", func() {
 		other := model(stack, "/x")
 		other.Name = lb.Name + "-x"
 		ensure(other)
-		Expect(p.Delete(ctx, stack)).To(Succeed())
+		Expect(p.Delete(ctx, stack, cloud.Known{})).To(Succeed())
 		stacks, err := p.Stacks(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(stacks).To(BeEmpty())
@@ -494,7 +494,7 @@ var _ = Describe("AWS provider", func() {
 		DeferCleanup(proxy.Close)
 		flaky := newProvider(cluster, counter, func(o *cloudaws.Options) { o.EndpointURL = proxy.URL })
 		throttledBefore := metricSum("cloudlb_aws_api_throttled_total")
-		_, err := flaky.Ensure(ctx, model(stack, "/api", "/"))
+		_, err := flaky.Ensure(ctx, model(stack, "/api", "/"), cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(proxy.Injected()).To(BeNumerically(">", 3))
 		Expect(metricSum("cloudlb_aws_api_throttled_total")).To(BeNumerically(">", throttledBefore))

@@ -137,7 +137,7 @@ func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
 }
 
 // Ensure stores lb and returns a DNS name derived from its name and stack.
-func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.Status, error) {
+func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.Known) (cloud.Status, error) {
 	if err := p.enter(ctx, MethodEnsure, lb.Stack); err != nil {
 		return cloud.Status{}, err
 	}
@@ -148,7 +148,7 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer) (cloud.St
 }
 
 // Delete forgets stack.
-func (p *Provider) Delete(ctx context.Context, stack string) error {
+func (p *Provider) Delete(ctx context.Context, stack string, _ cloud.Known) error {
 	if err := p.enter(ctx, MethodDelete, stack); err != nil {
 		return err
 	}

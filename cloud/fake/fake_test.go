@@ -18,10 +18,10 @@ func TestFaultInjection(t *testing.T) {
 
 	boom := errors.New("boom")
 	p.FailNext(fake.MethodEnsure, boom)
-	if _, err := p.Ensure(ctx, lb); !errors.Is(err, boom) {
+	if _, err := p.Ensure(ctx, lb, cloud.Known{}); !errors.Is(err, boom) {
 		t.Fatalf("first Ensure: %v, want the queued error", err)
 	}
-	st, err := p.Ensure(ctx, lb)
+	st, err := p.Ensure(ctx, lb, cloud.Known{})
 	if err != nil || st.DNSName != fake.DNSName(lb) {
 		t.Fatalf("second Ensure: %v %q, want success with the deterministic name", err, st.DNSName)
 	}
@@ -35,14 +35,14 @@ func TestFaultInjection(t *testing.T) {
 		}
 		return nil
 	})
-	if err := p.Delete(ctx, "ns/b"); err != nil {
+	if err := p.Delete(ctx, "ns/b", cloud.Known{}); err != nil {
 		t.Fatalf("Inject must only fail the stacks it names: %v", err)
 	}
-	if err := p.Delete(ctx, "ns/a"); !errors.Is(err, boom) || p.LoadBalancer("ns/a") == nil {
+	if err := p.Delete(ctx, "ns/a", cloud.Known{}); !errors.Is(err, boom) || p.LoadBalancer("ns/a") == nil {
 		t.Fatalf("injected Delete: %v; a failed Delete must keep the load balancer", err)
 	}
 	p.Inject(fake.MethodDelete, nil)
-	if err := p.Delete(ctx, "ns/a"); err != nil || p.LoadBalancer("ns/a") != nil {
+	if err := p.Delete(ctx, "ns/a", cloud.Known{}); err != nil || p.LoadBalancer("ns/a") != nil {
 		t.Fatalf("Delete after Inject(nil): %v", err)
 	}
 

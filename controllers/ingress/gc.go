@@ -69,7 +69,7 @@ func (c *Collector) Collect(ctx context.Context) error {
 			continue
 		}
 		log.FromContext(ctx).Info("deleting orphaned load balancer stack", "stack", s)
-		if err := c.Provider.Delete(ctx, s); err != nil {
+		if err := c.Provider.Delete(ctx, s, cloud.Known{}); err != nil {
 			return err
 		}
 	}

@@ -231,7 +231,7 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 		}
 	}
 	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", lb.Name)
-	status, err := r.Provider.Ensure(ctx, lb)
+	status, err := r.Provider.Ensure(ctx, lb, cloud.Known{ID: record.Status.ID, Name: lb.Name})
 	if err == nil {
 		record.Status.DNSName = strings.ToLower(status.DNSName)
 		record.Status.ID = status.ID
@@ -245,7 +245,7 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 	if len(leaving) == 0 && record.CreationTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Provider.Delete(ctx, stack); err != nil {
+	if err := r.Provider.Delete(ctx, stack, cloud.Known{ID: record.Status.ID}); err != nil {
 		if cloud.IsPending(err) {
 			// AWS releases a deleted load balancer's network interfaces and target groups over minutes.
 			log.FromContext(ctx).Info("waiting for the cloud to finish deleting", "stack", stack, "reason", err.Error())

@@ -281,7 +281,7 @@ var _ = Describe("Garbage collector", func() {
 		Expect(k8s.Create(ctx, ing)).To(Succeed())
 		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
 		orphan := n.Name + "/deleted-long-ago"
-		_, err := provider.Ensure(ctx, &cloud.LoadBalancer{Stack: orphan, Name: "orphan"})
+		_, err := provider.Ensure(ctx, &cloud.LoadBalancer{Stack: orphan, Name: "orphan"}, cloud.Known{})
 		Expect(err).NotTo(HaveOccurred())
 
 		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: "cloudlb"}
