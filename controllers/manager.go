@@ -108,6 +108,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	}
 	t := &targets.Reconciler{
 		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
 		Provider:    provider,
 		Recorder:    mgr.GetEventRecorder("cloudlb"),
 		BatchWindow: o.TargetBatchWindow,
@@ -142,8 +143,8 @@ func stripService(o any) (any, error) {
 	return svc, nil
 }
 
-// stripNode keeps what target selection reads of a Node: labels, provider ID, readiness and deletion. Node
-// status otherwise carries image lists that dwarf everything else in the cache.
+// stripNode keeps what target selection reads of a Node: labels, provider ID, taints and deletion. Its status
+// (image lists dwarf everything else in the cache) is not read.
 func stripNode(o any) (any, error) {
 	n, ok := o.(*corev1.Node)
 	if !ok {
@@ -153,12 +154,7 @@ func stripNode(o any) (any, error) {
 		TypeMeta: n.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels, ResourceVersion: n.ResourceVersion,
 			DeletionTimestamp: n.DeletionTimestamp, UID: n.UID},
-		Spec: corev1.NodeSpec{ProviderID: n.Spec.ProviderID},
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
-		}
+		Spec: corev1.NodeSpec{ProviderID: n.Spec.ProviderID, Taints: n.Spec.Taints},
 	}
 	return out, nil
 }

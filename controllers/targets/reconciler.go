@@ -50,8 +50,11 @@ const indexBindingService = "cloudlb.io/binding-service"
 // Reconciler syncs the target groups fed by one Service per request.
 type Reconciler struct {
 	client.Client
-	Provider cloud.Provider
-	Recorder recorder.EventRecorder
+	// APIReader reads pods that the cache does not hold, to verify the endpoints of slices that the
+	// EndpointSlice controller did not write.
+	APIReader client.Reader
+	Provider  cloud.Provider
+	Recorder  recorder.EventRecorder
 	// BatchWindow delays a sync after the first change, so that the changes of a rollout that arrive within
 	// it become one RegisterTargets and one DeregisterTargets per target group.
 	BatchWindow time.Duration
@@ -121,8 +124,7 @@ func bindingsOrDigestsDropped(e event.UpdateEvent) bool {
 // nodeSelectionChanged passes node updates that can change which nodes are targets.
 func nodeSelectionChanged(e event.UpdateEvent) bool {
 	old, cur := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
-	return nodeReady(old) != nodeReady(cur) || old.Spec.ProviderID != cur.Spec.ProviderID ||
-		!maps.Equal(old.Labels, cur.Labels) || old.DeletionTimestamp.IsZero() != cur.DeletionTimestamp.IsZero()
+	return leaving(old) != leaving(cur) || old.Spec.ProviderID != cur.Spec.ProviderID || !maps.Equal(old.Labels, cur.Labels)
 }
 
 // delayed enqueues the mapped requests after the batch window instead of at once.
@@ -238,6 +240,8 @@ type inputs struct {
 	nodeList       []corev1.Node
 	// gatedPods are the namespace's pods that carry a cloudlb readiness gate, by name.
 	gatedPods map[string]*corev1.Pod
+	// podIPs are the addresses of the pods named by slices that the EndpointSlice controller did not write.
+	podIPs map[string][]string
 }
 
 func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings []binding) (*inputs, error) {
@@ -252,6 +256,9 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 				return nil, err
 			}
 			in.slices, in.endpointSlices = true, list.Items
+			if err := r.readUnmanagedPods(ctx, in); err != nil {
+				return nil, err
+			}
 			var pods corev1.PodList
 			if err := r.List(ctx, &pods, client.InNamespace(req.Namespace), client.MatchingLabels{GatedPodLabel: "true"}); err != nil {
 				return nil, err
@@ -271,6 +278,43 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 	return in, nil
 }
 
+// readUnmanagedPods reads the pods behind slices that the EndpointSlice controller did not write (mirrored
+// from Endpoints, or written by hand or by another controller), so that their addresses can be checked.
+func (r *Reconciler) readUnmanagedPods(ctx context.Context, in *inputs) error {
+	in.podIPs = map[string][]string{}
+	for i := range in.endpointSlices {
+		es := &in.endpointSlices[i]
+		if es.Labels[discoveryv1.LabelManagedBy] == sliceController {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !podRef(es, ep) {
+				continue
+			}
+			if _, seen := in.podIPs[ep.TargetRef.Name]; seen || r.APIReader == nil {
+				continue
+			}
+			pod := &corev1.Pod{}
+			err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: es.Namespace, Name: ep.TargetRef.Name}, pod)
+			if err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+			ips := []string{}
+			if err == nil {
+				for _, ip := range pod.Status.PodIPs {
+					ips = append(ips, ip.IP)
+				}
+			}
+			in.podIPs[ep.TargetRef.Name] = ips
+		}
+	}
+	return nil
+}
+
+func (in *inputs) verified(pod, addr string) bool {
+	return slices.Contains(in.podIPs[pod], addr)
+}
+
 func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error) {
 	if svc.Name == "" {
 		return nil, nil
@@ -280,7 +324,7 @@ func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error
 		return ipTargets(svc, b.ServicePort, in.endpointSlices, func(ep discoveryv1.Endpoint) bool {
 			pod := in.podOf(ep)
 			return pod != nil && hasGate(pod, gate) && podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
-		})
+		}, in.verified)
 	}
 	return instanceTargets(svc, b.ServicePort, b.NodeSelector, in.nodeList)
 }

@@ -101,6 +101,43 @@ var _ = Describe("Targets reconciler", func() {
 				Should(Equal([]cloud.Target{{ID: "10.5.0.1", Port: 8080}, {ID: "10.5.0.2", Port: 9090}}))
 		})
 
+		It("registers only endpoints of pods, and counts a ready condition that is not set as ready", func() {
+			By("a slice written by hand, with addresses and no pods")
+			forged := endpointSlice(ns, "forged", 8080, "10.8.0.1", "10.8.0.2")
+			delete(forged.Labels, discoveryv1.LabelManagedBy)
+			for i := range forged.Endpoints {
+				forged.Endpoints[i].TargetRef = nil
+			}
+			Expect(k8s.Create(ctx, forged)).To(Succeed())
+			By("a slice labelled as the EndpointSlice controller's, with an endpoint that names no pod")
+			noRef := endpointSlice(ns, "no-ref", 8080, "10.8.0.3")
+			noRef.Endpoints[0].TargetRef = nil
+			Expect(k8s.Create(ctx, noRef)).To(Succeed())
+			By("a slice written by hand that names a pod which does not hold its address")
+			stolen := endpointSlice(ns, "stolen", 8080, "10.8.0.4")
+			delete(stolen.Labels, discoveryv1.LabelManagedBy)
+			stolen.Endpoints[0].TargetRef.Name = "owner"
+			Expect(k8s.Create(ctx, stolen)).To(Succeed())
+			By("a slice written by hand whose pod holds its address")
+			owner := newPod(ns, "owner")
+			Expect(k8s.Create(ctx, owner)).To(Succeed())
+			owner.Status.PodIP, owner.Status.PodIPs = "10.8.0.5", []corev1.PodIP{{IP: "10.8.0.5"}}
+			Expect(k8s.Status().Update(ctx, owner)).To(Succeed())
+			mirrored := endpointSlice(ns, "mirrored", 8080, "10.8.0.5")
+			delete(mirrored.Labels, discoveryv1.LabelManagedBy)
+			mirrored.Endpoints[0].TargetRef.Name = "owner"
+			Expect(k8s.Create(ctx, mirrored)).To(Succeed())
+			By("the EndpointSlice controller's slice, with one endpoint whose ready condition is not set")
+			managed := endpointSlice(ns, "web-1", 8080, "10.8.0.6", "10.8.0.7")
+			managed.Endpoints[1].Conditions.Ready = nil
+			Expect(k8s.Create(ctx, managed)).To(Succeed())
+
+			// Every reconcile reads all the slices together, so a sync holding the last two slices' targets also
+			// read the others.
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal([]cloud.Target{
+				{ID: "10.8.0.5", Port: 8080}, {ID: "10.8.0.6", Port: 8080}, {ID: "10.8.0.7", Port: 8080}}))
+		})
+
 		It("keeps following the endpoints while the load balancer cannot be ensured", func() {
 			slice := endpointSlice(ns, "web-1", 8080, ips("10.7.0.", 1, 2)...)
 			Expect(k8s.Create(ctx, slice)).To(Succeed())
@@ -141,7 +178,7 @@ var _ = Describe("Targets reconciler", func() {
 	})
 
 	Context("in instance mode", func() {
-		It("follows nodes joining, leaving, turning unready and gaining the exclude label", func() {
+		It("follows nodes joining, leaving, tainted for removal and gaining the exclude label, not their readiness", func() {
 			svc := service(ns, corev1.ServiceTypeNodePort)
 			Expect(k8s.Create(ctx, svc)).To(Succeed())
 			nodePort := svc.Spec.Ports[0].NodePort
@@ -171,18 +208,36 @@ var _ = Describe("Targets reconciler", func() {
 			c := node(ns, "c", "i-0d")
 			createReadyNode(c)
 			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a", "i-0b", "i-0d")))
+			Eventually(func() string { return record(stack).Status.TargetsSynced[tgID] }).ShouldNot(BeEmpty())
 
-			By("a node turns unready")
-			setReady(b, corev1.ConditionFalse)
+			By("every node turns NotReady at once, as in a control-plane blip: nothing is deregistered")
+			before := syncCalls(stack, tgID)
+			for _, n := range []*corev1.Node{a, b, c} {
+				setReady(n, corev1.ConditionFalse)
+			}
+			Consistently(func() int { return syncCalls(stack, tgID) }).WithTimeout(batchWindow + 2*time.Second).Should(Equal(before))
+			Expect(provider.Targets(stack, tgID)).To(Equal(want("i-0a", "i-0b", "i-0d")))
+
+			By("the Cluster Autoscaler taints a node for removal")
+			b.Spec.Taints = []corev1.Taint{{Key: "ToBeDeletedByClusterAutoscaler", Value: "1700000000", Effect: corev1.TaintEffectNoSchedule}}
+			Expect(k8s.Update(ctx, b)).To(Succeed())
 			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a", "i-0d")))
+
+			By("Karpenter taints a node for disruption")
+			a.Spec.Taints = []corev1.Taint{{Key: "karpenter.sh/disrupted", Effect: corev1.TaintEffectNoSchedule}}
+			Expect(k8s.Update(ctx, a)).To(Succeed())
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0d")))
 
 			By("a node gains the exclude label")
 			c.Labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
 			Expect(k8s.Update(ctx, c)).To(Succeed())
-			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0a")))
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(BeEmpty())
 
 			By("a node leaves")
-			Expect(k8s.Delete(ctx, a)).To(Succeed())
+			d := node(ns, "d", "i-0e")
+			createReadyNode(d)
+			Eventually(provider.Targets).WithArguments(stack, tgID).Should(Equal(want("i-0e")))
+			Expect(k8s.Delete(ctx, d)).To(Succeed())
 			Eventually(provider.Targets).WithArguments(stack, tgID).Should(BeEmpty())
 		})
 

@@ -16,11 +16,31 @@ import (
 // excludeLabel keeps a node out of every load balancer, as for Service type LoadBalancer.
 const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
+// removalTaints mark a node that an autoscaler is about to remove: the Cluster Autoscaler's, Karpenter v1's
+// and Karpenter v1beta1's. Its targets are deregistered ahead of the removal so the target group drains them.
+var removalTaints = []string{"ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption"}
+
+// sliceController is the managed-by value of the slices Kubernetes' EndpointSlice controller writes from a
+// Service's selector: their endpoints are pods it has seen.
+const sliceController = "endpointslice-controller.k8s.io"
+
+// podRef reports an endpoint that names a Pod of the slice's namespace.
+func podRef(es *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) bool {
+	r := ep.TargetRef
+	return r != nil && r.Kind == "Pod" && (r.APIVersion == "" || r.APIVersion == "v1") && r.Name != "" &&
+		(r.Namespace == "" || r.Namespace == es.Namespace)
+}
+
 // ipTargets are the endpoints that should receive traffic: ready and not terminating. A terminating endpoint
 // is left out, so that it is deregistered and the target group's deregistration delay drains it. admit lets in
 // an endpoint that is not ready yet: a pod whose only missing condition is this target group's readiness gate
 // must be registered, or the gate could never turn true.
-func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice, admit func(discoveryv1.Endpoint) bool) ([]cloud.Target, error) {
+//
+// Only pods are registered: an endpoint without a Pod reference is skipped, and one in a slice that the
+// EndpointSlice controller did not write counts only if verified says its pod holds the address. Anyone who
+// may write EndpointSlices could otherwise put any address of the VPC behind a load balancer.
+func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice, admit func(discoveryv1.Endpoint) bool,
+	verified func(pod, addr string) bool) ([]cloud.Target, error) {
 	sp := servicePort(svc, port)
 	if sp == nil {
 		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
@@ -42,19 +62,27 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 		if num == 0 {
 			continue
 		}
+		managed := es.Labels[discoveryv1.LabelManagedBy] == sliceController
 		for _, ep := range es.Endpoints {
-			if deref(ep.Conditions.Terminating) || !deref(ep.Conditions.Ready) && !admit(ep) {
+			// A nil ready condition means ready: the API says to read an unknown state as ready.
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			if !podRef(es, ep) || deref(ep.Conditions.Terminating) || !ready && !admit(ep) {
 				continue
 			}
 			for _, addr := range ep.Addresses {
-				out = append(out, cloud.Target{ID: addr, Port: num})
+				if managed || verified(ep.TargetRef.Name, addr) {
+					out = append(out, cloud.Target{ID: addr, Port: num})
+				}
 			}
 		}
 	}
 	return sortedUnique(out), nil
 }
 
-// instanceTargets are the EC2 instances of the nodes that may receive traffic, on the Service's NodePort.
+// instanceTargets are the EC2 instances of the nodes that may receive traffic, on the Service's NodePort. A
+// node's Ready condition is not read: a control-plane blip can turn every node NotReady at once, and the load
+// balancer's own health checks judge whether an instance serves. Only nodes on their way out, or excluded, are
+// left out.
 func instanceTargets(svc *corev1.Service, port int32, selector map[string]string, nodes []corev1.Node) ([]cloud.Target, error) {
 	sp := servicePort(svc, port)
 	if sp == nil {
@@ -68,7 +96,7 @@ func instanceTargets(svc *corev1.Service, port int32, selector map[string]string
 	for i := range nodes {
 		n := &nodes[i]
 		// The exclude label excludes by its presence, whatever its value, as for Services of type LoadBalancer.
-		if _, excluded := n.Labels[excludeLabel]; excluded || !n.DeletionTimestamp.IsZero() || !nodeReady(n) || !sel.Matches(labels.Set(n.Labels)) {
+		if _, excluded := n.Labels[excludeLabel]; excluded || leaving(n) || !sel.Matches(labels.Set(n.Labels)) {
 			continue
 		}
 		id := instanceID(n.Spec.ProviderID)
@@ -89,13 +117,10 @@ func servicePort(svc *corev1.Service, port int32) *corev1.ServicePort {
 	return nil
 }
 
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+// leaving reports a node being deleted or tainted for removal.
+func leaving(n *corev1.Node) bool {
+	return !n.DeletionTimestamp.IsZero() ||
+		slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return slices.Contains(removalTaints, t.Key) })
 }
 
 // instanceID reads i-... from a providerID such as aws:///us-east-1a/i-0123456789abcdef0.
