@@ -35,6 +35,8 @@ type Options struct {
 	DriftCheckInterval      time.Duration
 	// TargetBatchWindow coalesces endpoint changes into one registration call per target group.
 	TargetBatchWindow time.Duration
+	// ServiceDeletionGrace is how long the targets of a deleted backend Service stay registered.
+	ServiceDeletionGrace time.Duration
 	// Webhook serves the pod readiness gate webhook when Port is set.
 	Webhook WebhookOptions
 	// GCInterval is how often orphaned cloud stacks are collected; zero disables collection.
@@ -107,11 +109,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		return nil, err
 	}
 	t := &targets.Reconciler{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Provider:    provider,
-		Recorder:    mgr.GetEventRecorder("cloudlb"),
-		BatchWindow: o.TargetBatchWindow,
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Provider:             provider,
+		Recorder:             mgr.GetEventRecorder("cloudlb"),
+		BatchWindow:          o.TargetBatchWindow,
+		ServiceDeletionGrace: o.ServiceDeletionGrace,
 	}
 	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err

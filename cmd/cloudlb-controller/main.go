@@ -37,6 +37,8 @@ func run() error {
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 3, "Stacks reconciled in parallel.")
 	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", time.Hour, "How often an unchanged load balancer is re-checked against the cloud; 0 disables.")
 	flag.DurationVar(&o.TargetBatchWindow, "target-batch-window", time.Second, "How long endpoint changes are collected before one registration call per target group.")
+	flag.DurationVar(&o.ServiceDeletionGrace, "service-deletion-grace", 2*time.Minute,
+		"How long the targets of a backend Service that was deleted stay registered, so that deleting and re-creating it is not an outage.")
 	flag.IntVar(&o.Webhook.Port, "webhook-port", 0, "HTTPS port of the pod readiness gate webhook; 0 disables it.")
 	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory with the webhook's tls.crt and tls.key; defaults to controller-runtime's.")
 	flag.DurationVar(&o.GCInterval, "gc-interval", time.Hour, "How often cloud resources of this cluster that match no Ingress are deleted; 0 disables.")

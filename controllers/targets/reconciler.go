@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,8 +59,19 @@ type Reconciler struct {
 	// BatchWindow delays a sync after the first change, so that the changes of a rollout that arrive within
 	// it become one RegisterTargets and one DeregisterTargets per target group.
 	BatchWindow time.Duration
+	// ServiceDeletionGrace keeps the targets of a Service that disappeared registered this long, so that a
+	// Service deleted and re-created under the same name (kubectl replace --force, helm upgrade --force) is
+	// not an outage. The grace also covers a re-created Service whose endpoints have not been written yet.
+	ServiceDeletionGrace time.Duration
+	// Clock reads the time for the grace; nil is the real clock.
+	Clock clock.PassiveClock
 
 	mu sync.Mutex
+	// held maps a Service that was seen missing or replaced to when that was first seen. It is kept in memory:
+	// a restart only restarts the grace, which delays a drain and never hastens one.
+	held map[types.NamespacedName]time.Time
+	// uids are the Service UIDs last seen, to notice a Service replaced between two reconciles.
+	uids map[types.NamespacedName]types.UID
 	// settling holds target groups whose last read had targets still in their initial health check: they
 	// are read again until they settle, so that health metrics and readiness gates follow.
 	settling map[string]bool
@@ -75,13 +87,7 @@ type Reconciler struct {
 // SetupWithManager registers the watches. Every event maps to the Service it concerns, delayed by the batch
 // window; the work queue holds a key once, so the events of one window coalesce.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, maxConcurrent int) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingService, func(o client.Object) []string {
-		var out []string
-		for _, b := range o.(*v1alpha1.LoadBalancer).Status.TargetGroups {
-			out = append(out, b.ServiceNamespace+"/"+b.ServiceName)
-		}
-		return out
-	}); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingService, bindingServices); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -104,6 +110,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
+}
+
+// bindingServices indexes a record by the Services ("namespace/name") that feed its target groups.
+func bindingServices(o client.Object) []string {
+	var out []string
+	for _, b := range o.(*v1alpha1.LoadBalancer).Status.TargetGroups {
+		out = append(out, b.ServiceNamespace+"/"+b.ServiceName)
+	}
+	return out
 }
 
 // bindingsOrDigestsDropped passes record updates that concern target syncs: new or changed bindings, or
@@ -199,18 +214,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		return ctrl.Result{}, nil
 	}
 	svc := &corev1.Service{}
-	if err := r.Get(ctx, req.NamespacedName, svc); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
-		// The Service is gone: its target groups must drain rather than keep stale targets.
-		svc = &corev1.Service{}
+	if err := r.Get(ctx, req.NamespacedName, svc); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	// A Service that is gone drains its target groups, but only once the grace has passed; within it, a
+	// Service re-created under the same name keeps its targets until its own endpoints are known.
+	grace := r.graceLeft(req.NamespacedName, svc.UID)
+	if svc.Name == "" && grace > 0 {
+		log.FromContext(ctx).Info("service gone; its targets drain after the grace", "left", grace)
+		return ctrl.Result{RequeueAfter: grace}, nil
 	}
 	in, err := r.inputs(ctx, req, bindings)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var retry bool
+	var retry, holding bool
 	for _, b := range bindings {
 		targets, err := in.targets(svc, b)
 		if err != nil {
@@ -219,18 +237,70 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			}
 			continue
 		}
+		if len(targets) == 0 && grace > 0 {
+			holding = true
+			continue
+		}
 		synced, err := r.sync(ctx, b, targets, in.gated(b))
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		retry = retry || !synced
 	}
+	if !holding && svc.Name != "" {
+		r.release(req.NamespacedName)
+	}
+	var res ctrl.Result
 	if retry {
 		// A target group that does not exist yet is being created by the Ingress reconciler, or targets are
 		// still in their first health check, whose end no Kubernetes event announces.
-		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		res.RequeueAfter = 5 * time.Second
 	}
-	return ctrl.Result{}, nil
+	if holding && (res.RequeueAfter == 0 || grace < res.RequeueAfter) {
+		res.RequeueAfter = grace
+	}
+	return res, nil
+}
+
+// graceLeft returns how much of the deletion grace is left for a Service that is gone (uid empty), or that
+// was re-created since the last reconcile or within the grace, and zero for one that is simply there.
+func (r *Reconciler) graceLeft(svc types.NamespacedName, uid types.UID) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if r.held == nil {
+		r.held, r.uids = map[types.NamespacedName]time.Time{}, map[types.NamespacedName]types.UID{}
+	}
+	prev, known := r.uids[svc]
+	if uid != "" {
+		r.uids[svc] = uid
+	}
+	if _, ok := r.held[svc]; !ok && (uid == "" || known && prev != uid) {
+		r.held[svc] = now
+	}
+	since, ok := r.held[svc]
+	if !ok {
+		return 0
+	}
+	left := since.Add(r.ServiceDeletionGrace).Sub(now)
+	if left <= 0 && uid != "" {
+		delete(r.held, svc)
+	}
+	return max(left, 0)
+}
+
+// release ends the grace of a Service that is back with endpoints.
+func (r *Reconciler) release(svc types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.held, svc)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
 }
 
 // inputs reads the endpoint slices and nodes that the bindings need, once per reconcile.
@@ -452,6 +522,8 @@ func (r *Reconciler) forgetUnbound(svc types.NamespacedName, now []binding) {
 	}
 	if len(now) == 0 {
 		delete(r.reported, svc)
+		delete(r.held, svc)
+		delete(r.uids, svc)
 	} else {
 		r.reported[svc] = now
 	}
