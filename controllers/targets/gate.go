@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -76,7 +77,8 @@ func (g *GateInjector) Handle(ctx context.Context, req admission.Request) admiss
 	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
 }
 
-// gatesFor lists the gate conditions of every IP-mode target group whose Service selects the pod.
+// gatesFor lists the gate conditions of every IP-mode target group of a Ready load balancer whose Service
+// selects the pod.
 func (g *GateInjector) gatesFor(ctx context.Context, namespace string, pod *corev1.Pod) ([]corev1.PodConditionType, error) {
 	var svcs corev1.ServiceList
 	if err := g.Client.List(ctx, &svcs, client.InNamespace(namespace)); err != nil {
@@ -92,7 +94,9 @@ func (g *GateInjector) gatesFor(ctx context.Context, namespace string, pod *core
 			return nil, err
 		}
 		for _, b := range bindingsFor(records.Items, namespace, svc.Name) {
-			if b.TargetType == string(cloud.TargetTypeIP) {
+			// Only a load balancer that is Ready serves its listeners: a gate for one that is not could
+			// keep the pod unready for as long as it stays so.
+			if b.TargetType == string(cloud.TargetTypeIP) && meta.IsStatusConditionTrue(b.record.Status.Conditions, "Ready") {
 				out = append(out, gateCondition(b.record.Spec.Stack, b.ID))
 			}
 		}

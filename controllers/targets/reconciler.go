@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,11 @@ var targetGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 
 func init() { metrics.Registry.MustRegister(targetGauge) }
 
-const indexBindingService = "cloudlb.io/binding-service"
+const (
+	indexBindingService = "cloudlb.io/binding-service"
+	// indexBindingGate indexes records by the readiness gate condition of each of their IP target groups.
+	indexBindingGate = "cloudlb.io/binding-gate"
+)
 
 // Reconciler syncs the target groups fed by one Service per request.
 type Reconciler struct {
@@ -90,6 +95,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingService, bindingServices); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingGate, bindingGates); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("targets").
 		Watches(&discoveryv1.EndpointSlice{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -98,16 +106,17 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 				return nil
 			}
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-		})).
+		}, false)).
 		Watches(&corev1.Service{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-		})).
+		}, false)).
+		// Services that lost a binding are enqueued too, so that the gates of its target group are released.
 		Watches(&v1alpha1.LoadBalancer{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
 			return servicesOf([]v1alpha1.LoadBalancer{*o.(*v1alpha1.LoadBalancer)}, "")
-		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
+		}, true), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
 		// Nodes update their status all the time; only what target selection reads matters.
-		Watches(&corev1.Node{}, r.delayed(r.instanceServices), builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeSelectionChanged})).
-		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting)).
+		Watches(&corev1.Node{}, r.delayed(r.instanceServices, false), builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeSelectionChanged})).
+		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting, false)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
 }
@@ -117,6 +126,18 @@ func bindingServices(o client.Object) []string {
 	var out []string
 	for _, b := range o.(*v1alpha1.LoadBalancer).Status.TargetGroups {
 		out = append(out, b.ServiceNamespace+"/"+b.ServiceName)
+	}
+	return out
+}
+
+// bindingGates indexes a record by the readiness gate conditions of its IP target groups.
+func bindingGates(o client.Object) []string {
+	rec := o.(*v1alpha1.LoadBalancer)
+	var out []string
+	for _, b := range rec.Status.TargetGroups {
+		if b.TargetType == string(cloud.TargetTypeIP) {
+			out = append(out, string(gateCondition(rec.Spec.Stack, b.ID)))
+		}
 	}
 	return out
 }
@@ -142,8 +163,9 @@ func nodeSelectionChanged(e event.UpdateEvent) bool {
 	return leaving(old) != leaving(cur) || old.Spec.ProviderID != cur.Spec.ProviderID || !maps.Equal(old.Labels, cur.Labels)
 }
 
-// delayed enqueues the mapped requests after the batch window instead of at once.
-func (r *Reconciler) delayed(fn handler.MapFunc) handler.EventHandler {
+// delayed enqueues the mapped requests after the batch window instead of at once; withOld maps the old
+// object of an update too.
+func (r *Reconciler) delayed(fn handler.MapFunc, withOld bool) handler.EventHandler {
 	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, req := range fn(ctx, o) {
 			q.AddAfter(req, r.BatchWindow)
@@ -155,6 +177,9 @@ func (r *Reconciler) delayed(fn handler.MapFunc) handler.EventHandler {
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add(ctx, e.ObjectNew, q)
+			if withOld {
+				add(ctx, e.ObjectOld, q)
+			}
 		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add(ctx, e.Object, q)
@@ -206,6 +231,9 @@ func servicesOf(records []v1alpha1.LoadBalancer, targetType string) []reconcile.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
 	var records v1alpha1.LoadBalancerList
 	if err := r.List(ctx, &records, client.MatchingFields{indexBindingService: req.String()}); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.releaseUnboundGates(ctx, req.Namespace); err != nil {
 		return ctrl.Result{}, err
 	}
 	bindings := bindingsFor(records.Items, req.Namespace, req.Name)
@@ -465,11 +493,19 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 		if !ok {
 			continue
 		}
-		if h.State != cloud.TargetHealthy {
+		var err error
+		switch h.State {
+		case cloud.TargetHealthy:
+			err = r.setGate(ctx, pod, gate, "TargetHealthy", "the target is healthy in its load balancer target group")
+		case cloud.TargetUnused:
+			// The load balancer neither routes to nor health-checks this target (an Availability Zone it does
+			// not span): waiting for health would hold the pod unready for good.
+			err = r.setGate(ctx, pod, gate, "TargetUnused",
+				"the load balancer does not route to this target, for example in an Availability Zone it does not span; not gating")
+		default:
 			waiting = true
-			continue
 		}
-		if err := r.setGate(ctx, pod, gate); err != nil {
+		if err != nil {
 			return false, err
 		}
 	}
@@ -541,12 +577,42 @@ func pendingGates(b binding, targets []cloud.Target, gated map[cloud.Target]*cor
 	return out
 }
 
+// releaseUnboundGates turns true the pending gates, on the namespace's gated pods, of target groups that no
+// record binds any more (the Ingress went, or its backend or target type changed): nothing would ever turn
+// them true, and the pods would stay unready for good.
+func (r *Reconciler) releaseUnboundGates(ctx context.Context, namespace string) error {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels{GatedPodLabel: "true"},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		for _, g := range pod.Spec.ReadinessGates {
+			if !strings.HasPrefix(string(g.ConditionType), gateConditionPrefix) || podCondition(pod, g.ConditionType) == corev1.ConditionTrue {
+				continue
+			}
+			var records v1alpha1.LoadBalancerList
+			if err := r.List(ctx, &records, client.MatchingFields{indexBindingGate: string(g.ConditionType)}); err != nil {
+				return err
+			}
+			if len(records.Items) > 0 {
+				continue
+			}
+			if err := r.setGate(ctx, pod.DeepCopy(), g.ConditionType, "TargetGroupUnbound",
+				"no load balancer target group uses this gate any more; not gating"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // setGate marks the pod's readiness gate for one target group true.
-func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.PodConditionType) error {
+func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.PodConditionType, reason, message string) error {
 	base := pod.DeepCopy()
 	now := metav1.Now()
-	cond := corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue, LastTransitionTime: now,
-		Reason: "TargetHealthy", Message: "the target is healthy in its load balancer target group"}
+	cond := corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue, LastTransitionTime: now, Reason: reason, Message: message}
 	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate })
 	if i < 0 {
 		pod.Status.Conditions = append(pod.Status.Conditions, cond)

@@ -306,6 +306,93 @@ var _ = Describe("Pod readiness gate", func() {
 	})
 })
 
+var _ = Describe("Pod readiness gate, in the corner cases", func() {
+	var (
+		ctx       context.Context
+		ns        string
+		stack, tg string
+	)
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gate-",
+			Labels: map[string]string{targets.GateNamespaceLabel: "enabled"}}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		ns = n.Name
+		Expect(k8s.Create(ctx, service(ns, corev1.ServiceTypeClusterIP))).To(Succeed())
+		Expect(k8s.Create(ctx, ingressFor(ns, "ip"))).To(Succeed())
+		stack, tg = ns+"/app", ns+"/app/web:80"
+		Eventually(func() bool {
+			rec := record(stack)
+			return len(rec.Status.TargetGroups) == 1 && meta.IsStatusConditionTrue(rec.Status.Conditions, "Ready")
+		}).Should(BeTrue())
+	})
+
+	// gatedPod creates a pod, which the webhook gates, with ready containers at ip and its endpoint.
+	gatedPod := func(name, ip string, health cloud.TargetState) (*corev1.Pod, corev1.PodConditionType) {
+		GinkgoHelper()
+		pod := newPod(ns, name)
+		Expect(k8s.Create(ctx, pod)).To(Succeed())
+		Expect(pod.Spec.ReadinessGates).To(HaveLen(1))
+		pod.Status.PodIP = ip
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}}
+		Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+		provider.SetHealth(cloud.Target{ID: ip, Port: 8080}, health)
+		slice := endpointSlice(ns, name, 8080, ip)
+		slice.Endpoints[0].Conditions.Ready = ptr.To(false)
+		slice.Endpoints[0].TargetRef.Name = name
+		Expect(k8s.Create(ctx, slice)).To(Succeed())
+		return pod, pod.Spec.ReadinessGates[0].ConditionType
+	}
+
+	It("does not wait for a target the load balancer does not use, and lets go when the target group goes", func() {
+		zoneless, zGate := gatedPod("zoneless", "10.10.0.1", cloud.TargetUnused)
+		waiting, wGate := gatedPod("waiting", "10.10.0.2", cloud.TargetInitial)
+		Eventually(provider.Targets).WithArguments(stack, tg).Should(HaveLen(2))
+		Eventually(gateReason).WithArguments(zoneless, zGate).Should(Equal("TargetUnused"))
+		Expect(gateStatus(zoneless, zGate)).To(Equal(corev1.ConditionTrue))
+		Expect(gateStatus(waiting, wGate)).NotTo(Equal(corev1.ConditionTrue))
+
+		By("the Ingress is deleted while a pod still waits for its target's first health check")
+		Expect(k8s.Delete(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}})).To(Succeed())
+		Eventually(gateReason).WithArguments(waiting, wGate).Should(Equal("TargetGroupUnbound"))
+		Expect(gateStatus(waiting, wGate)).To(Equal(corev1.ConditionTrue))
+	})
+
+	It("is injected only for a load balancer that is Ready", func() {
+		provider.Inject(fake.MethodEnsure, func(s string) error {
+			if s == stack {
+				return errors.New("injected outage")
+			}
+			return nil
+		})
+		DeferCleanup(func() { provider.Inject(fake.MethodEnsure, nil) })
+		ing := &networkingv1.Ingress{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, ing)).To(Succeed())
+		ing.Annotations["alb.ingress.kubernetes.io/healthcheck-path"] = "/changed"
+		Expect(k8s.Update(ctx, ing)).To(Succeed())
+		Eventually(func() string {
+			return meta.FindStatusCondition(record(stack).Status.Conditions, "Ready").Reason
+		}).Should(Equal("EnsureFailed"))
+		Expect(record(stack).Status.TargetGroups).To(HaveLen(1))
+
+		pod := newPod(ns, "web-1")
+		Expect(k8s.Create(ctx, pod)).To(Succeed())
+		Expect(pod.Spec.ReadinessGates).To(BeEmpty())
+	})
+})
+
+func gateReason(pod *corev1.Pod, gate corev1.PodConditionType) string {
+	cur := &corev1.Pod{}
+	Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(pod), cur)).To(Succeed())
+	for _, c := range cur.Status.Conditions {
+		if c.Type == gate {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
 // gauge reads cloudlb_target_group_targets for one target group and state; -1 when the series does not exist.
 func gauge(stack, tgID, state string) float64 {
 	families, err := metrics.Registry.Gather()
