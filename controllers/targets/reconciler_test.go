@@ -359,6 +359,22 @@ var _ = Describe("Pod readiness gate, in the corner cases", func() {
 		Expect(gateStatus(waiting, wGate)).To(Equal(corev1.ConditionTrue))
 	})
 
+	It("lets go when the Ingress moves to another backend", func() {
+		waiting, gate := gatedPod("waiting", "10.11.0.1", cloud.TargetInitial)
+		Eventually(provider.Targets).WithArguments(stack, tg).Should(HaveLen(1))
+		Consistently(gateStatus).WithArguments(waiting, gate).WithTimeout(time.Second).ShouldNot(Equal(corev1.ConditionTrue))
+
+		other := service(ns, corev1.ServiceTypeClusterIP)
+		other.Name = "other"
+		Expect(k8s.Create(ctx, other)).To(Succeed())
+		ing := &networkingv1.Ingress{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, ing)).To(Succeed())
+		ing.Spec.DefaultBackend.Service.Name = "other"
+		Expect(k8s.Update(ctx, ing)).To(Succeed())
+		Eventually(gateReason).WithArguments(waiting, gate).Should(Equal("TargetGroupUnbound"))
+		Expect(gateStatus(waiting, gate)).To(Equal(corev1.ConditionTrue))
+	})
+
 	It("is injected only for a load balancer that is Ready", func() {
 		provider.Inject(fake.MethodEnsure, func(s string) error {
 			if s == stack {
