@@ -586,17 +586,24 @@ func (r *Reconciler) releaseUnboundGates(ctx context.Context, namespace string) 
 		client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
+	bound := map[corev1.PodConditionType]bool{}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		for _, g := range pod.Spec.ReadinessGates {
 			if !strings.HasPrefix(string(g.ConditionType), gateConditionPrefix) || podCondition(pod, g.ConditionType) == corev1.ConditionTrue {
 				continue
 			}
-			var records v1alpha1.LoadBalancerList
-			if err := r.List(ctx, &records, client.MatchingFields{indexBindingGate: string(g.ConditionType)}); err != nil {
-				return err
+			b, seen := bound[g.ConditionType]
+			if !seen {
+				var records v1alpha1.LoadBalancerList
+				if err := r.List(ctx, &records, client.MatchingFields{indexBindingGate: string(g.ConditionType)},
+					client.UnsafeDisableDeepCopy); err != nil {
+					return err
+				}
+				b = len(records.Items) > 0
+				bound[g.ConditionType] = b
 			}
-			if len(records.Items) > 0 {
+			if b {
 				continue
 			}
 			if err := r.setGate(ctx, pod.DeepCopy(), g.ConditionType, "TargetGroupUnbound",
