@@ -260,6 +260,17 @@ var _ = Describe("AWS provider ownership", func() {
 			Expect(err.Error()).To(SatisfyAll(ContainSubstring(st.ID), ContainSubstring("deletion protection")))
 		})
 
+		It("reports a deletion as pending while a Describe still shows the load balancer", func() {
+			st, err := p.Ensure(ctx, model(stack, "/"), cloud.Known{})
+			Expect(err).NotTo(HaveOccurred())
+			c := motoClients()
+			c.ELBV2 = &lingering{ELBV2: c.ELBV2, ghosts: map[string]elbv2types.LoadBalancer{}}
+			err = cloudaws.New(c, providerOptions()).Delete(ctx, stack, cloud.Known{ID: st.ID})
+			Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
+			Expect(err.Error()).To(ContainSubstring(st.ID))
+			Expect(p.Delete(ctx, stack, cloud.Known{ID: st.ID})).To(Succeed())
+		})
+
 		It("reports a security group referenced by another group as blocked, naming that group", func() {
 			st, err := p.Ensure(ctx, model(stack, "/"), cloud.Known{})
 			Expect(err).NotTo(HaveOccurred())
@@ -441,6 +452,29 @@ type deletionProtected struct{ cloudaws.ELBV2 }
 
 func (s *deletionProtected) DeleteLoadBalancer(context.Context, *elbv2.DeleteLoadBalancerInput, ...func(*elbv2.Options)) (*elbv2.DeleteLoadBalancerOutput, error) {
 	return nil, &smithy.GenericAPIError{Code: "OperationNotPermitted", Message: "Load balancer is protected from deletion"}
+}
+
+// lingering deletes load balancers but keeps describing them as active, as AWS may for a moment.
+type lingering struct {
+	cloudaws.ELBV2
+	ghosts map[string]elbv2types.LoadBalancer
+}
+
+func (s *lingering) DeleteLoadBalancer(ctx context.Context, in *elbv2.DeleteLoadBalancerInput, o ...func(*elbv2.Options)) (*elbv2.DeleteLoadBalancerOutput, error) {
+	out, err := s.ELBV2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{*in.LoadBalancerArn}}, o...)
+	if err == nil {
+		s.ghosts[*in.LoadBalancerArn] = out.LoadBalancers[0]
+	}
+	return s.ELBV2.DeleteLoadBalancer(ctx, in, o...)
+}
+
+func (s *lingering) DescribeLoadBalancers(ctx context.Context, in *elbv2.DescribeLoadBalancersInput, o ...func(*elbv2.Options)) (*elbv2.DescribeLoadBalancersOutput, error) {
+	if len(in.LoadBalancerArns) == 1 {
+		if lb, ok := s.ghosts[in.LoadBalancerArns[0]]; ok {
+			return &elbv2.DescribeLoadBalancersOutput{LoadBalancers: []elbv2types.LoadBalancer{lb}}, nil
+		}
+	}
+	return s.ELBV2.DescribeLoadBalancers(ctx, in, o...)
 }
 
 // sgInUse refuses DeleteSecurityGroup as AWS does while another group's rules refer to it.
