@@ -36,7 +36,8 @@ func ownerOf(tags tagSet) string {
 	}
 	id := tags[cloud.TagClusterID]
 	if id == "" {
-		id = "none"
+		return fmt.Sprintf("stack %q of cluster %q, made before cluster identity tags and not named by this cluster's record",
+			tags[cloud.TagStack], tags[cloud.TagCluster])
 	}
 	return fmt.Sprintf("stack %q of cluster %q (cluster ID %s)", tags[cloud.TagStack], tags[cloud.TagCluster], id)
 }
