@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -116,7 +117,7 @@ func (p *Provider) findTGs(ctx context.Context, stack string, sc scope, lbs []*l
 		}
 	}
 	p.tgARNs.Range(func(k, v any) bool {
-		if key := k.(string); len(key) > len(stack) && key[:len(stack)+1] == stack+"\x00" {
+		if strings.HasPrefix(k.(string), stack+"\x00") {
 			add(v.(string), false)
 		}
 		return true
