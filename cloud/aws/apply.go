@@ -223,7 +223,7 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 // checkCreated makes sure the load balancer CreateLoadBalancer returned is the stack's, and remembers it.
 func (p *Provider) checkCreated(ctx context.Context, stack string, lb elbv2types.LoadBalancer) error {
 	arn := deref(lb.LoadBalancerArn)
-	tags, err := p.describeTags(ctx, []string{arn}, "LoadBalancerNotFound")
+	tags, err := p.describeTags(ctx, []string{arn})
 	if err != nil {
 		return fmt.Errorf("reading tags of new load balancer %s: %w", arn, err)
 	}
@@ -517,7 +517,7 @@ func (p *Provider) targetGroupInUse(ctx context.Context, arn string, deleting []
 		}
 	}
 	if len(users) > 0 {
-		tags, err := p.describeTags(ctx, users, "LoadBalancerNotFound")
+		tags, err := p.describeTags(ctx, users)
 		if err != nil {
 			return err
 		}

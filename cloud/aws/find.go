@@ -62,7 +62,7 @@ func (p *Provider) findLBs(ctx context.Context, stack string, sc scope, lbs map[
 	for _, lb := range found {
 		foundARNs = append(foundARNs, deref(lb.LoadBalancerArn))
 	}
-	tags, err := p.describeTags(ctx, foundARNs, "LoadBalancerNotFound")
+	tags, err := p.describeTags(ctx, foundARNs)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (p *Provider) findTGs(ctx context.Context, stack string, sc scope, lbs []*l
 	if len(arns) == 0 {
 		return nil
 	}
-	found, err := p.describeTags(ctx, arns, "TargetGroupNotFound")
+	found, err := p.describeTags(ctx, arns)
 	if err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func (p *Provider) findSGs(ctx context.Context, stack string, sc scope, lbs []*l
 	if len(ids) == 0 {
 		return sgs, nil
 	}
-	found, err := describeEach(ids, "InvalidGroup.NotFound", func(batch []string) ([]ec2types.SecurityGroup, error) {
+	found, err := describeEach(ids, []string{"InvalidGroup.NotFound"}, func(batch []string) ([]ec2types.SecurityGroup, error) {
 		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: batch})
 		if err != nil {
 			return nil, err
@@ -256,8 +256,9 @@ func (p *Provider) claim(ctx context.Context, stack, arn string, tags tagSet, pr
 	return false, nil
 }
 
-// describeTags reads the tags of ELBv2 resources of one kind; resources gone meanwhile are left out.
-func (p *Provider) describeTags(ctx context.Context, arns []string, notFound string) (map[string]tagSet, error) {
+// describeTags reads the tags of ELBv2 resources; resources gone meanwhile are left out.
+func (p *Provider) describeTags(ctx context.Context, arns []string) (map[string]tagSet, error) {
+	notFound := []string{"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "RuleNotFound"}
 	out := map[string]tagSet{}
 	for _, batch := range chunks(arns, 20) {
 		descs, err := describeEach(batch, notFound, func(b []string) ([]elbv2types.TagDescription, error) {

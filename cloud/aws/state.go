@@ -233,7 +233,7 @@ func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer
 
 // describeLBs describes load balancers by ARN.
 func (p *Provider) describeLBs(ctx context.Context, arns []string) ([]elbv2types.LoadBalancer, error) {
-	return describeEach(arns, "LoadBalancerNotFound", func(batch []string) ([]elbv2types.LoadBalancer, error) {
+	return describeEach(arns, []string{"LoadBalancerNotFound"}, func(batch []string) ([]elbv2types.LoadBalancer, error) {
 		out, err := p.c.ELBV2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: batch})
 		if err != nil {
 			return nil, err
@@ -244,7 +244,7 @@ func (p *Provider) describeLBs(ctx context.Context, arns []string) ([]elbv2types
 
 // describeTGs describes target groups by ARN.
 func (p *Provider) describeTGs(ctx context.Context, arns []string) ([]elbv2types.TargetGroup, error) {
-	return describeEach(arns, "TargetGroupNotFound", func(batch []string) ([]elbv2types.TargetGroup, error) {
+	return describeEach(arns, []string{"TargetGroupNotFound"}, func(batch []string) ([]elbv2types.TargetGroup, error) {
 		out, err := p.c.ELBV2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: batch})
 		if err != nil {
 			return nil, err
@@ -256,12 +256,12 @@ func (p *Provider) describeTGs(ctx context.Context, arns []string) ([]elbv2types
 // describeEach describes a batch of ARNs in one call. The tagging API is eventually consistent and may still
 // list a resource just deleted, which fails the whole batch with notFound; then each ARN is described alone and
 // the missing ones are dropped.
-func describeEach[T any](arns []string, notFound string, describe func([]string) ([]T, error)) ([]T, error) {
+func describeEach[T any](arns []string, notFound []string, describe func([]string) ([]T, error)) ([]T, error) {
 	out, err := describe(arns)
 	switch {
 	case err == nil:
 		return out, nil
-	case !hasCode(err, notFound):
+	case !hasCode(err, notFound...):
 		return nil, classify(err)
 	case len(arns) == 1:
 		return nil, nil
