@@ -134,9 +134,6 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 		return nil, err
 	}
 	for _, st := range lbs {
-		if st.listeners, err = p.observeListeners(ctx, deref(st.lb.LoadBalancerArn)); err != nil {
-			return nil, err
-		}
 		a.lbs = append(a.lbs, st)
 	}
 	slices.SortFunc(a.lbs, func(x, y *lbState) int {
@@ -145,6 +142,11 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 		}
 		return strings.Compare(deref(x.lb.LoadBalancerArn), deref(y.lb.LoadBalancerArn))
 	})
+	for _, st := range a.lbs {
+		if st.listeners, err = p.observeListeners(ctx, deref(st.lb.LoadBalancerArn)); err != nil {
+			return nil, err
+		}
+	}
 
 	tgTags := map[string]tagSet{}
 	for _, arn := range tgARNs {
