@@ -8,6 +8,11 @@ import (
 	"strings"
 )
 
+// hashVersion is part of every Hash. A release whose Ensure must run once for every stack after an upgrade,
+// even with an unchanged model, changes it: version 2 adopts resources made before cluster identity tags
+// (ownership.go), which only Ensure does, so that their target groups can be synced again.
+const hashVersion = "2"
+
 // Hash is a stable digest of the model. Equal models hash equal, so a reconciler can skip the cloud entirely
 // when the model has not changed since it was last applied.
 func (lb *LoadBalancer) Hash() string {
@@ -17,7 +22,7 @@ func (lb *LoadBalancer) Hash() string {
 		// Unreachable for this plain-data model; an empty hash never matches, so the caller applies.
 		return ""
 	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(append([]byte(hashVersion+"\x00"), b...))
 	return hex.EncodeToString(sum[:16])
 }
 

@@ -1,6 +1,9 @@
 package cloud
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -138,5 +141,18 @@ func TestTagValue(t *testing.T) {
 	}
 	if other := TagValue(long[:len(long)-1] + "y"); other == got {
 		t.Fatal("two long values that differ only at the end hash to the same tag value")
+	}
+}
+
+// TestHashChangesWithVersion keeps the upgrade that introduced cluster identity re-ensuring every stack: a hash
+// recorded by an earlier release (a digest of the model alone) never matches.
+func TestHashChangesWithVersion(t *testing.T) {
+	b, err := json.Marshal(testModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if testModel().Hash() == hex.EncodeToString(sum[:16]) {
+		t.Errorf("Hash equals the hash of an earlier release")
 	}
 }

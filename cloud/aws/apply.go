@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -163,6 +164,7 @@ func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.T
 	if err != nil {
 		return "", classify(err)
 	}
+	p.created.add(d.lb.Stack, deref(out.TargetGroups[0].TargetGroupArn))
 	return deref(out.TargetGroups[0].TargetGroupArn), nil
 }
 
@@ -185,7 +187,12 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 		if err != nil {
 			return elbv2types.LoadBalancer{}, fmt.Errorf("creating load balancer %s: %w", d.lb.Name, classify(err))
 		}
-		return out.LoadBalancers[0], nil
+		created := out.LoadBalancers[0]
+		// AWS answers a create with the settings of an existing load balancer by returning that one.
+		if err := p.checkCreated(ctx, d.lb.Stack, created); err != nil {
+			return elbv2types.LoadBalancer{}, err
+		}
+		return created, nil
 	}
 	lb := pl.lb.existing.lb
 	arn := lb.LoadBalancerArn
@@ -213,15 +220,31 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 	return lb, nil
 }
 
-func (p *Provider) retag(ctx context.Context, t tagChange) error {
-	if len(t.set) > 0 {
-		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{t.arn}, Tags: t.set.elbv2()}); err != nil {
-			return fmt.Errorf("tagging %s: %w", t.arn, classify(err))
-		}
+// checkCreated makes sure the load balancer CreateLoadBalancer returned is the stack's, and remembers it.
+func (p *Provider) checkCreated(ctx context.Context, stack string, lb elbv2types.LoadBalancer) error {
+	arn := deref(lb.LoadBalancerArn)
+	tags, err := p.describeTags(ctx, []string{arn})
+	if err != nil {
+		return fmt.Errorf("reading tags of new load balancer %s: %w", arn, err)
 	}
+	if !p.owns(tags[arn], stack) {
+		return cloud.Errorf(cloud.KindConflict, "load balancer name %s is taken by %s, which belongs to %s",
+			deref(lb.LoadBalancerName), arn, ownerOf(tags[arn]))
+	}
+	p.created.add(stack, arn)
+	return nil
+}
+
+// retag removes before it adds, so that renaming a key on a resource at the limit of 50 tags works.
+func (p *Provider) retag(ctx context.Context, t tagChange) error {
 	if len(t.remove) > 0 {
 		if _, err := p.c.ELBV2.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{t.arn}, TagKeys: t.remove}); err != nil {
 			return fmt.Errorf("untagging %s: %w", t.arn, classify(err))
+		}
+	}
+	if len(t.set) > 0 {
+		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{t.arn}, Tags: t.set.elbv2()}); err != nil {
+			return fmt.Errorf("tagging %s: %w", t.arn, classify(err))
 		}
 	}
 	return nil
@@ -429,9 +452,10 @@ func (p *Provider) dropShield(ctx context.Context, lbARN string) error {
 	return nil
 }
 
-// deleteAll deletes owned resources in reverse dependency order. Callers pass only ARNs and IDs found by
-// ownership tags. A resource still in use (a target group behind a load balancer being deleted, a security
-// group whose network interfaces AWS has not yet released) returns an error, and the next attempt finishes.
+// deleteAll deletes owned resources in reverse dependency order. Callers pass only ARNs and IDs whose ownership
+// tags they have just read. A resource AWS is still releasing (a target group behind a load balancer being
+// deleted, a security group whose network interfaces are not yet released) is KindPending, and the next attempt
+// finishes; one held by something cloudlb does not own is KindBlocked, naming the blocker.
 func (p *Provider) deleteAll(ctx context.Context, lbs, tgs, sgs []string) error {
 	for _, arn := range lbs {
 		if err := p.deleteLoadBalancer(ctx, arn); err != nil {
@@ -442,17 +466,18 @@ func (p *Provider) deleteAll(ctx context.Context, lbs, tgs, sgs []string) error 
 		if _, err := p.c.ELBV2.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: ptr(arn)}); err != nil &&
 			!hasCode(err, "TargetGroupNotFound") {
 			if hasCode(err, "ResourceInUse") {
-				return cloud.Errorf(cloud.KindPending, "target group %s is still in use by a load balancer being deleted", arn)
+				return p.targetGroupInUse(ctx, arn, lbs)
 			}
 			return fmt.Errorf("deleting target group %s: %w", arn, classify(err))
 		}
 		p.forgetTargetGroup(arn)
+		p.created.forget(arn)
 	}
 	for _, id := range sgs {
 		if _, err := p.c.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: ptr(id)}); err != nil &&
 			!hasCode(err, "InvalidGroup.NotFound") {
 			if hasCode(err, "DependencyViolation") {
-				return cloud.Errorf(cloud.KindPending, "security group %s is still attached to network interfaces being released", id)
+				return p.securityGroupInUse(ctx, id)
 			}
 			return fmt.Errorf("deleting security group %s: %w", id, classify(err))
 		}
@@ -466,7 +491,73 @@ func (p *Provider) deleteLoadBalancer(ctx context.Context, arn string) error {
 	}
 	if _, err := p.c.ELBV2.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: ptr(arn)}); err != nil &&
 		!hasCode(err, "LoadBalancerNotFound") {
+		if hasCode(err, "OperationNotPermitted") {
+			return cloud.Errorf(cloud.KindBlocked, "load balancer %s has deletion protection enabled (attribute "+
+				"deletion_protection.enabled); cloudlb does not turn it off: disable it to let the load balancer be deleted", arn)
+		}
 		return fmt.Errorf("deleting load balancer %s: %w", arn, classify(err))
 	}
+	p.created.forget(arn)
 	return nil
+}
+
+// targetGroupInUse explains a ResourceInUse on deleting a target group: pending while a load balancer being
+// deleted still holds it, blocked when a load balancer cloudlb does not own for this cluster uses it.
+func (p *Provider) targetGroupInUse(ctx context.Context, arn string, deleting []string) error {
+	tgs, err := p.describeTGs(ctx, []string{arn})
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, tg := range tgs {
+		for _, lb := range tg.LoadBalancerArns {
+			if !slices.Contains(deleting, lb) {
+				users = append(users, lb)
+			}
+		}
+	}
+	if len(users) > 0 {
+		tags, err := p.describeTags(ctx, users)
+		if err != nil {
+			return err
+		}
+		var foreign []string
+		for _, lb := range users {
+			if t, ok := tags[lb]; ok && (t[cloud.TagCluster] != p.opts.ClusterName || t[cloud.TagClusterID] != p.opts.ClusterID) {
+				foreign = append(foreign, lb)
+			}
+		}
+		if len(foreign) > 0 {
+			return cloud.Errorf(cloud.KindBlocked, "target group %s is used by a listener or rule of load balancer %s, "+
+				"which cloudlb does not own: remove that use to let the target group be deleted", arn, strings.Join(foreign, ", "))
+		}
+	}
+	return cloud.Errorf(cloud.KindPending, "target group %s is still in use by a load balancer being deleted", arn)
+}
+
+// securityGroupInUse explains a DependencyViolation on deleting a security group: blocked while other groups'
+// rules refer to it, pending while AWS releases the network interfaces of a deleted load balancer.
+func (p *Provider) securityGroupInUse(ctx context.Context, id string) error {
+	var refs []string
+	for _, filter := range []string{"ip-permission.group-id", "egress.ip-permission.group-id"} {
+		pages := ec2.NewDescribeSecurityGroupsPaginator(p.c.EC2, &ec2.DescribeSecurityGroupsInput{
+			Filters: []ec2types.Filter{{Name: ptr(filter), Values: []string{id}}}})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return classify(err)
+			}
+			for _, sg := range page.SecurityGroups {
+				if ref := deref(sg.GroupId); ref != id && !slices.Contains(refs, ref) {
+					refs = append(refs, ref)
+				}
+			}
+		}
+	}
+	if len(refs) > 0 {
+		slices.Sort(refs)
+		return cloud.Errorf(cloud.KindBlocked, "security group %s is referenced by the rules of security group %s: "+
+			"remove those rules to let it be deleted", id, strings.Join(refs, ", "))
+	}
+	return cloud.Errorf(cloud.KindPending, "security group %s is still attached to network interfaces being released", id)
 }

@@ -41,7 +41,7 @@ func BenchmarkProviderCalls(b *testing.B) {
 		b.Fatal(err)
 	}
 	counter := &test.CallCounter{}
-	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: cluster, Region: region, VPCID: vpc,
+	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: cluster, ClusterID: clusterID, Region: region, VPCID: vpc,
 		EndpointURL: m.URL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
 	if err != nil {
 		b.Fatal(err)

@@ -25,6 +25,9 @@ import (
 type Options struct {
 	// ClusterName scopes ownership: only resources tagged with it are ever modified or deleted.
 	ClusterName string
+	// ClusterID is this cluster's identity (the UID of its kube-system namespace), which two clusters cannot
+	// share: only resources tagged with it as well are ever modified or deleted.
+	ClusterID string
 	// Region, when empty, comes from the environment (AWS_REGION) and then from IMDS.
 	Region string
 	// VPCID, when empty, is read from IMDS (the VPC of the instance the controller runs on).
@@ -50,6 +53,9 @@ type Options struct {
 func NewFromConfig(ctx context.Context, o Options) (*Provider, error) {
 	if o.ClusterName == "" {
 		return nil, errors.New("aws: a cluster name is required")
+	}
+	if o.ClusterID == "" {
+		return nil, errors.New("aws: a cluster ID is required")
 	}
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer {

@@ -279,9 +279,10 @@ func TestDiffTags(t *testing.T) {
 }
 
 func TestTagsForOwnershipWins(t *testing.T) {
-	p := New(Clients{}, Options{ClusterName: "c1", DefaultTags: map[string]string{"env": "prod", "team": "default"}})
-	got := p.tagsFor(map[string]string{"team": "web", cloud.TagCluster: "evil", cloud.TagStack: "other", cloud.TagResource: "x"}, "ns/a", "load-balancer")
-	want := tagSet{"env": "prod", "team": "web", cloud.TagCluster: "c1", cloud.TagStack: "ns/a", cloud.TagResource: "load-balancer"}
+	p := New(Clients{}, Options{ClusterName: "c1", ClusterID: "id1", DefaultTags: map[string]string{"env": "prod", "team": "default"}})
+	got := p.tagsFor(map[string]string{"team": "web", cloud.TagCluster: "evil", cloud.TagClusterID: "evil", cloud.TagStack: "other", cloud.TagResource: "x"},
+		"ns/a", "load-balancer")
+	want := tagSet{"env": "prod", "team": "web", cloud.TagCluster: "c1", cloud.TagClusterID: "id1", cloud.TagStack: "ns/a", cloud.TagResource: "load-balancer"}
 	if !maps.Equal(got, want) {
 		t.Errorf("tagsFor = %v, want %v", got, want)
 	}
@@ -290,6 +291,10 @@ func TestTagsForOwnershipWins(t *testing.T) {
 	}
 	if p.owns(tagSet{cloud.TagStack: "ns/a"}, "ns/a") || p.owns(tagSet{cloud.TagCluster: "c1"}, "ns/a") {
 		t.Errorf("owns without both tags")
+	}
+	if p.owns(tagSet{cloud.TagCluster: "c1", cloud.TagStack: "ns/a"}, "ns/a") ||
+		p.owns(tagSet{cloud.TagCluster: "c1", cloud.TagClusterID: "id2", cloud.TagStack: "ns/a"}, "ns/a") {
+		t.Errorf("owns without this cluster's identity")
 	}
 }
 

@@ -120,7 +120,7 @@ func (p *Provider) resolveSubnets(ctx context.Context, hints []string) ([]string
 }
 
 // resolveSecurityGroups turns the user's security group hints (IDs or names) into IDs.
-func (p *Provider) resolveSecurityGroups(ctx context.Context, hints []string) ([]string, error) {
+func (p *Provider) resolveSecurityGroups(ctx context.Context, stack string, hints []string) ([]string, error) {
 	var ids, names []string
 	for _, h := range hints {
 		if strings.HasPrefix(h, "sg-") {
@@ -129,6 +129,7 @@ func (p *Provider) resolveSecurityGroups(ctx context.Context, hints []string) ([
 			names = append(names, h)
 		}
 	}
+	var found []ec2types.SecurityGroup
 	if len(names) > 0 {
 		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
 			{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
@@ -140,12 +141,38 @@ func (p *Provider) resolveSecurityGroups(ctx context.Context, hints []string) ([
 		if len(out.SecurityGroups) != len(names) {
 			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security groups %v: found %d by name in the VPC", names, len(out.SecurityGroups))
 		}
-		for _, sg := range out.SecurityGroups {
-			ids = append(ids, deref(sg.GroupId))
-		}
+		found = append(found, out.SecurityGroups...)
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	if len(ids) > 0 {
+		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+		if err != nil {
+			if hasCode(err, "InvalidGroup.NotFound") {
+				return nil, cloud.Errorf(cloud.KindInvalidSpec, "security groups %v: %s", ids, err)
+			}
+			return nil, classify(err)
+		}
+		found = append(found, out.SecurityGroups...)
+	}
+	var out []string
+	for _, sg := range found {
+		// A group the user made is used as it is; a group cloudlb manages for another stack or cluster is not
+		// the user's to hand out, and would be deleted or changed under this load balancer.
+		tags := fromEC2(sg.Tags)
+		_, managed := tags[cloud.TagStack]
+		if _, ok := tags[cloud.TagCluster]; ok {
+			managed = true
+		}
+		if _, ok := tags[cloud.TagClusterID]; ok {
+			managed = true
+		}
+		if managed && !p.owns(tags, stack) {
+			return nil, cloud.Errorf(cloud.KindConflict, "security group %s (%s) belongs to %s: name a security group of your own",
+				deref(sg.GroupId), deref(sg.GroupName), ownerOf(tags))
+		}
+		out = append(out, deref(sg.GroupId))
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // certificateCache remembers the account's issued ACM certificates for a while, so that certificate discovery

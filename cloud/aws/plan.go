@@ -266,14 +266,14 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 		name := d.tgNames[want.ID]
 		var have *tgState
 		for _, tg := range a.targetGroups {
-			if deref(tg.tg.TargetGroupName) == name && tg.tags[cloud.TagResource] == want.ID {
+			if deref(tg.tg.TargetGroupName) == name && tg.tags[cloud.TagResource] == cloud.TagValue(want.ID) {
 				have = tg
 				break
 			}
 		}
 		if have == nil {
 			for _, old := range a.targetGroups {
-				if old.tags[cloud.TagResource] == want.ID && string(old.tg.TargetType) == string(want.TargetType) {
+				if old.tags[cloud.TagResource] == cloud.TagValue(want.ID) && string(old.tg.TargetType) == string(want.TargetType) {
 					pl.copyTargets[want.ID] = deref(old.tg.TargetGroupArn)
 				}
 			}
@@ -312,7 +312,7 @@ func tgTags(d *desired, tg cloud.TargetGroup) tagSet {
 	for k, v := range tg.Tags {
 		out[k] = v
 	}
-	out[cloud.TagResource] = tg.ID
+	out[cloud.TagResource] = cloud.TagValue(tg.ID)
 	return out
 }
 

@@ -20,21 +20,22 @@ import (
 // rather than against the plan's own conversions.
 
 const (
-	testCluster = "c1"
-	testStack   = "ns/web"
-	testLBName  = "k8s-web-0123456789"
-	testLBARN   = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/k8s-web-0123456789/aaaa"
-	testSGID    = "sg-managed"
-	testSGName  = "k8s-web-sg-0123456789"
-	testPolicy  = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-	apiID       = "ns/api:8080"
-	webID       = "ns/web:80"
-	apiName     = "k8s-api-1111111111"
-	webName     = "k8s-web-2222222222"
-	certA       = "arn:aws:acm:eu-west-1:123456789012:certificate/a"
-	certB       = "arn:aws:acm:eu-west-1:123456789012:certificate/b"
-	certC       = "arn:aws:acm:eu-west-1:123456789012:certificate/c"
-	testHost    = "www.example.com"
+	testCluster   = "c1"
+	testClusterID = "id1"
+	testStack     = "ns/web"
+	testLBName    = "k8s-web-0123456789"
+	testLBARN     = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/k8s-web-0123456789/aaaa"
+	testSGID      = "sg-managed"
+	testSGName    = "k8s-web-sg-0123456789"
+	testPolicy    = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+	apiID         = "ns/api:8080"
+	webID         = "ns/web:80"
+	apiName       = "k8s-api-1111111111"
+	webName       = "k8s-web-2222222222"
+	certA         = "arn:aws:acm:eu-west-1:123456789012:certificate/a"
+	certB         = "arn:aws:acm:eu-west-1:123456789012:certificate/b"
+	certC         = "arn:aws:acm:eu-west-1:123456789012:certificate/c"
+	testHost      = "www.example.com"
 )
 
 func tgARNFor(name string) string {
@@ -105,12 +106,12 @@ func testDesired() *desired {
 
 // retag recomputes the desired stack tags from the model's user tags, as resolve does.
 func retag(d *desired) {
-	p := New(Clients{}, Options{ClusterName: testCluster})
+	p := New(Clients{}, Options{ClusterName: testCluster, ClusterID: testClusterID})
 	d.tags = p.tagsFor(d.lb.Tags, d.lb.Stack, "load-balancer")
 }
 
 func ownerTags(resource string, user map[string]string) tagSet {
-	t := tagSet{cloud.TagCluster: testCluster, cloud.TagStack: testStack, cloud.TagResource: resource}
+	t := tagSet{cloud.TagCluster: testCluster, cloud.TagClusterID: testClusterID, cloud.TagStack: testStack, cloud.TagResource: resource}
 	maps.Copy(t, user)
 	return t
 }

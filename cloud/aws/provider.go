@@ -6,6 +6,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ type Provider struct {
 	// tgARNs caches target group ID ("stack\x00id") to ARN for target syncs, which run far more often than
 	// Ensure; an entry is dropped when the group is deleted or not found.
 	tgARNs sync.Map
+	// created are the load balancers and target groups this process made, by stack, which Delete includes
+	// while the tagging API may not list them yet.
+	created createdSet
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -45,14 +49,18 @@ func New(c Clients, o Options) *Provider {
 
 // Ensure converges the stack's resources to lb.
 func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known cloud.Known) (cloud.Status, error) {
-	_ = known
 	d, warnings, err := p.resolve(ctx, lb)
 	if err != nil {
 		return cloud.Status{}, err
 	}
-	a, err := p.observe(ctx, lb.Stack)
+	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: d.userSGs})
 	if err != nil {
 		return cloud.Status{}, err
+	}
+	// AWS would hand back the load balancer holding the name, or refuse: either way it is not this stack's to use.
+	if h, ok := a.held[lb.Name]; ok {
+		return cloud.Status{}, cloud.Errorf(cloud.KindConflict, "load balancer name %s is taken by %s, which belongs to %s",
+			lb.Name, h.arn, ownerOf(h.tags))
 	}
 	if err := p.observeAttributes(ctx, lb, a); err != nil {
 		return cloud.Status{}, err
@@ -85,14 +93,14 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply.
 	if len(d.tags) > maxTags {
 		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "%d tags (default tags, the tags annotation and cloudlb's %d ownership tags) "+
-			"exceed the AWS limit of %d per resource", len(d.tags), 3, maxTags)
+			"exceed the AWS limit of %d per resource", len(d.tags), ownershipTags, maxTags)
 	}
 	var err error
 	if d.subnets, err = p.subnets(ctx, lb); err != nil {
 		return nil, nil, err
 	}
 	if len(lb.SecurityGroups) > 0 {
-		if d.userSGs, err = p.resolveSecurityGroups(ctx, lb.SecurityGroups); err != nil {
+		if d.userSGs, err = p.resolveSecurityGroups(ctx, lb.Stack, lb.SecurityGroups); err != nil {
 			return nil, nil, err
 		}
 	} else if p.opts.BackendSecurityGroup != "" {
@@ -135,10 +143,10 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 	return d, warnings, nil
 }
 
-// Delete removes everything the stack owns, from whatever partial state it is in.
+// Delete removes everything the stack owns, from whatever partial state it is in, and returns nil only once a
+// consistent Describe shows its load balancers gone.
 func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) error {
-	_ = known
-	a, err := p.observe(ctx, stack)
+	a, err := p.observe(ctx, stack, scope{known: known, names: []string{known.Name}, thorough: true})
 	if err != nil {
 		return err
 	}
@@ -152,12 +160,30 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 	for _, sg := range a.securityGroups {
 		sgs = append(sgs, deref(sg.GroupId))
 	}
-	return p.deleteAll(ctx, lbs, tgs, sgs)
+	if err := p.deleteAll(ctx, lbs, tgs, sgs); err != nil {
+		return err
+	}
+	var left []elbv2types.LoadBalancer
+	for _, batch := range chunks(lbs, 20) {
+		described, err := p.describeLBs(ctx, batch)
+		if err != nil {
+			return err
+		}
+		left = append(left, described...)
+	}
+	for _, lb := range left {
+		if lb.State == nil || lb.State.Code != elbv2types.LoadBalancerStateEnumFailed {
+			return cloud.Errorf(cloud.KindPending, "load balancer %s is still being deleted", deref(lb.LoadBalancerArn))
+		}
+	}
+	return nil
 }
 
-// Stacks lists every stack that owns a load balancer, target group or security group in this cluster.
+// Stacks lists every stack that owns a load balancer, target group or security group carrying this cluster's
+// name and identity; never a legacy resource, which garbage collection must not adopt. Stack values are as
+// tagged: a stack key longer than a tag value allows is listed as cloud.TagValue(stack).
 func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
-	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName},
+	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID},
 		resourceTypeLB, resourceTypeTG, "ec2:security-group")
 	if err != nil {
 		return nil, err
@@ -165,11 +191,13 @@ func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, tags := range owned {
-		if s := tags[cloud.TagStack]; s != "" && tags[cloud.TagCluster] == p.opts.ClusterName && !seen[s] {
+		s := tags[cloud.TagStack]
+		if s != "" && tags[cloud.TagCluster] == p.opts.ClusterName && tags[cloud.TagClusterID] == p.opts.ClusterID && !seen[s] {
 			seen[s] = true
 			out = append(out, s)
 		}
 	}
+	slices.Sort(out)
 	return out, nil
 }
 
@@ -249,12 +277,14 @@ func (p *Provider) targetGroupARN(ctx context.Context, stack, tgID string) (stri
 	if v, ok := p.tgARNs.Load(key); ok {
 		return v.(string), nil
 	}
-	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagStack: stack, cloud.TagResource: tgID}, resourceTypeTG)
+	filter := p.ownerFilter(stack)
+	filter[cloud.TagResource] = cloud.TagValue(tgID)
+	owned, err := p.taggedARNs(ctx, filter, resourceTypeTG)
 	if err != nil {
 		return "", err
 	}
 	for arn, tags := range owned {
-		if p.owns(tags, stack) {
+		if p.owns(tags, stack) && tags[cloud.TagResource] == cloud.TagValue(tgID) {
 			p.tgARNs.Store(key, arn)
 			return arn, nil
 		}

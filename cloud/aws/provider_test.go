@@ -432,7 +432,8 @@ var _ = Describe("AWS provider", func() {
 		By("a duplicate load balancer left by a crash is removed")
 		lb := model(stack, "/api", "/")
 		_, err = elbc.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String(lb.Name), Subnets: subnets,
-			Tags: []elbv2types.Tag{{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)}, {Key: aws.String(cloud.TagStack), Value: aws.String(stack)}}})
+			Tags: []elbv2types.Tag{{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)},
+				{Key: aws.String(cloud.TagClusterID), Value: aws.String(clusterID)}, {Key: aws.String(cloud.TagStack), Value: aws.String(stack)}}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ownedLoadBalancers(stack)).To(HaveLen(2))
 		ensure(lb)
@@ -464,7 +465,7 @@ var _ = Describe("AWS provider", func() {
 
 	It("refuses, before any change, a model whose tags exceed the AWS limit", func() {
 		defaults := map[string]string{}
-		for i := range 48 {
+		for i := range 47 {
 			defaults["team-"+strconv.Itoa(i)] = "x"
 		}
 		tagged := newProvider(cluster, counter, func(o *cloudaws.Options) { o.DefaultTags = defaults })

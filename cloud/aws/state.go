@@ -24,6 +24,14 @@ type actual struct {
 	lbs            []*lbState
 	targetGroups   []*tgState
 	securityGroups []ec2types.SecurityGroup
+	// held are load balancers found by one of the names looked up that are not this stack's, by name.
+	held map[string]heldLB
+}
+
+// heldLB is a load balancer holding a name, with its tags, that the stack does not own.
+type heldLB struct {
+	arn  string
+	tags tagSet
 }
 
 type lbState struct {
@@ -77,10 +85,24 @@ func (p *Provider) taggedARNs(ctx context.Context, filter map[string]string, typ
 	return out, nil
 }
 
+// scope says where observe looks besides the tagging API, which is eventually consistent and does not list
+// resources made before cluster identity tags.
+type scope struct {
+	known cloud.Known
+	// names are load balancer names to look up by consistent Describe calls.
+	names []string
+	// excludeSGs are security groups cloudlb must not consider its own (the user's and the backend group).
+	excludeSGs []string
+	// thorough also asks AWS which target groups each load balancer uses (on Delete, where nothing may leak).
+	thorough bool
+}
+
 // observe reads everything the stack owns. It never lists the account: owned ARNs come from the tagging API,
-// and only those are described.
-func (p *Provider) observe(ctx context.Context, stack string) (*actual, error) {
-	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagStack: stack}, resourceTypeLB, resourceTypeTG)
+// from this process's memory of what it created, from the stack's record (known) and from the load balancers'
+// own listeners, rules and security groups; every resource found other than by the tagging API is checked for
+// ownership tags before it counts. Legacy resources (no cluster identity tag) proven by known.ID are adopted.
+func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual, error) {
+	owned, err := p.taggedARNs(ctx, p.ownerFilter(stack), resourceTypeLB, resourceTypeTG)
 	if err != nil {
 		return nil, err
 	}
@@ -88,43 +110,62 @@ func (p *Provider) observe(ctx context.Context, stack string) (*actual, error) {
 	for arn, tags := range owned {
 		switch {
 		case !p.owns(tags, stack):
-		case strings.Contains(arn, ":loadbalancer/app/"):
+		case isLBARN(arn):
 			lbARNs = append(lbARNs, arn)
-		case strings.Contains(arn, ":targetgroup/"):
+		case isTGARN(arn):
 			tgARNs = append(tgARNs, arn)
 		}
 	}
 	slices.Sort(lbARNs)
 	slices.Sort(tgARNs)
 
-	a := &actual{}
+	a := &actual{held: map[string]heldLB{}}
+	lbs := map[string]*lbState{}
 	for _, batch := range chunks(lbARNs, 20) {
-		lbs, err := p.describeLBs(ctx, batch)
+		described, err := p.describeLBs(ctx, batch)
 		if err != nil {
 			return nil, err
 		}
-		for _, lb := range lbs {
-			st := &lbState{lb: lb, tags: owned[deref(lb.LoadBalancerArn)]}
-			if st.listeners, err = p.observeListeners(ctx, deref(lb.LoadBalancerArn)); err != nil {
-				return nil, err
-			}
-			a.lbs = append(a.lbs, st)
+		for _, lb := range described {
+			lbs[deref(lb.LoadBalancerArn)] = &lbState{lb: lb, tags: owned[deref(lb.LoadBalancerArn)]}
 		}
 	}
-	slices.SortFunc(a.lbs, func(x, y *lbState) int { return deref(x.lb.CreatedTime).Compare(deref(y.lb.CreatedTime)) })
-	for _, batch := range chunks(tgARNs, 20) {
+	if err := p.findLBs(ctx, stack, sc, lbs, a); err != nil {
+		return nil, err
+	}
+	for _, st := range lbs {
+		a.lbs = append(a.lbs, st)
+	}
+	slices.SortFunc(a.lbs, func(x, y *lbState) int {
+		if c := deref(x.lb.CreatedTime).Compare(deref(y.lb.CreatedTime)); c != 0 {
+			return c
+		}
+		return strings.Compare(deref(x.lb.LoadBalancerArn), deref(y.lb.LoadBalancerArn))
+	})
+	for _, st := range a.lbs {
+		if st.listeners, err = p.observeListeners(ctx, deref(st.lb.LoadBalancerArn)); err != nil {
+			return nil, err
+		}
+	}
+
+	tgTags := map[string]tagSet{}
+	for _, arn := range tgARNs {
+		tgTags[arn] = owned[arn]
+	}
+	if err := p.findTGs(ctx, stack, sc, a.lbs, tgTags); err != nil {
+		return nil, err
+	}
+	for _, batch := range chunks(sortedKeys(tgTags), 20) {
 		tgs, err := p.describeTGs(ctx, batch)
 		if err != nil {
 			return nil, err
 		}
 		for _, tg := range tgs {
-			a.targetGroups = append(a.targetGroups, &tgState{tg: tg, tags: owned[deref(tg.TargetGroupArn)]})
+			a.targetGroups = append(a.targetGroups, &tgState{tg: tg, tags: tgTags[deref(tg.TargetGroupArn)]})
 		}
 	}
-	sgs, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-		{Name: ptr("tag:" + cloud.TagCluster), Values: []string{p.opts.ClusterName}},
-		{Name: ptr("tag:" + cloud.TagStack), Values: []string{stack}},
-	}})
+
+	sgs, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: p.ec2OwnerFilter(stack)})
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -133,8 +174,29 @@ func (p *Provider) observe(ctx context.Context, stack string) (*actual, error) {
 			a.securityGroups = append(a.securityGroups, sg)
 		}
 	}
+	if a.securityGroups, err = p.findSGs(ctx, stack, sc, a.lbs, a.securityGroups); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
+
+// ownerFilter is the tagging API filter for the resources of stack in this cluster.
+func (p *Provider) ownerFilter(stack string) map[string]string {
+	return map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID, cloud.TagStack: cloud.TagValue(stack)}
+}
+
+// ec2OwnerFilter is ownerFilter for EC2's Describe calls.
+func (p *Provider) ec2OwnerFilter(stack string) []ec2types.Filter {
+	var out []ec2types.Filter
+	f := p.ownerFilter(stack)
+	for _, k := range sortedKeys(f) {
+		out = append(out, ec2types.Filter{Name: ptr("tag:" + k), Values: []string{f[k]}})
+	}
+	return out
+}
+
+func isLBARN(arn string) bool { return strings.Contains(arn, ":loadbalancer/app/") }
+func isTGARN(arn string) bool { return strings.Contains(arn, ":targetgroup/") }
 
 // observeAttributes reads the attributes of owned load balancers and target groups, only where the model sets
 // some: attributes cloudlb does not set are left as they are, so there is nothing to compare otherwise.
@@ -153,7 +215,7 @@ func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer
 	}
 	withAttrs := map[string]bool{}
 	for _, tg := range lb.TargetGroups {
-		withAttrs[tg.ID] = len(tg.Attributes) > 0
+		withAttrs[cloud.TagValue(tg.ID)] = len(tg.Attributes) > 0
 	}
 	for _, tg := range a.targetGroups {
 		if !withAttrs[tg.tags[cloud.TagResource]] {
@@ -173,7 +235,7 @@ func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer
 
 // describeLBs describes load balancers by ARN.
 func (p *Provider) describeLBs(ctx context.Context, arns []string) ([]elbv2types.LoadBalancer, error) {
-	return describeEach(arns, "LoadBalancerNotFound", func(batch []string) ([]elbv2types.LoadBalancer, error) {
+	return describeEach(arns, []string{"LoadBalancerNotFound"}, func(batch []string) ([]elbv2types.LoadBalancer, error) {
 		out, err := p.c.ELBV2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: batch})
 		if err != nil {
 			return nil, err
@@ -184,7 +246,7 @@ func (p *Provider) describeLBs(ctx context.Context, arns []string) ([]elbv2types
 
 // describeTGs describes target groups by ARN.
 func (p *Provider) describeTGs(ctx context.Context, arns []string) ([]elbv2types.TargetGroup, error) {
-	return describeEach(arns, "TargetGroupNotFound", func(batch []string) ([]elbv2types.TargetGroup, error) {
+	return describeEach(arns, []string{"TargetGroupNotFound"}, func(batch []string) ([]elbv2types.TargetGroup, error) {
 		out, err := p.c.ELBV2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: batch})
 		if err != nil {
 			return nil, err
@@ -196,12 +258,12 @@ func (p *Provider) describeTGs(ctx context.Context, arns []string) ([]elbv2types
 // describeEach describes a batch of ARNs in one call. The tagging API is eventually consistent and may still
 // list a resource just deleted, which fails the whole batch with notFound; then each ARN is described alone and
 // the missing ones are dropped.
-func describeEach[T any](arns []string, notFound string, describe func([]string) ([]T, error)) ([]T, error) {
+func describeEach[T any](arns []string, notFound []string, describe func([]string) ([]T, error)) ([]T, error) {
 	out, err := describe(arns)
 	switch {
 	case err == nil:
 		return out, nil
-	case !hasCode(err, notFound):
+	case !hasCode(err, notFound...):
 		return nil, classify(err)
 	case len(arns) == 1:
 		return nil, nil

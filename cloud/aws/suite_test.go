@@ -24,8 +24,9 @@ func TestAWSProvider(t *testing.T) {
 }
 
 const (
-	region  = "us-east-1"
-	cluster = "moto"
+	region    = "us-east-1"
+	cluster   = "moto"
+	clusterID = "moto-uid-1"
 )
 
 var (
@@ -75,7 +76,7 @@ func resetCloud() {
 // newProvider returns an AWS provider pointed at moto, counting its calls.
 func newProvider(clusterName string, counter *test.CallCounter, opts ...func(*cloudaws.Options)) *cloudaws.Provider {
 	GinkgoHelper()
-	o := cloudaws.Options{ClusterName: clusterName, Region: region, VPCID: vpcID, EndpointURL: moto.URL, MaxRetries: 8}
+	o := cloudaws.Options{ClusterName: clusterName, ClusterID: clusterID, Region: region, VPCID: vpcID, EndpointURL: moto.URL, MaxRetries: 8}
 	if counter != nil {
 		o.APIOptions = append(o.APIOptions, counter.Middleware)
 	}

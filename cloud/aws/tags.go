@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"fmt"
 	"maps"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -12,9 +13,33 @@ import (
 // tagSet is a resource's tags as a map.
 type tagSet map[string]string
 
-// owns applies the ownership rule of cloud/ownership.go: cluster AND stack tags must both match.
+// ownershipTags is how many tags cloudlb itself puts on every resource.
+const ownershipTags = 4
+
+// owns applies the ownership rule of cloud/ownership.go: cluster name, cluster identity AND stack must all match.
 func (p *Provider) owns(tags tagSet, stack string) bool {
-	return tags[cloud.TagCluster] == p.opts.ClusterName && tags[cloud.TagStack] == stack
+	return tags[cloud.TagCluster] == p.opts.ClusterName && tags[cloud.TagClusterID] == p.opts.ClusterID &&
+		tags[cloud.TagStack] == cloud.TagValue(stack)
+}
+
+// legacy reports whether tags are those of a resource this cluster name made for stack before cluster identity
+// tags existed. Such a resource is this cluster's only once proven by its own record (see adopt).
+func (p *Provider) legacy(tags tagSet, stack string) bool {
+	_, hasID := tags[cloud.TagClusterID]
+	return !hasID && tags[cloud.TagCluster] == p.opts.ClusterName && tags[cloud.TagStack] == cloud.TagValue(stack)
+}
+
+// ownerOf describes, for an error message, whom a resource belongs to by its tags.
+func ownerOf(tags tagSet) string {
+	if tags[cloud.TagCluster] == "" && tags[cloud.TagStack] == "" && tags[cloud.TagClusterID] == "" {
+		return "no cloudlb cluster (it has no cloudlb ownership tags)"
+	}
+	id := tags[cloud.TagClusterID]
+	if id == "" {
+		return fmt.Sprintf("stack %q of cluster %q, made before cluster identity tags and not named by this cluster's record",
+			tags[cloud.TagStack], tags[cloud.TagCluster])
+	}
+	return fmt.Sprintf("stack %q of cluster %q (cluster ID %s)", tags[cloud.TagStack], tags[cloud.TagCluster], id)
 }
 
 // tagsFor returns the full tag set of one resource: defaults, then the user's tags, then ownership, which
@@ -24,8 +49,9 @@ func (p *Provider) tagsFor(user map[string]string, stack, resource string) tagSe
 	maps.Copy(out, p.opts.DefaultTags)
 	maps.Copy(out, user)
 	out[cloud.TagCluster] = p.opts.ClusterName
-	out[cloud.TagStack] = stack
-	out[cloud.TagResource] = resource
+	out[cloud.TagClusterID] = p.opts.ClusterID
+	out[cloud.TagStack] = cloud.TagValue(stack)
+	out[cloud.TagResource] = cloud.TagValue(resource)
 	return out
 }
 
@@ -38,14 +64,26 @@ func (t tagSet) elbv2() []elbv2types.Tag {
 }
 
 func (t tagSet) ec2(resourceType ec2types.ResourceType) []ec2types.TagSpecification {
+	return []ec2types.TagSpecification{{ResourceType: resourceType, Tags: t.ec2Tags()}}
+}
+
+func (t tagSet) ec2Tags() []ec2types.Tag {
 	tags := make([]ec2types.Tag, 0, len(t))
 	for _, k := range sortedKeys(t) {
 		tags = append(tags, ec2types.Tag{Key: ptr(k), Value: ptr(t[k])})
 	}
-	return []ec2types.TagSpecification{{ResourceType: resourceType, Tags: tags}}
+	return tags
 }
 
 func fromEC2(tags []ec2types.Tag) tagSet {
+	out := tagSet{}
+	for _, t := range tags {
+		out[deref(t.Key)] = deref(t.Value)
+	}
+	return out
+}
+
+func fromELBV2(tags []elbv2types.Tag) tagSet {
 	out := tagSet{}
 	for _, t := range tags {
 		out[deref(t.Key)] = deref(t.Value)

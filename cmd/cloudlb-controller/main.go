@@ -10,7 +10,12 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cloudlb/cloudlb/cloud"
@@ -28,10 +33,12 @@ func main() {
 
 func run() error {
 	var o controllers.Options
-	var cloudProvider, defaultTags string
+	var cloudProvider, defaultTags, clusterID string
 	var awsOpts cloudaws.Options
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster; tags every cloud resource and scopes ownership (required).")
+	flag.StringVar(&clusterID, "cluster-id", "",
+		"Identity of this cluster on every cloud resource; defaults to the UID of the kube-system namespace. Set it only for tests and local runs.")
 	flag.StringVar(&cloudProvider, "cloud-provider", "aws", "Cloud provider: aws or fake (in-memory, for tests and local runs).")
 	flag.StringVar(&o.LegacyIngressClass, "ingress-class", "cloudlb", "Value of the legacy kubernetes.io/ingress.class annotation that cloudlb serves.")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 3, "Stacks reconciled in parallel.")
@@ -70,20 +77,52 @@ func run() error {
 		return err
 	}
 	awsOpts.ClusterName = o.ClusterName
-	provider, err := newProvider(ctx, cloudProvider, awsOpts)
-	if err != nil {
-		return err
-	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if cloudProvider == "aws" {
+		if awsOpts.ClusterID, err = readClusterID(ctx, cfg, clusterID); err != nil {
+			return err
+		}
+	}
+	provider, err := newProvider(ctx, cloudProvider, awsOpts)
+	if err != nil {
+		return err
 	}
 	mgr, err := controllers.NewManager(ctx, cfg, provider, o)
 	if err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting cloudlb", "cluster", o.ClusterName, "cloudProvider", cloudProvider)
+	ctrl.Log.Info("starting cloudlb", "cluster", o.ClusterName, "clusterID", awsOpts.ClusterID, "cloudProvider", cloudProvider)
 	return mgr.Start(ctx)
+}
+
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+
+// readClusterID returns override, or else the UID of the kube-system namespace, read once with a direct client:
+// two clusters never share it, even when they share a --cluster-name.
+func readClusterID(ctx context.Context, cfg *rest.Config, override string) (string, error) {
+	if override != "" {
+		return override, nil
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return "", fmt.Errorf("reading the cluster ID: %w", err)
+	}
+	var ns corev1.Namespace
+	// A just-started API server creates kube-system within moments; a missing one is retried briefly.
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, &ns)
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading the cluster ID (the UID of namespace kube-system; it needs get on namespaces): %w", err)
+	}
+	if ns.UID == "" {
+		return "", errors.New("reading the cluster ID: namespace kube-system has no UID")
+	}
+	return string(ns.UID), nil
 }
 
 func newProvider(ctx context.Context, name string, awsOpts cloudaws.Options) (cloud.Provider, error) {

@@ -1,8 +1,16 @@
 package main
 
 import (
+	"context"
 	"maps"
+	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudlb/cloudlb/test"
 )
 
 func TestParseTags(t *testing.T) {
@@ -28,5 +36,44 @@ func TestParseTags(t *testing.T) {
 		if !tc.err && !maps.Equal(got, tc.want) {
 			t.Errorf("parseTags(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestReadClusterID(t *testing.T) {
+	env, err := test.NewEnvironment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx := context.Background()
+
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := readClusterID(ctx, cfg, "")
+	if err != nil {
+		t.Fatalf("readClusterID: %v", err)
+	}
+	var ns corev1.Namespace
+	if err := c.Get(ctx, client.ObjectKey{Name: "kube-system"}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	if id != string(ns.UID) || id == "" {
+		t.Errorf("cluster ID %q, want the UID of kube-system %q", id, ns.UID)
+	}
+	if id, err := readClusterID(ctx, cfg, "from-flag"); err != nil || id != "from-flag" {
+		t.Errorf("the flag must override: got %q, %v", id, err)
+	}
+
+	// A controller that may not read namespaces fails start-up, saying why, instead of running without identity.
+	denied := rest.CopyConfig(cfg)
+	denied.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:cloudlb:no-rights"}
+	if _, err := readClusterID(ctx, denied, ""); err == nil || !strings.Contains(err.Error(), "kube-system") {
+		t.Errorf("without get on namespaces: got %v, want an error naming kube-system", err)
 	}
 }

@@ -17,7 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -61,7 +65,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	provider, cleanup, err := newProvider(ctx, *cloudName)
+	provider, cleanup, err := newProvider(ctx, cfg, *cloudName)
 	if err != nil {
 		return err
 	}
@@ -107,13 +111,17 @@ func run() error {
 
 // newProvider returns the chosen cloud. For aws it starts a moto server, so that the controller's real AWS
 // code creates real ALB API objects that the user can inspect.
-func newProvider(ctx context.Context, name string) (cloud.Provider, func(), error) {
+func newProvider(ctx context.Context, restCfg *rest.Config, name string) (cloud.Provider, func(), error) {
 	switch name {
 	case "fake":
 		return fake.New(), func() {}, nil
 	case "aws":
 	default:
 		return nil, nil, fmt.Errorf("--cloud=%s: must be aws or fake", name)
+	}
+	clusterID, err := readClusterID(ctx, restCfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	moto, err := test.StartMoto()
 	if err != nil {
@@ -133,7 +141,7 @@ func newProvider(ctx context.Context, name string) (cloud.Provider, func(), erro
 		moto.Stop()
 		return nil, nil, fmt.Errorf("preparing moto's VPC: %w", err)
 	}
-	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: "local", Region: localRegion, VPCID: vpcID, EndpointURL: moto.URL, MaxRetries: 5})
+	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: "local", ClusterID: clusterID, Region: localRegion, VPCID: vpcID, EndpointURL: moto.URL, MaxRetries: 5})
 	if err != nil {
 		moto.Stop()
 		return nil, nil, err
@@ -144,6 +152,27 @@ func newProvider(ctx context.Context, name string) (cloud.Provider, func(), erro
 }
 
 const localRegion = "us-east-1"
+
+// readClusterID returns the UID of the embedded API server's kube-system namespace, as the controller does.
+func readClusterID(ctx context.Context, cfg *rest.Config) (string, error) {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return "", fmt.Errorf("reading the cluster ID: %w", err)
+	}
+	var ns corev1.Namespace
+	// A just-started API server creates kube-system within moments; a missing one is retried briefly.
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, &ns)
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading the cluster ID (the UID of namespace kube-system): %w", err)
+	}
+	if ns.UID == "" {
+		return "", fmt.Errorf("reading the cluster ID: namespace kube-system has no UID")
+	}
+	return string(ns.UID), nil
+}
 
 // printAddresses waits until the cache holds want Ingresses that all have an address, or 60 s, then prints them.
 func printAddresses(ctx context.Context, c client.Client, want int) error {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/cloudlb/cloudlb/test"
 )
@@ -81,6 +82,12 @@ var _ = Describe("The controller binary with the AWS provider against moto", Ord
 		// The status is lower-case by design; DNS names are case-insensitive.
 		Expect(strings.ToLower(aws.ToString(lb.DNSName))).To(Equal(host))
 		Expect(lb.Scheme).To(Equal(elbv2types.LoadBalancerSchemeEnumInternetFacing))
+		// The cluster identity is read by the binary from the API server: the UID of kube-system.
+		var kubeSystem corev1.Namespace
+		Expect(k8s.Get(ctx, types.NamespacedName{Name: "kube-system"}, &kubeSystem)).To(Succeed())
+		tags, err := elbc.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: lbs})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tags.TagDescriptions[0].Tags).To(ContainElement(elbv2types.Tag{Key: aws.String("cloudlb.io/cluster-id"), Value: aws.String(string(kubeSystem.UID))}))
 
 		tgs, err := owned(ctx, cluster, "elasticloadbalancing:targetgroup")
 		Expect(err).NotTo(HaveOccurred())
