@@ -60,7 +60,9 @@ var _ = Describe("Deletion, waits and deadlines", func() {
 		ing := newIngress(ns, name, nil, rule("", "/", networkingv1.PathTypePrefix, "web", 80))
 		ing.Annotations = map[string]string{"kubernetes.io/ingress.class": "direct"}
 		Expect(k8s.Create(ctx, ing)).To(Succeed())
-		Eventually(func() error { return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{}) }).Should(Succeed())
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{})
+		}).Should(Succeed())
 		return &ingress.Reconciler{Client: mgr.GetClient(), Provider: p, Recorder: mgr.GetEventRecorder("cloudlb"),
 			ClusterName: clusterName, LegacyClass: "direct"}, ing
 	}
