@@ -135,6 +135,9 @@ type stackLock struct {
 
 // Lock takes the lock of key, or gives up when ctx ends. The returned function releases it.
 func (l *StackLocks) Lock(ctx context.Context, key string) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	if l.locks == nil {
 		l.locks = map[string]*stackLock{}
