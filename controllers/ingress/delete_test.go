@@ -165,6 +165,22 @@ var _ = Describe("Deletion, waits and deadlines", func() {
 		Expect(p.LoadBalancer(stack("crashy")).Name).To(Equal(rec.Status.Name))
 	})
 
+	It("keeps the record's DNS name, name and scheme in step with a replaced load balancer", func() {
+		ing := newIngress(ns, "moved", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
+		before := hostname(ing)
+		Eventually(func() string { return record("moved").Status.DNSName }).Should(Equal(before))
+
+		Expect(update(ing, func(i *networkingv1.Ingress) {
+			i.Annotations = map[string]string{"alb.ingress.kubernetes.io/scheme": "internet-facing"}
+		})).To(Succeed())
+		Eventually(hostname).WithArguments(ing).ShouldNot(Equal(before))
+		Eventually(func() v1alpha1.LoadBalancerStatus { return record("moved").Status }).Should(And(
+			HaveField("DNSName", hostname(ing)), HaveField("Scheme", "internet-facing"),
+			HaveField("Name", provider.LoadBalancer(stack("moved")).Name)))
+	})
+
 	It("gives up a reconcile whose cloud call hangs at the deadline", func() {
 		p := fake.New()
 		p.SetLatency(fake.MethodEnsure, time.Hour)
