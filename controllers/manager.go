@@ -40,7 +40,13 @@ type Options struct {
 	// Webhook serves the pod readiness gate webhook when Port is set.
 	Webhook WebhookOptions
 	// GCInterval is how often orphaned cloud stacks are collected; zero disables collection.
-	GCInterval              time.Duration
+	GCInterval time.Duration
+	// GCConfirmAfter is how long a stack stays orphaned before it is collected; zero means GCInterval.
+	GCConfirmAfter time.Duration
+	// GCMaxDeletions caps the stacks collected per pass; zero means ingress.DefaultGCMaxDeletions.
+	GCMaxDeletions int
+	// ReconcileTimeout bounds each reconcile of a stack; zero means no deadline.
+	ReconcileTimeout        time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	MetricsBindAddress      string
@@ -96,6 +102,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
 	}
+	locks := &ingress.StackLocks{}
 	r := &ingress.Reconciler{
 		Client:             mgr.GetClient(),
 		APIReader:          mgr.GetAPIReader(),
@@ -104,6 +111,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		ClusterName:        o.ClusterName,
 		LegacyClass:        o.LegacyIngressClass,
 		DriftCheckInterval: o.DriftCheckInterval,
+		Timeout:            o.ReconcileTimeout,
+		Locks:              locks,
 	}
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
@@ -125,7 +134,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		})
 	}
 	if o.GCInterval > 0 {
-		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval}
+		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+			LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval, ConfirmAfter: o.GCConfirmAfter,
+			MaxDeletions: o.GCMaxDeletions, Locks: locks}
 		if err := mgr.Add(gc); err != nil {
 			return nil, err
 		}

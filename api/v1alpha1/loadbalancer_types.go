@@ -18,6 +18,10 @@ type LoadBalancerStatus struct {
 	// ID is the cloud's identifier of the load balancer: its ARN on AWS.
 	// +optional
 	ID string `json:"id,omitempty"`
+	// Name is the load balancer's name in the cloud, recorded before the first call that can create it, so that
+	// a delete finds the load balancer even when its ID was never recorded.
+	// +optional
+	Name string `json:"name,omitempty"`
 	// Scheme is internet-facing or internal.
 	// +optional
 	Scheme string `json:"scheme,omitempty"`
@@ -40,7 +44,8 @@ type LoadBalancerStatus struct {
 	// with nothing changed, even after a restart, makes no cloud call.
 	// +optional
 	TargetsSynced map[string]string `json:"targetsSynced,omitempty"`
-	// Conditions: Ready is True when the cloud matches the last valid model.
+	// Conditions: Ready is True when the cloud matches the last valid model; DeletionBlocked is True while a
+	// deletion waits on something outside cloudlb's ownership, which its message names.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -22,6 +22,7 @@ import (
 	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers"
+	"github.com/cloudlb/cloudlb/controllers/ingress"
 )
 
 func main() {
@@ -49,6 +50,10 @@ func run() error {
 	flag.IntVar(&o.Webhook.Port, "webhook-port", 0, "HTTPS port of the pod readiness gate webhook; 0 disables it.")
 	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory with the webhook's tls.crt and tls.key; defaults to controller-runtime's.")
 	flag.DurationVar(&o.GCInterval, "gc-interval", time.Hour, "How often cloud resources of this cluster that match no Ingress are deleted; 0 disables.")
+	flag.DurationVar(&o.GCConfirmAfter, "gc-confirm-after", 0,
+		"How long a stack must match no Ingress, over two garbage collection passes, before it is deleted; 0 means --gc-interval (at least "+minGCConfirmAfter.String()+").")
+	flag.IntVar(&o.GCMaxDeletions, "gc-max-deletions", ingress.DefaultGCMaxDeletions, "Most stacks deleted per garbage collection pass.")
+	flag.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 5*time.Minute, "Deadline of one reconcile of a load balancer, cloud calls included; 0 means none.")
 	flag.StringVar(&awsOpts.Region, "aws-region", "", "AWS region; defaults to AWS_REGION, then the instance's region from IMDS.")
 	flag.StringVar(&awsOpts.VPCID, "aws-vpc-id", "", "VPC of the load balancers and target groups; defaults to the instance's VPC from IMDS.")
 	flag.StringVar(&awsOpts.EndpointURL, "aws-endpoint-url", "", "One endpoint for every AWS API (LocalStack, moto); AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> also work.")
@@ -71,6 +76,18 @@ func run() error {
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		return errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if o.GCConfirmAfter == 0 {
+		o.GCConfirmAfter = max(o.GCInterval, minGCConfirmAfter)
+	}
+	if o.GCInterval > 0 && o.GCConfirmAfter < minGCConfirmAfter {
+		return fmt.Errorf("--gc-confirm-after must be at least %s: a shorter wait can delete a load balancer whose Ingress the cache has not seen yet", minGCConfirmAfter)
+	}
+	if o.GCMaxDeletions < 1 {
+		return errors.New("--gc-max-deletions must be at least 1")
+	}
+	if o.ReconcileTimeout < 0 {
+		return errors.New("--reconcile-timeout must not be negative")
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if awsOpts.DefaultTags, err = parseTags(defaultTags); err != nil {
@@ -124,6 +141,9 @@ func readClusterID(ctx context.Context, cfg *rest.Config, override string) (stri
 	}
 	return string(ns.UID), nil
 }
+
+// minGCConfirmAfter is the shortest time for which a stack must stay orphaned before it is collected.
+const minGCConfirmAfter = 2 * time.Minute
 
 func newProvider(ctx context.Context, name string, awsOpts cloudaws.Options) (cloud.Provider, error) {
 	switch name {

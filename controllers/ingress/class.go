@@ -1,7 +1,12 @@
 package ingress
 
 import (
+	"fmt"
+
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/cloudlb/cloudlb/cloud"
 )
 
 // ControllerName is the spec.controller value of IngressClasses that cloudlb serves.
@@ -16,48 +21,64 @@ type ownership int
 const (
 	// ours: the legacy annotation names our class, or the Ingress's class (named or default) is ours.
 	ours ownership = iota
-	// theirs: the Ingress names another controller's class, or another legacy class.
-	theirs
-	// unknown: the class the Ingress depends on does not exist (deleted, renamed, not yet created). Deleting
-	// load balancers on that evidence would let an uninstall or a typo take down production, so the Ingress is
-	// left as it is until its class is known.
-	unknown
+	// claimed: spec.ingressClassName names an existing IngressClass of another controller. This explicit claim
+	// is the only class evidence on which cloudlb lets go of (deletes) a load balancer it serves.
+	claimed
+	// notOurs: every other case. A renamed --ingress-class, a deleted IngressClass or another default class
+	// appearing (a helm uninstall deletes the IngressClass before the Deployment) all look like this; deleting
+	// load balancers on that evidence would let an uninstall or a typo take down production, so an Ingress that
+	// carries our finalizer is held: neither served nor released.
+	notOurs
 )
 
 // ownerOf decides whether cloudlb serves ing: through the legacy annotation (matched against legacyClass),
 // through spec.ingressClassName naming one of our classes, or, when neither is set, through a default class.
-func ownerOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, legacyClass string) ownership {
-	if v, ok := ing.Annotations[legacyClassAnnotation]; ok {
-		if v == legacyClass {
-			return ours
-		}
-		return theirs
-	}
-	if ing.Spec.IngressClassName != nil {
-		for _, c := range classes {
-			if c.Name == *ing.Spec.IngressClassName {
-				if c.Spec.Controller == ControllerName {
-					return ours
-				}
-				return theirs
+// why says, for notOurs, what makes the Ingress not ours.
+func ownerOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, legacyClass string) (owner ownership, why string) {
+	byName := func(name string) *networkingv1.IngressClass {
+		for i := range classes {
+			if classes[i].Name == name {
+				return &classes[i]
 			}
 		}
-		return unknown
+		return nil
 	}
-	owner := unknown
+	named := ing.Spec.IngressClassName
+	if named != nil {
+		if c := byName(*named); c != nil && c.Spec.Controller != ControllerName {
+			if v, ok := ing.Annotations[legacyClassAnnotation]; !ok || v != legacyClass {
+				return claimed, ""
+			}
+		}
+	}
+	if v, ok := ing.Annotations[legacyClassAnnotation]; ok {
+		if v == legacyClass {
+			return ours, ""
+		}
+		return notOurs, fmt.Sprintf("its %s annotation %q is not the class this controller serves (--ingress-class=%q)",
+			legacyClassAnnotation, v, legacyClass)
+	}
+	if named != nil {
+		if c := byName(*named); c != nil && c.Spec.Controller == ControllerName {
+			return ours, ""
+		}
+		return notOurs, fmt.Sprintf("its IngressClass %q does not exist", *named)
+	}
 	for _, c := range classes {
-		if c.Annotations[defaultClassAnnotation] != "true" {
-			continue
+		if c.Annotations[defaultClassAnnotation] == "true" && c.Spec.Controller == ControllerName {
+			return ours, ""
 		}
-		if c.Spec.Controller == ControllerName {
-			return ours
-		}
-		owner = theirs
 	}
-	return owner
+	return notOurs, "it names no IngressClass and no default IngressClass of this controller exists"
 }
 
-// isOurs reports whether cloudlb serves ing.
-func isOurs(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, legacyClass string) bool {
-	return ownerOf(ing, classes, legacyClass) == ours
+// isLive reports whether ing keeps its stack's cloud resources from garbage collection: it carries our finalizer
+// (served, held, or being released by the reconciler, which deletes what it must), or it exists and no other
+// controller has explicitly claimed it. Only an explicit claim, like in the reconciler, lets a stack go.
+func isLive(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, legacyClass string) bool {
+	if controllerutil.ContainsFinalizer(ing, cloud.Finalizer) {
+		return true
+	}
+	owner, _ := ownerOf(ing, classes, legacyClass)
+	return ing.DeletionTimestamp.IsZero() && owner != claimed
 }

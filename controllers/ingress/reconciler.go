@@ -47,6 +47,13 @@ type Reconciler struct {
 	// DriftCheckInterval is how often an unchanged stack is re-ensured to repair changes made outside cloudlb;
 	// zero disables drift checks.
 	DriftCheckInterval time.Duration
+	// Timeout bounds one reconcile, so that a hung cloud call cannot hold a stack (and its lock) forever; zero
+	// means no deadline.
+	Timeout time.Duration
+	// Locks is shared with the garbage collector; nil serialises nothing beyond the work queue.
+	Locks *StackLocks
+
+	waits backoff
 }
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update;patch
@@ -78,16 +85,29 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		Complete(r)
 }
 
-// Reconcile converges one stack: fetch members, finalizers, translate, ensure, status.
+// Reconcile converges one stack under a deadline, holding the stack's lock.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
 	stack := stackKey(req)
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+		defer cancel()
+	}
+	if r.Locks != nil {
+		unlock, err := r.Locks.Lock(ctx, cloud.TagValue(stack))
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		defer unlock()
+	}
+	return r.reconcile(ctx, stack)
+}
+
+// reconcile converges one stack: fetch members, finalizers, translate, ensure, status.
+func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, error) {
 	active, leaving, held, err := r.members(ctx, stack)
 	if err != nil {
 		return ctrl.Result{}, err
-	}
-	for _, ing := range held {
-		r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "IngressClassNotFound", "Reconcile",
-			"the IngressClass of this Ingress does not exist; its load balancer is left as it is until the class exists again")
 	}
 	record, err := r.record(ctx, stack)
 	if err != nil {
@@ -123,6 +143,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	hash := out.LoadBalancer.Hash()
 	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
 	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
+	if cloud.IsNotFound(err) {
+		// The cloud does not list yet what it just created: look again, ever more patiently, without alarm.
+		log.FromContext(ctx).Info("waiting for the cloud to list a resource", "stack", stack, "reason", err.Error())
+		return ctrl.Result{RequeueAfter: r.waits.next(stack)}, r.writeRecord(ctx, record, recordUpdate{members: out.Members,
+			bindings: out.Bindings, ready: metav1.ConditionFalse, reason: "NotFoundYet", message: err.Error()})
+	}
 	if err != nil {
 		for _, ing := range out.Members {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
@@ -149,12 +175,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		}
 	}
 	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
+	if applied {
+		update.observed, update.scheme = &status, string(out.LoadBalancer.Scheme)
+	}
 	result := ctrl.Result{RequeueAfter: driftAfter(stack, r.DriftCheckInterval)}
+	if !status.Pending {
+		r.waits.reset(stack)
+	}
 	switch {
 	case !applied:
 	case status.Pending:
 		// Not recorded as converged, so that the next pass calls Ensure again and finishes the clean-up.
-		result.RequeueAfter = pendingRequeue
+		result.RequeueAfter = r.waits.next(stack)
 	case len(status.Warnings) > 0:
 		// Discovery came up short (a certificate not yet issued): look again sooner than the drift check.
 		update.reason, update.message = "Degraded", strings.Join(status.Warnings, "; ")
@@ -179,9 +211,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	return result, nil
 }
 
-// members splits the Ingresses of a stack into those cloudlb serves, those it must let go of (deleted, or moved
-// to another controller's class, but still holding the finalizer), and those whose class is unknown, which are
-// held: neither served nor released.
+// members splits the Ingresses of a stack into those cloudlb serves, those it must let go of (deleted, or claimed
+// by another controller's IngressClass, but still holding the finalizer), and those held: carrying the finalizer
+// but no longer ours on any other evidence, so neither served nor released, with a Warning Event.
 func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving, held []*networkingv1.Ingress, err error) {
 	var list networkingv1.IngressList
 	if err := r.List(ctx, &list, client.MatchingFields{indexStack: stack}); err != nil {
@@ -194,15 +226,18 @@ func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving
 	for i := range list.Items {
 		ing := &list.Items[i]
 		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer)
-		switch owner := ownerOf(ing, classes.Items, r.LegacyClass); {
+		switch owner, why := ownerOf(ing, classes.Items, r.LegacyClass); {
 		case !ing.DeletionTimestamp.IsZero():
 			if finalized {
 				leaving = append(leaving, ing)
 			}
 		case owner == ours:
 			active = append(active, ing)
-		case owner == unknown && finalized:
+		case owner == notOurs && finalized:
 			held = append(held, ing)
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "LoadBalancerHeld", "Reconcile",
+				"cloudlb no longer serves this Ingress: %s. Its load balancer is left as it is; deleting the Ingress deletes it, "+
+					"and naming an IngressClass of another controller releases it", why)
 		case finalized:
 			leaving = append(leaving, ing)
 		}
@@ -230,13 +265,15 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 			}
 		}
 	}
-	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", lb.Name)
-	status, err := r.Provider.Ensure(ctx, lb, cloud.Known{ID: record.Status.ID, Name: lb.Name})
-	if err == nil {
-		record.Status.DNSName = strings.ToLower(status.DNSName)
-		record.Status.ID = status.ID
-		record.Status.Scheme = string(lb.Scheme)
+	// Record the name before the first create, so that a delete after a crash between the create and the record
+	// of its ID still finds the load balancer by name.
+	if record.Status.Name != lb.Name {
+		if err := r.patchRecordStatus(ctx, record, func(st *v1alpha1.LoadBalancerStatus) { st.Name = lb.Name }); err != nil {
+			return cloud.Status{}, false, err
+		}
 	}
+	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", lb.Name)
+	status, err := r.Provider.Ensure(ctx, lb, cloud.Known{ID: record.Status.ID, Name: record.Status.Name})
 	return status, err == nil, err
 }
 
@@ -245,17 +282,31 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 	if len(leaving) == 0 && record.CreationTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Provider.Delete(ctx, stack, cloud.Known{ID: record.Status.ID}); err != nil {
-		if cloud.IsPending(err) {
+	if err := r.Provider.Delete(ctx, stack, cloud.Known{ID: record.Status.ID, Name: record.Status.Name}); err != nil {
+		switch {
+		case cloud.IsPending(err), cloud.IsNotFound(err):
 			// AWS releases a deleted load balancer's network interfaces and target groups over minutes.
 			log.FromContext(ctx).Info("waiting for the cloud to finish deleting", "stack", stack, "reason", err.Error())
-			return ctrl.Result{RequeueAfter: pendingRequeue}, nil
+			return ctrl.Result{RequeueAfter: r.waits.next(stack)}, nil
+		case cloud.IsBlocked(err):
+			// Only a change outside cloudlb's ownership unblocks this: say what blocks it, and look again ever
+			// less often rather than every few seconds.
+			for _, ing := range leaving {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "DeleteBlocked", "Delete",
+					"the load balancer cannot be deleted yet: %s", err)
+			}
+			werr := r.patchRecordStatus(ctx, record, func(st *v1alpha1.LoadBalancerStatus) {
+				meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: conditionDeletionBlocked,
+					Status: metav1.ConditionTrue, Reason: "Blocked", Message: err.Error()})
+			})
+			return ctrl.Result{RequeueAfter: r.waits.next(stack)}, werr
 		}
 		for _, ing := range leaving {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "DeleteFailed", "Delete", "deleting the load balancer: %s", err)
 		}
 		return ctrl.Result{}, err
 	}
+	r.waits.reset(stack)
 	for _, ing := range leaving {
 		r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Deleted", "Delete", "load balancer deleted")
 		// Moved to another class: clear the address we wrote, unless the new controller already wrote its own.
@@ -285,8 +336,15 @@ func driftAfter(stack string, interval time.Duration) time.Duration {
 // again without any change to its Ingresses.
 const invalidSpecRequeue = 5 * time.Minute
 
-// pendingRequeue is how soon a stack is looked at again while the cloud finishes a deletion.
-const pendingRequeue = 20 * time.Second
+// The first and the longest wait before a stack is looked at again while the cloud finishes a deletion, lists
+// what it just created, or waits for a blocker outside cloudlb to go; waits double in between.
+const (
+	firstWait = 20 * time.Second
+	maxWait   = 10 * time.Minute
+)
+
+// conditionDeletionBlocked on a LoadBalancer record names what keeps its deletion from finishing.
+const conditionDeletionBlocked = "DeletionBlocked"
 
 func hostnameOf(ing *networkingv1.Ingress) string {
 	if lbs := ing.Status.LoadBalancer.Ingress; len(lbs) > 0 {
@@ -345,6 +403,9 @@ type recordUpdate struct {
 	members  []*networkingv1.Ingress
 	bindings []v1alpha1.TargetGroupBinding
 	hash     string
+	// observed is what an Ensure just returned, with the scheme it applied.
+	observed *cloud.Status
+	scheme   string
 	ready    metav1.ConditionStatus
 	reason   string
 	message  string
@@ -352,6 +413,11 @@ type recordUpdate struct {
 
 // writeRecord creates the record if needed and patches its status when it changed.
 func (r *Reconciler) writeRecord(ctx context.Context, record *v1alpha1.LoadBalancer, u recordUpdate) error {
+	return r.patchRecordStatus(ctx, record, func(st *v1alpha1.LoadBalancerStatus) { u.apply(record.Spec.Stack, st) })
+}
+
+// patchRecordStatus creates the record if needed, applies mutate to its status and patches what changed.
+func (r *Reconciler) patchRecordStatus(ctx context.Context, record *v1alpha1.LoadBalancer, mutate func(*v1alpha1.LoadBalancerStatus)) error {
 	base := record.DeepCopy()
 	if record.CreationTimestamp.IsZero() {
 		want := record.Status
@@ -362,7 +428,17 @@ func (r *Reconciler) writeRecord(ctx context.Context, record *v1alpha1.LoadBalan
 		base = record.DeepCopy()
 		record.Status = want
 	}
-	st := &record.Status
+	mutate(&record.Status)
+	if apiequality.Semantic.DeepEqual(base.Status, record.Status) {
+		return nil
+	}
+	return r.Status().Patch(ctx, record, client.MergeFrom(base))
+}
+
+func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
+	if u.observed != nil {
+		st.DNSName, st.ID, st.Scheme = strings.ToLower(u.observed.DNSName), u.observed.ID, u.scheme
+	}
 	if u.members != nil {
 		st.Ingresses = make([]string, len(u.members))
 		for i, ing := range u.members {
@@ -380,13 +456,11 @@ func (r *Reconciler) writeRecord(ctx context.Context, record *v1alpha1.LoadBalan
 		st.TargetsSynced = nil
 	}
 	if u.message == "" {
-		u.message = fmt.Sprintf("stack %s is in sync", record.Spec.Stack)
+		u.message = fmt.Sprintf("stack %s is in sync", stack)
 	}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: "Ready", Status: u.ready, Reason: u.reason, Message: u.message})
-	if apiequality.Semantic.DeepEqual(base.Status, record.Status) {
-		return nil
-	}
-	return r.Status().Patch(ctx, record, client.MergeFrom(base))
+	// Only a stack being deleted can be blocked; one served again is not.
+	meta.RemoveStatusCondition(&st.Conditions, conditionDeletionBlocked)
 }
 
 // recordName maps a stack key to a cluster-scoped object name: readable, and hashed when it would pass the

@@ -184,7 +184,7 @@ var _ = Describe("Ingress reconciler", func() {
 
 		// As when an uninstall deletes the IngressClass before the controller.
 		Expect(k8s.Delete(ctx, class)).To(Succeed())
-		Eventually(warningReasons).WithArguments(ing).Should(ContainElement("IngressClassNotFound"))
+		Eventually(warningReasons).WithArguments(ing).Should(ContainElement("LoadBalancerHeld"))
 		Consistently(func() *cloud.LoadBalancer { return provider.LoadBalancer(stack("app")) }).ShouldNot(BeNil())
 		Expect(provider.CallCount(fake.MethodDelete, stack("app"))).To(BeZero())
 		Expect(get(ing).Finalizers).To(ContainElement(cloud.Finalizer))
@@ -268,26 +268,6 @@ var _ = Describe("Ingress reconciler", func() {
 			Expect(err).NotTo(HaveOccurred())
 		}
 		Expect(provider.Calls()[calls:]).To(BeEmpty())
-	})
-})
-
-var _ = Describe("Garbage collector", func() {
-	It("deletes stacks that match no Ingress and keeps the live ones", func() {
-		ctx := context.Background()
-		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gc-"}}
-		Expect(k8s.Create(ctx, n)).To(Succeed())
-		Expect(k8s.Create(ctx, service(n.Name, "web", 80))).To(Succeed())
-		ing := newIngress(n.Name, "live", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
-		Expect(k8s.Create(ctx, ing)).To(Succeed())
-		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
-		orphan := n.Name + "/deleted-long-ago"
-		_, err := provider.Ensure(ctx, &cloud.LoadBalancer{Stack: orphan, Name: "orphan"}, cloud.Known{})
-		Expect(err).NotTo(HaveOccurred())
-
-		gc := &ingress.Collector{Client: mgr.GetClient(), Provider: provider, LegacyClass: "cloudlb"}
-		Expect(gc.Collect(ctx)).To(Succeed())
-		Expect(provider.LoadBalancer(orphan)).To(BeNil())
-		Expect(provider.LoadBalancer(n.Name + "/live")).NotTo(BeNil())
 	})
 })
 

@@ -3,6 +3,8 @@ package ingress
 import (
 	"context"
 	"slices"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -115,4 +117,94 @@ func (r *Reconciler) services(ctx context.Context, ings []*networkingv1.Ingress)
 		}
 	}
 	return out, nil
+}
+
+// StackLocks is a keyed mutex that serialises everything that changes one stack's cloud resources: the
+// reconciler holds a stack's lock for a whole reconcile, the garbage collector for its last check and delete, so
+// that an Ingress re-created under the same name never races a collection of its stack. Keys are the stack's
+// tag value (cloud.TagValue of the stack key), the only form the collector knows. The zero value is ready to use.
+type StackLocks struct {
+	mu    sync.Mutex
+	locks map[string]*stackLock
+}
+
+type stackLock struct {
+	ch      chan struct{}
+	waiters int
+}
+
+// Lock takes the lock of key, or gives up when ctx ends. The returned function releases it.
+func (l *StackLocks) Lock(ctx context.Context, key string) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*stackLock{}
+	}
+	s := l.locks[key]
+	if s == nil {
+		s = &stackLock{ch: make(chan struct{}, 1)}
+		l.locks[key] = s
+	}
+	s.waiters++
+	l.mu.Unlock()
+	done := func() {
+		l.mu.Lock()
+		if s.waiters--; s.waiters == 0 {
+			delete(l.locks, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return func() { <-s.ch; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+}
+
+// holders counts who holds or waits for key's lock.
+func (l *StackLocks) holders(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.locks[key]; s != nil {
+		return s.waiters
+	}
+	return 0
+}
+
+// backoff hands out per-stack requeue delays that double from base up to max, until reset. The zero value
+// doubles from firstWait to maxWait.
+type backoff struct {
+	base, max time.Duration
+	mu        sync.Mutex
+	attempts  map[string]int
+}
+
+// next returns the delay before the stack's next look, and counts the attempt.
+func (b *backoff) next(stack string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.attempts == nil {
+		b.attempts = map[string]int{}
+	}
+	if b.base <= 0 {
+		b.base, b.max = firstWait, maxWait
+	}
+	n := b.attempts[stack]
+	b.attempts[stack] = n + 1
+	d := b.base
+	for i := 0; i < n && d < b.max; i++ {
+		d *= 2
+	}
+	return min(d, b.max)
+}
+
+// reset forgets the stack's attempts, after the state it waited on cleared.
+func (b *backoff) reset(stack string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.attempts, stack)
 }

@@ -1,0 +1,17 @@
+package ingress
+
+import "time"
+
+// SetClock makes the collector read the time from now.
+func (c *Collector) SetClock(now func() time.Time) { c.now = now }
+
+// SeedOrphan makes the collector remember stack as orphaned since since, as if an earlier pass had found it so.
+func (c *Collector) SeedOrphan(stack string, since time.Time) {
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	c.seen[stack] = since
+}
+
+// Holders counts who holds or waits for key's lock.
+func (l *StackLocks) Holders(key string) int { return l.holders(key) }
