@@ -29,6 +29,10 @@ const (
 	// TagResource holds the resource's ID within its stack (a target group ID, "listener/443", ...), so that
 	// a re-created controller finds each resource without relying on names.
 	TagResource = "cloudlb.io/resource"
+	// TagRetiredAt holds the time (RFC 3339, UTC) at which a load balancer or target group was superseded by a
+	// replacement and began its grace period. It lives on the resource rather than in memory so that a
+	// restarted controller keeps counting instead of starting the grace period over, or deleting at once.
+	TagRetiredAt = "cloudlb.io/retired-at"
 
 	// Finalizer is set on every Ingress whose cloud resources the controller has or may have created, and is
 	// removed only after Provider.Delete succeeded for the Ingress's stack (or the Ingress left it).

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -42,6 +43,13 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			// A replacement must not take traffic empty: it starts with the targets of the group it replaces.
 			if err := p.copyTargets(ctx, old, arn); err != nil {
 				return cloud.Status{}, nil, fmt.Errorf("target group %s: copying targets: %w", tg.ID, err)
+			}
+		}
+	}
+	for _, id := range sortedKeys(pl.copyTargets) {
+		if arn, kept := pl.keepTGs[id]; kept {
+			if err := p.copyTargets(ctx, pl.copyTargets[id], arn); err != nil {
+				return cloud.Status{}, nil, fmt.Errorf("target group %s: copying targets: %w", id, err)
 			}
 		}
 	}
@@ -84,13 +92,19 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, nil, fmt.Errorf("load balancer attributes: %w", classify(err))
 		}
 	}
-	ref := func(id string) string { return tgARN[id] }
-	for _, lp := range pl.listeners {
-		if err := p.applyListener(ctx, stack, lbARN, lp, ref); err != nil {
-			return cloud.Status{}, nil, fmt.Errorf("listener %d: %w", lp.want.Port, err)
+	// While a replacement target group has no healthy target, rules and default actions stay on the group it
+	// replaces; target syncs go to the new one all the same (tgARN), so that it becomes healthy.
+	ref := func(id string) string {
+		if arn, ok := pl.tgServing[id]; ok {
+			return arn
 		}
+		return tgARN[id]
 	}
+	// WAF before traffic: a load balancer whose model has a web ACL gets no listener until it is associated.
 	if err := p.applyWAF(ctx, lbARN, d.lb.WAFv2ACL); err != nil {
+		return cloud.Status{}, nil, err
+	}
+	if err := p.applyListeners(ctx, stack, lbARN, pl, ref); err != nil {
 		return cloud.Status{}, nil, err
 	}
 	if err := p.applyShield(ctx, lb, d.lb.ShieldAdvanced); err != nil {
@@ -102,7 +116,14 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, nil, fmt.Errorf("deleting listener: %w", classify(err))
 		}
 	}
-	st := cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN}
+	// Only now that the new state serves are the resources it replaces retired, starting their grace period.
+	for _, arn := range pl.retire {
+		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: []elbv2types.Tag{
+			{Key: ptr(cloud.TagRetiredAt), Value: ptr(d.now.UTC().Format(time.RFC3339))}}}); err != nil {
+			return cloud.Status{}, nil, fmt.Errorf("retiring %s: %w", arn, classify(err))
+		}
+	}
+	st := cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN, Warnings: pl.warnings, Pending: pl.pending}
 	if err := p.deleteAll(ctx, pl.deleteLBs, pl.deleteTGs, pl.deleteSGs); err != nil {
 		if !cloud.IsPending(err) {
 			return cloud.Status{}, nil, err
@@ -250,87 +271,83 @@ func (p *Provider) retag(ctx context.Context, t tagChange) error {
 	return nil
 }
 
-func (p *Provider) applyListener(ctx context.Context, stack, lbARN string, lp listenerPlan, tgARN func(string) string) error {
-	want := lp.want
-	defaultActions := []elbv2types.Action{albAction(want.DefaultAction, tgARN)}
-	var certs []elbv2types.Certificate
-	if len(want.certs) > 0 {
-		certs = []elbv2types.Certificate{{CertificateArn: ptr(want.certs[0])}}
-	}
-	var sslPolicy *string
-	if want.Protocol == cloud.ProtocolHTTPS {
-		sslPolicy = ptr(want.SSLPolicy)
-	}
-	var arn string
-	switch {
-	case lp.existing == nil:
-		out, err := p.c.ELBV2.CreateListener(ctx, &elbv2.CreateListenerInput{
-			LoadBalancerArn: ptr(lbARN),
-			Port:            ptr(want.Port),
-			Protocol:        elbv2types.ProtocolEnum(want.Protocol),
-			SslPolicy:       sslPolicy,
-			Certificates:    certs,
-			DefaultActions:  defaultActions,
-			Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
-		})
+// applyListeners converges the listeners and their rules in an order that never drops traffic: new listeners,
+// certificates added and rules reordered first; then every new rule, deleting rules going away only where the
+// rule quota needs the room (ruleSteps); then rules modified and only then each listener's own settings and
+// default action, since the rules that take over part of its traffic now exist; then certificates removed and
+// the rules no longer wanted.
+func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *plan, tgARN func(string) string) error {
+	arns := map[int32]string{}
+	for _, lp := range pl.listeners {
+		arn, err := p.prepareListener(ctx, stack, lbARN, lp, tgARN)
 		if err != nil {
-			return classify(err)
+			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
-		arn = deref(out.Listeners[0].ListenerArn)
-	case lp.modify:
-		arn = deref(lp.existing.l.ListenerArn)
-		if _, err := p.c.ELBV2.ModifyListener(ctx, &elbv2.ModifyListenerInput{
-			ListenerArn:    ptr(arn),
-			Port:           ptr(want.Port),
-			Protocol:       elbv2types.ProtocolEnum(want.Protocol),
-			SslPolicy:      sslPolicy,
-			Certificates:   certs,
-			DefaultActions: defaultActions,
+		arns[lp.want.Port] = arn
+	}
+	deleted := map[string]bool{}
+	for _, s := range pl.ruleSteps {
+		if s.del != "" {
+			if err := p.deleteRule(ctx, s.del); err != nil {
+				return err
+			}
+			deleted[s.del] = true
+			continue
+		}
+		if _, err := p.c.ELBV2.CreateRule(ctx, &elbv2.CreateRuleInput{
+			ListenerArn: ptr(arns[s.port]),
+			Priority:    ptr(s.create.priority),
+			Conditions:  albConditions(s.create.rule.Conditions),
+			Actions:     []elbv2types.Action{albAction(s.create.rule.Action, tgARN)},
+			Tags:        p.tagsFor(nil, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
 		}); err != nil {
-			return classify(err)
-		}
-	default:
-		arn = deref(lp.existing.l.ListenerArn)
-	}
-	// AWS takes one certificate per AddListenerCertificates or RemoveListenerCertificates call.
-	for _, c := range lp.addCerts {
-		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(arn),
-			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
-			return classify(err)
+			return fmt.Errorf("listener %d: creating rule at priority %d: %w", s.port, s.create.priority, classify(err))
 		}
 	}
-	for _, c := range lp.delCerts {
-		if _, err := p.c.ELBV2.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: ptr(arn),
-			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
-			return classify(err)
+	for _, lp := range pl.listeners {
+		if err := p.finishListener(ctx, arns[lp.want.Port], lp, tgARN, deleted); err != nil {
+			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
 	}
-	return p.applyRules(ctx, stack, arn, want.Port, lp.rules, tgARN)
+	return nil
 }
 
-func (p *Provider) applyRules(ctx context.Context, stack, listenerARN string, port int32, rp rulePlan, tgARN func(string) string) error {
-	// Moves target priorities no rule holds, so they never swap and need no temporary slots.
-	if len(rp.moves) > 0 {
-		in := &elbv2.SetRulePrioritiesInput{}
-		for _, m := range rp.moves {
-			in.RulePriorities = append(in.RulePriorities, elbv2types.RulePriorityPair{RuleArn: ptr(m.arn), Priority: ptr(m.priority)})
+// prepareListener creates a new listener with its certificates, or reorders an existing one's rules.
+func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
+	want := lp.want
+	if lp.existing != nil {
+		arn := deref(lp.existing.l.ListenerArn)
+		// Moves target priorities no rule holds, so they never swap and need no temporary slots.
+		if len(lp.rules.moves) > 0 {
+			in := &elbv2.SetRulePrioritiesInput{}
+			for _, m := range lp.rules.moves {
+				in.RulePriorities = append(in.RulePriorities, elbv2types.RulePriorityPair{RuleArn: ptr(m.arn), Priority: ptr(m.priority)})
+			}
+			if _, err := p.c.ELBV2.SetRulePriorities(ctx, in); err != nil {
+				return "", fmt.Errorf("reordering rules: %w", classify(err))
+			}
 		}
-		if _, err := p.c.ELBV2.SetRulePriorities(ctx, in); err != nil {
-			return fmt.Errorf("reordering rules: %w", classify(err))
-		}
+		return arn, nil
 	}
-	for _, c := range rp.creates {
-		if _, err := p.c.ELBV2.CreateRule(ctx, &elbv2.CreateRuleInput{
-			ListenerArn: ptr(listenerARN),
-			Priority:    ptr(c.priority),
-			Conditions:  albConditions(c.rule.Conditions),
-			Actions:     []elbv2types.Action{albAction(c.rule.Action, tgARN)},
-			Tags:        p.tagsFor(nil, stack, fmt.Sprintf("rule/%d", port)).elbv2(),
-		}); err != nil {
-			return fmt.Errorf("creating rule at priority %d: %w", c.priority, classify(err))
-		}
+	out, err := p.c.ELBV2.CreateListener(ctx, &elbv2.CreateListenerInput{
+		LoadBalancerArn: ptr(lbARN),
+		Port:            ptr(want.Port),
+		Protocol:        elbv2types.ProtocolEnum(want.Protocol),
+		SslPolicy:       sslPolicy(want),
+		Certificates:    defaultCertificate(want),
+		DefaultActions:  []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+		Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
+	})
+	if err != nil {
+		return "", classify(err)
 	}
-	for _, m := range rp.modify {
+	arn := deref(out.Listeners[0].ListenerArn)
+	return arn, p.addCertificates(ctx, arn, lp.addCerts)
+}
+
+// finishListener modifies rules, then the listener itself, then removes what is no longer wanted.
+func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPlan, tgARN func(string) string, deleted map[string]bool) error {
+	for _, m := range lp.rules.modify {
 		if _, err := p.c.ELBV2.ModifyRule(ctx, &elbv2.ModifyRuleInput{
 			RuleArn: ptr(m.arn),
 			Actions: []elbv2types.Action{albAction(m.rule.Action, tgARN)},
@@ -338,12 +355,71 @@ func (p *Provider) applyRules(ctx context.Context, stack, listenerARN string, po
 			return fmt.Errorf("modifying rule: %w", classify(err))
 		}
 	}
-	for _, arn := range rp.deletes {
-		if _, err := p.c.ELBV2.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: ptr(arn)}); err != nil && !hasCode(err, "RuleNotFound") {
-			return fmt.Errorf("deleting rule: %w", classify(err))
+	if lp.existing != nil {
+		if lp.modify {
+			want := lp.want
+			if _, err := p.c.ELBV2.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+				ListenerArn:    ptr(arn),
+				Port:           ptr(want.Port),
+				Protocol:       elbv2types.ProtocolEnum(want.Protocol),
+				SslPolicy:      sslPolicy(want),
+				Certificates:   defaultCertificate(want),
+				DefaultActions: []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+			}); err != nil {
+				return classify(err)
+			}
+		}
+		if err := p.addCertificates(ctx, arn, lp.addCerts); err != nil {
+			return err
+		}
+	}
+	// AWS takes one certificate per RemoveListenerCertificates call.
+	for _, c := range lp.delCerts {
+		if _, err := p.c.ELBV2.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: ptr(arn),
+			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
+			return classify(err)
+		}
+	}
+	for _, r := range lp.rules.deletes {
+		if !deleted[r] {
+			if err := p.deleteRule(ctx, r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// addCertificates adds certificates one by one: AWS takes one per AddListenerCertificates call.
+func (p *Provider) addCertificates(ctx context.Context, listenerARN string, certs []string) error {
+	for _, c := range certs {
+		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(listenerARN),
+			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}
+
+func (p *Provider) deleteRule(ctx context.Context, arn string) error {
+	if _, err := p.c.ELBV2.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: ptr(arn)}); err != nil && !hasCode(err, "RuleNotFound") {
+		return fmt.Errorf("deleting rule: %w", classify(err))
+	}
+	return nil
+}
+
+func sslPolicy(l desiredListener) *string {
+	if l.Protocol == cloud.ProtocolHTTPS {
+		return ptr(l.SSLPolicy)
+	}
+	return nil
+}
+
+func defaultCertificate(l desiredListener) []elbv2types.Certificate {
+	if len(l.certs) == 0 {
+		return nil
+	}
+	return []elbv2types.Certificate{{CertificateArn: ptr(l.certs[0])}}
 }
 
 // copyTargets registers the targets of one target group in another.

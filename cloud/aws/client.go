@@ -42,6 +42,17 @@ type Options struct {
 	BackendSecurityGroup string
 	// DefaultTags go on every resource, under the user's own tags.
 	DefaultTags map[string]string
+	// DefaultSSLPolicy is the security policy of HTTPS listeners without one of their own; empty means
+	// DefaultSSLPolicy (the package constant).
+	DefaultSSLPolicy string
+	// ReplacementGrace is how long a load balancer replaced by another (a new name or scheme) keeps serving, so
+	// that DNS can follow, before it is deleted with its target groups and security group; zero means 5 minutes.
+	ReplacementGrace time.Duration
+	// TargetGroupHealthWait bounds how long rules stay on a replaced target group while its replacement reports
+	// no healthy target; zero means 2 minutes.
+	TargetGroupHealthWait time.Duration
+	// Now is the clock; nil means time.Now (tests set it).
+	Now func() time.Time
 	// CertificateCacheTTL is how long the list of ACM certificates is reused; zero means 5 minutes.
 	CertificateCacheTTL time.Duration
 	// APIOptions are added to every client's middleware stack (tests count calls with them).

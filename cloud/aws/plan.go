@@ -3,6 +3,8 @@ package aws
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
@@ -23,6 +25,15 @@ type desired struct {
 	// tgNames maps target group IDs to their cloud names, which hash the settings AWS cannot change in place.
 	tgNames map[string]string
 	tags    tagSet
+
+	// now is the time the plan is made at: the plan takes the clock as data, so that it stays pure.
+	now time.Time
+	// replacementGrace is how long a replaced load balancer keeps serving after it was retired, so that DNS
+	// can follow its replacement.
+	replacementGrace time.Duration
+	// healthWait bounds how long rules stay on a replaced target group while its replacement has no healthy
+	// target.
+	healthWait time.Duration
 }
 
 type desiredListener struct {
@@ -54,6 +65,33 @@ type plan struct {
 
 	listeners       []listenerPlan
 	deleteListeners []string
+	// ruleSteps create every new rule of every listener in order, each preceded, only where the rule quota
+	// leaves no room, by the delete of one rule going away (the one it supersedes where there is one).
+	ruleSteps []ruleStep
+
+	// tgServing maps a target group ID to the group it replaces, which keeps serving (rules and default actions
+	// stay on it) until the new group reports a healthy target or the wait is over.
+	tgServing map[string]string
+	// retained are replaced load balancers serving through their grace period; their target groups and
+	// security groups are kept with them.
+	retained []*lbState
+	// retire are load balancers and target groups superseded by this plan, to tag with cloud.TagRetiredAt so
+	// that their grace period survives a restart.
+	retire []string
+	// mirrors maps a target group ID to the replaced groups of that ID that still serve: target syncs keep them
+	// in step with the new group.
+	mirrors map[string][]string
+	// pending says a replaced resource is kept for now: Ensure must be called again to finish.
+	pending  bool
+	warnings []string
+}
+
+// ruleStep is one rule call of the sequence that respects the rule quota: a create (on the listener of port)
+// or the delete of the rule del.
+type ruleStep struct {
+	port   int32
+	create *ruleCreate
+	del    string
 }
 
 type sgPlan struct {
@@ -117,14 +155,114 @@ type ruleModify struct {
 	rule cloud.Rule
 }
 
+// AWS quotas a load balancer must fit (Application Load Balancer quotas, defaults).
+const (
+	// ruleQuota counts the rules of all listeners, default rules not included.
+	ruleQuota = 100
+	// conditionValueQuota counts the values of all conditions of one rule.
+	conditionValueQuota = 5
+	// wildcardQuota counts the * and ? of all condition values of one rule.
+	wildcardQuota = 5
+	// certificateQuota counts the certificates of one listener, the default one included.
+	certificateQuota = 25
+	listenerQuota    = 50
+	// inboundRuleQuota counts the inbound rules of one security group, for IPv4 and IPv6 separately.
+	inboundRuleQuota = 60
+)
+
+// checkQuotas refuses a model that cannot fit AWS's quotas, naming the quota, so that nothing is changed for a
+// model that would fail halfway.
+func checkQuotas(d *desired) error {
+	if n := len(d.listeners); n > listenerQuota {
+		return fmt.Errorf("%d listeners exceed the AWS quota of %d listeners per load balancer", n, listenerQuota)
+	}
+	rules := 0
+	for _, l := range d.listeners {
+		if n := len(l.certs); n > certificateQuota {
+			return fmt.Errorf("listener %d: %d certificates exceed the AWS quota of %d certificates per listener (the default one included)",
+				l.Port, n, certificateQuota)
+		}
+		for _, r := range dedupeRules(l.Rules) {
+			rules++
+			values, wildcards := 0, 0
+			for _, c := range albConditions(r.Conditions) {
+				for _, v := range conditionValues(c) {
+					values++
+					if c.SourceIpConfig == nil && c.HttpRequestMethodConfig == nil {
+						wildcards += strings.Count(v, "*") + strings.Count(v, "?")
+					}
+				}
+			}
+			what := conditionsKey(albConditions(r.Conditions))
+			if values > conditionValueQuota {
+				return fmt.Errorf("listener %d, rule %s: %d condition values exceed the AWS quota of %d condition values per rule "+
+					"(a prefix path counts twice: the path and everything under it)", l.Port, what, values, conditionValueQuota)
+			}
+			if wildcards > wildcardQuota {
+				return fmt.Errorf("listener %d, rule %s: %d wildcards exceed the AWS quota of %d wildcards per rule "+
+					"(a prefix path counts one)", l.Port, what, wildcards, wildcardQuota)
+			}
+		}
+	}
+	if rules > ruleQuota {
+		return fmt.Errorf("%d rules exceed the AWS quota of %d rules per load balancer (all listeners together)", rules, ruleQuota)
+	}
+	if d.userSGs == nil {
+		v4, v6 := 0, 0
+		for _, p := range ingressPermissions(d) {
+			if len(p.Ipv6Ranges) > 0 {
+				v6++
+			} else {
+				v4++
+			}
+		}
+		if n := max(v4, v6); n > inboundRuleQuota {
+			return fmt.Errorf("%d inbound rules (listener ports times inbound CIDRs) exceed the AWS quota of %d inbound rules per "+
+				"security group", n, inboundRuleQuota)
+		}
+	}
+	return nil
+}
+
+// conditionValues are the values of one ALB condition, as AWS counts them.
+func conditionValues(c elbv2types.RuleCondition) []string {
+	switch {
+	case c.HostHeaderConfig != nil:
+		return c.HostHeaderConfig.Values
+	case c.PathPatternConfig != nil:
+		return c.PathPatternConfig.Values
+	case c.HttpHeaderConfig != nil:
+		return c.HttpHeaderConfig.Values
+	case c.HttpRequestMethodConfig != nil:
+		return c.HttpRequestMethodConfig.Values
+	case c.SourceIpConfig != nil:
+		return c.SourceIpConfig.Values
+	case c.QueryStringConfig != nil:
+		out := make([]string, 0, len(c.QueryStringConfig.Values))
+		for _, kv := range c.QueryStringConfig.Values {
+			out = append(out, deref(kv.Key)+"="+deref(kv.Value))
+		}
+		return out
+	}
+	return c.Values
+}
+
 // makePlan diffs desired against actual. It is pure: no calls, no clock.
 func makePlan(d *desired, a *actual) (*plan, error) {
-	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}, copyTargets: map[string]string{}}
+	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}, copyTargets: map[string]string{},
+		tgServing: map[string]string{}, mirrors: map[string][]string{}}
 	planSecurityGroup(d, a, pl)
-	planTargetGroups(d, a, pl)
 	planLoadBalancer(d, a, pl)
+	planTargetGroups(d, a, pl)
+	for _, lb := range pl.retained {
+		// A retained load balancer keeps its security groups until it is deleted.
+		pl.deleteSGs = slices.DeleteFunc(pl.deleteSGs, func(id string) bool { return slices.Contains(lb.lb.SecurityGroups, id) })
+	}
 
 	tgRef := func(id string) string {
+		if arn, ok := pl.tgServing[id]; ok {
+			return arn
+		}
 		if arn, ok := pl.keepTGs[id]; ok {
 			return arn
 		}
@@ -152,12 +290,133 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		}
 		pl.listeners = append(pl.listeners, lp)
 	}
+	have := 0
+	var spare []string
 	for _, l := range existing {
+		have += len(l.rules)
 		if !wanted[deref(l.l.Port)] {
 			pl.deleteListeners = append(pl.deleteListeners, deref(l.l.ListenerArn))
+			for _, r := range l.rules {
+				spare = append(spare, deref(r.RuleArn))
+			}
 		}
 	}
+	pl.ruleSteps = orderRuleSteps(pl.listeners, have, spare)
 	return pl, nil
+}
+
+// orderRuleSteps sequences the rule creates of every listener so that the load balancer never holds more than
+// ruleQuota rules, counting have rules at the start. While there is room, every create comes before any delete,
+// so that no path is ever without a rule. Where there is none, one rule going away is deleted just before the
+// create that needs the room: first the rule that create supersedes (same conditions but the host, or same
+// host), so that its path is without a rule for one call only, else a rule of a listener going away (spare) or
+// one whose path goes away. Creates that supersede nothing go first, while there is room.
+func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
+	type del struct {
+		port          int32
+		arn           string
+		host, rest    string
+		matched, done bool
+	}
+	type create struct {
+		port  int32
+		c     ruleCreate
+		match *del
+	}
+	var dels, spares []*del
+	for _, arn := range spare {
+		spares = append(spares, &del{arn: arn})
+	}
+	var creates []*create
+	for _, lp := range lps {
+		if lp.existing != nil {
+			conds := map[string][]elbv2types.RuleCondition{}
+			for _, r := range lp.existing.rules {
+				conds[deref(r.RuleArn)] = r.Conditions
+			}
+			for _, arn := range lp.rules.deletes {
+				host, rest := splitConditions(conds[arn])
+				dels = append(dels, &del{port: lp.want.Port, arn: arn, host: host, rest: rest})
+			}
+		}
+		for _, c := range lp.rules.creates {
+			creates = append(creates, &create{port: lp.want.Port, c: c})
+		}
+	}
+	if have+len(creates) <= ruleQuota {
+		steps := make([]ruleStep, 0, len(creates))
+		for _, c := range creates {
+			steps = append(steps, ruleStep{port: c.port, create: &c.c})
+		}
+		return steps
+	}
+	for _, sameRest := range []bool{true, false} {
+		for _, c := range creates {
+			if c.match != nil {
+				continue
+			}
+			host, rest := splitConditions(albConditions(c.c.rule.Conditions))
+			for _, d := range dels {
+				if !d.matched && d.port == c.port && ((sameRest && d.rest == rest) || (!sameRest && d.host == host)) {
+					d.matched, c.match = true, d
+					break
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(creates, func(x, y *create) int { return boolInt(x.match != nil) - boolInt(y.match != nil) })
+	pick := func(c *create) *del {
+		if c.match != nil && !c.match.done {
+			return c.match
+		}
+		for _, group := range [][]*del{spares, dels} {
+			for _, d := range group {
+				if !d.done && !d.matched {
+					return d
+				}
+			}
+		}
+		for _, d := range dels {
+			if !d.done {
+				return d
+			}
+		}
+		return nil
+	}
+	count := have
+	steps := make([]ruleStep, 0, 2*len(creates))
+	for _, c := range creates {
+		if count >= ruleQuota {
+			if d := pick(c); d != nil {
+				d.done = true
+				steps = append(steps, ruleStep{port: d.port, del: d.arn})
+				count--
+			}
+		}
+		steps = append(steps, ruleStep{port: c.port, create: &c.c})
+		count++
+	}
+	return steps
+}
+
+// splitConditions returns the canonical forms of a rule's host conditions and of the others.
+func splitConditions(conds []elbv2types.RuleCondition) (host, rest string) {
+	var h, r []elbv2types.RuleCondition
+	for _, c := range conds {
+		if c.HostHeaderConfig != nil || deref(c.Field) == "host-header" {
+			h = append(h, c)
+		} else {
+			r = append(r, c)
+		}
+	}
+	return conditionsKey(h), conditionsKey(r)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func planSecurityGroup(d *desired, a *actual, pl *plan) {
@@ -261,14 +520,27 @@ func subtractPermissions(a, b []ec2types.IpPermission) []ec2types.IpPermission {
 }
 
 func planTargetGroups(d *desired, a *actual, pl *plan) {
+	serving := servedTargetGroups(pl.lb.existing)
 	kept := map[string]bool{}
 	for _, want := range d.lb.TargetGroups {
 		name := d.tgNames[want.ID]
-		var have *tgState
+		var have, old *tgState
 		for _, tg := range a.targetGroups {
 			if deref(tg.tg.TargetGroupName) == name && tg.tags[cloud.TagResource] == cloud.TagValue(want.ID) {
 				have = tg
 				break
+			}
+		}
+		for _, tg := range a.targetGroups {
+			if tg != have && tg.tags[cloud.TagResource] == want.ID && serving[deref(tg.tg.TargetGroupArn)] {
+				old = tg
+				break
+			}
+		}
+		if old != nil {
+			planSwitch(d, a, pl, want.ID, have, old)
+			if _, waiting := pl.tgServing[want.ID]; waiting {
+				kept[deref(old.tg.TargetGroupArn)] = true
 			}
 		}
 		if have == nil {
@@ -296,11 +568,108 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 			pl.tgTags = append(pl.tgTags, tagChange{arn: arn, set: set, remove: remove})
 		}
 	}
+	retained := map[string]bool{}
+	for _, lb := range pl.retained {
+		retained[deref(lb.lb.LoadBalancerArn)] = true
+	}
 	for _, tg := range a.targetGroups {
-		if arn := deref(tg.tg.TargetGroupArn); !kept[arn] {
+		arn := deref(tg.tg.TargetGroupArn)
+		// A retained load balancer keeps serving with its own groups until its grace period is over.
+		serves := slices.ContainsFunc(tg.tg.LoadBalancerArns, func(lb string) bool { return retained[lb] })
+		id := tg.tags[cloud.TagResource]
+		switch {
+		case arn == pl.tgServing[id] || serves && pl.keepTGs[id] != arn:
+			pl.mirrors[id] = append(pl.mirrors[id], arn)
+		case !kept[arn]:
 			pl.deleteTGs = append(pl.deleteTGs, arn)
 		}
 	}
+}
+
+// planSwitch decides whether the kept load balancer's actions move from old, a replaced group of target group
+// id that they use, to its replacement have (nil: created by this plan). They move once the replacement reports
+// a healthy target, or once healthWait has passed since old was retired (when its replacement was created),
+// with a warning. Until then old keeps serving. The decision is made again from the cloud on each plan, so a
+// restart in between changes nothing.
+func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState) {
+	oldARN := deref(old.tg.TargetGroupArn)
+	retired, ok := retiredAt(old.tags)
+	switch {
+	case have != nil && a.health[deref(have.tg.TargetGroupArn)].healthy > 0:
+	case ok && !d.now.Before(retired.Add(d.healthWait)):
+		pl.warnings = append(pl.warnings, fmt.Sprintf("the new target group of %s reported no healthy target within %s; "+
+			"rules were switched to it anyway", id, d.healthWait))
+	default:
+		pl.tgServing[id] = oldARN
+		pl.pending = true
+		if !ok {
+			pl.retire = append(pl.retire, oldARN)
+		}
+		// A replacement made before a crash could copy the old group's targets has none: target syncs would
+		// not fill it either, since to them nothing changed.
+		if have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType {
+			pl.copyTargets[id] = oldARN
+		}
+	}
+}
+
+// groupHealth counts a target group's targets, draining ones excepted.
+type groupHealth struct{ targets, healthy int }
+
+// servedTargetGroups are the ARNs of the target groups the load balancer's rules and default actions forward to.
+func servedTargetGroups(lb *lbState) map[string]bool {
+	out := map[string]bool{}
+	if lb == nil {
+		return out
+	}
+	add := func(actions []elbv2types.Action) {
+		for _, a := range actions {
+			if a.TargetGroupArn != nil {
+				out[*a.TargetGroupArn] = true
+			}
+			if a.ForwardConfig != nil {
+				for _, t := range a.ForwardConfig.TargetGroups {
+					out[deref(t.TargetGroupArn)] = true
+				}
+			}
+		}
+	}
+	for _, l := range lb.listeners {
+		add(l.l.DefaultActions)
+		for _, r := range l.rules {
+			add(r.Actions)
+		}
+	}
+	return out
+}
+
+// retiredAt reads cloud.TagRetiredAt; a value that does not parse counts as absent, so it is written again.
+func retiredAt(tags tagSet) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, tags[cloud.TagRetiredAt])
+	return t, err == nil
+}
+
+// healthChecks lists the target groups whose health the plan needs: those named as the model wants that
+// replace another group of the same ID, which may still be serving.
+func healthChecks(d *desired, a *actual) []string {
+	var out []string
+	for _, want := range d.lb.TargetGroups {
+		var have string
+		siblings := 0
+		for _, tg := range a.targetGroups {
+			if tg.tags[cloud.TagResource] != want.ID {
+				continue
+			}
+			siblings++
+			if deref(tg.tg.TargetGroupName) == d.tgNames[want.ID] {
+				have = deref(tg.tg.TargetGroupArn)
+			}
+		}
+		if have != "" && siblings > 1 {
+			out = append(out, have)
+		}
+	}
+	return out
 }
 
 // tgTags are a target group's full tags: the stack's tags with the group's own resource ID.
@@ -335,12 +704,35 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 		}
 	}
 	for _, lb := range a.lbs {
+		arn := deref(lb.lb.LoadBalancerArn)
 		switch {
 		case lb == keep:
-		case keep == nil && deref(lb.lb.LoadBalancerName) == d.lb.Name && pl.lb.deleteFirst == "":
-			pl.lb.deleteFirst = deref(lb.lb.LoadBalancerArn)
+		case deref(lb.lb.LoadBalancerName) == d.lb.Name && keep != nil:
+			// A duplicate left by a crash between create and record (emulators do not dedupe names).
+			pl.deleteLBs = append(pl.deleteLBs, arn)
+		case deref(lb.lb.LoadBalancerName) == d.lb.Name:
+			// A scheme change under a name the user fixed: AWS cannot hold two load balancers of one name.
+			if pl.lb.deleteFirst == "" {
+				pl.lb.deleteFirst = arn
+				pl.warnings = append(pl.warnings, fmt.Sprintf("the scheme of load balancer %s changed under a fixed name, which AWS "+
+					"cannot hold twice: the old load balancer is deleted before its replacement exists, so clients get no answer "+
+					"until DNS follows; change load-balancer-name together with scheme to replace it without an outage", d.lb.Name))
+			} else {
+				pl.deleteLBs = append(pl.deleteLBs, arn)
+			}
 		default:
-			pl.deleteLBs = append(pl.deleteLBs, deref(lb.lb.LoadBalancerArn))
+			// Replaced under another name: it keeps serving the clients that still resolve its DNS name for the
+			// grace period, counted from when it was retired.
+			retired, ok := retiredAt(lb.tags)
+			if ok && !d.now.Before(retired.Add(d.replacementGrace)) {
+				pl.deleteLBs = append(pl.deleteLBs, arn)
+				continue
+			}
+			if !ok {
+				pl.retire = append(pl.retire, arn)
+			}
+			pl.retained = append(pl.retained, lb)
+			pl.pending = true
 		}
 	}
 	pl.lb.existing = keep

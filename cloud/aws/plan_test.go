@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,23 @@ const (
 	certC         = "arn:aws:acm:eu-west-1:123456789012:certificate/c"
 	testHost      = "www.example.com"
 )
+
+// testNow is the plan's clock in the tests.
+var testNow = time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// retiredTags are an owned resource's tags once it was retired ago before testNow.
+func retiredTags(tags tagSet, ago time.Duration) tagSet {
+	out := maps.Clone(tags)
+	out[cloud.TagRetiredAt] = testNow.Add(-ago).Format(time.RFC3339)
+	return out
+}
+
+// withReplacementTG adds to a the replacement, named name, of the target group with ID id.
+func withReplacementTG(a *actual, id, name string, port int32, path string) *tgState {
+	tg := &tgState{tg: awsTargetGroup(name, port, path), tags: ownerTags(id, map[string]string{"team": "web"})}
+	a.targetGroups = append(a.targetGroups, tg)
+	return tg
+}
 
 func tgARNFor(name string) string {
 	return "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/" + name + "/bbbb"
@@ -92,10 +110,13 @@ func testDesired() *desired {
 		},
 	}
 	d := &desired{
-		lb:      lb,
-		subnets: []string{"subnet-a", "subnet-b"},
-		sgName:  testSGName,
-		tgNames: map[string]string{apiID: apiName, webID: webName},
+		now:              testNow,
+		replacementGrace: 5 * time.Minute,
+		healthWait:       2 * time.Minute,
+		lb:               lb,
+		subnets:          []string{"subnet-a", "subnet-b"},
+		sgName:           testSGName,
+		tgNames:          map[string]string{apiID: apiName, webID: webName},
 	}
 	retag(d)
 	for _, l := range lb.Listeners {
@@ -259,6 +280,8 @@ func planChanges(pl *plan) []string {
 		add(len(pl.sg.revoke) > 0, "sg.revoke")
 	}
 	add(len(pl.createTGs) > 0, "createTGs")
+	add(slices.ContainsFunc(slices.Collect(maps.Keys(pl.copyTargets)), func(id string) bool { _, kept := pl.keepTGs[id]; return kept }),
+		"copyTargets")
 	add(len(pl.modifyTGs) > 0, "modifyTGs")
 	add(len(pl.tgTags) > 0, "tgTags")
 	add(pl.lb.deleteFirst != "", "lb.deleteFirst")
@@ -282,6 +305,7 @@ func planChanges(pl *plan) []string {
 	add(len(pl.deleteLBs) > 0, "deleteLBs")
 	add(len(pl.deleteTGs) > 0, "deleteTGs")
 	add(len(pl.deleteSGs) > 0, "deleteSGs")
+	add(len(pl.retire) > 0, "retire")
 	return out
 }
 
@@ -394,27 +418,94 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
-			name: "scheme change with a new name: replacement first, old one deleted after",
-			mutate: func(d *desired, _ *actual) {
+			name: "scheme change with a new name: replacement first, the old one retired and kept serving",
+			mutate: func(d *desired, a *actual) {
 				d.lb.Scheme = cloud.SchemeInternal
 				d.lb.Name = "k8s-web-internal-9999999999"
+				d.sgName = "k8s-web-internal-sg-9999999999"
+				d.tgNames = map[string]string{apiID: "k8s-api-internal", webID: "k8s-web-internal"}
 			},
-			want: []string{"lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create", "deleteLBs"},
+			want: []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
+				"listener/443.rules.create", "retire"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				if !slices.Equal(pl.deleteLBs, []string{testLBARN}) || pl.lb.deleteFirst != "" {
-					t.Errorf("deleteLBs %v deleteFirst %q, want the old one deleted after the create", pl.deleteLBs, pl.lb.deleteFirst)
+				if !slices.Equal(pl.retire, []string{testLBARN}) || !pl.pending || len(pl.retained) != 1 {
+					t.Errorf("retire %v pending %v retained %d: want the old one retired, kept and the plan pending", pl.retire, pl.pending, len(pl.retained))
+				}
+				if len(pl.deleteTGs)+len(pl.deleteSGs) > 0 {
+					t.Errorf("deletes target groups %v and security groups %v of a load balancer still serving", pl.deleteTGs, pl.deleteSGs)
+				}
+				if len(pl.createTGs) != 2 || len(pl.copyTargets) != 2 {
+					t.Errorf("createTGs %d copyTargets %v: the replacement has groups of its own holding the same targets", len(pl.createTGs), pl.copyTargets)
+				}
+				if !slices.Equal(pl.mirrors[apiID], []string{tgARNFor(apiName)}) || !slices.Equal(pl.mirrors[webID], []string{tgARNFor(webName)}) {
+					t.Errorf("mirrors %v: target syncs must keep the old load balancer's groups in step", pl.mirrors)
+				}
+				if len(pl.warnings) > 0 {
+					t.Errorf("warnings %v", pl.warnings)
 				}
 			},
 		},
 		{
-			name:   "scheme change under the same name: the old one must go first",
+			name: "a replaced load balancer within its grace period is kept, its retirement time not rewritten",
+			mutate: func(d *desired, a *actual) {
+				d.lb.Name = "k8s-web-renamed"
+				a.lbs[0].tags = retiredTags(a.lbs[0].tags, 4*time.Minute)
+				d.lb.Scheme = cloud.SchemeInternal
+			},
+			want: []string{"lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts", "listener/443.rules.create"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if !pl.pending || len(pl.retained) != 1 || len(pl.deleteLBs) != 0 {
+					t.Errorf("pending %v retained %d deleteLBs %v", pl.pending, len(pl.retained), pl.deleteLBs)
+				}
+			},
+		},
+		{
+			name: "a replaced load balancer past its grace period is deleted with its groups",
+			mutate: func(d *desired, a *actual) {
+				d.sgName = "k8s-web-renamed-sg"
+				d.tgNames = map[string]string{apiID: "k8s-api-renamed", webID: "k8s-web-renamed"}
+				renamed := &lbState{lb: a.lbs[0].lb, tags: a.lbs[0].tags}
+				renamed.lb.LoadBalancerArn = ptr(testLBARN + "-renamed")
+				renamed.lb.LoadBalancerName = ptr("k8s-web-renamed")
+				renamed.lb.SecurityGroups = nil
+				a.lbs[0].tags = retiredTags(a.lbs[0].tags, 5*time.Minute)
+				a.lbs = append(a.lbs, renamed)
+				d.lb.Name = "k8s-web-renamed"
+			},
+			want: []string{"sg.create", "sg.authorize", "createTGs", "lb.setSGs", "listener/80.create", "listener/443.create", "listener/443.addCerts",
+				"listener/443.rules.create", "deleteLBs", "deleteTGs", "deleteSGs"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if !slices.Equal(pl.deleteLBs, []string{testLBARN}) || pl.pending {
+					t.Errorf("deleteLBs %v pending %v, want the old one deleted", pl.deleteLBs, pl.pending)
+				}
+				if len(pl.deleteTGs) != 2 || !slices.Equal(pl.deleteSGs, []string{testSGID}) {
+					t.Errorf("deleteTGs %v deleteSGs %v", pl.deleteTGs, pl.deleteSGs)
+				}
+			},
+		},
+		{
+			name: "a rename reverted within the grace period: the old one is kept again and its retirement tag removed",
+			mutate: func(_ *desired, a *actual) {
+				a.lbs[0].tags = retiredTags(a.lbs[0].tags, time.Minute)
+			},
+			want: []string{"lb.tags"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if !slices.Equal(pl.lb.tags.remove, []string{cloud.TagRetiredAt}) {
+					t.Errorf("lb tags %+v", pl.lb.tags)
+				}
+			},
+		},
+		{
+			name:   "scheme change under the same name: the old one must go first, with a warning",
 			mutate: func(d *desired, _ *actual) { d.lb.Scheme = cloud.SchemeInternal },
 			want: []string{"lb.deleteFirst", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
 				"listener/443.rules.create"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
 				if pl.lb.deleteFirst != testLBARN || len(pl.deleteLBs) != 0 {
 					t.Errorf("deleteFirst %q deleteLBs %v", pl.lb.deleteFirst, pl.deleteLBs)
+				}
+				if len(pl.warnings) != 1 || !strings.Contains(pl.warnings[0], "load-balancer-name") {
+					t.Errorf("warnings %v, want one saying how to avoid the outage", pl.warnings)
 				}
 			},
 		},
@@ -478,21 +569,56 @@ func TestMakePlan(t *testing.T) {
 			want:   []string{"modifyTGs"},
 		},
 		{
-			name: "target group port change: replacement created, rules repointed, old one deleted",
+			name: "target group replaced: created with the old one's targets, rules stay on the old one meanwhile",
 			mutate: func(d *desired, _ *actual) {
 				d.lb.TargetGroups[0].Port = 9090
 				d.tgNames[apiID] = "k8s-api-3333333333"
 			},
-			want: []string{"createTGs", "listener/443.rules.modify", "deleteTGs"},
+			want: []string{"createTGs", "retire"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
 				if len(pl.createTGs) != 1 || pl.createTGs[0].ID != apiID || pl.createTGs[0].Port != 9090 {
 					t.Errorf("createTGs %+v", pl.createTGs)
 				}
-				if !slices.Equal(pl.deleteTGs, []string{tgARNFor(apiName)}) {
-					t.Errorf("deleteTGs %v, want the old api group", pl.deleteTGs)
+				if pl.copyTargets[apiID] != tgARNFor(apiName) {
+					t.Errorf("copyTargets %v", pl.copyTargets)
 				}
-				if _, kept := pl.keepTGs[apiID]; kept {
-					t.Errorf("keepTGs still maps %s", apiID)
+				if pl.tgServing[apiID] != tgARNFor(apiName) || !pl.pending || !slices.Equal(pl.retire, []string{tgARNFor(apiName)}) {
+					t.Errorf("tgServing %v pending %v retire %v", pl.tgServing, pl.pending, pl.retire)
+				}
+			},
+		},
+		{
+			name: "replacement target group without a healthy target, within the wait: nothing changes",
+			mutate: func(d *desired, a *actual) {
+				d.tgNames[apiID] = "k8s-api-3333333333"
+				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
+				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
+				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2}}
+			},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if pl.tgServing[apiID] != tgARNFor(apiName) || !pl.pending {
+					t.Errorf("tgServing %v pending %v", pl.tgServing, pl.pending)
+				}
+				if pl.keepTGs[apiID] != tgARNFor("k8s-api-3333333333") {
+					t.Errorf("keepTGs %v: target syncs must go to the new group", pl.keepTGs)
+				}
+				if !slices.Equal(pl.mirrors[apiID], []string{tgARNFor(apiName)}) {
+					t.Errorf("mirrors %v: target syncs must keep the serving group in step", pl.mirrors)
+				}
+			},
+		},
+		{
+			name: "replacement target group with a healthy target: rules switch, the old group is deleted",
+			mutate: func(d *desired, a *actual) {
+				d.tgNames[apiID] = "k8s-api-3333333333"
+				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
+				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Second)
+				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2, healthy: 1}}
+			},
+			want: []string{"listener/443.rules.modify", "deleteTGs"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if !slices.Equal(pl.deleteTGs, []string{tgARNFor(apiName)}) || pl.pending || len(pl.warnings) > 0 {
+					t.Errorf("deleteTGs %v pending %v warnings %v", pl.deleteTGs, pl.pending, pl.warnings)
 				}
 				lp := listenerPlanFor(t, pl, 443)
 				if len(lp.rules.modify) != 1 || lp.rules.modify[0].arn != ruleARN(443, 1) {
@@ -501,14 +627,54 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
-			name: "target type change of the default backend repoints the listener and its rule",
+			name: "replacement target group still unhealthy after the wait: rules switch with a warning",
+			mutate: func(d *desired, a *actual) {
+				d.tgNames[apiID] = "k8s-api-3333333333"
+				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
+				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, 2*time.Minute)
+			},
+			want: []string{"listener/443.rules.modify", "deleteTGs"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if len(pl.warnings) != 1 || !strings.Contains(pl.warnings[0], "no healthy target") || pl.pending {
+					t.Errorf("warnings %v pending %v", pl.warnings, pl.pending)
+				}
+			},
+		},
+		{
+			name: "replacement without targets (a crash before they were copied): the old group's targets are copied",
+			mutate: func(d *desired, a *actual) {
+				d.tgNames[apiID] = "k8s-api-3333333333"
+				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
+				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
+				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {}}
+			},
+			want: []string{"copyTargets"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if pl.copyTargets[apiID] != tgARNFor(apiName) || pl.tgServing[apiID] != tgARNFor(apiName) {
+					t.Errorf("copyTargets %v tgServing %v", pl.copyTargets, pl.tgServing)
+				}
+			},
+		},
+		{
+			name: "replacement found with the old one not yet retired (a crash after its create): retired now",
+			mutate: func(d *desired, a *actual) {
+				d.tgNames[apiID] = "k8s-api-3333333333"
+				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
+				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2}}
+			},
+			want: []string{"retire"},
+		},
+		{
+			name: "target type change of the default backend waits, then repoints the listener and its rule",
 			mutate: func(d *desired, a *actual) {
 				d.lb.TargetGroups[1].TargetType = cloud.TargetTypeInstance
 				d.tgNames[webID] = "k8s-web-4444444444"
 				d.listeners[0].DefaultAction = forwardTo(webID)
 				a.lbs[0].listeners[0].l.DefaultActions = []elbv2types.Action{awsForward(tgARNFor(webName))}
+				withReplacementTG(a, webID, "k8s-web-4444444444", 80, "/").tg.TargetType = elbv2types.TargetTypeEnumInstance
+				a.health = map[string]groupHealth{tgARNFor("k8s-web-4444444444"): {targets: 1, healthy: 1}}
 			},
-			want: []string{"createTGs", "listener/80.modify", "listener/443.rules.modify", "deleteTGs"},
+			want: []string{"listener/80.modify", "listener/443.rules.modify", "deleteTGs"},
 		},
 		{
 			name:   "target group tags",
@@ -1059,5 +1225,194 @@ func TestPlanAttributes(t *testing.T) {
 	}
 	if got := diffAttributes(nil, nil); got != nil {
 		t.Errorf("no attributes, no change; got %v", got)
+	}
+}
+
+// pathRules are n host and prefix rules, /p<from> onwards, as the model has them and as AWS reports them.
+func pathRules(host string, from, n int) ([]cloud.Rule, []elbv2types.Rule) {
+	var want []cloud.Rule
+	var have []elbv2types.Rule
+	for i := from; i < from+n; i++ {
+		path := fmt.Sprintf("/p%d", i)
+		want = append(want, hostPathRule(host, path, apiID))
+		have = append(have, awsRule(ruleARN(443, i), int32(10*(i+1)), host, []string{path, path + "/*"}, tgARNFor(apiName)))
+	}
+	return want, have
+}
+
+func TestRuleStepsRespectTheRuleQuota(t *testing.T) {
+	cases := []struct {
+		name string
+		// mutate sets listener 443's desired and actual rules (and anything else).
+		mutate func(d *desired, a *actual)
+		// earlyDeletes is how many rules must go before the creates are done.
+		earlyDeletes int
+		// superseded says each early delete must be followed at once by the create of the same path.
+		superseded bool
+	}{
+		{
+			name: "host rename of 60 paths: 40 creates fit, then each create follows the delete of the rule it supersedes",
+			mutate: func(d *desired, a *actual) {
+				d.listeners[1].Rules, _ = pathRules("new.example.com", 0, 60)
+				_, a.lbs[0].listeners[1].rules = pathRules(testHost, 0, 60)
+			},
+			earlyDeletes: 20, superseded: true,
+		},
+		{
+			name: "host rename of 40 paths fits beside the old rules: nothing is deleted first",
+			mutate: func(d *desired, a *actual) {
+				d.listeners[1].Rules, _ = pathRules("new.example.com", 0, 40)
+				_, a.lbs[0].listeners[1].rules = pathRules(testHost, 0, 40)
+			},
+		},
+		{
+			name: "20 paths replace 10 removed ones next to 80 kept, up to exactly 100",
+			mutate: func(d *desired, a *actual) {
+				kept, _ := pathRules(testHost, 0, 80)
+				added, _ := pathRules(testHost, 100, 20)
+				d.listeners[1].Rules = append(kept, added...)
+				_, a.lbs[0].listeners[1].rules = pathRules(testHost, 0, 90)
+			},
+			earlyDeletes: 10,
+		},
+		{
+			name: "60 paths move to another listener: room comes from the rules of the listener going away",
+			mutate: func(d *desired, a *actual) {
+				d.listeners = d.listeners[1:]
+				d.listeners[0].Rules, _ = pathRules(testHost, 0, 60)
+				a.lbs[0].listeners[1].rules = nil
+				_, rules := pathRules(testHost, 0, 60)
+				for i := range rules {
+					rules[i].RuleArn = ptr(ruleARN(80, i))
+				}
+				a.lbs[0].listeners[0].rules = rules
+			},
+			earlyDeletes: 20,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, a := testDesired(), testActual()
+			tc.mutate(d, a)
+			if err := checkQuotas(d); err != nil {
+				t.Fatalf("checkQuotas: %v", err)
+			}
+			pl := mustPlan(t, d, a)
+			rules := map[string]string{} // ARN -> path conditions
+			count := 0
+			for _, l := range a.lbs[0].listeners {
+				for _, r := range l.rules {
+					_, rules[deref(r.RuleArn)] = splitConditions(r.Conditions)
+					count++
+				}
+			}
+			early := 0
+			for i, s := range pl.ruleSteps {
+				if s.del == "" {
+					if count++; count > ruleQuota {
+						t.Fatalf("step %d: the load balancer would hold %d rules", i, count)
+					}
+					continue
+				}
+				early++
+				count--
+				next := pl.ruleSteps[min(i+1, len(pl.ruleSteps)-1)]
+				if next.create == nil {
+					t.Fatalf("step %d: delete of %s is not followed by the create that needs the room", i, s.del)
+				}
+				if _, rest := splitConditions(albConditions(next.create.rule.Conditions)); tc.superseded && rest != rules[s.del] {
+					t.Errorf("step %d: deleted %s but then created %s, leaving the path without a rule", i, rules[s.del], rest)
+				}
+			}
+			if early != tc.earlyDeletes {
+				t.Errorf("%d rules deleted before the creates were done, want %d", early, tc.earlyDeletes)
+			}
+			creates := 0
+			for _, lp := range pl.listeners {
+				creates += len(lp.rules.creates)
+			}
+			if got := len(pl.ruleSteps) - early; got != creates {
+				t.Errorf("%d creates in the steps, want every one of %d", got, creates)
+			}
+		})
+	}
+}
+
+func TestCheckQuotas(t *testing.T) {
+	rule := func(conds ...cloud.Condition) cloud.Rule {
+		return cloud.Rule{Conditions: conds, Action: forwardTo(apiID)}
+	}
+	host := func(v ...string) cloud.Condition { return cloud.Condition{Type: cloud.ConditionHost, Values: v} }
+	prefix := func(v ...string) cloud.Condition {
+		return cloud.Condition{Type: cloud.ConditionPath, PathMatch: cloud.PathPrefix, Values: v}
+	}
+	cases := []struct {
+		name   string
+		mutate func(d *desired)
+		// want is a substring of the error naming the quota; empty: the model fits.
+		want string
+	}{
+		{name: "the test model fits"},
+		{name: "100 rules fit", mutate: func(d *desired) { d.listeners[1].Rules, _ = pathRules(testHost, 0, 100) }},
+		{name: "101 rules over two listeners", mutate: func(d *desired) {
+			d.listeners[1].Rules, _ = pathRules(testHost, 0, 60)
+			d.listeners[0].Rules, _ = pathRules(testHost, 100, 41)
+		}, want: "quota of 100 rules per load balancer"},
+		{name: "repeated rules count once", mutate: func(d *desired) {
+			rules, _ := pathRules(testHost, 0, 100)
+			d.listeners[1].Rules = append(rules, rules[:10]...)
+		}},
+		{name: "5 condition values: a host and two prefixes", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host(testHost), prefix("/a", "/b"))}
+		}},
+		{name: "6 condition values", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host(testHost, "b.example.com"), prefix("/a", "/b"))}
+		}, want: "quota of 5 condition values per rule"},
+		{name: "6 wildcards in 4 values", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host("*.a.example.com", "*.b.example.com"),
+				cloud.Condition{Type: cloud.ConditionPath, PathMatch: cloud.PathPattern, Values: []string{"/x/*/*", "/y/?/*"}})}
+		}, want: "quota of 5 wildcards per rule"},
+		{name: "26 certificates on a listener", mutate: func(d *desired) {
+			for i := range 24 {
+				d.listeners[1].certs = append(d.listeners[1].certs, fmt.Sprintf("%s%d", certC, i))
+			}
+		}, want: "quota of 25 certificates per listener"},
+		{name: "51 listeners", mutate: func(d *desired) {
+			d.userSGs = []string{"sg-user"}
+			for i := range 49 {
+				d.listeners = append(d.listeners, desiredListener{Listener: cloud.Listener{Port: int32(8000 + i), Protocol: cloud.ProtocolHTTP}})
+			}
+		}, want: "quota of 50 listeners per load balancer"},
+		{name: "61 inbound rules: 2 ports and 31 CIDRs", mutate: func(d *desired) {
+			for i := range 31 {
+				d.lb.InboundCIDRs = append(d.lb.InboundCIDRs, fmt.Sprintf("10.%d.0.0/16", i))
+			}
+		}, want: "quota of 60 inbound rules per security group"},
+		{name: "60 inbound rules per family fit: 2 ports, 30 IPv4 and 30 IPv6 CIDRs", mutate: func(d *desired) {
+			for i := range 30 {
+				d.lb.InboundCIDRs = append(d.lb.InboundCIDRs, fmt.Sprintf("10.%d.0.0/16", i), fmt.Sprintf("2001:db8:%x::/48", i))
+			}
+		}},
+		{name: "the user's security groups are not counted", mutate: func(d *desired) {
+			d.userSGs = []string{"sg-user"}
+			for i := range 31 {
+				d.lb.InboundCIDRs = append(d.lb.InboundCIDRs, fmt.Sprintf("10.%d.0.0/16", i))
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := testDesired()
+			if tc.mutate != nil {
+				tc.mutate(d)
+			}
+			err := checkQuotas(d)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -17,9 +17,10 @@ import (
 	"github.com/cloudlb/cloudlb/cloud"
 )
 
-// defaultSSLPolicy is used for HTTPS listeners without an ssl-policy annotation, as by the AWS Load Balancer
-// Controller; naming it keeps the diff exact instead of depending on the API's own default.
-const defaultSSLPolicy = "ELBSecurityPolicy-2016-08"
+// DefaultSSLPolicy is used for HTTPS listeners without an ssl-policy annotation unless Options.DefaultSSLPolicy
+// names another: TLS 1.2 and 1.3 only. Naming it keeps the diff exact instead of depending on the API's own
+// default, which still allows TLS 1.0.
+const DefaultSSLPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 // maxTags is the most tags AWS allows on a load balancer, target group or security group.
 const maxTags = 50
@@ -35,6 +36,8 @@ type Provider struct {
 	// created are the load balancers and target groups this process made, by stack, which Delete includes
 	// while the tagging API may not list them yet.
 	created createdSet
+	// tgMirrors maps the same keys to the ARNs of replaced groups still serving, which target syncs keep in step.
+	tgMirrors sync.Map
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -43,6 +46,18 @@ var _ cloud.Provider = (*Provider)(nil)
 func New(c Clients, o Options) *Provider {
 	if o.CertificateCacheTTL == 0 {
 		o.CertificateCacheTTL = 5 * time.Minute
+	}
+	if o.DefaultSSLPolicy == "" {
+		o.DefaultSSLPolicy = DefaultSSLPolicy
+	}
+	if o.ReplacementGrace == 0 {
+		o.ReplacementGrace = 5 * time.Minute
+	}
+	if o.TargetGroupHealthWait == 0 {
+		o.TargetGroupHealthWait = 2 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Provider{c: c, opts: o, certs: certificateCache{ttl: o.CertificateCacheTTL, names: map[string][]string{}}}
 }
@@ -65,6 +80,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 	if err := p.observeAttributes(ctx, lb, a); err != nil {
 		return cloud.Status{}, err
 	}
+	if a.health, err = p.observeHealth(ctx, healthChecks(d, a)); err != nil {
+		return cloud.Status{}, err
+	}
 	pl, err := makePlan(d, a)
 	if err != nil {
 		return cloud.Status{}, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
@@ -77,18 +95,26 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 	// a group just replaced.
 	for id, arn := range tgARNs {
 		p.tgARNs.Store(lb.Stack+"\x00"+id, arn)
+		if mirrors := pl.mirrors[id]; len(mirrors) > 0 {
+			p.tgMirrors.Store(lb.Stack+"\x00"+id, mirrors)
+		} else {
+			p.tgMirrors.Delete(lb.Stack + "\x00" + id)
+		}
 	}
-	st.Warnings = warnings
+	st.Warnings = append(warnings, st.Warnings...)
 	return st, nil
 }
 
 // resolve does the lookups the plan needs: subnets, security groups, certificates and names.
 func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desired, []string, error) {
 	d := &desired{
-		lb:      lb,
-		tags:    p.tagsFor(lb.Tags, lb.Stack, "load-balancer"),
-		sgName:  cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
-		tgNames: map[string]string{},
+		now:              p.opts.Now(),
+		replacementGrace: p.opts.ReplacementGrace,
+		healthWait:       p.opts.TargetGroupHealthWait,
+		lb:               lb,
+		tags:             p.tagsFor(lb.Tags, lb.Stack, "load-balancer"),
+		sgName:           cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
+		tgNames:          map[string]string{},
 	}
 	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply.
 	if len(d.tags) > maxTags {
@@ -120,7 +146,7 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		dl := desiredListener{Listener: l, certs: l.Certificates}
 		if l.Protocol == cloud.ProtocolHTTPS {
 			if dl.SSLPolicy == "" {
-				dl.SSLPolicy = defaultSSLPolicy
+				dl.SSLPolicy = p.opts.DefaultSSLPolicy
 			}
 			if len(dl.certs) == 0 {
 				arns, missing, err := p.certificatesFor(ctx, l.CertificateHosts)
@@ -140,7 +166,36 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		}
 		d.listeners = append(d.listeners, dl)
 	}
+	if err := checkQuotas(d); err != nil {
+		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
+	}
 	return d, warnings, nil
+}
+
+// observeHealth counts the targets of the target groups arns, and the healthy ones.
+func (p *Provider) observeHealth(ctx context.Context, arns []string) (map[string]groupHealth, error) {
+	out := map[string]groupHealth{}
+	for _, arn := range arns {
+		health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
+		if err != nil {
+			if hasCode(err, "TargetGroupNotFound") {
+				continue
+			}
+			return nil, classify(err)
+		}
+		var g groupHealth
+		for _, h := range health.TargetHealthDescriptions {
+			if h.TargetHealth != nil && h.TargetHealth.State == elbv2types.TargetHealthStateEnumDraining {
+				continue
+			}
+			g.targets++
+			if h.TargetHealth != nil && h.TargetHealth.State == elbv2types.TargetHealthStateEnumHealthy {
+				g.healthy++
+			}
+		}
+		out[arn] = g
+	}
+	return out, nil
 }
 
 // Delete removes everything the stack owns, from whatever partial state it is in, and returns nil only once a
@@ -202,18 +257,44 @@ func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
 }
 
 // SyncTargets makes the target group tgID of stack hold exactly targets, registering and deregistering in
-// batches against what DescribeTargetHealth reports.
+// batches against what DescribeTargetHealth reports. Groups it replaces that still serve (a load balancer in its
+// grace period, rules waiting for the new group to be healthy) get the same targets, so that they do not serve
+// pods that are gone.
 func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets []cloud.Target) ([]cloud.TargetHealth, error) {
 	arn, err := p.targetGroupARN(ctx, stack, tgID)
 	if err != nil {
 		return nil, err
 	}
-	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
+	have, err := p.syncTargetGroup(ctx, arn, targets)
 	if err != nil {
 		if hasCode(err, "TargetGroupNotFound") {
 			p.tgARNs.Delete(stack + "\x00" + tgID)
 		}
 		return nil, classify(err)
+	}
+	if v, ok := p.tgMirrors.Load(stack + "\x00" + tgID); ok {
+		for _, mirror := range v.([]string) {
+			if _, err := p.syncTargetGroup(ctx, mirror, targets); err != nil && !hasCode(err, "TargetGroupNotFound") {
+				return nil, classify(err)
+			}
+		}
+	}
+	out := make([]cloud.TargetHealth, 0, len(targets))
+	for _, t := range targets {
+		state, ok := have[t]
+		if !ok {
+			state = cloud.TargetInitial
+		}
+		out = append(out, cloud.TargetHealth{Target: t, State: state})
+	}
+	return out, nil
+}
+
+// syncTargetGroup makes one target group hold exactly targets, and returns the states of the targets it held.
+func (p *Provider) syncTargetGroup(ctx context.Context, arn string, targets []cloud.Target) (map[cloud.Target]cloud.TargetState, error) {
+	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
+	if err != nil {
+		return nil, err
 	}
 	have := map[cloud.Target]cloud.TargetState{}
 	for _, h := range health.TargetHealthDescriptions {
@@ -223,16 +304,12 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 		have[cloud.Target{ID: deref(h.Target.Id), Port: deref(h.Target.Port)}] = targetState(h.TargetHealth)
 	}
 	var add, remove []elbv2types.TargetDescription
-	out := make([]cloud.TargetHealth, 0, len(targets))
 	want := map[cloud.Target]bool{}
 	for _, t := range targets {
 		want[t] = true
-		state, ok := have[t]
-		if !ok {
+		if _, ok := have[t]; !ok {
 			add = append(add, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port)})
-			state = cloud.TargetInitial
 		}
-		out = append(out, cloud.TargetHealth{Target: t, State: state})
 	}
 	for t := range have {
 		if !want[t] {
@@ -241,15 +318,15 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 	}
 	for _, batch := range chunks(add, targetBatch) {
 		if _, err := p.c.ELBV2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
-			return nil, fmt.Errorf("registering targets: %w", classify(err))
+			return nil, fmt.Errorf("registering targets: %w", err)
 		}
 	}
 	for _, batch := range chunks(remove, targetBatch) {
 		if _, err := p.c.ELBV2.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
-			return nil, fmt.Errorf("deregistering targets: %w", classify(err))
+			return nil, fmt.Errorf("deregistering targets: %w", err)
 		}
 	}
-	return out, nil
+	return have, nil
 }
 
 func targetState(h *elbv2types.TargetHealth) cloud.TargetState {

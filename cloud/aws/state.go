@@ -26,6 +26,8 @@ type actual struct {
 	securityGroups []ec2types.SecurityGroup
 	// held are load balancers found by one of the names looked up that are not this stack's, by name.
 	held map[string]heldLB
+	// health holds the targets of target groups that replace another group (see healthChecks), by ARN.
+	health map[string]groupHealth
 }
 
 // heldLB is a load balancer holding a name, with its tags, that the stack does not own.

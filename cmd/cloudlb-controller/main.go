@@ -60,6 +60,11 @@ func run() error {
 	flag.StringVar(&awsOpts.BackendSecurityGroup, "aws-backend-security-group", "",
 		"Security group ID attached to every load balancer with a managed frontend group; allow it on nodes and pods to let the load balancers reach their targets.")
 	flag.IntVar(&awsOpts.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
+	flag.StringVar(&awsOpts.DefaultSSLPolicy, "default-ssl-policy", cloudaws.DefaultSSLPolicy, "Security policy of HTTPS listeners without an ssl-policy annotation.")
+	flag.DurationVar(&awsOpts.ReplacementGrace, "lb-replacement-grace", 5*time.Minute,
+		"How long a load balancer replaced by another (new name or scheme) keeps serving, so that DNS can follow, before it is deleted.")
+	flag.DurationVar(&awsOpts.TargetGroupHealthWait, "target-group-health-wait", 2*time.Minute,
+		"How long rules stay on a replaced target group while its replacement has no healthy target; then they switch with a warning.")
 	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; Ingress tags override them.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")

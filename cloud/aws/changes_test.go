@@ -1,0 +1,471 @@
+package aws_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	"github.com/aws/aws-sdk-go-v2/service/shield"
+	"github.com/aws/aws-sdk-go-v2/service/wafv2"
+	wafv2types "github.com/aws/aws-sdk-go-v2/service/wafv2/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/cloudlb/cloudlb/cloud"
+	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
+	"github.com/cloudlb/cloudlb/test"
+)
+
+// stubELB is moto's ELBv2 with what moto does not do: it refuses a rule past AWS's quota of 100 per load
+// balancer (TooManyRules), and reports registered targets as initial (moto: healthy at once) unless their group
+// is in healthy.
+type stubELB struct {
+	cloudaws.ELBV2
+	mu      sync.Mutex
+	healthy map[string]bool
+	// rules counts the rules of each load balancer (see ruleCount).
+	rules map[string]int
+	// peak is the most rules a load balancer held after a CreateRule.
+	peak int
+}
+
+func (s *stubELB) CreateRule(ctx context.Context, in *elbv2.CreateRuleInput, opts ...func(*elbv2.Options)) (*elbv2.CreateRuleOutput, error) {
+	lb, err := s.ruleCount(ctx, aws.ToString(in.ListenerArn))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rules[lb] >= 100 {
+		return nil, &smithy.GenericAPIError{Code: "TooManyRules", Message: "The load balancer has too many rules"}
+	}
+	out, err := s.ELBV2.CreateRule(ctx, in, opts...)
+	if err == nil {
+		s.rules[lb]++
+		s.peak = max(s.peak, s.rules[lb])
+	}
+	return out, err
+}
+
+func (s *stubELB) DeleteRule(ctx context.Context, in *elbv2.DeleteRuleInput, opts ...func(*elbv2.Options)) (*elbv2.DeleteRuleOutput, error) {
+	out, err := s.ELBV2.DeleteRule(ctx, in, opts...)
+	if err == nil {
+		s.mu.Lock()
+		s.rules[lbOf(aws.ToString(in.RuleArn))]--
+		s.mu.Unlock()
+	}
+	return out, err
+}
+
+// lbOf is the "app/<name>/<id>" part of a listener or rule ARN: its load balancer.
+func lbOf(arn string) string {
+	_, rest, _ := strings.Cut(arn, "/")
+	parts := strings.SplitN(rest, "/", 4)
+	return strings.Join(parts[:min(3, len(parts))], "/")
+}
+
+// ruleCount counts the rules of the listener's load balancer once, from moto; CreateRule and DeleteRule keep
+// the count after that.
+func (s *stubELB) ruleCount(ctx context.Context, listenerARN string) (string, error) {
+	lb := lbOf(listenerARN)
+	s.mu.Lock()
+	_, known := s.rules[lb]
+	s.mu.Unlock()
+	if known {
+		return lb, nil
+	}
+	l, err := s.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{listenerARN}})
+	if err != nil {
+		return "", err
+	}
+	all, err := s.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: l.Listeners[0].LoadBalancerArn})
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, l := range all.Listeners {
+		in := &elbv2.DescribeRulesInput{ListenerArn: l.ListenerArn}
+		for {
+			rules, err := s.DescribeRules(ctx, in)
+			if err != nil {
+				return "", err
+			}
+			for _, r := range rules.Rules {
+				if !aws.ToBool(r.IsDefault) {
+					n++
+				}
+			}
+			if aws.ToString(rules.NextMarker) == "" {
+				break
+			}
+			in.Marker = rules.NextMarker
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rules == nil {
+		s.rules = map[string]int{}
+	}
+	s.rules[lb] = n
+	return lb, nil
+}
+
+func (s *stubELB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, opts ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
+	out, err := s.ELBV2.DescribeTargetHealth(ctx, in, opts...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		return out, err
+	}
+	state := elbv2types.TargetHealthStateEnumInitial
+	if s.healthy[aws.ToString(in.TargetGroupArn)] {
+		state = elbv2types.TargetHealthStateEnumHealthy
+	}
+	for i, h := range out.TargetHealthDescriptions {
+		if h.TargetHealth == nil || h.TargetHealth.State == elbv2types.TargetHealthStateEnumHealthy {
+			out.TargetHealthDescriptions[i].TargetHealth = &elbv2types.TargetHealth{State: state}
+		}
+	}
+	return out, err
+}
+
+func (s *stubELB) setHealthy(arn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.healthy[arn] = true
+}
+
+// failingWAF refuses every association, as AWS does for a web ACL of another region or without permission.
+type failingWAF struct{ cloudaws.WAFv2 }
+
+func (failingWAF) AssociateWebACL(context.Context, *wafv2.AssociateWebACLInput, ...func(*wafv2.Options)) (*wafv2.AssociateWebACLOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "WAFUnavailableEntityException", Message: "the web ACL is not available"}
+}
+
+// clock is a settable time for the provider's grace periods.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// stubbedProvider is a provider over moto whose ELBv2 client is elb and whose WAFv2 client is waf (nil: moto's).
+func stubbedProvider(counter *test.CallCounter, elb *stubELB, waf cloudaws.WAFv2, now *clock, mw ...func(*middleware.Stack) error) *cloudaws.Provider {
+	cfg := awsCfg.Copy()
+	cfg.APIOptions = append(cfg.APIOptions, counter.Middleware)
+	cfg.APIOptions = append(cfg.APIOptions, mw...)
+	elb.ELBV2 = elbv2.NewFromConfig(cfg)
+	if elb.healthy == nil {
+		elb.healthy = map[string]bool{}
+	}
+	if waf == nil {
+		waf = wafv2.NewFromConfig(cfg)
+	}
+	return cloudaws.New(cloudaws.Clients{ELBV2: elb, EC2: ec2.NewFromConfig(cfg), ACM: acm.NewFromConfig(cfg),
+		Tagging: resourcegroupstaggingapi.NewFromConfig(cfg), WAFv2: waf, Shield: shield.NewFromConfig(cfg)},
+		cloudaws.Options{ClusterName: cluster, VPCID: vpcID, Now: now.Now})
+}
+
+// hostRules gives lb n rules for host, /p0 to /p<n-1>, all to its first target group.
+func hostRules(lb *cloud.LoadBalancer, host string, n int) *cloud.LoadBalancer {
+	action := lb.Listeners[0].Rules[0].Action
+	lb.Listeners[0].Rules = nil
+	for i := range n {
+		lb.Listeners[0].Rules = append(lb.Listeners[0].Rules, cloud.Rule{Action: action, Conditions: []cloud.Condition{
+			{Type: cloud.ConditionHost, Values: []string{host}},
+			{Type: cloud.ConditionPath, PathMatch: cloud.PathPrefix, Values: []string{fmt.Sprintf("/p%d", i)}}}})
+	}
+	return lb
+}
+
+var _ = Describe("Changes without traffic loss", func() {
+	var (
+		ctx     context.Context
+		counter *test.CallCounter
+		elb     *stubELB
+		now     *clock
+		p       *cloudaws.Provider
+	)
+	const stack = "default/web"
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		resetCloud()
+		counter = &test.CallCounter{}
+		elb = &stubELB{}
+		now = &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		p = stubbedProvider(counter, elb, nil, now)
+	})
+
+	ensure := func(lb *cloud.LoadBalancer) cloud.Status {
+		GinkgoHelper()
+		st, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		return st
+	}
+
+	It("renames the host of 60 paths within the quota of 100 rules, each path without a rule for one call at most", func() {
+		ensure(hostRules(model(stack, "/"), "old.example.com", 60))
+		counter.Reset()
+		ensure(hostRules(model(stack, "/"), "new.example.com", 60))
+		Expect(elb.peak).To(Equal(100))
+		var hosts []string
+		for _, r := range allRules(*listenerOn(stack, 80).ListenerArn) {
+			hosts = append(hosts, conditionValues(r, "host-header")...)
+		}
+		Expect(hosts).To(HaveLen(60))
+		Expect(hosts).To(HaveEach("new.example.com"))
+		calls := counter.Mutating()
+		lastCreate := 0
+		for i, c := range calls {
+			if c == "CreateRule" {
+				lastCreate = i
+			}
+		}
+		early := 0
+		for i, c := range calls[:lastCreate] {
+			if c == "DeleteRule" {
+				early++
+				Expect(calls[i+1]).To(Equal("CreateRule"), "a delete is followed at once by the create that needed its room")
+			}
+		}
+		Expect(early).To(Equal(20), "rules are deleted early only as far as the quota needs")
+	})
+
+	It("refuses, before any change, a model past a quota", func() {
+		ensure(model(stack, "/"))
+		counter.Reset()
+		_, err := p.Ensure(ctx, hostRules(model(stack, "/"), "www.example.com", 101), cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("quota of 100 rules per load balancer"))
+		Expect(counter.Mutating()).To(BeEmpty())
+	})
+
+	It("creates the rules that replace a default backend before changing the default action", func() {
+		lb := model(stack, "/")
+		lb.Listeners[0].DefaultAction = lb.Listeners[0].Rules[0].Action
+		lb.Listeners[0].Rules = nil
+		ensure(lb)
+		counter.Reset()
+		ensure(model(stack, "/"))
+		calls := counter.Mutating()
+		Expect(calls).To(ContainElements("CreateRule", "ModifyListener"))
+		Expect(slices.Index(calls, "CreateRule")).To(BeNumerically("<", slices.Index(calls, "ModifyListener")))
+	})
+
+	It("gives a new load balancer no listener until its web ACL is associated", func() {
+		wafc := wafv2.NewFromConfig(awsCfg)
+		acl, err := wafc.CreateWebACL(ctx, &wafv2.CreateWebACLInput{Name: aws.String("acl"), Scope: wafv2types.ScopeRegional,
+			DefaultAction:    &wafv2types.DefaultAction{Allow: &wafv2types.AllowAction{}},
+			VisibilityConfig: &wafv2types.VisibilityConfig{MetricName: aws.String("acl")}})
+		Expect(err).NotTo(HaveOccurred())
+		lb := model(stack, "/")
+		lb.WAFv2ACL = acl.Summary.ARN
+		failing := stubbedProvider(counter, &stubELB{}, failingWAF{wafc}, now)
+		_, err = failing.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).To(MatchError(ContainSubstring("web ACL")))
+		Expect(counter.Counts()).NotTo(HaveKey("CreateListener"))
+		lbs := ownedLoadBalancers(stack)
+		Expect(lbs).To(HaveLen(1))
+		Expect(listenersOf(*lbs[0].LoadBalancerArn)).To(BeEmpty())
+
+		By("once the association works, the listeners follow it")
+		_, err = failing.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).To(HaveOccurred())
+		ensure(lb)
+		Expect(listenersOf(*lbs[0].LoadBalancerArn)).To(HaveLen(1))
+		calls := counter.Mutating()
+		Expect(slices.Index(calls, "AssociateWebACL")).To(BeNumerically("<", slices.Index(calls, "CreateListener")))
+	})
+
+	It("replaces a renamed load balancer and deletes the old one only after the grace period, even across a restart", func() {
+		first := ensure(model(stack, "/"))
+		old := *ownedLoadBalancers(stack)[0].LoadBalancerArn
+		renamed := model(stack, "/")
+		renamed.Name = "web-renamed"
+		st := ensure(renamed)
+		Expect(st.DNSName).NotTo(Equal(first.DNSName))
+		Expect(st.Pending).To(BeTrue())
+		lbs := ownedLoadBalancers(stack)
+		Expect(lbs).To(HaveLen(2))
+		Expect(tagsOf(old)).To(HaveKeyWithValue(cloud.TagRetiredAt, now.Now().Format(time.RFC3339)))
+		Expect(listenersOf(old)).To(HaveLen(1), "the old load balancer keeps serving")
+		Expect(ownedSecurityGroups(stack)).To(HaveLen(2))
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(2))
+
+		By("target syncs reach the old load balancer's group too")
+		_, err := p.SyncTargets(ctx, stack, renamed.TargetGroups[0].ID, []cloud.Target{{ID: "10.0.0.9", Port: 8080}})
+		Expect(err).NotTo(HaveOccurred())
+		for _, tg := range tgs {
+			Expect(targetsOf(*tg.TargetGroupArn)).To(ConsistOf("10.0.0.9"))
+		}
+
+		By("a restarted controller keeps counting from the tag")
+		now.Advance(4*time.Minute + 59*time.Second)
+		p = stubbedProvider(counter, &stubELB{}, nil, now)
+		counter.Reset()
+		st = ensure(renamed)
+		Expect(st.Pending).To(BeTrue())
+		Expect(counter.Mutating()).To(BeEmpty())
+
+		By("after the grace period the old one goes, with its target groups and security group")
+		now.Advance(time.Second)
+		st = ensure(renamed)
+		if st.Pending {
+			st = ensure(renamed)
+		}
+		Expect(st.Pending).To(BeFalse())
+		lbs = ownedLoadBalancers(stack)
+		Expect(lbs).To(HaveLen(1))
+		Expect(*lbs[0].DNSName).To(Equal(st.DNSName))
+		Expect(ownedTargetGroups(stack)).To(HaveLen(1))
+		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
+	})
+
+	It("replaces a load balancer whose scheme changed under a fixed name first, with a warning", func() {
+		lb := model(stack, "/")
+		ensure(lb)
+		lb.Scheme = cloud.SchemeInternal
+		st := ensure(lb)
+		Expect(st.Warnings).To(ContainElement(ContainSubstring("load-balancer-name")))
+		lbs := ownedLoadBalancers(stack)
+		Expect(lbs).To(HaveLen(1))
+		Expect(lbs[0].Scheme).To(Equal(elbv2types.LoadBalancerSchemeEnumInternal))
+	})
+
+	It("switches rules to a replacement target group once it has a healthy target, even across a restart", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		old := *ownedTargetGroups(stack)[0].TargetGroupArn
+		targets := []cloud.Target{{ID: "10.0.0.1", Port: 8080}, {ID: "10.0.0.2", Port: 8080}}
+		_, err := p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, targets)
+		Expect(err).NotTo(HaveOccurred())
+
+		lb.TargetGroups[0].Protocol = cloud.ProtocolHTTPS
+		st := ensure(lb)
+		Expect(st.Pending).To(BeTrue())
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(2))
+		replacement := *tgs[slices.IndexFunc(tgs, func(tg elbv2types.TargetGroup) bool { return *tg.TargetGroupArn != old })].TargetGroupArn
+		Expect(targetsOf(replacement)).To(ConsistOf("10.0.0.1", "10.0.0.2"), "the new group has the old one's targets")
+		forwardsTo := func() string {
+			GinkgoHelper()
+			return *sortedRules(*listenerOn(stack, 80).ListenerArn)[0].Actions[0].ForwardConfig.TargetGroups[0].TargetGroupArn
+		}
+		Expect(forwardsTo()).To(Equal(old), "the old group serves until the new one is healthy")
+
+		By("target syncs go to the new group at once")
+		_, err = p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, targets[:1])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(targetsOf(replacement)).To(ConsistOf("10.0.0.1"))
+		Expect(targetsOf(old)).To(ConsistOf("10.0.0.1"), "and to the old one while it serves")
+
+		By("a restarted controller still waits while the new group has no healthy target")
+		now.Advance(time.Minute)
+		restarted := &stubELB{}
+		p = stubbedProvider(counter, restarted, nil, now)
+		counter.Reset()
+		Expect(ensure(lb).Pending).To(BeTrue())
+		Expect(counter.Mutating()).To(BeEmpty())
+
+		By("and switches once it has one, deleting the old group")
+		restarted.setHealthy(replacement)
+		st = ensure(lb)
+		Expect(st.Pending).To(BeFalse())
+		Expect(st.Warnings).To(BeEmpty())
+		Expect(forwardsTo()).To(Equal(replacement))
+		Expect(ownedTargetGroups(stack)).To(HaveLen(1))
+	})
+
+	It("fills a replacement target group left empty by a crash before the old group's targets were copied", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		old := *ownedTargetGroups(stack)[0].TargetGroupArn
+		_, err := p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, []cloud.Target{{ID: "10.0.0.1", Port: 8080}})
+		Expect(err).NotTo(HaveOccurred())
+		lb.TargetGroups[0].Protocol = cloud.ProtocolHTTPS
+		crashing := stubbedProvider(counter, &stubELB{}, nil, now, test.FailOperation("RegisterTargets", 100))
+		_, err = crashing.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).To(HaveOccurred())
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(2))
+		replacement := *tgs[slices.IndexFunc(tgs, func(tg elbv2types.TargetGroup) bool { return *tg.TargetGroupArn != old })].TargetGroupArn
+		Expect(targetsOf(replacement)).To(BeEmpty())
+
+		Expect(ensure(lb).Pending).To(BeTrue())
+		Expect(targetsOf(replacement)).To(ConsistOf("10.0.0.1"))
+	})
+
+	It("switches rules to a replacement target group that stays unhealthy after the wait, with a warning", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		lb.TargetGroups[0].Protocol = cloud.ProtocolHTTPS
+		Expect(ensure(lb).Pending).To(BeTrue())
+		now.Advance(119 * time.Second)
+		Expect(ensure(lb).Pending).To(BeTrue())
+		now.Advance(time.Second)
+		st := ensure(lb)
+		Expect(st.Pending).To(BeFalse())
+		Expect(st.Warnings).To(ContainElement(ContainSubstring("no healthy target")))
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(1))
+		Expect(tgs[0].Protocol).To(Equal(elbv2types.ProtocolEnumHttps))
+	})
+})
+
+// targetsOf lists the IDs of the targets registered in a target group, draining ones excepted.
+func targetsOf(tgARN string) []string {
+	GinkgoHelper()
+	out, err := elbc.DescribeTargetHealth(context.Background(), &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(tgARN)})
+	Expect(err).NotTo(HaveOccurred())
+	var ids []string
+	for _, d := range out.TargetHealthDescriptions {
+		if d.TargetHealth == nil || d.TargetHealth.State != elbv2types.TargetHealthStateEnumDraining {
+			ids = append(ids, *d.Target.Id)
+		}
+	}
+	return ids
+}
+
+// allRules lists a listener's non-default rules, page by page.
+func allRules(listenerARN string) []elbv2types.Rule {
+	GinkgoHelper()
+	var out []elbv2types.Rule
+	in := &elbv2.DescribeRulesInput{ListenerArn: aws.String(listenerARN)}
+	for {
+		page, err := elbc.DescribeRules(context.Background(), in)
+		Expect(err).NotTo(HaveOccurred())
+		for _, r := range page.Rules {
+			if !aws.ToBool(r.IsDefault) {
+				out = append(out, r)
+			}
+		}
+		if aws.ToString(page.NextMarker) == "" {
+			return out
+		}
+		in.Marker = page.NextMarker
+	}
+}
