@@ -68,9 +68,10 @@ func unsupported(in Input, ing *networkingv1.Ingress) error {
 			continue
 		}
 		seen = append(seen, s)
-		var keys []string
+		// cloudlb reads no annotations from Services yet; a refused key's no-op value is still what cloudlb does.
+		keys := refusedKeys(svc.Annotations)
 		for k := range svc.Annotations {
-			if strings.HasPrefix(k, albPrefix) {
+			if st := statusOf(k); strings.HasPrefix(k, albPrefix) && (st == implemented || st == unknownKey) {
 				keys = append(keys, k)
 			}
 		}

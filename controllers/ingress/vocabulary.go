@@ -111,6 +111,17 @@ var lbcKeys = map[string]keyStatus{
 	"dry-run-plan": inert,
 }
 
+// noOpValues are values of refused keys that ask for exactly what cloudlb always does (LBC's defaults), so they
+// are accepted: manifests written for LBC often spell the defaults out.
+var noOpValues = map[string]string{
+	"backend-protocol":           "HTTP",  // cloudlb's target groups are HTTP
+	"backend-protocol-version":   "HTTP1", // cloudlb sets no protocol version: ELBv2's default
+	"auth-type":                  "none",
+	"use-regex-path-match":       "false",
+	"enable-frontend-nlb":        "false",
+	"multi-cluster-target-group": "false",
+}
+
 // lbcFamilies are LBC's templated keys, by the prefix of their name: actions.${name}, conditions.${name} and
 // transforms.${name} (per backend), listener-attributes.${Protocol}-${Port}, target-control-port.${svc}.${port}.
 var lbcFamilies = map[string]keyStatus{
@@ -162,13 +173,18 @@ func statusOf(key string) keyStatus {
 // unknownKey: under (or a near miss of) a prefix cloudlb or LBC owns, but read by neither.
 const unknownKey keyStatus = -1
 
-// refusedKeys lists, sorted, the keys of ann that LBC implements and cloudlb does not.
+// refusedKeys lists, sorted, the keys of ann that LBC implements and cloudlb does not, except where the value
+// asks for what cloudlb does anyway.
 func refusedKeys(ann map[string]string) []string {
 	var out []string
-	for k := range ann {
-		if statusOf(k) == refused {
-			out = append(out, k)
+	for k, v := range ann {
+		if statusOf(k) != refused {
+			continue
 		}
+		if want, ok := noOpValues[strings.TrimPrefix(k, albPrefix)]; ok && strings.TrimSpace(v) == want {
+			continue
+		}
+		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out

@@ -74,6 +74,26 @@ func TestEveryRefusedKeyIsRefused(t *testing.T) {
 	}
 }
 
+func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
+	g := NewWithT(t)
+	noOps := map[string]string{
+		albPrefix + "backend-protocol": "HTTP", albPrefix + "backend-protocol-version": "HTTP1", albPrefix + "auth-type": "none",
+		albPrefix + "use-regex-path-match": "false", albPrefix + "enable-frontend-nlb": "false",
+		albPrefix + "multi-cluster-target-group": "false",
+	}
+	in := input(webIngress("app", noOps))
+	in.Services[types.NamespacedName{Namespace: "ns", Name: "web"}].Annotations = noOps
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(out.LoadBalancer).NotTo(BeNil())
+
+	for k, v := range map[string]string{"backend-protocol": "HTTPS", "backend-protocol-version": "GRPC", "auth-type": "cognito",
+		"use-regex-path-match": "true", "enable-frontend-nlb": "true", "multi-cluster-target-group": "true"} {
+		out := Translate(input(webIngress("app", map[string]string{albPrefix + k: v})))
+		g.Expect(out.Errors[key("app")]).To(BeAssignableToTypeOf(&UnsupportedAnnotationError{}), k)
+	}
+}
+
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
