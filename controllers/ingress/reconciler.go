@@ -119,7 +119,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
 		}
 		// On every reconcile, not only on an apply: an ignored key changes nothing in the model.
-		for _, n := range out.Notices[client.ObjectKeyFromObject(ing)] {
+		if n := out.Notices[client.ObjectKeyFromObject(ing)]; n != "" {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "UnknownAnnotation", "Translate", "%s", n)
 		}
 	}

@@ -38,9 +38,9 @@ type Output struct {
 	Errors map[types.NamespacedName]error
 	// Warnings are non-fatal findings per member.
 	Warnings map[types.NamespacedName][]string
-	// Notices are annotations no controller reads (typos), per member, valid or not. Unlike Warnings they do
-	// not depend on an apply: an ignored key changes nothing in the model.
-	Notices map[types.NamespacedName][]string
+	// Notices name the annotations no controller reads (typos), per member, valid or not. Unlike Warnings they
+	// do not depend on an apply: an ignored key changes nothing in the model.
+	Notices map[types.NamespacedName]string
 	// Bindings say which Service port feeds each target group, for the targets reconciler.
 	Bindings []v1alpha1.TargetGroupBinding
 }
@@ -62,7 +62,7 @@ func (e *ServiceError) Error() string {
 // Translate builds the provider-neutral model of a stack. It is pure: the same input gives the same model.
 func Translate(in Input) Output {
 	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{},
-		Notices: map[types.NamespacedName][]string{}}
+		Notices: map[types.NamespacedName]string{}}
 	ings := slices.Clone(in.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -76,7 +76,7 @@ func Translate(in Input) Output {
 
 	for _, ing := range ings {
 		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
-		if n := unknownAnnotations(ing.Annotations); len(n) > 0 {
+		if n := unknownAnnotations(ing.Annotations); n != "" {
 			out.Notices[key] = n
 		}
 		m, err := translateMember(in, ing)

@@ -100,14 +100,14 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 		ing.Annotations = map[string]string{"alb.ingress.kubernetes.io/healthcheck-pth": "/healthz"}
 		Expect(k8s.Create(ctx, ing)).To(Succeed())
 		expectAddress(ing, stack("app"))
-		Eventually(warningNotes).WithArguments(ing, "UnknownAnnotation").Should(ContainElement(HaveSuffix(
-			"did you mean alb.ingress.kubernetes.io/healthcheck-path?")))
+		Eventually(warningNotes).WithArguments(ing, "UnknownAnnotation").Should(ContainElement(ContainSubstring(
+			"(did you mean alb.ingress.kubernetes.io/healthcheck-path?)")))
 		ensures := provider.CallCount(fake.MethodEnsure, stack("app"))
 
 		// An ignored key changes nothing in the model: no apply, and still a warning.
 		Expect(update(ing, func(i *networkingv1.Ingress) { i.Annotations["alb.ingress.kubernetes.io/websocket-paths"] = "/ws" })).To(Succeed())
 		Eventually(warningNotes).WithArguments(ing, "UnknownAnnotation").Should(ContainElement(ContainSubstring(
-			"annotation alb.ingress.kubernetes.io/websocket-paths is not read by cloudlb or by the AWS Load Balancer Controller")))
+			"alb.ingress.kubernetes.io/websocket-paths are not read by cloudlb or by the AWS Load Balancer Controller")))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(Equal(ensures))
 	})
 })

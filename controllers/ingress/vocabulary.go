@@ -190,29 +190,33 @@ func refusedKeys(ann map[string]string) []string {
 	return out
 }
 
-// unknownAnnotations describes, sorted by key, every key of ann that looks meant for cloudlb or LBC but that
-// neither reads, with the nearest known key where one is close.
-func unknownAnnotations(ann map[string]string) []string {
+// unknownAnnotations describes, in one sentence, the keys of ann that look meant for cloudlb or LBC but that
+// neither reads, with the nearest known key where one is close; "" when there are none. One sentence, because
+// the event recorder folds events of the same reason on the same object version into one, keeping the first note.
+func unknownAnnotations(ann map[string]string) string {
 	var keys []string
 	for k := range ann {
 		if statusOf(k) == unknownKey {
 			keys = append(keys, k)
 		}
 	}
-	slices.Sort(keys)
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		msg := fmt.Sprintf("annotation %s is not read by cloudlb or by the AWS Load Balancer Controller, and is ignored", k)
-		if s := nearestKey(k); s != "" {
-			msg += "; did you mean " + s
-			if statusOf(s) == refused {
-				msg += " (which cloudlb does not implement yet)"
-			}
-			msg += "?"
-		}
-		out = append(out, msg)
+	if len(keys) == 0 {
+		return ""
 	}
-	return out
+	slices.Sort(keys)
+	for i, k := range keys {
+		switch s := nearestKey(k); {
+		case s == "":
+		case statusOf(s) == refused:
+			keys[i] += " (did you mean " + s + ", which cloudlb does not implement yet?)"
+		default:
+			keys[i] += " (did you mean " + s + "?)"
+		}
+	}
+	if len(keys) == 1 {
+		return fmt.Sprintf("annotation %s is not read by cloudlb or by the AWS Load Balancer Controller, and is ignored", keys[0])
+	}
+	return fmt.Sprintf("annotations %s are not read by cloudlb or by the AWS Load Balancer Controller, and are ignored", strings.Join(keys, ", "))
 }
 
 // maxSuggestLen bounds the edit-distance work on a key; real annotation names are at most 63 characters.
