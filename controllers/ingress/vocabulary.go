@@ -237,11 +237,16 @@ func nearestKey(key string) string {
 	add := func(full, candName string) {
 		cands = append(cands, candidate{full, editDistance(name, candName)})
 	}
-	for n := range lbcKeys {
-		add(albPrefix+n, n)
+	// Inert keys are left out: suggesting one would help no one.
+	for n, s := range lbcKeys {
+		if s != inert {
+			add(albPrefix+n, n)
+		}
 	}
-	for n := range cloudlbKeys {
-		add(cloudlbPrefix+n, n)
+	for n, s := range cloudlbKeys {
+		if s != inert {
+			add(cloudlbPrefix+n, n)
+		}
 	}
 	// A templated key keeps the user's template argument: "action.x" is near "actions.x".
 	if head, tail, ok := strings.Cut(name, "."); ok && head != "" {
