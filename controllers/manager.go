@@ -4,6 +4,8 @@ package controllers
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -144,14 +146,15 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	return mgr, nil
 }
 
-// stripService keeps what is read of a Service: its type and ports, and its selector for readiness gates.
+// stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, and its
+// alb.ingress.kubernetes.io/ annotations, which refuse the Ingresses routing to it until cloudlb reads them.
 func stripService(o any) (any, error) {
 	svc, ok := o.(*corev1.Service)
 	if !ok {
 		return o, nil
 	}
 	svc.ManagedFields = nil
-	svc.Annotations = nil
+	maps.DeleteFunc(svc.Annotations, func(k, _ string) bool { return !strings.HasPrefix(k, "alb.ingress.kubernetes.io/") })
 	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector}
 	svc.Status = corev1.ServiceStatus{}
 	return svc, nil

@@ -191,3 +191,40 @@ func FuzzTranslate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAnnotationKeys holds the key classifier to its contract: a refused key fails the member with an
+// *UnsupportedAnnotationError naming exactly that key, an unknown key is noticed (with a suggestion that is a
+// key some controller reads) and changes nothing else, and any other key is none of the classifier's business.
+func FuzzAnnotationKeys(f *testing.F) {
+	for _, s := range []string{albPrefix + "auth-type", albPrefix + "conditions.web", albPrefix + "actions.", albPrefix + "healthcheck-pth",
+		albPrefix + "websocket-paths", albPrefix + "action.x.y", "alb.ingress.kubernets.io/scheme", "cloudlb.io/scheme", "cloudlb.io/",
+		"nginx.ingress.kubernetes.io/rewrite-target", "no-prefix", "/", "", albPrefix + "dry-run-plan", albPrefix + strings.Repeat("x", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		st := statusOf(k)
+		if st == implemented {
+			return // its value is fuzzed by FuzzTranslate
+		}
+		out := Translate(input(webIngress("app", map[string]string{k: "x"})))
+		err, notice := out.Errors[key("app")], out.Notices[key("app")]
+		switch st {
+		case refused:
+			var ue *UnsupportedAnnotationError
+			if !errors.As(err, &ue) || !slices.Equal(ue.Keys, []string{k}) {
+				t.Fatalf("refused key %q: got %v", k, err)
+			}
+		case unknownKey:
+			if err != nil || !strings.Contains(notice, k) {
+				t.Fatalf("unknown key %q: error %v, notice %q", k, err, notice)
+			}
+			if s := nearestKey(k); s != "" && (s == k || (statusOf(s) != implemented && statusOf(s) != refused)) {
+				t.Fatalf("unknown key %q: suggested %q, which is not a key to use", k, s)
+			}
+		default:
+			if err != nil || notice != "" {
+				t.Fatalf("key %q of no concern to cloudlb: error %v, notice %q", k, err, notice)
+			}
+		}
+	})
+}

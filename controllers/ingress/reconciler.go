@@ -129,10 +129,18 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services})
+	classes, err := r.classes(ctx, active)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes})
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
+		}
+		// On every reconcile, not only on an apply: an ignored key changes nothing in the model.
+		if n := out.Notices[client.ObjectKeyFromObject(ing)]; n != "" {
+			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "UnknownAnnotation", "Translate", "%s", n)
 		}
 	}
 	if out.LoadBalancer == nil {
@@ -478,9 +486,15 @@ func recordName(stack string) string {
 func reasonFor(err error) string {
 	var ae *AnnotationError
 	var se *ServiceError
+	var ue *UnsupportedAnnotationError
+	var ce *ClassParametersError
 	switch {
 	case errors.As(err, &ae):
 		return "InvalidAnnotation"
+	case errors.As(err, &ue):
+		return "UnsupportedAnnotation"
+	case errors.As(err, &ce):
+		return "UnsupportedIngressClassParameters"
 	case errors.As(err, &se):
 		return "ServiceNotFound"
 	default:

@@ -23,6 +23,8 @@ type Input struct {
 	Stack       string
 	Ingresses   []*networkingv1.Ingress
 	Services    map[types.NamespacedName]*corev1.Service
+	// Classes are the IngressClass serving each member; absent for members served through the legacy annotation.
+	Classes map[types.NamespacedName]*networkingv1.IngressClass
 }
 
 // Output is the model of one stack, built from its valid members. A member that fails is left out, with its
@@ -36,6 +38,9 @@ type Output struct {
 	Errors map[types.NamespacedName]error
 	// Warnings are non-fatal findings per member.
 	Warnings map[types.NamespacedName][]string
+	// Notices name the annotations no controller reads (typos), per member, valid or not. Unlike Warnings they
+	// do not depend on an apply: an ignored key changes nothing in the model.
+	Notices map[types.NamespacedName]string
 	// Bindings say which Service port feeds each target group, for the targets reconciler.
 	Bindings []v1alpha1.TargetGroupBinding
 }
@@ -56,7 +61,8 @@ func (e *ServiceError) Error() string {
 
 // Translate builds the provider-neutral model of a stack. It is pure: the same input gives the same model.
 func Translate(in Input) Output {
-	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{}}
+	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{},
+		Notices: map[types.NamespacedName]string{}}
 	ings := slices.Clone(in.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -70,6 +76,9 @@ func Translate(in Input) Output {
 
 	for _, ing := range ings {
 		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		if n := unknownAnnotations(ing.Annotations); n != "" {
+			out.Notices[key] = n
+		}
 		m, err := translateMember(in, ing)
 		if err == nil && lb != nil {
 			err = merge(lbSettings, listeners, defaultAction, m)
@@ -245,6 +254,9 @@ func (m *member) ports() []int32 {
 }
 
 func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
+	if err := unsupported(in, ing); err != nil {
+		return nil, err
+	}
 	a := annotations(ing.Annotations)
 	m := &member{}
 	var err error

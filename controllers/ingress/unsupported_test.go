@@ -1,0 +1,113 @@
+package ingress_test
+
+import (
+	"context"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudlb/cloudlb/cloud"
+	"github.com/cloudlb/cloudlb/cloud/fake"
+	"github.com/cloudlb/cloudlb/controllers/ingress"
+)
+
+var _ = Describe("Annotations cloudlb does not implement", func() {
+	var (
+		ctx context.Context
+		ns  string
+	)
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ann-"}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		ns = n.Name
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+	})
+
+	stack := func(name string) string { return ns + "/" + name }
+
+	It("gives a new Ingress no load balancer and leaves an existing one as it is", func() {
+		fresh := newIngress(ns, "fresh", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		fresh.Annotations = map[string]string{"alb.ingress.kubernetes.io/ssl-redirect": "443"}
+		Expect(k8s.Create(ctx, fresh)).To(Succeed())
+		Eventually(warningNotes).WithArguments(fresh, "UnsupportedAnnotation").Should(ContainElement(
+			"cloudlb does not implement annotation alb.ingress.kubernetes.io/ssl-redirect yet; the load balancer is left as it is"))
+		Expect(provider.CallCount(fake.MethodEnsure, stack("fresh"))).To(BeZero())
+		Expect(provider.LoadBalancer(stack("fresh"))).To(BeNil())
+
+		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(hostname).WithArguments(ing).ShouldNot(BeEmpty())
+		before := provider.LoadBalancer(stack("app"))
+		ensures := provider.CallCount(fake.MethodEnsure, stack("app"))
+
+		// A source-IP restriction that a load balancer built without it would silently drop.
+		Expect(update(ing, func(i *networkingv1.Ingress) {
+			i.Annotations = map[string]string{"alb.ingress.kubernetes.io/conditions.web": `[{"field":"source-ip","sourceIpConfig":{"values":["10.0.0.0/8"]}}]`}
+			i.Spec.Rules[0].HTTP.Paths[0].Path = "/changed"
+		})).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "UnsupportedAnnotation").
+			Should(ContainElement(ContainSubstring("alb.ingress.kubernetes.io/conditions.web")))
+		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(Equal(ensures))
+		Expect(provider.CallCount(fake.MethodDelete, stack("app"))).To(BeZero())
+		Expect(provider.LoadBalancer(stack("app"))).To(Equal(before))
+		Expect(hostname(ing)).NotTo(BeEmpty())
+		Expect(get(ing).Finalizers).To(ContainElement(cloud.Finalizer))
+	})
+
+	It("refuses an Ingress whose backend Service carries an alb.ingress.kubernetes.io/ annotation until it is removed", func() {
+		svc := service(ns, "authd", 80)
+		svc.Annotations = map[string]string{"alb.ingress.kubernetes.io/auth-type": "cognito", "team": "web"}
+		Expect(k8s.Create(ctx, svc)).To(Succeed())
+		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "authd", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "UnsupportedAnnotation").Should(ContainElement(ContainSubstring(
+			"backend Service " + ns + "/authd has annotation alb.ingress.kubernetes.io/auth-type")))
+		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(BeZero())
+
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(svc), svc)).To(Succeed())
+		delete(svc.Annotations, "alb.ingress.kubernetes.io/auth-type")
+		Expect(k8s.Update(ctx, svc)).To(Succeed())
+		expectAddress(ing, stack("app"))
+	})
+
+	It("refuses the Ingresses of an IngressClass with parameters until they are removed", func() {
+		class := ingressClass("params-"+ns, ingress.ControllerName, false)
+		class.Spec.Parameters = &networkingv1.IngressClassParametersReference{APIGroup: ptr.To("elbv2.k8s.aws"),
+			Kind: "IngressClassParams", Name: "public"}
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		DeferCleanup(func() { Expect(k8s.Delete(ctx, class)).To(Succeed()) })
+		ing := newIngress(ns, "app", ptr.To(class.Name), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "UnsupportedIngressClassParameters").Should(ContainElement(ContainSubstring(
+			"IngressClass " + class.Name + " has spec.parameters (IngressClassParams.elbv2.k8s.aws public)")))
+		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(BeZero())
+
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
+		class.Spec.Parameters = nil
+		Expect(k8s.Update(ctx, class)).To(Succeed())
+		expectAddress(ing, stack("app"))
+	})
+
+	It("warns about unknown keys on each change, even when nothing is applied", func() {
+		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		ing.Annotations = map[string]string{"alb.ingress.kubernetes.io/healthcheck-pth": "/healthz"}
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		expectAddress(ing, stack("app"))
+		Eventually(warningNotes).WithArguments(ing, "UnknownAnnotation").Should(ContainElement(ContainSubstring(
+			"(did you mean alb.ingress.kubernetes.io/healthcheck-path?)")))
+		ensures := provider.CallCount(fake.MethodEnsure, stack("app"))
+
+		// An ignored key changes nothing in the model: no apply, and still a warning.
+		Expect(update(ing, func(i *networkingv1.Ingress) { i.Annotations["alb.ingress.kubernetes.io/websocket-paths"] = "/ws" })).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "UnknownAnnotation").Should(ContainElement(ContainSubstring(
+			"alb.ingress.kubernetes.io/websocket-paths are not read by cloudlb or by the AWS Load Balancer Controller")))
+		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(Equal(ensures))
+	})
+})
