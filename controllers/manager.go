@@ -140,6 +140,10 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	return mgr, nil
 }
 
+// The metrics server asks the API server who a scraper is and whether it may get /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // serverOptions configure the metrics and webhook servers: HTTP/2 only when enabled, and metrics behind the API
 // server's authentication and authorisation when secure.
 func serverOptions(o Options) (metricsserver.Options, webhook.Options) {
