@@ -162,6 +162,8 @@ func iamAuthorizations() map[string][]iamAuthz {
 			iamOn("ec2:CreateSecurityGroup", arnVPC, nil),
 			iamOn("ec2:CreateTags", arnSG, iamWith(iamCreating, map[string]string{"ec2:CreateAction": "CreateSecurityGroup"})),
 		},
+		// Adoption tags a security group made before cloudlb.io/cluster-id with it.
+		"ec2:CreateTags":          {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}))},
 		"acm:DescribeCertificate": {iamOn("acm:DescribeCertificate", arnCert, nil)},
 
 		"wafv2:GetWebACLForResource": {iamOn("wafv2:GetWebACLForResource", arnWebACL, nil), iamOn("wafv2:GetWebACLForResource", arnLB, nil), iamOn("wafv2:GetWebACL", arnWebACL, nil)},
