@@ -268,24 +268,30 @@ func waitForIngressRBAC(user, verb, resource string, allowed bool) {
 	}).Should(Equal(allowed), "%s %s/%s for %s", verb, resource, subresource, user)
 }
 
-// dropVerb removes verb from the rule of the ClusterRole that grants resource, and fails when there is none,
-// so that the negative run cannot pass by removing nothing.
+// dropVerb removes verb from the rule of the ClusterRole that grants resource (the rule too, when that was its
+// only verb), and fails when there is none, so that the negative run cannot pass by removing nothing.
 func dropVerb(role *unstructured.Unstructured, resource, verb string) {
 	GinkgoHelper()
 	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
 	dropped := false
+	var kept []any
 	for _, r := range rules {
 		rule := r.(map[string]any)
 		resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
 		verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
 		if slices.Contains(resources, resource) && slices.Contains(verbs, verb) {
 			Expect(resources).To(Equal([]string{resource}), "the rule also grants other resources")
-			Expect(unstructured.SetNestedStringSlice(rule, slices.DeleteFunc(verbs, func(v string) bool { return v == verb }), "verbs")).To(Succeed())
+			verbs = slices.DeleteFunc(verbs, func(v string) bool { return v == verb })
 			dropped = true
+			if len(verbs) == 0 {
+				continue // the API server refuses a rule without verbs
+			}
+			Expect(unstructured.SetNestedStringSlice(rule, verbs, "verbs")).To(Succeed())
 		}
+		kept = append(kept, rule)
 	}
 	Expect(dropped).To(BeTrue(), "no rule grants %s on %s", verb, resource)
-	Expect(unstructured.SetNestedSlice(role.Object, rules, "rules")).To(Succeed())
+	Expect(unstructured.SetNestedSlice(role.Object, kept, "rules")).To(Succeed())
 }
 
 // createIngress creates a Service and an Ingress of the chart's IngressClass in a new namespace.
