@@ -8,6 +8,7 @@ CONTROLLER_GEN_VERSION := v0.23.0
 GOLANGCI_LINT_VERSION := v2.15.0
 HELM_VERSION := v3.22.0
 MOTO_VERSION := 5.2.5
+PARLIAMENT_VERSION := 1.6.4
 K8S_VERSION := 1.37.2
 ETCD_VERSION := 3.6.16
 
@@ -15,6 +16,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM := $(BIN)/helm-$(HELM_VERSION)
 MOTO := $(BIN)/moto-$(MOTO_VERSION)/bin/moto_server
+PARLIAMENT := $(BIN)/parliament-$(PARLIAMENT_VERSION)/bin/parliament
 ENVTEST_DIR := $(BIN)/k8s/$(K8S_VERSION)-etcd$(ETCD_VERSION)
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
@@ -48,7 +50,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers,
 ##@ Test
 
 .PHONY: test
-test: envtest moto helm build ## Provision envtest, moto and helm, then run every suite.
+test: envtest moto helm build check-iam ## Provision envtest, moto and helm, lint the IAM policy, then run every suite.
 	go test ./... -count=1 -timeout 30m
 
 .PHONY: bench
@@ -65,6 +67,16 @@ moto: $(MOTO) ## Install the moto AWS emulator into bin/.
 $(MOTO):
 	python3 -m venv $(BIN)/moto-$(MOTO_VERSION)
 	$(BIN)/moto-$(MOTO_VERSION)/bin/pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+
+.PHONY: parliament
+parliament: $(PARLIAMENT) ## Install the parliament IAM policy linter into bin/.
+$(PARLIAMENT):
+	python3 -m venv $(BIN)/parliament-$(PARLIAMENT_VERSION)
+	$(BIN)/parliament-$(PARLIAMENT_VERSION)/bin/pip install --quiet 'parliament==$(PARLIAMENT_VERSION)'
+
+.PHONY: check-iam
+check-iam: $(PARLIAMENT) ## Lint config/iam/policy.json with parliament; any finding fails.
+	$(BIN)/parliament-$(PARLIAMENT_VERSION)/bin/python hack/check-iam-policy.py $(PARLIAMENT) config/iam/policy.json
 
 .PHONY: helm
 helm: $(HELM)

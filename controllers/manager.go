@@ -4,6 +4,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/tls"
 	"maps"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -52,7 +54,15 @@ type Options struct {
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	MetricsBindAddress      string
-	HealthProbeBindAddress  string
+	// MetricsSecure serves metrics over HTTPS to clients that the API server authenticates (TokenReview) and
+	// authorises (SubjectAccessReview of get on /metrics); otherwise over plain HTTP to anyone.
+	MetricsSecure bool
+	// MetricsCertDir holds the metrics server's tls.crt and tls.key; empty means a self-signed certificate.
+	MetricsCertDir         string
+	HealthProbeBindAddress string
+	// EnableHTTP2 lets the metrics and webhook servers negotiate HTTP/2, which is off by default because of its
+	// denial-of-service weaknesses (CVE-2023-44487 rapid reset, CVE-2023-39325).
+	EnableHTTP2 bool
 }
 
 // WebhookOptions configure the webhook server.
@@ -75,14 +85,15 @@ func Scheme() *runtime.Scheme {
 
 // NewManager returns a manager with every cloudlb reconciler registered against provider.
 func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, o Options) (ctrl.Manager, error) {
+	metrics, webhooks := serverOptions(o)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "cloudlb.cloudlb.io",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
-		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.Webhook.Port, Host: o.Webhook.Host, CertDir: o.Webhook.CertDir}),
+		WebhookServer:           webhook.NewServer(webhooks),
 		Cache: cache.Options{
 			// managedFields are a large share of every cached object and nothing here reads them.
 			DefaultTransform: cache.TransformStripManagedFields(),
@@ -144,6 +155,24 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		}
 	}
 	return mgr, nil
+}
+
+// The metrics server asks the API server who a scraper is and whether it may get /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// serverOptions configure the metrics and webhook servers: HTTP/2 only when enabled, and metrics behind the API
+// server's authentication and authorisation when secure.
+func serverOptions(o Options) (metricsserver.Options, webhook.Options) {
+	var tlsOpts []func(*tls.Config)
+	if !o.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metrics := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure, CertDir: o.MetricsCertDir, TLSOpts: tlsOpts}
+	if o.MetricsSecure {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return metrics, webhook.Options{Port: o.Webhook.Port, Host: o.Webhook.Host, CertDir: o.Webhook.CertDir, TLSOpts: tlsOpts}
 }
 
 // stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, and its

@@ -68,7 +68,11 @@ func run() error {
 	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; Ingress tags override them.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
-	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS to clients allowed get on the /metrics non-resource URL (checked with TokenReview and SubjectAccessReview); false serves plain HTTP to anyone.")
+	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with the metrics server's tls.crt and tls.key; empty means a self-signed certificate.")
+	flag.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Let the metrics and webhook servers negotiate HTTP/2; off because of HTTP/2's rapid-reset and stream denial-of-service weaknesses.")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

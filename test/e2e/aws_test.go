@@ -51,7 +51,7 @@ var _ = Describe("The controller binary with the AWS provider against moto", Ord
 		}
 		startController("aws", env, "--cloud-provider=aws", "--aws-endpoint-url="+moto.URL, "--aws-region="+region,
 			"--aws-vpc-id="+vpcID, "--cluster-name="+cluster, "--target-batch-window=500ms",
-			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--health-probe-bind-address=0")
+			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--metrics-secure=false", "--health-probe-bind-address=0")
 
 		ns = newNamespace()
 		Expect(k8s.Create(ctx, service(ns, corev1.ServiceTypeClusterIP))).To(Succeed())

@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -56,7 +57,7 @@ var _ = Describe("The cloudlb chart", func() {
 
 	It("carries the same RBAC rules and CRDs as config/, which controller-gen generates", func() {
 		var role rbacv1.ClusterRole
-		one(render(install), "ClusterRole", &role)
+		Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(named(render(install), "ClusterRole", "cloudlb").Object, &role)).To(Succeed())
 		data, err := os.ReadFile(filepath.Join(test.RepoRoot(), "config", "rbac", "role.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		generatedObjs, err := test.DecodeYAML(data)
@@ -128,8 +129,13 @@ var _ = Describe("The cloudlb chart", func() {
 			check(objs)
 		},
 		Entry("README install: the defaults plus clusterName", install, nil, func(objs []*unstructured.Unstructured) {
-			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "ServiceAccount", "ClusterRole",
+			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
 				"ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
+			// Metrics are served over HTTPS to scrapers bound to the metrics-reader role.
+			Expect(controllerArgs(objs)).To(ContainElements("--metrics-secure=true", "--metrics-bind-address=:8443"))
+			Expect(field(named(objs, "ClusterRole", "cloudlb-metrics-reader"), "rules")).To(ConsistOf(map[string]any{
+				"nonResourceURLs": []any{"/metrics"}, "verbs": []any{"get"},
+			}))
 
 			var d appsv1.Deployment
 			one(objs, "Deployment", &d)
@@ -201,7 +207,20 @@ var _ = Describe("The cloudlb chart", func() {
 				var svc corev1.Service
 				one(objs, "Service", &svc)
 				Expect(labels.SelectorFromSet(matchLabels).Matches(labels.Set(svc.Labels))).To(BeTrue())
-				Expect(field(sm, "spec", "endpoints")).To(ConsistOf(HaveKeyWithValue("port", svc.Spec.Ports[0].Name)))
+				Expect(field(sm, "spec", "endpoints")).To(ConsistOf(And(
+					HaveKeyWithValue("port", svc.Spec.Ports[0].Name),
+					HaveKeyWithValue("scheme", "https"),
+					HaveKeyWithValue("bearerTokenFile", "/var/run/secrets/kubernetes.io/serviceaccount/token"),
+					HaveKeyWithValue("tlsConfig", map[string]any{"insecureSkipVerify": true}),
+				)))
+			}),
+		Entry("plain HTTP metrics", install, []string{"metrics.secure=false", "metrics.port=8080", "serviceMonitor.enabled=true"},
+			func(objs []*unstructured.Unstructured) {
+				Expect(controllerArgs(objs)).To(ContainElements("--metrics-secure=false", "--metrics-bind-address=:8080"))
+				Expect(field(find(objs, "ClusterRole"), "metadata", "name")).To(Equal("cloudlb"), "no metrics-reader role")
+				Expect(field(find(objs, "ServiceMonitor"), "spec", "endpoints")).To(ConsistOf(And(
+					HaveKeyWithValue("scheme", "http"), Not(HaveKey("bearerTokenFile")), Not(HaveKey("tlsConfig")),
+				)))
 			}),
 		Entry("1 replica", install, []string{"replicas=1"}, func(objs []*unstructured.Unstructured) {
 			var d appsv1.Deployment

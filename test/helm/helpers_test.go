@@ -106,6 +106,18 @@ func find(objs []*unstructured.Unstructured, kind string) *unstructured.Unstruct
 	return found[0]
 }
 
+// named returns the object of kind called name.
+func named(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	GinkgoHelper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	Fail(fmt.Sprintf("no %s %s in %v", kind, name, kinds(objs)))
+	return nil
+}
+
 // one converts the only object of kind into out.
 func one(objs []*unstructured.Unstructured, kind string, out any) {
 	GinkgoHelper()

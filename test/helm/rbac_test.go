@@ -2,10 +2,15 @@ package helm_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,11 +18,13 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -61,7 +68,7 @@ var _ = Describe("The chart's RBAC", func() {
 	It("lets the test fail: without patch on ingresses/status, the Ingress never gets its address", func() {
 		ctx := context.Background()
 		objs := render(install, "--set", "cloudProvider=fake")
-		dropVerb(find(objs, "ClusterRole"), "ingresses/status", "patch")
+		dropVerb(named(objs, "ClusterRole", "cloudlb"), "ingresses/status", "patch")
 		apply(objs)
 		waitForIngressRBAC(sa, "patch", "ingresses/status", false)
 		waitForIngressRBAC(sa, "patch", "ingresses", true)
@@ -74,7 +81,141 @@ var _ = Describe("The chart's RBAC", func() {
 		Eventually(controller.Err).Should(gbytes.Say(`cannot patch resource \\?"ingresses/status\\?"`))
 		Consistently(hostname).WithArguments(ing).WithTimeout(3 * time.Second).Should(BeEmpty())
 	})
+
+	// The metrics server asks the API server who a scraper is (TokenReview) and whether it may get /metrics
+	// (SubjectAccessReview): both need the controller's ClusterRole, and the scraper the metrics-reader role.
+	It("lets the controller serve metrics to a scraper bound to the metrics-reader role, and to no one else", func() {
+		objs := render(install, "--set", "cloudProvider=fake")
+		apply(objs)
+		waitForRBAC(sa, authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"}, true)
+		token := scraperToken("cloudlb-metrics-reader")
+		url := "https://" + runControllerWithMetrics(objs, sa, namespace) + "/metrics"
+
+		Eventually(scrape).WithArguments(url, "").Should(Equal(http.StatusUnauthorized))
+		Expect(scrape(url, token)).To(Equal(http.StatusOK))
+		Expect(scrape(url, unboundToken())).To(Equal(http.StatusForbidden))
+	})
+
+	It("lets the test fail: without create on tokenreviews, no scraper is served", func() {
+		objs := render(install, "--set", "cloudProvider=fake")
+		dropVerb(named(objs, "ClusterRole", "cloudlb"), "tokenreviews", "create")
+		apply(objs)
+		waitForRBAC(sa, authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"}, false)
+		waitForRBAC(sa, authorizationv1.ResourceAttributes{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, true)
+		token := scraperToken("cloudlb-metrics-reader")
+		url := "https://" + runControllerWithMetrics(objs, sa, namespace) + "/metrics"
+
+		// controller-runtime answers 500 when it cannot review the token.
+		Eventually(scrape).WithArguments(url, token).Should(Equal(http.StatusInternalServerError))
+	})
 })
+
+// runControllerWithMetrics runs the controller as runController does, with its metrics server on a free local
+// port, and returns the address once it accepts connections.
+func runControllerWithMetrics(objs []*unstructured.Unstructured, user, leaseNamespace string) string {
+	GinkgoHelper()
+	port, err := test.FreePort()
+	Expect(err).NotTo(HaveOccurred())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	runController(objs, user, leaseNamespace, "--metrics-bind-address="+addr)
+	Eventually(func() error {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // self-signed
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}).Should(Succeed())
+	return addr
+}
+
+// scrape GETs url with token as bearer token (none when empty) and returns the status code.
+func scrape(url, token string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the controller's certificate is self-signed
+	}}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// scraperToken returns a token of a new ServiceAccount bound to clusterRole, once the API server's authorizer
+// lets it get /metrics (the metrics server caches denials).
+func scraperToken(clusterRole string) string {
+	GinkgoHelper()
+	ctx := context.Background()
+	sa := newServiceAccount(ctx)
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "scraper-"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name}},
+	}
+	Expect(k8s.Create(ctx, binding)).To(Succeed())
+	DeferCleanup(k8s.Delete, context.Background(), binding)
+	user := "system:serviceaccount:" + sa.Namespace + ":" + sa.Name
+	waitForMetricsRBAC(user, true)
+	return tokenOf(ctx, sa)
+}
+
+// unboundToken returns a token of a new ServiceAccount that may not get /metrics.
+func unboundToken() string {
+	GinkgoHelper()
+	ctx := context.Background()
+	sa := newServiceAccount(ctx)
+	waitForMetricsRBAC("system:serviceaccount:"+sa.Namespace+":"+sa.Name, false)
+	return tokenOf(ctx, sa)
+}
+
+func newServiceAccount(ctx context.Context) *corev1.ServiceAccount {
+	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "monitoring-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "prometheus"}}
+	Expect(k8s.Create(ctx, sa)).To(Succeed())
+	return sa
+}
+
+func tokenOf(ctx context.Context, sa *corev1.ServiceAccount) string {
+	GinkgoHelper()
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	Expect(k8s.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
+	Expect(tr.Status.Token).NotTo(BeEmpty())
+	return tr.Status.Token
+}
+
+func waitForMetricsRBAC(user string, allowed bool) {
+	GinkgoHelper()
+	Eventually(func() (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:authenticated"},
+			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Verb: "get", Path: "/metrics"},
+		}}
+		err := k8s.Create(context.Background(), sar)
+		return sar.Status.Allowed, err
+	}).Should(Equal(allowed), "get /metrics for %s", user)
+}
+
+// waitForRBAC waits until the API server's authorizer answers allowed for user doing attrs.
+func waitForRBAC(user string, attrs authorizationv1.ResourceAttributes, allowed bool) {
+	GinkgoHelper()
+	Eventually(func() (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:authenticated"}, ResourceAttributes: &attrs,
+		}}
+		err := k8s.Create(context.Background(), sar)
+		return sar.Status.Allowed, err
+	}).Should(Equal(allowed), "%s %s for %s", attrs.Verb, attrs.Resource, user)
+}
 
 // leaseName is the controller's leader election Lease (controllers.NewManager).
 const leaseName = "cloudlb.cloudlb.io"
@@ -82,12 +223,13 @@ const leaseName = "cloudlb.cloudlb.io"
 // runController starts the controller binary with the Deployment's flags, a kubeconfig that impersonates user,
 // and no listening ports. It stops when the spec ends, and the Lease is deleted, so that the next run does not
 // wait for it to expire.
-func runController(objs []*unstructured.Unstructured, user, leaseNamespace string) *gexec.Session {
+func runController(objs []*unstructured.Unstructured, user, leaseNamespace string, extra ...string) *gexec.Session {
 	GinkgoHelper()
 	kubeconfig := writeKubeconfig(user)
 
 	// Later flags win, so these override the chart's ports, which may be taken on this machine.
 	args := append(controllerArgs(objs), "--kubeconfig="+kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	args = append(args, extra...)
 	session, err := gexec.Start(exec.Command(controllerBin, args...), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -126,24 +268,30 @@ func waitForIngressRBAC(user, verb, resource string, allowed bool) {
 	}).Should(Equal(allowed), "%s %s/%s for %s", verb, resource, subresource, user)
 }
 
-// dropVerb removes verb from the rule of the ClusterRole that grants resource, and fails when there is none,
-// so that the negative run cannot pass by removing nothing.
+// dropVerb removes verb from the rule of the ClusterRole that grants resource (the rule too, when that was its
+// only verb), and fails when there is none, so that the negative run cannot pass by removing nothing.
 func dropVerb(role *unstructured.Unstructured, resource, verb string) {
 	GinkgoHelper()
 	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
 	dropped := false
+	var kept []any
 	for _, r := range rules {
 		rule := r.(map[string]any)
 		resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
 		verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
 		if slices.Contains(resources, resource) && slices.Contains(verbs, verb) {
 			Expect(resources).To(Equal([]string{resource}), "the rule also grants other resources")
-			Expect(unstructured.SetNestedStringSlice(rule, slices.DeleteFunc(verbs, func(v string) bool { return v == verb }), "verbs")).To(Succeed())
+			verbs = slices.DeleteFunc(verbs, func(v string) bool { return v == verb })
 			dropped = true
+			if len(verbs) == 0 {
+				continue // the API server refuses a rule without verbs
+			}
+			Expect(unstructured.SetNestedStringSlice(rule, verbs, "verbs")).To(Succeed())
 		}
+		kept = append(kept, rule)
 	}
 	Expect(dropped).To(BeTrue(), "no rule grants %s on %s", verb, resource)
-	Expect(unstructured.SetNestedSlice(role.Object, rules, "rules")).To(Succeed())
+	Expect(unstructured.SetNestedSlice(role.Object, kept, "rules")).To(Succeed())
 }
 
 // createIngress creates a Service and an Ingress of the chart's IngressClass in a new namespace.
