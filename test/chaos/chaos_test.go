@@ -48,7 +48,9 @@ func freshCloud(ctx context.Context) string {
 // watch shows the tail of the controller's log when the spec fails, and afterwards lets go of the Ingresses
 // that are left: through the controller when all went well, by removing the finalizers otherwise, so that the
 // next spec's controller does not find them. Register it after the controller's stop, so that it runs before.
-func watch(ctx context.Context, c *controller, w *workload) {
+func watch(c *controller, w *workload) {
+	// Not the spec's context, which is cancelled when the spec ends.
+	ctx := context.Background()
 	DeferCleanup(func() {
 		if !CurrentSpecReport().Failed() {
 			w.cleanup(ctx, c)
@@ -69,7 +71,7 @@ func watch(ctx context.Context, c *controller, w *workload) {
 
 var _ = Describe("The controller against a cloud that throttles and fails", Label("faults"), func() {
 	It("converges Ingresses, applies their edits, and deletes them leaving nothing in the cloud", func(ctx SpecContext) {
-		n := size(4, 20)
+		n := size(3, 20)
 		vpcID := freshCloud(ctx)
 		// 30% of ELBv2 and EC2 calls throttled, 5% failed with an HTTP 500.
 		proxy := test.NewRandomFaultProxy(moto.URL, seed, 0.30, 0.05)
@@ -79,7 +81,7 @@ var _ = Describe("The controller against a cloud that throttles and fails", Labe
 		c.start()
 		DeferCleanup(c.stop)
 		w := newWorkload(ctx, n, rand.New(rand.NewPCG(seed, 1)))
-		watch(ctx, c, w)
+		watch(c, w)
 
 		By(fmt.Sprintf("creating %d Ingresses", n))
 		w.createAll(ctx)
@@ -112,7 +114,7 @@ var _ = Describe("The controller killed at random moments", Label("crash"), func
 		c.start()
 		DeferCleanup(c.stop)
 		w := newWorkload(ctx, n, rand.New(rand.NewPCG(seed, 2)))
-		watch(ctx, c, w)
+		watch(c, w)
 
 		// The killer sends SIGKILL after a random 0.3 to 4 seconds, and restarts the controller after up to
 		// half a second more, until it is stopped.
