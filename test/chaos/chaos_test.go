@@ -76,7 +76,9 @@ var _ = Describe("The controller against a cloud that throttles and fails", Labe
 		// 30% of ELBv2 and EC2 calls throttled, 5% failed with an HTTP 500.
 		proxy := test.NewRandomFaultProxy(moto.URL, seed, 0.30, 0.05)
 		DeferCleanup(proxy.Close)
-		c := newController("faults", "--cloud-provider=aws", "--aws-endpoint-url="+proxy.URL, "--aws-vpc-id="+vpcID,
+		port, err := test.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		c := newController("faults", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--cloud-provider=aws", "--aws-endpoint-url="+proxy.URL, "--aws-vpc-id="+vpcID,
 			"--cluster-name=chaos-faults", "--target-batch-window=500ms", "--gc-interval=10s", "--drift-check-interval=1m")
 		c.start()
 		DeferCleanup(c.stop)
@@ -101,6 +103,11 @@ var _ = Describe("The controller against a cloud that throttles and fails", Labe
 		// Proof that the run went through faults, and of both kinds.
 		Expect(throttles).To(BeNumerically(">", 10*n))
 		Expect(failures).To(BeNumerically(">", 0))
+		// Proof that the errors have AWS's shape: the SDK and the controller took them for throttling.
+		throttled, err := throttledBy(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(throttled).To(HaveKeyWithValue("Elastic Load Balancing v2", BeNumerically(">", 0)))
+		Expect(throttled).To(HaveKeyWithValue("EC2", BeNumerically(">", 0)))
 		Expect(c.exitedOnItsOwn()).To(Succeed())
 	})
 })

@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/cloudlb/cloudlb/test"
 )
@@ -45,8 +48,9 @@ func newController(name string, args ...string) *controller {
 	Expect(test.WriteKubeconfig(cfg, "", kubeconfig)).To(Succeed())
 	log, err := os.Create(filepath.Join(logDir, name+".log"))
 	Expect(err).NotTo(HaveOccurred())
-	c := &controller{log: log, args: append(args, "--kubeconfig="+kubeconfig, "--metrics-bind-address=0",
-		"--health-probe-bind-address=0", "--aws-region="+region)}
+	// Defaults first: of a flag given twice, the last counts.
+	defaults := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--aws-region=" + region}
+	c := &controller{log: log, args: append(append(defaults, args...), "--kubeconfig="+kubeconfig)}
 	c.env = os.Environ()
 	for k, v := range moto.Credentials() {
 		c.env = append(c.env, k+"="+v)
@@ -120,4 +124,31 @@ func (c *controller) tail(n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// throttledBy scrapes the controller's metrics at url and returns cloudlb_aws_api_throttled_total summed by
+// service: the calls the SDK recognised as throttled.
+func throttledBy(url string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, m := range families["cloudlb_aws_api_throttled_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "service" {
+				out[l.GetValue()] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out, nil
 }
