@@ -53,11 +53,11 @@ test: envtest moto helm build ## Provision envtest, moto and helm, then run ever
 
 .PHONY: test-faults
 test-faults: envtest moto build ## Run the full fault-injection suite: 20 Ingresses while the cloud throttles and fails calls.
-	CLOUDLB_CHAOS=full go test ./test/chaos -count=1 -timeout 60m -ginkgo.label-filter=faults -ginkgo.v
+	CLOUDLB_CHAOS=full go test ./test/chaos -count=1 -timeout 60m -v -ginkgo.label-filter=faults -ginkgo.v
 
 .PHONY: test-crash
 test-crash: envtest moto build ## Run the full crash suite: 20 Ingresses while the controller is killed at least 30 times.
-	CLOUDLB_CHAOS=full go test ./test/chaos -count=1 -timeout 60m -ginkgo.label-filter=crash -ginkgo.v
+	CLOUDLB_CHAOS=full go test ./test/chaos -count=1 -timeout 60m -v -ginkgo.label-filter=crash -ginkgo.v
 
 .PHONY: bench
 bench: envtest moto ## Run the benchmarks: time, memory and cloud calls by operation.
