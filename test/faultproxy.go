@@ -28,6 +28,9 @@ const (
 	none fault = iota
 	throttled
 	serverError
+	// lost forwards the request, then answers with an HTTP 500 as if the response had been lost on the way back:
+	// the call took effect, and the client's retry must not do it twice.
+	lost
 )
 
 // NewFaultProxy proxies to target and injects a fault on every nth request, alternately an HTTP 500 and a
@@ -47,8 +50,8 @@ func NewFaultProxy(target string, n int) *FaultProxy {
 }
 
 // NewRandomFaultProxy proxies to target and fails ELBv2 and EC2 requests at random, from a generator seeded
-// with seed: a fraction throttle of them with the service's throttling error, a fraction fail with an HTTP 500.
-// Requests to other services pass through.
+// with seed: a fraction throttle of them with the service's throttling error, a fraction fail with an HTTP 500,
+// half of which come after the request was forwarded (a lost response). Requests to other services pass through.
 func NewRandomFaultProxy(target string, seed uint64, throttle, fail float64) *FaultProxy {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	f := &FaultProxy{}
@@ -59,8 +62,10 @@ func NewRandomFaultProxy(target string, seed uint64, throttle, fail float64) *Fa
 		switch x := rng.Float64(); {
 		case x < throttle:
 			return throttled
-		case x < throttle+fail:
+		case x < throttle+fail/2:
 			return serverError
+		case x < throttle+fail:
+			return lost
 		}
 		return none
 	}
@@ -87,6 +92,9 @@ func (f *FaultProxy) start(target string) *FaultProxy {
 			writeThrottle(w, r)
 		case serverError:
 			http.Error(w, "injected fault", http.StatusInternalServerError)
+		case lost:
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "injected fault after the request was forwarded", http.StatusInternalServerError)
 		default:
 			rp.ServeHTTP(w, r)
 		}
@@ -134,15 +142,15 @@ func writeThrottle(w http.ResponseWriter, r *http.Request) {
 func (f *FaultProxy) Injected() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.injected[throttled] + f.injected[serverError]
+	return f.injected[throttled] + f.injected[serverError] + f.injected[lost]
 }
 
-// Counts returns how many requests the proxy saw, and how many it answered with a throttling error and with an
-// HTTP 500.
-func (f *FaultProxy) Counts() (seen, throttles, serverErrors int) {
+// Counts returns how many requests the proxy saw, how many it answered with a throttling error, with an HTTP
+// 500 without forwarding them, and with an HTTP 500 after forwarding them.
+func (f *FaultProxy) Counts() (seen, throttles, serverErrors, lostResponses int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.seen, f.injected[throttled], f.injected[serverError]
+	return f.seen, f.injected[throttled], f.injected[serverError], f.injected[lost]
 }
 
 // Close stops the proxy.

@@ -73,7 +73,7 @@ var _ = Describe("The controller against a cloud that throttles and fails", Labe
 	It("converges Ingresses, applies their edits, and deletes them leaving nothing in the cloud", func(ctx SpecContext) {
 		n := size(3, 20)
 		vpcID := freshCloud(ctx)
-		// 30% of ELBv2 and EC2 calls throttled, 5% failed with an HTTP 500.
+		// 30% of ELBv2 and EC2 calls throttled, 5% failed with an HTTP 500 (half of them after moto applied them).
 		proxy := test.NewRandomFaultProxy(moto.URL, seed, 0.30, 0.05)
 		DeferCleanup(proxy.Close)
 		port, err := test.FreePort()
@@ -98,11 +98,12 @@ var _ = Describe("The controller against a cloud that throttles and fails", Labe
 		// With every Ingress gone, converged means no load balancer, target group or cloudlb security group left.
 		Eventually(w.converged(ctx, c)).WithTimeout(timeout()).Should(BeEmpty())
 
-		seen, throttles, failures := proxy.Counts()
-		fmt.Fprintf(os.Stderr, "chaos: faults: %d requests, %d throttled, %d failed with HTTP 500 (seed %d)\n", seen, throttles, failures, seed)
-		// Proof that the run went through faults, and of both kinds.
+		seen, throttles, failures, lost := proxy.Counts()
+		fmt.Fprintf(os.Stderr, "chaos: faults: %d requests, %d throttled, %d failed with HTTP 500, %d more after moto applied them (seed %d)\n",
+			seen, throttles, failures, lost, seed)
+		// Proof that the run went through faults of both kinds (each 500 has even odds of being a lost response).
 		Expect(throttles).To(BeNumerically(">", 10*n))
-		Expect(failures).To(BeNumerically(">", 0))
+		Expect(failures + lost).To(BeNumerically(">", 0))
 		// Proof that the errors have AWS's shape: the SDK and the controller took them for throttling.
 		throttled, err := throttledBy(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		Expect(err).NotTo(HaveOccurred())
