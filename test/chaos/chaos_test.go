@@ -159,6 +159,10 @@ var _ = Describe("The controller killed at random moments", Label("crash"), func
 		w.deleteSome(ctx, n/2)
 		Eventually(w.converged(ctx, c)).WithTimeout(timeout()).Should(BeEmpty())
 
+		By("deleting Ingresses and creating them again under the same names")
+		w.replace(ctx, size(1, 3))
+		Eventually(w.converged(ctx, c)).WithTimeout(timeout()).Should(BeEmpty())
+
 		// More edits until enough kills have landed, so that every kill falls while there is work to do.
 		for hc := "/ready"; kills.Load() < int32(minKills); {
 			By(fmt.Sprintf("changing the health check path to %s after %d kills", hc, kills.Load()))

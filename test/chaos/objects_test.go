@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -109,6 +110,19 @@ func (w *workload) deleteSome(ctx context.Context, n int) {
 	for _, ing := range w.shuffled()[:n] {
 		Expect(k8s.Delete(ctx, ing)).To(Succeed())
 		w.gone[ing.Name] = true
+	}
+}
+
+// replace deletes n of the remaining Ingresses, chosen at random, and creates each anew under the same name as
+// soon as the name is free (the old one's finalizer is gone), as `kubectl replace --force` does.
+func (w *workload) replace(ctx context.Context, n int) {
+	GinkgoHelper()
+	for _, ing := range w.shuffled()[:n] {
+		Expect(k8s.Delete(ctx, ing)).To(Succeed())
+		fresh := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ing.Namespace, Name: ing.Name,
+			Annotations: ing.Annotations}, Spec: ing.Spec}
+		Eventually(func() error { return k8s.Create(ctx, fresh) }).WithTimeout(timeout()).WithPolling(50 * time.Millisecond).Should(Succeed())
+		*ing = *fresh
 	}
 }
 
