@@ -76,7 +76,7 @@ func (c *controller) start() {
 		err := cmd.Wait()
 		c.mu.Lock()
 		if !r.killed && c.died == nil {
-			c.died = fmt.Errorf("the controller exited on its own (run %d): %v", r.n, err)
+			c.died = fmt.Errorf("the controller exited on its own (run %d): %w", r.n, err)
 		}
 		c.mu.Unlock()
 		close(r.done)
