@@ -1,6 +1,7 @@
 package chaos_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -74,6 +75,9 @@ func (c *controller) start() {
 	c.cur = r
 	go func() {
 		err := cmd.Wait()
+		if err == nil {
+			err = errors.New("exit status 0")
+		}
 		c.mu.Lock()
 		if !r.killed && c.died == nil {
 			c.died = fmt.Errorf("the controller exited on its own (run %d): %w", r.n, err)
