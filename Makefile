@@ -53,6 +53,14 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers,
 test: envtest moto helm build check-iam ## Provision envtest, moto and helm, lint the IAM policy, then run every suite.
 	go test ./... -count=1 -timeout 30m
 
+.PHONY: test-faults
+test-faults: envtest moto build ## Run the full fault-injection suite: 20 Ingresses while the cloud throttles and fails calls.
+	CLOUDLB_CHAOS=full go test ./test/chaos -count=1 -timeout 60m -v -ginkgo.label-filter=faults -ginkgo.v
+
+.PHONY: test-crash
+test-crash: envtest moto build ## Run the full crash suite: 20 Ingresses while the controller is killed at least 30 times.
+	CLOUDLB_CHAOS=full go test ./test/chaos -count=1 -timeout 60m -v -ginkgo.label-filter=crash -ginkgo.v
+
 .PHONY: bench
 bench: envtest moto ## Run the benchmarks: time, memory and cloud calls by operation.
 	go test ./... -run '^$$' -bench . -benchmem -benchtime=1x -count=1 -timeout 60m
