@@ -174,8 +174,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	}
 	if applied {
 		for _, ing := range out.Members {
-			for _, w := range append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...) {
-				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "Degraded", "Ensure", "%s", w)
+			// One event for all warnings: the recorder folds events of the same reason into a count, which would
+			// hide every message but the first.
+			if ws := append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...); len(ws) > 0 {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "Degraded", "Ensure", "%s", strings.Join(ws, "; "))
 			}
 			if !routine {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)

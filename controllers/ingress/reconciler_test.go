@@ -206,6 +206,21 @@ var _ = Describe("Ingress reconciler", func() {
 		expectAddress(ing, stack("classless"))
 	})
 
+	It("reports every warning of one apply, not only the first", func() {
+		for _, name := range []string{"one", "two"} {
+			svc := service(ns, name, 80)
+			svc.Spec.Type = corev1.ServiceTypeClusterIP
+			Expect(k8s.Create(ctx, svc)).To(Succeed())
+		}
+		ing := newIngress(ns, "degraded", ptr.To(ourClass), rule("", "/one", networkingv1.PathTypePrefix, "one", 80))
+		ing.Spec.Rules[0].HTTP.Paths = append(ing.Spec.Rules[0].HTTP.Paths, path("/two", networkingv1.PathTypePrefix, "two", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		expectAddress(ing, stack("degraded"))
+		// Events of one reason are folded into a count by the recorder: both messages must survive that.
+		Eventually(func() string { return strings.Join(warningNotes(ing, "Degraded"), "\n") }).Should(
+			And(ContainSubstring(ns+"/one"), ContainSubstring(ns+"/two")))
+	})
+
 	It("warns about a missing Service and converges once it exists", func() {
 		ing := newIngress(ns, "early", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "late", 80))
 		Expect(k8s.Create(ctx, ing)).To(Succeed())

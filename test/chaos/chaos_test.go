@@ -78,7 +78,7 @@ var _ = Describe("The controller against a cloud that throttles and fails", Labe
 		DeferCleanup(proxy.Close)
 		port, err := test.FreePort()
 		Expect(err).NotTo(HaveOccurred())
-		c := newController("faults", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--cloud-provider=aws", "--aws-endpoint-url="+proxy.URL, "--aws-vpc-id="+vpcID,
+		c := newController("faults", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--metrics-secure=false", "--cloud-provider=aws", "--aws-endpoint-url="+proxy.URL, "--aws-vpc-id="+vpcID,
 			"--cluster-name=chaos-faults", "--target-batch-window=500ms", "--gc-interval=10s", "--drift-check-interval=1m")
 		c.start()
 		DeferCleanup(c.stop)
