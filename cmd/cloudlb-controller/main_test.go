@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cloudlb/cloudlb/controllers"
 	"github.com/cloudlb/cloudlb/test"
 )
 
@@ -55,7 +56,7 @@ func TestReadClusterID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := readClusterID(ctx, cfg, "")
+	id, err := controllers.ClusterID(ctx, cfg, "")
 	if err != nil {
 		t.Fatalf("readClusterID: %v", err)
 	}
@@ -66,14 +67,14 @@ func TestReadClusterID(t *testing.T) {
 	if id != string(ns.UID) || id == "" {
 		t.Errorf("cluster ID %q, want the UID of kube-system %q", id, ns.UID)
 	}
-	if id, err := readClusterID(ctx, cfg, "from-flag"); err != nil || id != "from-flag" {
+	if id, err := controllers.ClusterID(ctx, cfg, "from-flag"); err != nil || id != "from-flag" {
 		t.Errorf("the flag must override: got %q, %v", id, err)
 	}
 
 	// A controller that may not read namespaces fails start-up, saying why, instead of running without identity.
 	denied := rest.CopyConfig(cfg)
 	denied.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:cloudlb:no-rights"}
-	if _, err := readClusterID(ctx, denied, ""); err == nil || !strings.Contains(err.Error(), "kube-system") {
+	if _, err := controllers.ClusterID(ctx, denied, ""); err == nil || !strings.Contains(err.Error(), "kube-system") {
 		t.Errorf("without get on namespaces: got %v, want an error naming kube-system", err)
 	}
 }

@@ -17,10 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -119,7 +116,7 @@ func newProvider(ctx context.Context, restCfg *rest.Config, name string) (cloud.
 	default:
 		return nil, nil, fmt.Errorf("--cloud=%s: must be aws or fake", name)
 	}
-	clusterID, err := readClusterID(ctx, restCfg)
+	clusterID, err := controllers.ClusterID(ctx, restCfg, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -152,27 +149,6 @@ func newProvider(ctx context.Context, restCfg *rest.Config, name string) (cloud.
 }
 
 const localRegion = "us-east-1"
-
-// readClusterID returns the UID of the embedded API server's kube-system namespace, as the controller does.
-func readClusterID(ctx context.Context, cfg *rest.Config) (string, error) {
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return "", fmt.Errorf("reading the cluster ID: %w", err)
-	}
-	var ns corev1.Namespace
-	// A just-started API server creates kube-system within moments; a missing one is retried briefly.
-	err = wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		err := c.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, &ns)
-		return err == nil, client.IgnoreNotFound(err)
-	})
-	if err != nil {
-		return "", fmt.Errorf("reading the cluster ID (the UID of namespace kube-system): %w", err)
-	}
-	if ns.UID == "" {
-		return "", fmt.Errorf("reading the cluster ID: namespace kube-system has no UID")
-	}
-	return string(ns.UID), nil
-}
 
 // printAddresses waits until the cache holds want Ingresses that all have an address, or 60 s, then prints them.
 func printAddresses(ctx context.Context, c client.Client, want int) error {
