@@ -148,7 +148,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	}
 
 	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.
-	hash := out.LoadBalancer.Hash()
+	hash := appliedHash(out)
 	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
 	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
 	if cloud.IsNotFound(err) {
@@ -333,6 +333,20 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, record))
 	}
 	return ctrl.Result{}, nil
+}
+
+// appliedHash identifies what an apply converges: the model, and the members it is built from, by UID. An Ingress
+// deleted and re-created under the same name then never matches a record left from its predecessor (a crash
+// between the finalizer's removal and the record's deletion, or a cache that has not seen that deletion yet), so
+// its load balancer is ensured rather than assumed.
+func appliedHash(out Output) string {
+	h := sha256.New()
+	h.Write([]byte(out.LoadBalancer.Hash()))
+	for _, ing := range out.Members {
+		h.Write([]byte{0})
+		h.Write([]byte(ing.UID))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // driftAfter spreads drift checks over a tenth of the interval, by stack, so that stacks applied together

@@ -221,6 +221,30 @@ var _ = Describe("Ingress reconciler", func() {
 			And(ContainSubstring(ns+"/one"), ContainSubstring(ns+"/two")))
 	})
 
+	It("ensures an Ingress re-created under the same name even when a record of its predecessor is left", func() {
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+		ing := newIngress(ns, "again", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing.DeepCopy())).To(Succeed())
+		expectAddress(ing, stack("again"))
+		key := client.ObjectKey{Name: ns + ".again"}
+		var old v1alpha1.LoadBalancer
+		Eventually(func() string { Expect(k8s.Get(ctx, key, &old)).To(Succeed()); return old.Status.AppliedHash }).ShouldNot(BeEmpty())
+
+		Expect(k8s.Delete(ctx, get(ing))).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, key, &v1alpha1.LoadBalancer{})) }).Should(BeTrue())
+		Expect(provider.LoadBalancer(stack("again"))).To(BeNil())
+		// What a crash between the finalizer's removal and the record's deletion leaves behind.
+		stale := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: key.Name}, Spec: old.Spec}
+		Expect(k8s.Create(ctx, stale)).To(Succeed())
+		stale.Status = old.Status
+		stale.Status.LastAppliedTime = ptr.To(metav1.Now())
+		Expect(k8s.Status().Update(ctx, stale)).To(Succeed())
+
+		Expect(k8s.Create(ctx, ing.DeepCopy())).To(Succeed())
+		Eventually(func() *cloud.LoadBalancer { return provider.LoadBalancer(stack("again")) }).ShouldNot(BeNil())
+		expectAddress(ing, stack("again"))
+	})
+
 	It("warns about a missing Service and converges once it exists", func() {
 		ing := newIngress(ns, "early", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "late", 80))
 		Expect(k8s.Create(ctx, ing)).To(Succeed())
