@@ -66,7 +66,7 @@ var _ = Describe("The cloudlb chart", func() {
 		one(generatedObjs, "ClusterRole", &generated)
 		Expect(role.Rules).To(Equal(generated.Rules), "run `make manifests`")
 
-		bases, err := filepath.Glob(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "*.yaml"))
+		bases, err := filepath.Glob(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "cloudlb.io_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		chartCRDs, err := filepath.Glob(filepath.Join(test.RepoRoot(), "charts", "cloudlb", "crds", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
@@ -78,6 +78,17 @@ var _ = Describe("The cloudlb chart", func() {
 			Expect(err).NotTo(HaveOccurred(), "run `make manifests`")
 			Expect(string(got)).To(Equal(string(want)), "run `make manifests`")
 		}
+
+		// The IngressClassParams CRD is a template (installed only when absent); it renders as generated, plus
+		// the annotation that keeps it on uninstall.
+		data, err = os.ReadFile(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "elbv2.k8s.aws_ingressclassparams.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		want, err := test.DecodeYAML(data)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(want).To(HaveLen(1))
+		got := named(render(install), "CustomResourceDefinition", "ingressclassparams.elbv2.k8s.aws")
+		Expect(got.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+		Expect(got.Object["spec"]).To(Equal(want[0].Object["spec"]), "run `make manifests`")
 	})
 
 	DescribeTable("refuses bad values with a message that says what is wrong",
@@ -129,7 +140,7 @@ var _ = Describe("The cloudlb chart", func() {
 			check(objs)
 		},
 		Entry("README install: the defaults plus clusterName", install, nil, func(objs []*unstructured.Unstructured) {
-			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
+			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
 				"ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
 			// Metrics are served over HTTPS to scrapers bound to the metrics-reader role.
 			Expect(controllerArgs(objs)).To(ContainElements("--metrics-secure=true", "--metrics-bind-address=:8443"))
