@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -276,3 +277,39 @@ func webhookSecretOf(objs []*unstructured.Unstructured) string {
 	Fail("the Deployment mounts no Secret")
 	return ""
 }
+
+// The AWS Load Balancer Controller's IngressClassParams CRD may already be in the cluster, owned by that
+// controller's chart: cloudlb's chart installs it only when it is absent or was installed by this release.
+var _ = Describe("The IngressClassParams CRD of the chart", func() {
+	const crdName = "ingressclassparams.elbv2.k8s.aws"
+	rendersCRD := func(extra ...string) bool {
+		GinkgoHelper()
+		for _, o := range render(install, extra...) {
+			if o.GetKind() == "CustomResourceDefinition" && o.GetName() == crdName {
+				return true
+			}
+		}
+		return false
+	}
+
+	It("is rendered by default, kept on uninstall, and not rendered with ingressClassParams.installCRD=false", func() {
+		Expect(rendersCRD()).To(BeTrue())
+		Expect(named(render(install), "CustomResourceDefinition", crdName).GetAnnotations()).To(
+			HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+		Expect(rendersCRD("--set", "ingressClassParams.installCRD=false")).To(BeFalse())
+	})
+
+	It("is not rendered when the cluster has it from another installation, and is when this release installed it", func() {
+		crd := named(render(install), "CustomResourceDefinition", crdName)
+		apply([]*unstructured.Unstructured{crd})
+		// --dry-run=server lets the chart's lookup see the API server, as helm install and upgrade do.
+		server := []string{"--dry-run=server", "--kubeconfig", writeKubeconfig("")}
+		Expect(rendersCRD(server...)).To(BeFalse())
+
+		// The API server writes the CRD's status after creating it: patch, not update.
+		patch := []byte(`{"metadata":{"annotations":{"meta.helm.sh/release-name":"cloudlb"}}}`)
+		Expect(k8s.Patch(context.Background(), crd, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Expect(rendersCRD(server...)).To(BeTrue(), "an upgrade keeps managing the CRD this release installed")
+		Expect(rendersCRD(append(server, "--set", "ingressClassParams.installCRD=false")...)).To(BeFalse())
+	})
+})
