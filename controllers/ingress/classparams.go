@@ -112,12 +112,24 @@ func classAnnotations(in Input, ing *networkingv1.Ingress) (annotations, []strin
 	for _, key := range slices.Sorted(maps.Keys(over)) {
 		v := over[key]
 		if asked, ok := own[key]; ok && !sameValue(key, asked, v.value) {
-			warnings = append(warnings, fmt.Sprintf("annotation %s=%q is overridden by IngressClass %s: IngressClassParams %s sets spec.%s",
+			warnings = append(warnings, fmt.Sprintf("annotation %s=%q "+overriddenBy+" %s: IngressClassParams %s sets spec.%s",
 				key, asked, c.Name, ref.Name, v.field))
 		}
 		out[key] = v.value
 	}
 	return out, warnings, nil
+}
+
+// overriddenBy marks the warning of an annotation that a class value overrides.
+const overriddenBy = "is overridden by IngressClass"
+
+// warningReason names the Warning Event of a translation or apply warning: an annotation overridden by the class
+// is not a degraded load balancer.
+func warningReason(w string) string {
+	if strings.HasPrefix(w, "annotation ") && strings.Contains(w, overriddenBy) {
+		return "OverriddenByIngressClass"
+	}
+	return "Degraded"
 }
 
 // refusedParams refuses the fields cloudlb does not implement yet: serving the Ingresses without them would

@@ -76,7 +76,7 @@ var _ = Describe("IngressClassParams", func() {
 		ing := newApp(map[string]string{"alb.ingress.kubernetes.io/scheme": "internal"})
 		expectAddress(ing, ns+"/app")
 		Expect(schemeOf(ns + "/app")).To(Equal(cloud.SchemeInternetFacing))
-		Eventually(warningNotes).WithArguments(ing, "Degraded").Should(ContainElement(
+		Eventually(warningNotes).WithArguments(ing, "OverriddenByIngressClass").Should(ContainElement(
 			`annotation alb.ingress.kubernetes.io/scheme="internal" is overridden by IngressClass ` + class.Name +
 				`: IngressClassParams ` + p.Name + ` sets spec.scheme`))
 

@@ -188,3 +188,12 @@ func FuzzClassParams(f *testing.F) {
 		}
 	})
 }
+
+func TestWarningReason(t *testing.T) {
+	g := NewWithT(t)
+	out := Translate(paramsInput(map[string]string{annScheme: "internal"},
+		elbv2.IngressClassParamsSpec{Scheme: ptr.To(elbv2.LoadBalancerSchemeInternetFacing)}))
+	g.Expect(out.Warnings[key("app")]).To(HaveLen(1))
+	g.Expect(warningReason(out.Warnings[key("app")][0])).To(Equal("OverriddenByIngressClass"))
+	g.Expect(warningReason("service ns/web port 80 has no NodePort")).To(Equal("Degraded"))
+}
