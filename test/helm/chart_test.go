@@ -307,7 +307,10 @@ var _ = Describe("The IngressClassParams CRD of the chart", func() {
 		Expect(rendersCRD(server...)).To(BeFalse())
 
 		// The API server writes the CRD's status after creating it: patch, not update.
-		patch := []byte(`{"metadata":{"annotations":{"meta.helm.sh/release-name":"cloudlb"}}}`)
+		patch := []byte(`{"metadata":{"annotations":{"meta.helm.sh/release-name":"cloudlb","meta.helm.sh/release-namespace":"elsewhere"}}}`)
+		Expect(k8s.Patch(context.Background(), crd, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Expect(rendersCRD(server...)).To(BeFalse(), "a release of the same name in another namespace owns it")
+		patch = []byte(`{"metadata":{"annotations":{"meta.helm.sh/release-namespace":"cloudlb-system"}}}`)
 		Expect(k8s.Patch(context.Background(), crd, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 		Expect(rendersCRD(server...)).To(BeTrue(), "an upgrade keeps managing the CRD this release installed")
 		Expect(rendersCRD(append(server, "--set", "ingressClassParams.installCRD=false")...)).To(BeFalse())
