@@ -239,11 +239,13 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 		return nil, err
 	}
 
-	// Parse every value as its annotation would be, and blame the class field, not the annotation.
+	// Parse every class value as its annotation would be, and blame the class field. Tags and attributes are
+	// probed without the Ingress's own pairs, whose faults its annotation's parser reports.
 	probe := annotations{}
 	for k, v := range over {
 		probe[k] = v.value
 	}
+	probe[annTags], probe[annLBAttributes] = joinPairs(tags), joinPairs(attrs)
 	checks := []func() error{
 		func() error { _, err := probe.oneOf(annScheme, "", "internal", "internet-facing"); return err },
 		func() error { _, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack"); return err },
@@ -266,6 +268,14 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 }
 
 type pair struct{ key, value string }
+
+func joinPairs(pairs []pair) string {
+	items := make([]string, len(pairs))
+	for i, p := range pairs {
+		items[i] = p.key + "=" + p.value
+	}
+	return strings.Join(items, ",")
+}
 
 // mergePairs puts into over[key] the Ingress's key=value annotation with the class's pairs merged in, the class
 // winning per key, as the AWS Load Balancer Controller merges tags and load balancer attributes. An annotation

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -196,4 +197,14 @@ func TestWarningReason(t *testing.T) {
 	g.Expect(out.Warnings[key("app")]).To(HaveLen(1))
 	g.Expect(warningReason(out.Warnings[key("app")][0])).To(Equal("OverriddenByIngressClass"))
 	g.Expect(warningReason("service ns/web port 80 has no NodePort")).To(Equal("Degraded"))
+}
+
+// A fault in the Ingress's own tags is the annotation's, not the class's.
+func TestClassParamsBlameTheAnnotationForItsOwnTags(t *testing.T) {
+	g := NewWithT(t)
+	out := Translate(paramsInput(map[string]string{annTags: "cloudlb.io/stack=x"},
+		elbv2.IngressClassParamsSpec{Tags: []elbv2.Tag{{Key: "team", Value: "platform"}}}))
+	var ae *AnnotationError
+	g.Expect(errors.As(out.Errors[key("app")], &ae)).To(BeTrue(), "%v", out.Errors[key("app")])
+	g.Expect(ae.Key).To(Equal(annTags))
 }
