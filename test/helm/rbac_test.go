@@ -102,6 +102,19 @@ var _ = Describe("The chart's RBAC", func() {
 		controller := runController(objs, sa, namespace)
 		ing := createIngress(ctx)
 		Eventually(hostname).WithArguments(ing).WithTimeout(time.Minute).ShouldNot(BeEmpty())
+
+		// A class naming IngressClassParams cannot be honoured: its Ingresses are refused, as for a missing object.
+		class := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "cloudlb-params"}, Spec: networkingv1.IngressClassSpec{
+			Controller: "cloudlb.io/alb", Parameters: &networkingv1.IngressClassParametersReference{
+				APIGroup: ptr.To("elbv2.k8s.aws"), Kind: "IngressClassParams", Name: "public"}}}
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, class))).To(Succeed()) })
+		refused := ing.DeepCopy()
+		refused.ObjectMeta = metav1.ObjectMeta{Namespace: ing.Namespace, Name: "refused"}
+		refused.Spec.IngressClassName = ptr.To(class.Name)
+		Expect(k8s.Create(ctx, refused)).To(Succeed())
+		Eventually(func() []string { return eventReasons(ctx, refused) }).Should(ContainElement("IngressClassParametersNotFound"))
+		Expect(hostname(refused)).To(BeEmpty())
 		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
 	})
 
