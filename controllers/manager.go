@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	elbv2v1beta1 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
@@ -80,6 +81,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = v1alpha1.AddToScheme(s)
+	_ = elbv2v1beta1.AddToScheme(s)
 	return s
 }
 

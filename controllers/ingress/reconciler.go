@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -74,15 +75,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexService, indexByService); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
 		// Status and finalizer writes, our own included, change nothing that translation reads.
 		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress), builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
-		Complete(r)
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService))
+	b = r.watchClassParams(mgr, b)
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).Complete(r)
 }
 
 // Reconcile converges one stack under a deadline, holding the stack's lock.
@@ -133,7 +134,12 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes})
+	params, nsLabels, err := r.classParams(ctx, classes)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes,
+		ClassParams: params, NamespaceLabels: nsLabels})
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
@@ -174,10 +180,14 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	}
 	if applied {
 		for _, ing := range out.Members {
-			// One event for all warnings: the recorder folds events of the same reason into a count, which would
-			// hide every message but the first.
-			if ws := append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...); len(ws) > 0 {
-				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "Degraded", "Ensure", "%s", strings.Join(ws, "; "))
+			// One event per reason with all its warnings: the recorder folds events of the same reason into a count,
+			// which would hide every message but the first.
+			byReason := map[string][]string{}
+			for _, w := range append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...) {
+				byReason[warningReason(w)] = append(byReason[warningReason(w)], w)
+			}
+			for _, reason := range slices.Sorted(maps.Keys(byReason)) {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reason, "Ensure", "%s", strings.Join(byReason[reason], "; "))
 			}
 			if !routine {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
@@ -504,7 +514,10 @@ func reasonFor(err error) string {
 	var se *ServiceError
 	var ue *UnsupportedAnnotationError
 	var ce *ClassParametersError
+	var cpe *ClassParamsError
 	switch {
+	case errors.As(err, &cpe):
+		return cpe.EventReason
 	case errors.As(err, &ae):
 		return "InvalidAnnotation"
 	case errors.As(err, &ue):

@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -25,6 +26,11 @@ type Input struct {
 	Services    map[types.NamespacedName]*corev1.Service
 	// Classes are the IngressClass serving each member; absent for members served through the legacy annotation.
 	Classes map[types.NamespacedName]*networkingv1.IngressClass
+	// ClassParams are the IngressClassParams by the name of the IngressClass that names them; a class whose
+	// object is missing has no entry (classparams.go).
+	ClassParams map[string]*elbv2.IngressClassParams
+	// NamespaceLabels are the labels of the namespaces that a class's namespaceSelector judges.
+	NamespaceLabels map[string]map[string]string
 }
 
 // Output is the model of one stack, built from its valid members. A member that fails is left out, with its
@@ -257,9 +263,11 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err := unsupported(in, ing); err != nil {
 		return nil, err
 	}
-	a := annotations(ing.Annotations)
-	m := &member{}
-	var err error
+	a, classWarnings, err := classAnnotations(in, ing)
+	if err != nil {
+		return nil, err
+	}
+	m := &member{warnings: classWarnings}
 
 	scheme, err := a.oneOf(annScheme, string(cloud.SchemeInternal), string(cloud.SchemeInternal), string(cloud.SchemeInternetFacing))
 	if err != nil {

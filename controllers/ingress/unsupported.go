@@ -33,9 +33,9 @@ func (e *UnsupportedAnnotationError) Error() string {
 	return fmt.Sprintf("cloudlb does not implement %s %s yet", noun, strings.Join(e.Keys, ", "))
 }
 
-// ClassParametersError says that the IngressClass serving an Ingress has spec.parameters (the AWS Load Balancer
-// Controller's IngressClassParams, which can force a scheme, inbound CIDRs, an SSL policy...). cloudlb does not
-// implement them yet, so it does not serve the Ingress as if they were not there.
+// ClassParametersError says that the IngressClass serving an Ingress has spec.parameters of a kind other than the
+// AWS Load Balancer Controller's cluster-scoped IngressClassParams (classparams.go). cloudlb cannot know what they
+// demand, so it does not serve the Ingress as if they were not there.
 type ClassParametersError struct {
 	Class      string
 	Parameters networkingv1.IngressClassParametersReference
@@ -50,14 +50,10 @@ func (e *ClassParametersError) Error() string {
 	return fmt.Sprintf("IngressClass %s has spec.parameters (%s), which cloudlb does not implement yet", e.Class, ref)
 }
 
-// unsupported returns why cloudlb cannot yet give ing what it asks for, or nil: parameters on its IngressClass,
-// refused annotations on the Ingress, then alb.ingress.kubernetes.io/ annotations on a backend Service (where
-// LBC reads overrides such as auth-*, healthcheck-* and target-type).
+// unsupported returns why cloudlb cannot yet give ing what it asks for, or nil: refused annotations on the
+// Ingress, then alb.ingress.kubernetes.io/ annotations on a backend Service (where LBC reads overrides such as
+// auth-*, healthcheck-* and target-type). Its class's parameters are judged by classAnnotations.
 func unsupported(in Input, ing *networkingv1.Ingress) error {
-	key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
-	if c := in.Classes[key]; c != nil && c.Spec.Parameters != nil {
-		return &ClassParametersError{Class: c.Name, Parameters: *c.Spec.Parameters}
-	}
 	if keys := refusedKeys(ing.Annotations); len(keys) > 0 {
 		return &UnsupportedAnnotationError{Keys: keys}
 	}

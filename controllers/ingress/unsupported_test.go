@@ -13,7 +13,6 @@ import (
 
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
-	"github.com/cloudlb/cloudlb/controllers/ingress"
 )
 
 var _ = Describe("Annotations cloudlb does not implement", func() {
@@ -74,24 +73,6 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(svc), svc)).To(Succeed())
 		delete(svc.Annotations, "alb.ingress.kubernetes.io/auth-type")
 		Expect(k8s.Update(ctx, svc)).To(Succeed())
-		expectAddress(ing, stack("app"))
-	})
-
-	It("refuses the Ingresses of an IngressClass with parameters until they are removed", func() {
-		class := ingressClass("params-"+ns, ingress.ControllerName, false)
-		class.Spec.Parameters = &networkingv1.IngressClassParametersReference{APIGroup: ptr.To("elbv2.k8s.aws"),
-			Kind: "IngressClassParams", Name: "public"}
-		Expect(k8s.Create(ctx, class)).To(Succeed())
-		DeferCleanup(func() { Expect(k8s.Delete(ctx, class)).To(Succeed()) })
-		ing := newIngress(ns, "app", ptr.To(class.Name), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
-		Expect(k8s.Create(ctx, ing)).To(Succeed())
-		Eventually(warningNotes).WithArguments(ing, "UnsupportedIngressClassParameters").Should(ContainElement(ContainSubstring(
-			"IngressClass " + class.Name + " has spec.parameters (IngressClassParams.elbv2.k8s.aws public)")))
-		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(BeZero())
-
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
-		class.Spec.Parameters = nil
-		Expect(k8s.Update(ctx, class)).To(Succeed())
 		expectAddress(ing, stack("app"))
 	})
 

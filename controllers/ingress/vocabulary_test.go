@@ -184,19 +184,20 @@ func TestBackendServiceAnnotationsRefuseTheIngress(t *testing.T) {
 	})
 }
 
-func TestClassParametersRefuseTheIngress(t *testing.T) {
+// Parameters of any kind but LBC's IngressClassParams (classparams_test.go) cannot be known: refuse.
+func TestForeignClassParametersRefuseTheIngress(t *testing.T) {
 	g := NewWithT(t)
 	in := input(webIngress("app", nil), webIngress("other", nil))
 	in.Classes = map[types.NamespacedName]*networkingv1.IngressClass{
 		key("app"): {ObjectMeta: metav1.ObjectMeta{Name: "alb-public"}, Spec: networkingv1.IngressClassSpec{
 			Controller: ControllerName,
-			Parameters: &networkingv1.IngressClassParametersReference{APIGroup: ptr.To("elbv2.k8s.aws"), Kind: "IngressClassParams", Name: "public"},
+			Parameters: &networkingv1.IngressClassParametersReference{APIGroup: ptr.To("example.com"), Kind: "IngressClassParams", Name: "public"},
 		}},
 		key("other"): {ObjectMeta: metav1.ObjectMeta{Name: "cloudlb"}, Spec: networkingv1.IngressClassSpec{Controller: ControllerName}},
 	}
 	out := Translate(in)
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"IngressClass alb-public has spec.parameters (IngressClassParams.elbv2.k8s.aws public), which cloudlb does not implement yet"))
+		"IngressClass alb-public has spec.parameters (IngressClassParams.example.com public), which cloudlb does not implement yet"))
 	g.Expect(reasonFor(out.Errors[key("app")])).To(Equal("UnsupportedIngressClassParameters"))
 	g.Expect(out.Members).To(HaveLen(1))
 	g.Expect(out.Members[0].Name).To(Equal("other"))

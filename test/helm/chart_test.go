@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,7 +67,7 @@ var _ = Describe("The cloudlb chart", func() {
 		one(generatedObjs, "ClusterRole", &generated)
 		Expect(role.Rules).To(Equal(generated.Rules), "run `make manifests`")
 
-		bases, err := filepath.Glob(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "*.yaml"))
+		bases, err := filepath.Glob(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "cloudlb.io_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		chartCRDs, err := filepath.Glob(filepath.Join(test.RepoRoot(), "charts", "cloudlb", "crds", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
@@ -78,6 +79,17 @@ var _ = Describe("The cloudlb chart", func() {
 			Expect(err).NotTo(HaveOccurred(), "run `make manifests`")
 			Expect(string(got)).To(Equal(string(want)), "run `make manifests`")
 		}
+
+		// The IngressClassParams CRD is a template (installed only when absent); it renders as generated, plus
+		// the annotation that keeps it on uninstall.
+		data, err = os.ReadFile(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "elbv2.k8s.aws_ingressclassparams.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		want, err := test.DecodeYAML(data)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(want).To(HaveLen(1))
+		got := named(render(install), "CustomResourceDefinition", "ingressclassparams.elbv2.k8s.aws")
+		Expect(got.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+		Expect(got.Object["spec"]).To(Equal(want[0].Object["spec"]), "run `make manifests`")
 	})
 
 	DescribeTable("refuses bad values with a message that says what is wrong",
@@ -129,7 +141,7 @@ var _ = Describe("The cloudlb chart", func() {
 			check(objs)
 		},
 		Entry("README install: the defaults plus clusterName", install, nil, func(objs []*unstructured.Unstructured) {
-			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
+			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
 				"ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
 			// Metrics are served over HTTPS to scrapers bound to the metrics-reader role.
 			Expect(controllerArgs(objs)).To(ContainElements("--metrics-secure=true", "--metrics-bind-address=:8443"))
@@ -265,3 +277,42 @@ func webhookSecretOf(objs []*unstructured.Unstructured) string {
 	Fail("the Deployment mounts no Secret")
 	return ""
 }
+
+// The AWS Load Balancer Controller's IngressClassParams CRD may already be in the cluster, owned by that
+// controller's chart: cloudlb's chart installs it only when it is absent or was installed by this release.
+var _ = Describe("The IngressClassParams CRD of the chart", func() {
+	const crdName = "ingressclassparams.elbv2.k8s.aws"
+	rendersCRD := func(extra ...string) bool {
+		GinkgoHelper()
+		for _, o := range render(install, extra...) {
+			if o.GetKind() == "CustomResourceDefinition" && o.GetName() == crdName {
+				return true
+			}
+		}
+		return false
+	}
+
+	It("is rendered by default, kept on uninstall, and not rendered with ingressClassParams.installCRD=false", func() {
+		Expect(rendersCRD()).To(BeTrue())
+		Expect(named(render(install), "CustomResourceDefinition", crdName).GetAnnotations()).To(
+			HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+		Expect(rendersCRD("--set", "ingressClassParams.installCRD=false")).To(BeFalse())
+	})
+
+	It("is not rendered when the cluster has it from another installation, and is when this release installed it", func() {
+		crd := named(render(install), "CustomResourceDefinition", crdName)
+		apply([]*unstructured.Unstructured{crd})
+		// --dry-run=server lets the chart's lookup see the API server, as helm install and upgrade do.
+		server := []string{"--dry-run=server", "--kubeconfig", writeKubeconfig("")}
+		Expect(rendersCRD(server...)).To(BeFalse())
+
+		// The API server writes the CRD's status after creating it: patch, not update.
+		patch := []byte(`{"metadata":{"annotations":{"meta.helm.sh/release-name":"cloudlb","meta.helm.sh/release-namespace":"elsewhere"}}}`)
+		Expect(k8s.Patch(context.Background(), crd, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Expect(rendersCRD(server...)).To(BeFalse(), "a release of the same name in another namespace owns it")
+		patch = []byte(`{"metadata":{"annotations":{"meta.helm.sh/release-namespace":"cloudlb-system"}}}`)
+		Expect(k8s.Patch(context.Background(), crd, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Expect(rendersCRD(server...)).To(BeTrue(), "an upgrade keeps managing the CRD this release installed")
+		Expect(rendersCRD(append(server, "--set", "ingressClassParams.installCRD=false")...)).To(BeFalse())
+	})
+})

@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/test"
 )
@@ -62,6 +63,58 @@ var _ = Describe("The chart's RBAC", func() {
 		Eventually(func() []string { return coreEventReasons(ctx, namespace) }).Should(ContainElement("LeaderElection"))
 		// A permission that the happy path can live without (a watch, an Event) is still a bug when missing.
 		Expect(forbidden(controller.Err.Contents())).To(BeEmpty())
+		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
+	})
+
+	It("lets the controller serve an Ingress of a class with IngressClassParams that judge its namespace", func() {
+		ctx := context.Background()
+		objs := render(install, "--set", "cloudProvider=fake")
+		class := named(objs, "IngressClass", "cloudlb")
+		Expect(unstructured.SetNestedMap(class.Object, map[string]any{"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams",
+			"name": "cloudlb"}, "spec", "parameters")).To(Succeed())
+		apply(objs)
+		params := &elbv2.IngressClassParams{ObjectMeta: metav1.ObjectMeta{Name: "cloudlb"}, Spec: elbv2.IngressClassParamsSpec{
+			Scheme: ptr.To(elbv2.LoadBalancerSchemeInternetFacing),
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpExists}}},
+		}}
+		// The chart's CRD is served once the API server has established it.
+		Eventually(func() error { return k8s.Create(ctx, params) }).Should(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, params))).To(Succeed()) })
+		waitForRBAC(sa, authorizationv1.ResourceAttributes{Verb: "watch", Group: "elbv2.k8s.aws", Resource: "ingressclassparams"}, true)
+
+		controller := runController(objs, sa, namespace)
+		ing := createIngress(ctx)
+		Eventually(hostname).WithArguments(ing).WithTimeout(time.Minute).ShouldNot(BeEmpty())
+		Expect(forbidden(controller.Err.Contents())).To(BeEmpty())
+		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
+	})
+
+	It("lets the controller serve Ingresses in a cluster without the IngressClassParams CRD", func() {
+		ctx := context.Background()
+		objs := render(install, "--set", "cloudProvider=fake", "--set", "ingressClassParams.installCRD=false")
+		for _, o := range objs {
+			Expect(o.GetName()).NotTo(Equal("ingressclassparams.elbv2.k8s.aws"))
+		}
+		apply(objs)
+		waitForIngressRBAC(sa, "patch", "ingresses/status", true)
+
+		controller := runController(objs, sa, namespace)
+		ing := createIngress(ctx)
+		Eventually(hostname).WithArguments(ing).WithTimeout(time.Minute).ShouldNot(BeEmpty())
+
+		// A class naming IngressClassParams cannot be honoured: its Ingresses are refused, as for a missing object.
+		class := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "cloudlb-params"}, Spec: networkingv1.IngressClassSpec{
+			Controller: "cloudlb.io/alb", Parameters: &networkingv1.IngressClassParametersReference{
+				APIGroup: ptr.To("elbv2.k8s.aws"), Kind: "IngressClassParams", Name: "public"}}}
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, class))).To(Succeed()) })
+		refused := ing.DeepCopy()
+		refused.ObjectMeta = metav1.ObjectMeta{Namespace: ing.Namespace, Name: "refused"}
+		refused.Spec.IngressClassName = ptr.To(class.Name)
+		Expect(k8s.Create(ctx, refused)).To(Succeed())
+		Eventually(func() []string { return eventReasons(ctx, refused) }).Should(ContainElement("IngressClassParametersNotFound"))
+		Expect(hostname(refused)).To(BeEmpty())
 		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
 	})
 
