@@ -92,11 +92,11 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, nil, fmt.Errorf("load balancer attributes: %w", classify(err))
 		}
 	}
-	// While a replacement target group has no healthy target, rules and default actions stay on the group it
-	// replaces; target syncs go to the new one all the same (tgARN), so that it becomes healthy.
+	// While a replacement target group has no healthy target, rules and default actions send the traffic to the
+	// group it replaces and weight 0 to it, so that it is health-checked; target syncs go to the new one (tgARN).
 	ref := func(id string) string {
-		if arn, ok := pl.tgServing[id]; ok {
-			return arn
+		if old, ok := pl.tgServing[id]; ok {
+			return waitingRef(old, tgARN[id])
 		}
 		return tgARN[id]
 	}

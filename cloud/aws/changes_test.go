@@ -128,16 +128,50 @@ func (s *stubELB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTa
 	if err != nil {
 		return out, err
 	}
-	state := elbv2types.TargetHealthStateEnumInitial
-	if s.healthy[aws.ToString(in.TargetGroupArn)] {
-		state = elbv2types.TargetHealthStateEnumHealthy
+	health := &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumInitial}
+	switch arn := aws.ToString(in.TargetGroupArn); {
+	case !inUse(ctx, arn):
+		// AWS health-checks no target group that no listener or rule forwards to.
+		health = &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumUnused, Reason: elbv2types.TargetHealthReasonEnumNotInUse}
+	case s.healthy[arn]:
+		health = &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumHealthy}
 	}
 	for i, h := range out.TargetHealthDescriptions {
 		if h.TargetHealth == nil || h.TargetHealth.State == elbv2types.TargetHealthStateEnumHealthy {
-			out.TargetHealthDescriptions[i].TargetHealth = &elbv2types.TargetHealth{State: state}
+			out.TargetHealthDescriptions[i].TargetHealth = health
 		}
 	}
 	return out, err
+}
+
+// inUse tells whether a listener's default action or a rule of any load balancer forwards to the target group
+// arn (with any weight), read through the uncounted client: moto does not track it for modified rules.
+func inUse(ctx context.Context, arn string) bool {
+	lbs, err := elbc.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{})
+	Expect(err).NotTo(HaveOccurred())
+	uses := func(actions []elbv2types.Action) bool {
+		for _, a := range actions {
+			if aws.ToString(a.TargetGroupArn) == arn {
+				return true
+			}
+			if a.ForwardConfig != nil && slices.ContainsFunc(a.ForwardConfig.TargetGroups, func(t elbv2types.TargetGroupTuple) bool {
+				return aws.ToString(t.TargetGroupArn) == arn
+			}) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, lb := range lbs.LoadBalancers {
+		ls, err := elbc.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: lb.LoadBalancerArn})
+		Expect(err).NotTo(HaveOccurred())
+		for _, l := range ls.Listeners {
+			if uses(l.DefaultActions) || slices.ContainsFunc(allRules(aws.ToString(l.ListenerArn)), func(r elbv2types.Rule) bool { return uses(r.Actions) }) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *stubELB) setHealthy(arn string) {
@@ -376,6 +410,9 @@ var _ = Describe("Changes without traffic loss", func() {
 			return *sortedRules(*listenerOn(stack, 80).ListenerArn)[0].Actions[0].ForwardConfig.TargetGroups[0].TargetGroupArn
 		}
 		Expect(forwardsTo()).To(Equal(old), "the old group serves until the new one is healthy")
+		Expect(sortedRules(*listenerOn(stack, 80).ListenerArn)[0].Actions[0].ForwardConfig.TargetGroups).To(ContainElement(
+			elbv2types.TargetGroupTuple{TargetGroupArn: aws.String(replacement), Weight: aws.Int32(0)}),
+			"the new group is in use at weight 0, so that AWS health-checks it")
 
 		By("target syncs go to the new group at once")
 		_, err = p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, targets[:1])

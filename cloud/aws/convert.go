@@ -106,6 +106,13 @@ func conditionsKey(conds []elbv2types.RuleCondition) string {
 	return strings.Join(parts, "&")
 }
 
+// waitingSep joins, in what a tgARN function returns, the ARN of a replaced target group that keeps serving and
+// the ARN of its replacement that waits for a healthy target.
+const waitingSep = "\x00"
+
+// waitingRef is what a tgARN function returns for a target group whose replacement waits for a healthy target.
+func waitingRef(serving, replacement string) string { return serving + waitingSep + replacement }
+
 // albAction turns a model action into an ALB action; tgARN resolves target group IDs.
 func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 	switch a.Type {
@@ -132,7 +139,15 @@ func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 	default:
 		tgs := make([]elbv2types.TargetGroupTuple, 0, len(a.Forward))
 		for _, f := range a.Forward {
-			tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(tgARN(f.TargetGroupID)), Weight: ptr(f.Weight)})
+			arn := tgARN(f.TargetGroupID)
+			// A replacement waiting for a healthy target (see waitingRef) takes weight 0 beside the group it
+			// replaces: AWS health-checks only target groups a listener uses.
+			if old, replacement, ok := strings.Cut(arn, waitingSep); ok {
+				tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(old), Weight: ptr(f.Weight)},
+					elbv2types.TargetGroupTuple{TargetGroupArn: ptr(replacement), Weight: ptr(int32(0))})
+				continue
+			}
+			tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(arn), Weight: ptr(f.Weight)})
 		}
 		return elbv2types.Action{Type: elbv2types.ActionTypeEnumForward, ForwardConfig: &elbv2types.ForwardActionConfig{TargetGroups: tgs}}
 	}

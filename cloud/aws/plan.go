@@ -70,7 +70,8 @@ type plan struct {
 	ruleSteps []ruleStep
 
 	// tgServing maps a target group ID to the group it replaces, which keeps serving (rules and default actions
-	// stay on it) until the new group reports a healthy target or the wait is over.
+	// forward to it with weight 1 and to the new group with weight 0, so that AWS health-checks the new group)
+	// until the new group reports a healthy target or the wait is over.
 	tgServing map[string]string
 	// retained are replaced load balancers serving through their grace period; their target groups and
 	// security groups are kept with them.
@@ -260,13 +261,14 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 	}
 
 	tgRef := func(id string) string {
-		if arn, ok := pl.tgServing[id]; ok {
-			return arn
+		arn, ok := pl.keepTGs[id]
+		if !ok {
+			arn = "new:" + id
 		}
-		if arn, ok := pl.keepTGs[id]; ok {
-			return arn
+		if old, ok := pl.tgServing[id]; ok {
+			return waitingRef(old, arn)
 		}
-		return "new:" + id
+		return arn
 	}
 	var existing []*listenerState
 	if pl.lb.existing != nil {
@@ -589,7 +591,8 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 // planSwitch decides whether the kept load balancer's actions move from old, a replaced group of target group
 // id that they use, to its replacement have (nil: created by this plan). They move once the replacement reports
 // a healthy target, or once healthWait has passed since old was retired (when its replacement was created),
-// with a warning. Until then old keeps serving. The decision is made again from the cloud on each plan, so a
+// with a warning. Until then old keeps serving, beside the replacement at weight 0: a target group no listener
+// uses is not health-checked, its targets stay "unused" and would never report healthy. The decision is made again from the cloud on each plan, so a
 // restart in between changes nothing.
 func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState) {
 	oldARN := deref(old.tg.TargetGroupArn)

@@ -183,6 +183,37 @@ func awsForward(arn string) elbv2types.Action {
 	}
 }
 
+// awsForwardWaiting is a forward action to serving with weight 1 and to its replacement with weight 0.
+func awsForwardWaiting(serving, replacement string) elbv2types.Action {
+	a := awsForward(serving)
+	a.TargetGroupArn = nil
+	a.ForwardConfig.TargetGroups = append(a.ForwardConfig.TargetGroups,
+		elbv2types.TargetGroupTuple{TargetGroupArn: ptr(replacement), Weight: ptr(int32(0))})
+	return a
+}
+
+// assertWaitingRule fails unless the plan modifies the /api rule to forward to serving with weight 1 and to
+// replacement with weight 0: AWS health-checks only target groups a listener uses.
+func assertWaitingRule(t *testing.T, pl *plan, serving, replacement string) {
+	t.Helper()
+	lp := listenerPlanFor(t, pl, 443)
+	ref := func(id string) string {
+		arn, ok := pl.keepTGs[id]
+		if !ok {
+			arn = replacement
+		}
+		if old, ok := pl.tgServing[id]; ok {
+			return waitingRef(old, arn)
+		}
+		return arn
+	}
+	want := fmt.Sprintf("forward:%s*1,%s*0", serving, replacement)
+	if len(lp.rules.modify) != 1 || lp.rules.modify[0].arn != ruleARN(443, 1) ||
+		actionsKey([]elbv2types.Action{albAction(lp.rules.modify[0].rule.Action, ref)}) != want {
+		t.Errorf("rule modifies %+v, want the /api rule to %s", lp.rules.modify, want)
+	}
+}
+
 // awsRule is a host and path rule as DescribeRules returns it, with legacy Values beside the configs.
 func awsRule(arn string, priority int32, host string, paths []string, tgARN string) elbv2types.Rule {
 	return elbv2types.Rule{
@@ -574,8 +605,9 @@ func TestMakePlan(t *testing.T) {
 				d.lb.TargetGroups[0].Port = 9090
 				d.tgNames[apiID] = "k8s-api-3333333333"
 			},
-			want: []string{"createTGs", "retire"},
+			want: []string{"createTGs", "listener/443.rules.modify", "retire"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertWaitingRule(t, pl, tgARNFor(apiName), "new:"+apiID)
 				if len(pl.createTGs) != 1 || pl.createTGs[0].ID != apiID || pl.createTGs[0].Port != 9090 {
 					t.Errorf("createTGs %+v", pl.createTGs)
 				}
@@ -594,6 +626,7 @@ func TestMakePlan(t *testing.T) {
 				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
 				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
 				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2}}
+				a.lbs[0].listeners[1].rules[0].Actions = []elbv2types.Action{awsForwardWaiting(tgARNFor(apiName), tgARNFor("k8s-api-3333333333"))}
 			},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
 				if pl.tgServing[apiID] != tgARNFor(apiName) || !pl.pending {
@@ -648,8 +681,9 @@ func TestMakePlan(t *testing.T) {
 				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
 				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {}}
 			},
-			want: []string{"copyTargets"},
+			want: []string{"copyTargets", "listener/443.rules.modify"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertWaitingRule(t, pl, tgARNFor(apiName), tgARNFor("k8s-api-3333333333"))
 				if pl.copyTargets[apiID] != tgARNFor(apiName) || pl.tgServing[apiID] != tgARNFor(apiName) {
 					t.Errorf("copyTargets %v tgServing %v", pl.copyTargets, pl.tgServing)
 				}
@@ -662,7 +696,7 @@ func TestMakePlan(t *testing.T) {
 				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
 				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2}}
 			},
-			want: []string{"retire"},
+			want: []string{"listener/443.rules.modify", "retire"},
 		},
 		{
 			name: "target type change of the default backend waits, then repoints the listener and its rule",
