@@ -124,6 +124,9 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		}
 	}
 	st := cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN, Warnings: pl.warnings, Pending: pl.pending}
+	if s := pl.lb.serving; s != nil {
+		st.DNSName, st.ID = deref(s.lb.DNSName), deref(s.lb.LoadBalancerArn)
+	}
 	if err := p.deleteAll(ctx, pl.deleteLBs, pl.deleteTGs, pl.deleteSGs); err != nil {
 		if !cloud.IsPending(err) {
 			return cloud.Status{}, nil, err

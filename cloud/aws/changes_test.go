@@ -340,10 +340,19 @@ var _ = Describe("Changes without traffic loss", func() {
 		renamed := model(stack, "/")
 		renamed.Name = "web-renamed"
 		st := ensure(renamed)
-		Expect(st.DNSName).NotTo(Equal(first.DNSName))
+		Expect(st.DNSName).To(Equal(first.DNSName), "the Ingress stays on the old one while the new one provisions")
+		Expect(st.ID).To(Equal(old))
 		Expect(st.Pending).To(BeTrue())
-		lbs := ownedLoadBalancers(stack)
+		Expect(tagsOf(old)).NotTo(HaveKey(cloud.TagRetiredAt), "the grace period starts once the new one is active")
+
+		By("once the new one is active, the Ingress moves to it and the old one is retired")
+		now.Advance(time.Minute)
+		lbs := ownedLoadBalancers(stack) // moto makes every load balancer active on a Describe
 		Expect(lbs).To(HaveLen(2))
+		st = ensure(renamed)
+		Expect(st.DNSName).NotTo(Equal(first.DNSName))
+		Expect(st.ID).NotTo(Equal(old))
+		Expect(st.Pending).To(BeTrue())
 		Expect(tagsOf(old)).To(HaveKeyWithValue(cloud.TagRetiredAt, now.Now().Format(time.RFC3339)))
 		Expect(listenersOf(old)).To(HaveLen(1), "the old load balancer keeps serving")
 		Expect(ownedSecurityGroups(stack)).To(HaveLen(2))

@@ -114,6 +114,9 @@ type tagChange struct {
 
 type lbPlan struct {
 	existing *lbState // nil: create
+	// serving is a replaced load balancer that the Ingress keeps pointing at while its replacement is not
+	// active yet (provisioning): Ensure reports its DNS name and ID.
+	serving *lbState
 	// deleteFirst is an owned load balancer holding the name the new one needs (a scheme change under a
 	// user-chosen name): it must go before the create.
 	deleteFirst string
@@ -706,6 +709,9 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 			keep = lb
 		}
 	}
+	// A replacement serves nobody until AWS reports it active: until then the replaced one keeps the Ingress,
+	// and is not retired, so that its grace period starts only once clients can move.
+	active := keep != nil && keep.lb.State != nil && keep.lb.State.Code == elbv2types.LoadBalancerStateEnumActive
 	for _, lb := range a.lbs {
 		arn := deref(lb.lb.LoadBalancerArn)
 		switch {
@@ -731,8 +737,11 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 				pl.deleteLBs = append(pl.deleteLBs, arn)
 				continue
 			}
-			if !ok {
+			switch {
+			case !ok && active:
 				pl.retire = append(pl.retire, arn)
+			case !ok && pl.lb.serving == nil:
+				pl.lb.serving = lb
 			}
 			pl.retained = append(pl.retained, lb)
 			pl.pending = true

@@ -49,6 +49,17 @@ func retiredTags(tags tagSet, ago time.Duration) tagSet {
 	return out
 }
 
+// withReplacementLB renames the load balancer in d and adds to a its replacement, in state, with the old one's
+// listeners, rules and groups, as the apply that created it left it.
+func withReplacementLB(d *desired, a *actual, state elbv2types.LoadBalancerStateEnum) {
+	d.lb.Name = "k8s-web-renamed"
+	renamed := &lbState{lb: a.lbs[0].lb, tags: a.lbs[0].tags, listeners: a.lbs[0].listeners}
+	renamed.lb.LoadBalancerArn = ptr(testLBARN + "-renamed")
+	renamed.lb.LoadBalancerName = ptr(d.lb.Name)
+	renamed.lb.State = &elbv2types.LoadBalancerState{Code: state}
+	a.lbs = append(a.lbs, renamed)
+}
+
 // withReplacementTG adds to a the replacement, named name, of the target group with ID id.
 func withReplacementTG(a *actual, id, name string, port int32, path string) *tgState {
 	tg := &tgState{tg: awsTargetGroup(name, port, path), tags: ownerTags(id, map[string]string{"team": "web"})}
@@ -449,7 +460,7 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
-			name: "scheme change with a new name: replacement first, the old one retired and kept serving",
+			name: "scheme change with a new name: replacement first, the old one kept serving and the Ingress on it",
 			mutate: func(d *desired, a *actual) {
 				d.lb.Scheme = cloud.SchemeInternal
 				d.lb.Name = "k8s-web-internal-9999999999"
@@ -457,10 +468,11 @@ func TestMakePlan(t *testing.T) {
 				d.tgNames = map[string]string{apiID: "k8s-api-internal", webID: "k8s-web-internal"}
 			},
 			want: []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create", "retire"},
-			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				if !slices.Equal(pl.retire, []string{testLBARN}) || !pl.pending || len(pl.retained) != 1 {
-					t.Errorf("retire %v pending %v retained %d: want the old one retired, kept and the plan pending", pl.retire, pl.pending, len(pl.retained))
+				"listener/443.rules.create"},
+			check: func(t *testing.T, _ *desired, a *actual, pl *plan) {
+				if len(pl.retire) > 0 || !pl.pending || len(pl.retained) != 1 || pl.lb.serving != a.lbs[0] {
+					t.Errorf("retire %v pending %v retained %d serving %v: want the old one kept, serving the Ingress, not yet retired "+
+						"(its replacement is not active), and the plan pending", pl.retire, pl.pending, len(pl.retained), pl.lb.serving)
 				}
 				if len(pl.deleteTGs)+len(pl.deleteSGs) > 0 {
 					t.Errorf("deletes target groups %v and security groups %v of a load balancer still serving", pl.deleteTGs, pl.deleteSGs)
@@ -473,6 +485,25 @@ func TestMakePlan(t *testing.T) {
 				}
 				if len(pl.warnings) > 0 {
 					t.Errorf("warnings %v", pl.warnings)
+				}
+			},
+		},
+		{
+			name: "a replacement load balancer still provisioning: the old one keeps the Ingress and is not retired",
+			mutate: func(d *desired, a *actual) { withReplacementLB(d, a, elbv2types.LoadBalancerStateEnumProvisioning) },
+			check: func(t *testing.T, _ *desired, a *actual, pl *plan) {
+				if len(pl.retire) > 0 || !pl.pending || pl.lb.serving != a.lbs[0] {
+					t.Errorf("retire %v pending %v serving %v", pl.retire, pl.pending, pl.lb.serving)
+				}
+			},
+		},
+		{
+			name:   "a replacement load balancer that is active: the old one is retired, the Ingress moves",
+			mutate: func(d *desired, a *actual) { withReplacementLB(d, a, elbv2types.LoadBalancerStateEnumActive) },
+			want:   []string{"retire"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if !slices.Equal(pl.retire, []string{testLBARN}) || !pl.pending || pl.lb.serving != nil {
+					t.Errorf("retire %v pending %v serving %v", pl.retire, pl.pending, pl.lb.serving)
 				}
 			},
 		},

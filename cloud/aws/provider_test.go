@@ -210,6 +210,7 @@ var _ = Describe("AWS provider", func() {
 		lb.Name = "k8s-default-web-internal"
 		ensure(lb)
 		Expect(ownedLoadBalancers(stack)).To(HaveLen(2), "the old one serves through its grace period")
+		ensure(lb) // the new one is active now: the old one is retired, starting its grace period
 		Expect(counter.Mutating()).NotTo(ContainElement("DeleteLoadBalancer"))
 		later := newProvider(cluster, counter, func(o *cloudaws.Options) { o.Now = func() time.Time { return time.Now().Add(6 * time.Minute) } })
 		counter.Reset()
