@@ -489,7 +489,7 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
-			name: "a replacement load balancer still provisioning: the old one keeps the Ingress and is not retired",
+			name:   "a replacement load balancer still provisioning: the old one keeps the Ingress and is not retired",
 			mutate: func(d *desired, a *actual) { withReplacementLB(d, a, elbv2types.LoadBalancerStateEnumProvisioning) },
 			check: func(t *testing.T, _ *desired, a *actual, pl *plan) {
 				if len(pl.retire) > 0 || !pl.pending || pl.lb.serving != a.lbs[0] {
