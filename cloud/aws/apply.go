@@ -193,11 +193,6 @@ func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.T
 }
 
 func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, sgIDs []string) (elbv2types.LoadBalancer, error) {
-	if pl.lb.deleteFirst != "" {
-		if err := p.deleteLoadBalancer(ctx, pl.lb.deleteFirst); err != nil {
-			return elbv2types.LoadBalancer{}, err
-		}
-	}
 	if pl.lb.existing == nil {
 		out, err := p.c.ELBV2.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
 			Name:           ptr(d.lb.Name),

@@ -388,15 +388,18 @@ var _ = Describe("Changes without traffic loss", func() {
 		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
 	})
 
-	It("replaces a load balancer whose scheme changed under a fixed name first, with a warning", func() {
+	It("refuses a scheme change under a fixed name, which would delete the serving load balancer first", func() {
 		lb := model(stack, "/")
 		ensure(lb)
 		lb.Scheme = cloud.SchemeInternal
-		st := ensure(lb)
-		Expect(st.Warnings).To(ContainElement(ContainSubstring("load-balancer-name")))
+		counter.Reset()
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("change load-balancer-name together with scheme"))
+		Expect(counter.Mutating()).To(BeEmpty())
 		lbs := ownedLoadBalancers(stack)
 		Expect(lbs).To(HaveLen(1))
-		Expect(lbs[0].Scheme).To(Equal(elbv2types.LoadBalancerSchemeEnumInternal))
+		Expect(lbs[0].Scheme).To(Equal(elbv2types.LoadBalancerSchemeEnumInternetFacing))
 	})
 
 	It("switches rules to a replacement target group once it has a healthy target, even across a restart", func() {

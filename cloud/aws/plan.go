@@ -117,9 +117,6 @@ type lbPlan struct {
 	// serving is a replaced load balancer that the Ingress keeps pointing at while its replacement is not
 	// active yet (provisioning): Ensure reports its DNS name and ID.
 	serving *lbState
-	// deleteFirst is an owned load balancer holding the name the new one needs (a scheme change under a
-	// user-chosen name): it must go before the create.
-	deleteFirst string
 	setSubnets  bool
 	setSGs      bool
 	setIPType   bool
@@ -256,7 +253,9 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}, copyTargets: map[string]string{},
 		tgServing: map[string]string{}, mirrors: map[string][]string{}}
 	planSecurityGroup(d, a, pl)
-	planLoadBalancer(d, a, pl)
+	if err := planLoadBalancer(d, a, pl); err != nil {
+		return nil, err
+	}
 	planTargetGroups(d, a, pl)
 	for _, lb := range pl.retained {
 		// A retained load balancer keeps its security groups until it is deleted.
@@ -702,7 +701,7 @@ func healthCheckMatches(tg elbv2types.TargetGroup, hc cloud.HealthCheck) bool {
 		tg.Matcher != nil && deref(tg.Matcher.HttpCode) == hc.SuccessCodes
 }
 
-func planLoadBalancer(d *desired, a *actual, pl *plan) {
+func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	var keep *lbState
 	for _, lb := range a.lbs {
 		if deref(lb.lb.LoadBalancerName) == d.lb.Name && string(lb.lb.Scheme) == string(d.lb.Scheme) && keep == nil {
@@ -720,15 +719,10 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 			// A duplicate left by a crash between create and record (emulators do not dedupe names).
 			pl.deleteLBs = append(pl.deleteLBs, arn)
 		case deref(lb.lb.LoadBalancerName) == d.lb.Name:
-			// A scheme change under a name the user fixed: AWS cannot hold two load balancers of one name.
-			if pl.lb.deleteFirst == "" {
-				pl.lb.deleteFirst = arn
-				pl.warnings = append(pl.warnings, fmt.Sprintf("the scheme of load balancer %s changed under a fixed name, which AWS "+
-					"cannot hold twice: the old load balancer is deleted before its replacement exists, so clients get no answer "+
-					"until DNS follows; change load-balancer-name together with scheme to replace it without an outage", d.lb.Name))
-			} else {
-				pl.deleteLBs = append(pl.deleteLBs, arn)
-			}
+			// A scheme change under a name the user fixed: AWS cannot hold two load balancers of one name, and
+			// deleting the serving one before its replacement exists is an outage no one asked for.
+			return fmt.Errorf("scheme cannot change under a fixed load-balancer-name without deleting the load balancer "+
+				"first: change load-balancer-name together with scheme (load balancer %s is %s)", d.lb.Name, lb.lb.Scheme)
 		default:
 			// Replaced under another name: it keeps serving the clients that still resolve its DNS name for the
 			// grace period, counted from when it was retired.
@@ -752,7 +746,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 		if len(d.lb.Attributes) > 0 {
 			pl.lb.attrs = d.lb.Attributes
 		}
-		return
+		return nil
 	}
 	if set := diffAttributes(keep.attrs, d.lb.Attributes); len(set) > 0 {
 		pl.lb.attrs = set
@@ -775,6 +769,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 	if set, remove := diffTags(keep.tags, d.tags); len(set)+len(remove) > 0 {
 		pl.lb.tags = &tagChange{arn: deref(keep.lb.LoadBalancerArn), set: set, remove: remove}
 	}
+	return nil
 }
 
 // diffAttributes returns the wanted attributes whose value differs from what the cloud holds.

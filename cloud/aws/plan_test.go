@@ -326,7 +326,6 @@ func planChanges(pl *plan) []string {
 		"copyTargets")
 	add(len(pl.modifyTGs) > 0, "modifyTGs")
 	add(len(pl.tgTags) > 0, "tgTags")
-	add(pl.lb.deleteFirst != "", "lb.deleteFirst")
 	add(pl.lb.existing == nil, "lb.create")
 	add(pl.lb.setSubnets, "lb.setSubnets")
 	add(pl.lb.setSGs, "lb.setSGs")
@@ -554,38 +553,6 @@ func TestMakePlan(t *testing.T) {
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
 				if !slices.Equal(pl.lb.tags.remove, []string{cloud.TagRetiredAt}) {
 					t.Errorf("lb tags %+v", pl.lb.tags)
-				}
-			},
-		},
-		{
-			name:   "scheme change under the same name: the old one must go first, with a warning",
-			mutate: func(d *desired, _ *actual) { d.lb.Scheme = cloud.SchemeInternal },
-			want: []string{"lb.deleteFirst", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create"},
-			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				if pl.lb.deleteFirst != testLBARN || len(pl.deleteLBs) != 0 {
-					t.Errorf("deleteFirst %q deleteLBs %v", pl.lb.deleteFirst, pl.deleteLBs)
-				}
-				if len(pl.warnings) != 1 || !strings.Contains(pl.warnings[0], "load-balancer-name") {
-					t.Errorf("warnings %v, want one saying how to avoid the outage", pl.warnings)
-				}
-			},
-		},
-		{
-			name: "scheme change under the same name with duplicates (emulators do not dedupe names)",
-			mutate: func(d *desired, a *actual) {
-				d.lb.Scheme = cloud.SchemeInternal
-				dup := *a.lbs[0]
-				dup.lb.LoadBalancerArn = ptr(testLBARN + "-dup")
-				dup.lb.CreatedTime = ptr(deref(dup.lb.CreatedTime).Add(time.Minute))
-				a.lbs = append(a.lbs, &dup)
-			},
-			want: []string{"lb.deleteFirst", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create", "deleteLBs"},
-			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				got := append([]string{pl.lb.deleteFirst}, pl.deleteLBs...)
-				if !equalSorted(got, []string{testLBARN, testLBARN + "-dup"}) {
-					t.Errorf("deleteFirst %q + deleteLBs %v: every owned load balancer not kept must be deleted", pl.lb.deleteFirst, pl.deleteLBs)
 				}
 			},
 		},
@@ -1013,6 +980,8 @@ func TestMakePlan(t *testing.T) {
 func TestMakePlanAccountsForEveryOwnedResource(t *testing.T) {
 	d, a := testDesired(), testActual()
 	d.lb.Scheme = cloud.SchemeInternal
+	d.lb.Name = "k8s-web-internal"
+	a.lbs[0].tags = retiredTags(a.lbs[0].tags, time.Hour)
 	d.userSGs = []string{"sg-user"}
 	d.tgNames[apiID] = "k8s-api-5555555555"
 	extra := &lbState{lb: a.lbs[0].lb, tags: a.lbs[0].tags}
@@ -1032,9 +1001,6 @@ func TestMakePlanAccountsForEveryOwnedResource(t *testing.T) {
 	}
 	deleted := append(slices.Clone(pl.deleteLBs), pl.deleteTGs...)
 	deleted = append(deleted, pl.deleteSGs...)
-	if pl.lb.deleteFirst != "" {
-		deleted = append(deleted, pl.lb.deleteFirst)
-	}
 	kept := slices.Collect(maps.Values(pl.keepTGs))
 	if pl.lb.existing != nil {
 		kept = append(kept, deref(pl.lb.existing.lb.LoadBalancerArn))
@@ -1136,6 +1102,25 @@ func simulateRules(t *testing.T, have []elbv2types.Rule, rp rulePlan, tgRef func
 		}
 	}
 	return out
+}
+
+// TestSchemeChangeUnderAFixedNameIsRefused checks that no plan deletes the serving load balancer before its
+// replacement exists: AWS holds one load balancer per name, so the user must change the name with the scheme.
+func TestSchemeChangeUnderAFixedNameIsRefused(t *testing.T) {
+	for _, dup := range []bool{false, true} {
+		d, a := testDesired(), testActual()
+		d.lb.Scheme = cloud.SchemeInternal
+		if dup {
+			// Emulators do not dedupe names.
+			extra := *a.lbs[0]
+			extra.lb.LoadBalancerArn = ptr(testLBARN + "-dup")
+			a.lbs = append(a.lbs, &extra)
+		}
+		pl, err := makePlan(d, a)
+		if err == nil || !strings.Contains(err.Error(), "change load-balancer-name together with scheme") {
+			t.Errorf("duplicates %v: plan %v, error %v; want a refusal naming load-balancer-name", dup, pl, err)
+		}
+	}
 }
 
 func TestPlanRules(t *testing.T) {
