@@ -116,11 +116,11 @@ type lbPlan struct {
 	existing *lbState // nil: create
 	// serving is a replaced load balancer that the Ingress keeps pointing at while its replacement is not
 	// active yet (provisioning): Ensure reports its DNS name and ID.
-	serving *lbState
-	setSubnets  bool
-	setSGs      bool
-	setIPType   bool
-	tags        *tagChange
+	serving    *lbState
+	setSubnets bool
+	setSGs     bool
+	setIPType  bool
+	tags       *tagChange
 	// attrs are the attributes to set, on the kept or the new load balancer.
 	attrs map[string]string
 }
