@@ -536,13 +536,19 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 			}
 		}
 		for _, tg := range a.targetGroups {
-			if tg != have && tg.tags[cloud.TagResource] == want.ID && serving[deref(tg.tg.TargetGroupArn)] {
+			if tg != have && tg.tags[cloud.TagResource] == cloud.TagValue(want.ID) && serving[deref(tg.tg.TargetGroupArn)] {
 				old = tg
 				break
 			}
 		}
+		sameID := old != nil
+		if sib := portSibling(d, a, want.ID); old == nil && sib != nil && serving[deref(sib.tg.TargetGroupArn)] {
+			// A Service port change: the group of the old port serves until the new one, which target syncs fill
+			// (targets carry their own ports, so nothing is copied), reports a healthy target.
+			old = sib
+		}
 		if old != nil {
-			planSwitch(d, a, pl, want.ID, have, old)
+			planSwitch(d, a, pl, want.ID, have, old, sameID)
 			if _, waiting := pl.tgServing[want.ID]; waiting {
 				kept[deref(old.tg.TargetGroupArn)] = true
 			}
@@ -576,13 +582,19 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 	for _, lb := range pl.retained {
 		retained[deref(lb.lb.LoadBalancerArn)] = true
 	}
+	servingFor := map[string]string{}
+	for id, arn := range pl.tgServing {
+		servingFor[arn] = id
+	}
 	for _, tg := range a.targetGroups {
 		arn := deref(tg.tg.TargetGroupArn)
 		// A retained load balancer keeps serving with its own groups until its grace period is over.
 		serves := slices.ContainsFunc(tg.tg.LoadBalancerArns, func(lb string) bool { return retained[lb] })
 		id := tg.tags[cloud.TagResource]
 		switch {
-		case arn == pl.tgServing[id] || serves && pl.keepTGs[id] != arn:
+		case servingFor[arn] != "":
+			pl.mirrors[servingFor[arn]] = append(pl.mirrors[servingFor[arn]], arn)
+		case serves && pl.keepTGs[id] != arn:
 			pl.mirrors[id] = append(pl.mirrors[id], arn)
 		case !kept[arn]:
 			pl.deleteTGs = append(pl.deleteTGs, arn)
@@ -596,7 +608,7 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 // with a warning. Until then old keeps serving, beside the replacement at weight 0: a target group no listener
 // uses is not health-checked, its targets stay "unused" and would never report healthy. The decision is made again from the cloud on each plan, so a
 // restart in between changes nothing.
-func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState) {
+func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState, sameID bool) {
 	oldARN := deref(old.tg.TargetGroupArn)
 	retired, ok := retiredAt(old.tags)
 	switch {
@@ -612,10 +624,46 @@ func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState) 
 		}
 		// A replacement made before a crash could copy the old group's targets has none: target syncs would
 		// not fill it either, since to them nothing changed.
-		if have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType {
+		if sameID && have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType {
 			pl.copyTargets[id] = oldARN
 		}
 	}
+}
+
+// portSibling is the one owned target group no longer wanted whose resource ID differs from id only in the
+// Service port ("ns/ingress/service:port"), where id is the only wanted ID of that Service: the group id
+// replaces. Nil when there is none or the match is ambiguous.
+func portSibling(d *desired, a *actual, id string) *tgState {
+	prefix, _, ok := cutLast(cloud.TagValue(id), ":")
+	if !ok {
+		return nil
+	}
+	wanted := map[string]bool{}
+	for _, tg := range d.lb.TargetGroups {
+		v := cloud.TagValue(tg.ID)
+		wanted[v] = true
+		if p, _, _ := cutLast(v, ":"); p == prefix && tg.ID != id {
+			return nil
+		}
+	}
+	var out *tgState
+	for _, tg := range a.targetGroups {
+		v := tg.tags[cloud.TagResource]
+		if p, _, _ := cutLast(v, ":"); p == prefix && !wanted[v] {
+			if out != nil {
+				return nil
+			}
+			out = tg
+		}
+	}
+	return out
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 // groupHealth counts a target group's targets, draining ones excepted.
@@ -670,7 +718,7 @@ func healthChecks(d *desired, a *actual) []string {
 				have = deref(tg.tg.TargetGroupArn)
 			}
 		}
-		if have != "" && siblings > 1 {
+		if have != "" && (siblings > 1 || portSibling(d, a, want.ID) != nil) {
 			out = append(out, have)
 		}
 	}

@@ -1123,6 +1123,57 @@ func TestSchemeChangeUnderAFixedNameIsRefused(t *testing.T) {
 	}
 }
 
+// TestServicePortChangeIsAReplacement checks that a target group whose ID changes only in the Service port
+// replaces the old one with the health-gated switch instead of taking traffic empty.
+func TestServicePortChangeIsAReplacement(t *testing.T) {
+	const newID, newName = "ns/api:9090", "k8s-api-9090"
+	portChange := func() (*desired, *actual) {
+		d, a := testDesired(), testActual()
+		d.lb.TargetGroups[0].ID = newID
+		d.tgNames = map[string]string{newID: newName, webID: webName}
+		d.listeners[1].Rules = []cloud.Rule{hostPathRule(testHost, "/api", newID), hostPathRule(testHost, "/", webID)}
+		return d, a
+	}
+	old := tgARNFor(apiName)
+
+	d, a := portChange()
+	pl := mustPlan(t, d, a)
+	if got, want := planChanges(pl), []string{"createTGs", "listener/443.rules.modify", "retire"}; !slices.Equal(got, want) {
+		t.Errorf("changes %v, want %v", got, want)
+	}
+	assertWaitingRule(t, pl, old, "new:"+newID)
+	if len(pl.copyTargets) > 0 || pl.tgServing[newID] != old || !pl.pending || !slices.Equal(pl.mirrors[newID], []string{old}) {
+		t.Errorf("copyTargets %v tgServing %v pending %v mirrors %v: want the old group serving, kept in step, nothing copied",
+			pl.copyTargets, pl.tgServing, pl.pending, pl.mirrors)
+	}
+
+	d, a = portChange()
+	a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
+	withReplacementTG(a, newID, newName, 8080, "/healthz")
+	a.lbs[0].listeners[1].rules[0].Actions = []elbv2types.Action{awsForwardWaiting(old, tgARNFor(newName))}
+	if got := healthChecks(d, a); !slices.Equal(got, []string{tgARNFor(newName)}) {
+		t.Errorf("healthChecks %v, want the new group's health read", got)
+	}
+	a.health = map[string]groupHealth{tgARNFor(newName): {targets: 1}}
+	if pl := mustPlan(t, d, a); len(planChanges(pl)) > 0 || !pl.pending {
+		t.Errorf("no healthy target yet: changes %v pending %v, want none, pending", planChanges(pl), pl.pending)
+	}
+	a.health = map[string]groupHealth{tgARNFor(newName): {targets: 1, healthy: 1}}
+	pl = mustPlan(t, d, a)
+	if got, want := planChanges(pl), []string{"listener/443.rules.modify", "deleteTGs"}; !slices.Equal(got, want) || pl.pending {
+		t.Errorf("healthy: changes %v pending %v, want %v", got, pl.pending, want)
+	}
+
+	// Two ports of one Service wanted: which one replaces the old port is a guess, so there is no switch.
+	d, a = portChange()
+	d.lb.TargetGroups = append(d.lb.TargetGroups, cloud.TargetGroup{ID: "ns/api:7070", Protocol: cloud.ProtocolHTTP, Port: 7070,
+		TargetType: cloud.TargetTypeIP, HealthCheck: healthCheck("/")})
+	d.tgNames["ns/api:7070"] = "k8s-api-7070"
+	if pl := mustPlan(t, d, a); len(pl.tgServing) > 0 {
+		t.Errorf("tgServing %v, want no switch for an ambiguous match", pl.tgServing)
+	}
+}
+
 func TestPlanRules(t *testing.T) {
 	tgRef := func(id string) string { return "arn:tg/" + id }
 	rule := func(n int, prio int32, paths []string, tg string) elbv2types.Rule {
