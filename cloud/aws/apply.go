@@ -337,7 +337,7 @@ func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp 
 		Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
 	})
 	if err != nil {
-		return "", classify(err)
+		return "", certificateError(err, want.certs)
 	}
 	arn := deref(out.Listeners[0].ListenerArn)
 	return arn, p.addCertificates(ctx, arn, lp.addCerts)
@@ -364,7 +364,7 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 				Certificates:   defaultCertificate(want),
 				DefaultActions: []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
 			}); err != nil {
-				return classify(err)
+				return certificateError(err, want.certs)
 			}
 		}
 		if err := p.addCertificates(ctx, arn, lp.addCerts); err != nil {
@@ -393,10 +393,20 @@ func (p *Provider) addCertificates(ctx context.Context, listenerARN string, cert
 	for _, c := range certs {
 		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(listenerARN),
 			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
-			return classify(err)
+			return certificateError(err, []string{c})
 		}
 	}
 	return nil
+}
+
+// certificateError names the certificates of a call AWS answered with certificate not found: they are the
+// user's (annotation or ACM) and waiting will not bring them back.
+func certificateError(err error, certs []string) error {
+	if hasCode(err, certificateNotFound...) {
+		return cloud.Errorf(cloud.KindInvalidSpec, "certificate not found among %s: fix the certificate-arn annotation or "+
+			"re-issue the certificate in ACM (%v)", strings.Join(certs, ", "), err)
+	}
+	return classify(err)
 }
 
 func (p *Provider) deleteRule(ctx context.Context, arn string) error {
@@ -476,6 +486,9 @@ func (p *Provider) applyWAF(ctx context.Context, lbARN string, want *string) err
 		_, err = p.c.WAFv2.DisassociateWebACL(ctx, &wafv2.DisassociateWebACLInput{ResourceArn: ptr(lbARN)})
 	default:
 		_, err = p.c.WAFv2.AssociateWebACL(ctx, &wafv2.AssociateWebACLInput{ResourceArn: ptr(lbARN), WebACLArn: want})
+		if hasCode(err, "WAFNonexistentItemException") {
+			return cloud.Errorf(cloud.KindInvalidSpec, "web ACL %s not found: fix the wafv2-acl-arn annotation (%v)", *want, err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("web ACL association: %w", classify(err))

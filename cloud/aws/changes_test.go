@@ -309,6 +309,23 @@ var _ = Describe("Changes without traffic loss", func() {
 		Expect(slices.Index(calls, "CreateRule")).To(BeNumerically("<", slices.Index(calls, "ModifyListener")))
 	})
 
+	It("refuses a web ACL or a certificate that does not exist, naming it, instead of waiting for it", func() {
+		lb := model(stack, "/")
+		lb.WAFv2ACL = aws.String("arn:aws:wafv2:us-east-1:123456789012:regional/webacl/missing/0000")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(*lb.WAFv2ACL))
+
+		lb = model(stack, "/")
+		missing := "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+		lb.Listeners[0].Protocol = cloud.ProtocolHTTPS
+		lb.Listeners[0].Port = 443
+		lb.Listeners[0].Certificates = []string{missing}
+		_, err = p.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(missing))
+	})
+
 	It("gives a new load balancer no listener until its web ACL is associated", func() {
 		wafc := wafv2.NewFromConfig(awsCfg)
 		acl, err := wafc.CreateWebACL(ctx, &wafv2.CreateWebACLInput{Name: aws.String("acl"), Scope: wafv2types.ScopeRegional,
