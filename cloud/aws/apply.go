@@ -246,6 +246,10 @@ func (p *Provider) checkCreated(ctx context.Context, stack string, lb elbv2types
 	if err != nil {
 		return fmt.Errorf("reading tags of new load balancer %s: %w", arn, err)
 	}
+	if _, ok := tags[arn]; !ok {
+		// Read-after-create lag: AWS may not find a load balancer it has just returned for a while.
+		return cloud.Errorf(cloud.KindPending, "new load balancer %s cannot be read yet", arn)
+	}
 	if !p.owns(tags[arn], stack) {
 		return cloud.Errorf(cloud.KindConflict, "load balancer name %s is taken by %s, which belongs to %s",
 			deref(lb.LoadBalancerName), arn, ownerOf(tags[arn]))

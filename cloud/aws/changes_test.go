@@ -38,6 +38,22 @@ type stubELB struct {
 	rules map[string]int
 	// peak is the most rules a load balancer held after a CreateRule.
 	peak int
+	// tagLag is how many more DescribeTags of a load balancer answer LoadBalancerNotFound, as AWS may right
+	// after its create.
+	tagLag int
+}
+
+func (s *stubELB) DescribeTags(ctx context.Context, in *elbv2.DescribeTagsInput, opts ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error) {
+	s.mu.Lock()
+	lag := s.tagLag > 0 && slices.ContainsFunc(in.ResourceArns, func(arn string) bool { return strings.Contains(arn, ":loadbalancer/") })
+	if lag {
+		s.tagLag--
+	}
+	s.mu.Unlock()
+	if lag {
+		return nil, &smithy.GenericAPIError{Code: "LoadBalancerNotFound", Message: "One or more load balancers not found"}
+	}
+	return s.ELBV2.DescribeTags(ctx, in, opts...)
 }
 
 func (s *stubELB) CreateRule(ctx context.Context, in *elbv2.CreateRuleInput, opts ...func(*elbv2.Options)) (*elbv2.CreateRuleOutput, error) {
@@ -307,6 +323,15 @@ var _ = Describe("Changes without traffic loss", func() {
 		calls := counter.Mutating()
 		Expect(calls).To(ContainElements("CreateRule", "ModifyListener"))
 		Expect(slices.Index(calls, "CreateRule")).To(BeNumerically("<", slices.Index(calls, "ModifyListener")))
+	})
+
+	It("waits, without calling it a conflict, for a new load balancer AWS cannot read yet", func() {
+		elb.tagLag = 1
+		_, err := p.Ensure(ctx, model(stack, "/"), cloud.Known{})
+		Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
+		Expect(ownedLoadBalancers(stack)).To(HaveLen(1))
+		ensure(model(stack, "/"))
+		Expect(ownedLoadBalancers(stack)).To(HaveLen(1))
 	})
 
 	It("refuses a web ACL or a certificate that does not exist, naming it, instead of waiting for it", func() {
