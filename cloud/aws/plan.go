@@ -586,16 +586,25 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 	for id, arn := range pl.tgServing {
 		servingFor[arn] = id
 	}
+	wantType := map[string]cloud.TargetType{}
+	for _, want := range d.lb.TargetGroups {
+		wantType[want.ID] = want.TargetType
+	}
 	for _, tg := range a.targetGroups {
 		arn := deref(tg.tg.TargetGroupArn)
 		// A retained load balancer keeps serving with its own groups until its grace period is over.
 		serves := slices.ContainsFunc(tg.tg.LoadBalancerArns, func(lb string) bool { return retained[lb] })
 		id := tg.tags[cloud.TagResource]
 		switch {
-		case servingFor[arn] != "":
-			pl.mirrors[servingFor[arn]] = append(pl.mirrors[servingFor[arn]], arn)
-		case serves && pl.keepTGs[id] != arn:
-			pl.mirrors[id] = append(pl.mirrors[id], arn)
+		case servingFor[arn] != "" || serves && pl.keepTGs[id] != arn:
+			if servingFor[arn] != "" {
+				id = servingFor[arn]
+			}
+			// Target syncs keep it in step only with targets of its own type: IPs do not register in an instance
+			// group, nor instance IDs in an IP group.
+			if t, ok := wantType[id]; ok && string(t) == string(tg.tg.TargetType) {
+				pl.mirrors[id] = append(pl.mirrors[id], arn)
+			}
 		case !kept[arn]:
 			pl.deleteTGs = append(pl.deleteTGs, arn)
 		}

@@ -709,6 +709,22 @@ func TestMakePlan(t *testing.T) {
 			want: []string{"listener/80.modify", "listener/443.rules.modify", "deleteTGs"},
 		},
 		{
+			name: "target type change within the wait: the old group serves but is not mirrored (its targets are of another type)",
+			mutate: func(d *desired, a *actual) {
+				d.lb.TargetGroups[1].TargetType = cloud.TargetTypeInstance
+				d.tgNames[webID] = "k8s-web-4444444444"
+				withReplacementTG(a, webID, "k8s-web-4444444444", 80, "/").tg.TargetType = elbv2types.TargetTypeEnumInstance
+				a.targetGroups[1].tags = retiredTags(a.targetGroups[1].tags, time.Minute)
+				a.health = map[string]groupHealth{tgARNFor("k8s-web-4444444444"): {targets: 1}}
+			},
+			want: []string{"listener/443.rules.modify"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if pl.tgServing[webID] != tgARNFor(webName) || len(pl.mirrors[webID]) > 0 || len(pl.deleteTGs) > 0 {
+					t.Errorf("tgServing %v mirrors %v deleteTGs %v: want the old group serving, kept, not mirrored", pl.tgServing, pl.mirrors, pl.deleteTGs)
+				}
+			},
+		},
+		{
 			name:   "target group tags",
 			mutate: func(d *desired, _ *actual) { d.lb.TargetGroups[0].Tags = map[string]string{"tier": "backend"} },
 			want:   []string{"tgTags"},
