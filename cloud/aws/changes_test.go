@@ -491,6 +491,34 @@ var _ = Describe("Changes without traffic loss", func() {
 		Expect(ownedTargetGroups(stack)).To(HaveLen(1))
 	})
 
+	It("syncs a restarted controller's targets into the current group of a replacement, never the replaced one", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		old := *ownedTargetGroups(stack)[0].TargetGroupArn
+		lb.TargetGroups[0].Protocol = cloud.ProtocolHTTPS
+		Expect(ensure(lb).Pending).To(BeTrue())
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(2))
+		replacement := *tgs[slices.IndexFunc(tgs, func(tg elbv2types.TargetGroup) bool { return *tg.TargetGroupArn != old })].TargetGroupArn
+		Expect(tagsOf(old)).To(HaveKey(cloud.TagRetiredAt))
+		// Each restart has an empty cache and picks anew: a random pick would hit the old group soon.
+		for i := range 6 {
+			restarted := stubbedProvider(counter, &stubELB{}, nil, now)
+			target := cloud.Target{ID: fmt.Sprintf("10.0.0.%d", i+1), Port: 8080}
+			_, err := restarted.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, []cloud.Target{target})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(targetsOf(replacement)).To(ConsistOf(target.ID))
+			Expect(targetsOf(old)).To(BeEmpty())
+		}
+
+		By("with neither group retired (a crash before the tag), the sync waits for Ensure to tell")
+		_, err := elbc.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{old}, TagKeys: []string{cloud.TagRetiredAt}})
+		Expect(err).NotTo(HaveOccurred())
+		restarted := stubbedProvider(counter, &stubELB{}, nil, now)
+		_, err = restarted.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, []cloud.Target{{ID: "10.0.0.9", Port: 8080}})
+		Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
+	})
+
 	It("fills a replacement target group left empty by a crash before the old group's targets were copied", func() {
 		lb := model(stack, "/api")
 		ensure(lb)

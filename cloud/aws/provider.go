@@ -360,13 +360,26 @@ func (p *Provider) targetGroupARN(ctx context.Context, stack, tgID string) (stri
 	if err != nil {
 		return "", err
 	}
+	// During a replacement two groups carry the ID: the one replaced is tagged retired-at (or, after a crash
+	// before that tag, both may be untagged, and only Ensure can tell them apart).
+	var current []string
 	for arn, tags := range owned {
 		if p.owns(tags, stack) && tags[cloud.TagResource] == cloud.TagValue(tgID) {
-			p.tgARNs.Store(key, arn)
-			return arn, nil
+			if _, retired := tags[cloud.TagRetiredAt]; !retired {
+				current = append(current, arn)
+			}
 		}
 	}
-	return "", cloud.Errorf(cloud.KindNotFound, "target group %s of stack %s not found", tgID, stack)
+	switch len(current) {
+	case 0:
+		return "", cloud.Errorf(cloud.KindNotFound, "target group %s of stack %s not found", tgID, stack)
+	case 1:
+		p.tgARNs.Store(key, current[0])
+		return current[0], nil
+	}
+	slices.Sort(current)
+	return "", cloud.Errorf(cloud.KindPending, "target group %s of stack %s is being replaced (%s): waiting for the load balancer's "+
+		"next update to tell which one is current", tgID, stack, strings.Join(current, ", "))
 }
 
 func (p *Provider) forgetTargetGroup(arn string) {
