@@ -587,14 +587,20 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 		servingFor[arn] = id
 	}
 	wantType := map[string]cloud.TargetType{}
+	// Tags hold cloud.TagValue(id); the plan's maps are keyed by the model's IDs.
+	modelID := map[string]string{}
 	for _, want := range d.lb.TargetGroups {
 		wantType[want.ID] = want.TargetType
+		modelID[cloud.TagValue(want.ID)] = want.ID
 	}
 	for _, tg := range a.targetGroups {
 		arn := deref(tg.tg.TargetGroupArn)
 		// A retained load balancer keeps serving with its own groups until its grace period is over.
 		serves := slices.ContainsFunc(tg.tg.LoadBalancerArns, func(lb string) bool { return retained[lb] })
 		id := tg.tags[cloud.TagResource]
+		if m, ok := modelID[id]; ok {
+			id = m
+		}
 		switch {
 		case servingFor[arn] != "" || serves && pl.keepTGs[id] != arn:
 			if servingFor[arn] != "" {
@@ -719,7 +725,7 @@ func healthChecks(d *desired, a *actual) []string {
 		var have string
 		siblings := 0
 		for _, tg := range a.targetGroups {
-			if tg.tags[cloud.TagResource] != want.ID {
+			if tg.tags[cloud.TagResource] != cloud.TagValue(want.ID) {
 				continue
 			}
 			siblings++

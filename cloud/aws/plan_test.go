@@ -1139,6 +1139,41 @@ func TestSchemeChangeUnderAFixedNameIsRefused(t *testing.T) {
 	}
 }
 
+// TestLongTargetGroupIDs checks that resource IDs over the 256 characters of a tag value, which tags hold
+// hashed, match their groups everywhere in the plan.
+func TestLongTargetGroupIDs(t *testing.T) {
+	long := "ns/" + strings.Repeat("x", 300) + ":8080"
+	setup := func() (*desired, *actual) {
+		d, a := testDesired(), testActual()
+		d.lb.TargetGroups[0].ID = long
+		d.tgNames = map[string]string{long: apiName, webID: webName}
+		d.listeners[1].Rules = []cloud.Rule{hostPathRule(testHost, "/api", long), hostPathRule(testHost, "/", webID)}
+		a.targetGroups[0].tags = ownerTags(cloud.TagValue(long), map[string]string{"team": "web"})
+		return d, a
+	}
+	d, a := setup()
+	pl := mustPlan(t, d, a)
+	assertNoChanges(t, pl)
+	if pl.keepTGs[long] != tgARNFor(apiName) || len(pl.mirrors) > 0 {
+		t.Errorf("keepTGs %v mirrors %v", pl.keepTGs, pl.mirrors)
+	}
+
+	// A protocol change waiting for the new group's health.
+	d, a = setup()
+	d.tgNames[long] = "k8s-api-3333333333"
+	tg := withReplacementTG(a, long, "k8s-api-3333333333", 8080, "/healthz")
+	tg.tags[cloud.TagResource] = cloud.TagValue(long)
+	a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
+	if got := healthChecks(d, a); !slices.Equal(got, []string{tgARNFor("k8s-api-3333333333")}) {
+		t.Errorf("healthChecks %v, want the new group's health read", got)
+	}
+	a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 1}}
+	pl = mustPlan(t, d, a)
+	if pl.tgServing[long] != tgARNFor(apiName) || !slices.Equal(pl.mirrors[long], []string{tgARNFor(apiName)}) || len(pl.deleteTGs) > 0 {
+		t.Errorf("tgServing %v mirrors %v deleteTGs %v: want the old group serving and kept in step", pl.tgServing, pl.mirrors, pl.deleteTGs)
+	}
+}
+
 // TestServicePortChangeIsAReplacement checks that a target group whose ID changes only in the Service port
 // replaces the old one with the health-gated switch instead of taking traffic empty.
 func TestServicePortChangeIsAReplacement(t *testing.T) {
