@@ -2,6 +2,7 @@ package aws
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -257,6 +258,17 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		return nil, err
 	}
 	planTargetGroups(d, a, pl)
+	if pl.lb.existing != nil {
+		// A held listener keeps its rules, and AWS deletes no target group they forward to.
+		for _, want := range d.listeners {
+			for _, l := range pl.lb.existing.listeners {
+				if want.hold && deref(l.l.Port) == want.Port {
+					used := listenerTargetGroups(l)
+					pl.deleteTGs = slices.DeleteFunc(pl.deleteTGs, func(arn string) bool { return used[arn] })
+				}
+			}
+		}
+	}
 	for _, lb := range pl.retained {
 		// A retained load balancer keeps its security groups until it is deleted.
 		pl.deleteSGs = slices.DeleteFunc(pl.deleteSGs, func(id string) bool { return slices.Contains(lb.lb.SecurityGroups, id) })
@@ -690,6 +702,15 @@ func servedTargetGroups(lb *lbState) map[string]bool {
 	if lb == nil {
 		return out
 	}
+	for _, l := range lb.listeners {
+		maps.Copy(out, listenerTargetGroups(l))
+	}
+	return out
+}
+
+// listenerTargetGroups are the ARNs of the target groups a listener's rules and default action forward to.
+func listenerTargetGroups(l *listenerState) map[string]bool {
+	out := map[string]bool{}
 	add := func(actions []elbv2types.Action) {
 		for _, a := range actions {
 			if a.TargetGroupArn != nil {
@@ -702,11 +723,9 @@ func servedTargetGroups(lb *lbState) map[string]bool {
 			}
 		}
 	}
-	for _, l := range lb.listeners {
-		add(l.l.DefaultActions)
-		for _, r := range l.rules {
-			add(r.Actions)
-		}
+	add(l.l.DefaultActions)
+	for _, r := range l.rules {
+		add(r.Actions)
 	}
 	return out
 }

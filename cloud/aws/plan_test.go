@@ -424,6 +424,18 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
+			name: "a held HTTPS listener keeps the target groups its rules use, even ones the model dropped",
+			mutate: func(d *desired, _ *actual) {
+				d.listeners[1].hold = true
+				d.listeners[1].certs = nil
+				d.listeners[1].Rules = nil
+				d.lb.TargetGroups = d.lb.TargetGroups[1:]
+			},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertNoChanges(t, pl)
+			},
+		},
+		{
 			name:   "a held HTTPS listener that does not exist is not created",
 			mutate: func(d *desired, a *actual) { *a = actual{}; d.listeners[1].hold = true },
 			want:   []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create"},
