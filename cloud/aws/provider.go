@@ -116,10 +116,12 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		sgName:           cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
 		tgNames:          map[string]string{},
 	}
-	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply.
-	if len(d.tags) > maxTags {
+	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply. One
+	// is kept free for cloud.TagRetiredAt, which a replacement adds.
+	if len(d.tags)+1 > maxTags {
 		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "%d tags (default tags, the tags annotation and cloudlb's %d ownership tags) "+
-			"exceed the AWS limit of %d per resource", len(d.tags), ownershipTags, maxTags)
+			"exceed the AWS limit of %d per resource less the one %s needs when the load balancer is replaced",
+			len(d.tags), ownershipTags, maxTags, cloud.TagRetiredAt)
 	}
 	var err error
 	if d.subnets, err = p.subnets(ctx, lb); err != nil {
