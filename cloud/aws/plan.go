@@ -661,7 +661,7 @@ func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState, 
 // Service port ("ns/ingress/service:port"), where id is the only wanted ID of that Service: the group id
 // replaces. Nil when there is none or the match is ambiguous.
 func portSibling(d *desired, a *actual, id string) *tgState {
-	prefix, _, ok := cutLast(cloud.TagValue(id), ":")
+	prefix, ok := beforeLast(cloud.TagValue(id), ":")
 	if !ok {
 		return nil
 	}
@@ -669,14 +669,14 @@ func portSibling(d *desired, a *actual, id string) *tgState {
 	for _, tg := range d.lb.TargetGroups {
 		v := cloud.TagValue(tg.ID)
 		wanted[v] = true
-		if p, _, _ := cutLast(v, ":"); p == prefix && tg.ID != id {
+		if p, _ := beforeLast(v, ":"); p == prefix && tg.ID != id {
 			return nil
 		}
 	}
 	var out *tgState
 	for _, tg := range a.targetGroups {
 		v := tg.tags[cloud.TagResource]
-		if p, _, _ := cutLast(v, ":"); p == prefix && !wanted[v] {
+		if p, _ := beforeLast(v, ":"); p == prefix && !wanted[v] {
 			if out != nil {
 				return nil
 			}
@@ -686,11 +686,12 @@ func portSibling(d *desired, a *actual, id string) *tgState {
 	return out
 }
 
-func cutLast(s, sep string) (before, after string, found bool) {
+// beforeLast is s up to the last sep, and whether sep occurs.
+func beforeLast(s, sep string) (string, bool) {
 	if i := strings.LastIndex(s, sep); i >= 0 {
-		return s[:i], s[i+len(sep):], true
+		return s[:i], true
 	}
-	return s, "", false
+	return s, false
 }
 
 // groupHealth counts a target group's targets, draining ones excepted.
