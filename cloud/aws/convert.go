@@ -110,6 +110,9 @@ func conditionsKey(conds []elbv2types.RuleCondition) string {
 // the ARN of its replacement that waits for a healthy target.
 const waitingSep = "\x00"
 
+// forwardTargetGroupQuota is the most target groups one ALB forward action takes.
+const forwardTargetGroupQuota = 5
+
 // waitingRef is what a tgARN function returns for a target group whose replacement waits for a healthy target.
 func waitingRef(serving, replacement string) string { return serving + waitingSep + replacement }
 
@@ -138,17 +141,19 @@ func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 		return elbv2types.Action{Type: elbv2types.ActionTypeEnumFixedResponse, FixedResponseConfig: cfg}
 	default:
 		tgs := make([]elbv2types.TargetGroupTuple, 0, len(a.Forward))
+		var waiting []elbv2types.TargetGroupTuple
 		for _, f := range a.Forward {
 			arn := tgARN(f.TargetGroupID)
 			// A replacement waiting for a healthy target (see waitingRef) takes weight 0 beside the group it
 			// replaces: AWS health-checks only target groups a listener uses.
 			if old, replacement, ok := strings.Cut(arn, waitingSep); ok {
-				tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(old), Weight: ptr(f.Weight)},
-					elbv2types.TargetGroupTuple{TargetGroupArn: ptr(replacement), Weight: ptr(int32(0))})
-				continue
+				arn = old
+				waiting = append(waiting, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(replacement), Weight: ptr(int32(0))})
 			}
 			tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(arn), Weight: ptr(f.Weight)})
 		}
+		// Past the quota, waiting replacements go without health checks until the wait is over.
+		tgs = append(tgs, waiting[:min(len(waiting), max(0, forwardTargetGroupQuota-len(tgs)))]...)
 		return elbv2types.Action{Type: elbv2types.ActionTypeEnumForward, ForwardConfig: &elbv2types.ForwardActionConfig{TargetGroups: tgs}}
 	}
 }
