@@ -92,11 +92,11 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, nil, fmt.Errorf("load balancer attributes: %w", classify(err))
 		}
 	}
-	// While a replacement target group has no healthy target, rules and default actions stay on the group it
-	// replaces; target syncs go to the new one all the same (tgARN), so that it becomes healthy.
+	// While a replacement target group has no healthy target, rules and default actions send the traffic to the
+	// group it replaces and weight 0 to it, so that it is health-checked; target syncs go to the new one (tgARN).
 	ref := func(id string) string {
-		if arn, ok := pl.tgServing[id]; ok {
-			return arn
+		if old, ok := pl.tgServing[id]; ok {
+			return waitingRef(old, tgARN[id])
 		}
 		return tgARN[id]
 	}
@@ -124,6 +124,9 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		}
 	}
 	st := cloud.Status{DNSName: deref(lb.DNSName), ID: lbARN, Warnings: pl.warnings, Pending: pl.pending}
+	if s := pl.lb.serving; s != nil {
+		st.DNSName, st.ID = deref(s.lb.DNSName), deref(s.lb.LoadBalancerArn)
+	}
 	if err := p.deleteAll(ctx, pl.deleteLBs, pl.deleteTGs, pl.deleteSGs); err != nil {
 		if !cloud.IsPending(err) {
 			return cloud.Status{}, nil, err
@@ -190,11 +193,6 @@ func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.T
 }
 
 func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, sgIDs []string) (elbv2types.LoadBalancer, error) {
-	if pl.lb.deleteFirst != "" {
-		if err := p.deleteLoadBalancer(ctx, pl.lb.deleteFirst); err != nil {
-			return elbv2types.LoadBalancer{}, err
-		}
-	}
 	if pl.lb.existing == nil {
 		out, err := p.c.ELBV2.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
 			Name:           ptr(d.lb.Name),
@@ -247,6 +245,10 @@ func (p *Provider) checkCreated(ctx context.Context, stack string, lb elbv2types
 	tags, err := p.describeTags(ctx, []string{arn})
 	if err != nil {
 		return fmt.Errorf("reading tags of new load balancer %s: %w", arn, err)
+	}
+	if _, ok := tags[arn]; !ok {
+		// Read-after-create lag: AWS may not find a load balancer it has just returned for a while.
+		return cloud.Errorf(cloud.KindPending, "new load balancer %s cannot be read yet", arn)
 	}
 	if !p.owns(tags[arn], stack) {
 		return cloud.Errorf(cloud.KindConflict, "load balancer name %s is taken by %s, which belongs to %s",
@@ -339,7 +341,7 @@ func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp 
 		Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
 	})
 	if err != nil {
-		return "", classify(err)
+		return "", certificateError(err, want.certs)
 	}
 	arn := deref(out.Listeners[0].ListenerArn)
 	return arn, p.addCertificates(ctx, arn, lp.addCerts)
@@ -366,7 +368,7 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 				Certificates:   defaultCertificate(want),
 				DefaultActions: []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
 			}); err != nil {
-				return classify(err)
+				return certificateError(err, want.certs)
 			}
 		}
 		if err := p.addCertificates(ctx, arn, lp.addCerts); err != nil {
@@ -395,10 +397,20 @@ func (p *Provider) addCertificates(ctx context.Context, listenerARN string, cert
 	for _, c := range certs {
 		if _, err := p.c.ELBV2.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: ptr(listenerARN),
 			Certificates: []elbv2types.Certificate{{CertificateArn: ptr(c)}}}); err != nil {
-			return classify(err)
+			return certificateError(err, []string{c})
 		}
 	}
 	return nil
+}
+
+// certificateError names the certificates of a call AWS answered with certificate not found: they are the
+// user's (annotation or ACM) and waiting will not bring them back.
+func certificateError(err error, certs []string) error {
+	if hasCode(err, certificateNotFound...) {
+		return cloud.Errorf(cloud.KindInvalidSpec, "certificate not found among %s: fix the certificate-arn annotation or "+
+			"re-issue the certificate in ACM (%v)", strings.Join(certs, ", "), err)
+	}
+	return classify(err)
 }
 
 func (p *Provider) deleteRule(ctx context.Context, arn string) error {
@@ -478,6 +490,9 @@ func (p *Provider) applyWAF(ctx context.Context, lbARN string, want *string) err
 		_, err = p.c.WAFv2.DisassociateWebACL(ctx, &wafv2.DisassociateWebACLInput{ResourceArn: ptr(lbARN)})
 	default:
 		_, err = p.c.WAFv2.AssociateWebACL(ctx, &wafv2.AssociateWebACLInput{ResourceArn: ptr(lbARN), WebACLArn: want})
+		if hasCode(err, "WAFNonexistentItemException") {
+			return cloud.Errorf(cloud.KindInvalidSpec, "web ACL %s not found: fix the wafv2-acl-arn annotation (%v)", *want, err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("web ACL association: %w", classify(err))

@@ -38,6 +38,22 @@ type stubELB struct {
 	rules map[string]int
 	// peak is the most rules a load balancer held after a CreateRule.
 	peak int
+	// tagLag is how many more DescribeTags of a load balancer answer LoadBalancerNotFound, as AWS may right
+	// after its create.
+	tagLag int
+}
+
+func (s *stubELB) DescribeTags(ctx context.Context, in *elbv2.DescribeTagsInput, opts ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error) {
+	s.mu.Lock()
+	lag := s.tagLag > 0 && slices.ContainsFunc(in.ResourceArns, func(arn string) bool { return strings.Contains(arn, ":loadbalancer/") })
+	if lag {
+		s.tagLag--
+	}
+	s.mu.Unlock()
+	if lag {
+		return nil, &smithy.GenericAPIError{Code: "LoadBalancerNotFound", Message: "One or more load balancers not found"}
+	}
+	return s.ELBV2.DescribeTags(ctx, in, opts...)
 }
 
 func (s *stubELB) CreateRule(ctx context.Context, in *elbv2.CreateRuleInput, opts ...func(*elbv2.Options)) (*elbv2.CreateRuleOutput, error) {
@@ -128,16 +144,50 @@ func (s *stubELB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTa
 	if err != nil {
 		return out, err
 	}
-	state := elbv2types.TargetHealthStateEnumInitial
-	if s.healthy[aws.ToString(in.TargetGroupArn)] {
-		state = elbv2types.TargetHealthStateEnumHealthy
+	health := &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumInitial}
+	switch arn := aws.ToString(in.TargetGroupArn); {
+	case !inUse(ctx, arn):
+		// AWS health-checks no target group that no listener or rule forwards to.
+		health = &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumUnused, Reason: elbv2types.TargetHealthReasonEnumNotInUse}
+	case s.healthy[arn]:
+		health = &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumHealthy}
 	}
 	for i, h := range out.TargetHealthDescriptions {
 		if h.TargetHealth == nil || h.TargetHealth.State == elbv2types.TargetHealthStateEnumHealthy {
-			out.TargetHealthDescriptions[i].TargetHealth = &elbv2types.TargetHealth{State: state}
+			out.TargetHealthDescriptions[i].TargetHealth = health
 		}
 	}
 	return out, err
+}
+
+// inUse tells whether a listener's default action or a rule of any load balancer forwards to the target group
+// arn (with any weight), read through the uncounted client: moto does not track it for modified rules.
+func inUse(ctx context.Context, arn string) bool {
+	lbs, err := elbc.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{})
+	Expect(err).NotTo(HaveOccurred())
+	uses := func(actions []elbv2types.Action) bool {
+		for _, a := range actions {
+			if aws.ToString(a.TargetGroupArn) == arn {
+				return true
+			}
+			if a.ForwardConfig != nil && slices.ContainsFunc(a.ForwardConfig.TargetGroups, func(t elbv2types.TargetGroupTuple) bool {
+				return aws.ToString(t.TargetGroupArn) == arn
+			}) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, lb := range lbs.LoadBalancers {
+		ls, err := elbc.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: lb.LoadBalancerArn})
+		Expect(err).NotTo(HaveOccurred())
+		for _, l := range ls.Listeners {
+			if uses(l.DefaultActions) || slices.ContainsFunc(allRules(aws.ToString(l.ListenerArn)), func(r elbv2types.Rule) bool { return uses(r.Actions) }) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *stubELB) setHealthy(arn string) {
@@ -275,6 +325,32 @@ var _ = Describe("Changes without traffic loss", func() {
 		Expect(slices.Index(calls, "CreateRule")).To(BeNumerically("<", slices.Index(calls, "ModifyListener")))
 	})
 
+	It("waits, without calling it a conflict, for a new load balancer AWS cannot read yet", func() {
+		elb.tagLag = 1
+		_, err := p.Ensure(ctx, model(stack, "/"), cloud.Known{})
+		Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
+		Expect(ownedLoadBalancers(stack)).To(HaveLen(1))
+		ensure(model(stack, "/"))
+		Expect(ownedLoadBalancers(stack)).To(HaveLen(1))
+	})
+
+	It("refuses a web ACL or a certificate that does not exist, naming it, instead of waiting for it", func() {
+		lb := model(stack, "/")
+		lb.WAFv2ACL = aws.String("arn:aws:wafv2:us-east-1:123456789012:regional/webacl/missing/0000")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(*lb.WAFv2ACL))
+
+		lb = model(stack, "/")
+		missing := "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+		lb.Listeners[0].Protocol = cloud.ProtocolHTTPS
+		lb.Listeners[0].Port = 443
+		lb.Listeners[0].Certificates = []string{missing}
+		_, err = p.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(missing))
+	})
+
 	It("gives a new load balancer no listener until its web ACL is associated", func() {
 		wafc := wafv2.NewFromConfig(awsCfg)
 		acl, err := wafc.CreateWebACL(ctx, &wafv2.CreateWebACLInput{Name: aws.String("acl"), Scope: wafv2types.ScopeRegional,
@@ -306,10 +382,19 @@ var _ = Describe("Changes without traffic loss", func() {
 		renamed := model(stack, "/")
 		renamed.Name = "web-renamed"
 		st := ensure(renamed)
-		Expect(st.DNSName).NotTo(Equal(first.DNSName))
+		Expect(st.DNSName).To(Equal(first.DNSName), "the Ingress stays on the old one while the new one provisions")
+		Expect(st.ID).To(Equal(old))
 		Expect(st.Pending).To(BeTrue())
-		lbs := ownedLoadBalancers(stack)
+		Expect(tagsOf(old)).NotTo(HaveKey(cloud.TagRetiredAt), "the grace period starts once the new one is active")
+
+		By("once the new one is active, the Ingress moves to it and the old one is retired")
+		now.Advance(time.Minute)
+		lbs := ownedLoadBalancers(stack) // moto makes every load balancer active on a Describe
 		Expect(lbs).To(HaveLen(2))
+		st = ensure(renamed)
+		Expect(st.DNSName).NotTo(Equal(first.DNSName))
+		Expect(st.ID).NotTo(Equal(old))
+		Expect(st.Pending).To(BeTrue())
 		Expect(tagsOf(old)).To(HaveKeyWithValue(cloud.TagRetiredAt, now.Now().Format(time.RFC3339)))
 		Expect(listenersOf(old)).To(HaveLen(1), "the old load balancer keeps serving")
 		Expect(ownedSecurityGroups(stack)).To(HaveLen(2))
@@ -345,15 +430,18 @@ var _ = Describe("Changes without traffic loss", func() {
 		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
 	})
 
-	It("replaces a load balancer whose scheme changed under a fixed name first, with a warning", func() {
+	It("refuses a scheme change under a fixed name, which would delete the serving load balancer first", func() {
 		lb := model(stack, "/")
 		ensure(lb)
 		lb.Scheme = cloud.SchemeInternal
-		st := ensure(lb)
-		Expect(st.Warnings).To(ContainElement(ContainSubstring("load-balancer-name")))
+		counter.Reset()
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("change load-balancer-name together with scheme"))
+		Expect(counter.Mutating()).To(BeEmpty())
 		lbs := ownedLoadBalancers(stack)
 		Expect(lbs).To(HaveLen(1))
-		Expect(lbs[0].Scheme).To(Equal(elbv2types.LoadBalancerSchemeEnumInternal))
+		Expect(lbs[0].Scheme).To(Equal(elbv2types.LoadBalancerSchemeEnumInternetFacing))
 	})
 
 	It("switches rules to a replacement target group once it has a healthy target, even across a restart", func() {
@@ -376,6 +464,9 @@ var _ = Describe("Changes without traffic loss", func() {
 			return *sortedRules(*listenerOn(stack, 80).ListenerArn)[0].Actions[0].ForwardConfig.TargetGroups[0].TargetGroupArn
 		}
 		Expect(forwardsTo()).To(Equal(old), "the old group serves until the new one is healthy")
+		Expect(sortedRules(*listenerOn(stack, 80).ListenerArn)[0].Actions[0].ForwardConfig.TargetGroups).To(ContainElement(
+			elbv2types.TargetGroupTuple{TargetGroupArn: aws.String(replacement), Weight: aws.Int32(0)}),
+			"the new group is in use at weight 0, so that AWS health-checks it")
 
 		By("target syncs go to the new group at once")
 		_, err = p.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, targets[:1])
@@ -398,6 +489,34 @@ var _ = Describe("Changes without traffic loss", func() {
 		Expect(st.Warnings).To(BeEmpty())
 		Expect(forwardsTo()).To(Equal(replacement))
 		Expect(ownedTargetGroups(stack)).To(HaveLen(1))
+	})
+
+	It("syncs a restarted controller's targets into the current group of a replacement, never the replaced one", func() {
+		lb := model(stack, "/api")
+		ensure(lb)
+		old := *ownedTargetGroups(stack)[0].TargetGroupArn
+		lb.TargetGroups[0].Protocol = cloud.ProtocolHTTPS
+		Expect(ensure(lb).Pending).To(BeTrue())
+		tgs := ownedTargetGroups(stack)
+		Expect(tgs).To(HaveLen(2))
+		replacement := *tgs[slices.IndexFunc(tgs, func(tg elbv2types.TargetGroup) bool { return *tg.TargetGroupArn != old })].TargetGroupArn
+		Expect(tagsOf(old)).To(HaveKey(cloud.TagRetiredAt))
+		// Each restart has an empty cache and picks anew: a random pick would hit the old group soon.
+		for i := range 6 {
+			restarted := stubbedProvider(counter, &stubELB{}, nil, now)
+			target := cloud.Target{ID: fmt.Sprintf("10.0.0.%d", i+1), Port: 8080}
+			_, err := restarted.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, []cloud.Target{target})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(targetsOf(replacement)).To(ConsistOf(target.ID))
+			Expect(targetsOf(old)).To(BeEmpty())
+		}
+
+		By("with neither group retired (a crash before the tag), the sync waits for Ensure to tell")
+		_, err := elbc.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{old}, TagKeys: []string{cloud.TagRetiredAt}})
+		Expect(err).NotTo(HaveOccurred())
+		restarted := stubbedProvider(counter, &stubELB{}, nil, now)
+		_, err = restarted.SyncTargets(ctx, stack, lb.TargetGroups[0].ID, []cloud.Target{{ID: "10.0.0.9", Port: 8080}})
+		Expect(cloud.IsPending(err)).To(BeTrue(), "got %v", err)
 	})
 
 	It("fills a replacement target group left empty by a crash before the old group's targets were copied", func() {

@@ -106,6 +106,16 @@ func conditionsKey(conds []elbv2types.RuleCondition) string {
 	return strings.Join(parts, "&")
 }
 
+// waitingSep joins, in what a tgARN function returns, the ARN of a replaced target group that keeps serving and
+// the ARN of its replacement that waits for a healthy target.
+const waitingSep = "\x00"
+
+// forwardTargetGroupQuota is the most target groups one ALB forward action takes.
+const forwardTargetGroupQuota = 5
+
+// waitingRef is what a tgARN function returns for a target group whose replacement waits for a healthy target.
+func waitingRef(serving, replacement string) string { return serving + waitingSep + replacement }
+
 // albAction turns a model action into an ALB action; tgARN resolves target group IDs.
 func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 	switch a.Type {
@@ -131,9 +141,19 @@ func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 		return elbv2types.Action{Type: elbv2types.ActionTypeEnumFixedResponse, FixedResponseConfig: cfg}
 	default:
 		tgs := make([]elbv2types.TargetGroupTuple, 0, len(a.Forward))
+		var waiting []elbv2types.TargetGroupTuple
 		for _, f := range a.Forward {
-			tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(tgARN(f.TargetGroupID)), Weight: ptr(f.Weight)})
+			arn := tgARN(f.TargetGroupID)
+			// A replacement waiting for a healthy target (see waitingRef) takes weight 0 beside the group it
+			// replaces: AWS health-checks only target groups a listener uses.
+			if old, replacement, ok := strings.Cut(arn, waitingSep); ok {
+				arn = old
+				waiting = append(waiting, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(replacement), Weight: ptr(int32(0))})
+			}
+			tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(arn), Weight: ptr(f.Weight)})
 		}
+		// Past the quota, waiting replacements go without health checks until the wait is over.
+		tgs = append(tgs, waiting[:min(len(waiting), max(0, forwardTargetGroupQuota-len(tgs)))]...)
 		return elbv2types.Action{Type: elbv2types.ActionTypeEnumForward, ForwardConfig: &elbv2types.ForwardActionConfig{TargetGroups: tgs}}
 	}
 }

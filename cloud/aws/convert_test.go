@@ -315,8 +315,10 @@ func TestClassify(t *testing.T) {
 		{"ListenerNotFound", cloud.IsNotFound},
 		{"RuleNotFound", cloud.IsNotFound},
 		{"InvalidGroup.NotFound", cloud.IsNotFound},
-		{"CertificateNotFound", cloud.IsNotFound},
-		{"WAFNonexistentItemException", cloud.IsNotFound},
+		{"CertificateNotFound", cloud.IsInvalidSpec},
+		{"CertificateNotFoundException", cloud.IsInvalidSpec},
+		{"WAFNonexistentItemException", cloud.IsInvalidSpec},
+		{"SubnetNotFound", cloud.IsInvalidSpec},
 		{"DuplicateLoadBalancerName", cloud.IsConflict},
 		{"DuplicateTargetGroupName", cloud.IsConflict},
 		{"InvalidGroup.Duplicate", cloud.IsConflict},
@@ -387,5 +389,29 @@ func TestRulePriority(t *testing.T) {
 		if got := rulePriority(elbv2types.Rule{Priority: tc.p}); got != tc.want {
 			t.Errorf("rulePriority(%v) = %d, want %d", deref(tc.p), got, tc.want)
 		}
+	}
+}
+
+// TestWaitingReplacementsWithinTheForwardQuota checks that a replacement waiting for a healthy target is added
+// at weight 0 to the forward actions using its group, but never past the 5 target groups AWS takes in one.
+func TestWaitingReplacementsWithinTheForwardQuota(t *testing.T) {
+	action := func(n int) cloud.Action {
+		a := cloud.Action{Type: cloud.ActionForward}
+		for i := range n {
+			a.Forward = append(a.Forward, cloud.WeightedTargetGroup{TargetGroupID: fmt.Sprintf("tg%d", i), Weight: 1})
+		}
+		return a
+	}
+	ref := func(id string) string {
+		if id == "tg0" {
+			return waitingRef("arn:old0", "arn:new0")
+		}
+		return "arn:" + id
+	}
+	if got, want := actionsKey([]elbv2types.Action{albAction(action(2), ref)}), "forward:arn:new0*0,arn:old0*1,arn:tg1*1"; got != want {
+		t.Errorf("two groups, one waiting: %s, want %s", got, want)
+	}
+	if got := albAction(action(5), ref).ForwardConfig.TargetGroups; len(got) != 5 || deref(got[0].TargetGroupArn) != "arn:old0" {
+		t.Errorf("five groups, one waiting: %d groups, first %s; want the five serving ones only", len(got), deref(got[0].TargetGroupArn))
 	}
 }

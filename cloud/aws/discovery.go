@@ -256,6 +256,10 @@ func (p *Provider) issuedCertificates(ctx context.Context) (map[string][]string,
 		names, ok := c.names[arn]
 		if !ok {
 			d, err := p.c.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: ptr(arn)})
+			if hasCode(err, "ResourceNotFoundException") {
+				// Deleted since it was listed: it matches no host.
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("describing certificate %s: %w", arn, classify(err))
 			}

@@ -246,6 +246,10 @@ func (p *Provider) claim(ctx context.Context, stack, arn string, tags tagSet, pr
 	case p.owns(tags, stack):
 		return true, nil
 	case proven && p.legacy(tags, stack):
+		if len(tags) >= maxTags {
+			return false, cloud.Errorf(cloud.KindBlocked, "%s, made by an earlier cloudlb, has %d tags, the AWS limit: remove one of "+
+				"its other tags so that cloudlb can add %s and adopt it", arn, len(tags), cloud.TagClusterID)
+		}
 		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn},
 			Tags: tagSet{cloud.TagClusterID: p.opts.ClusterID}.elbv2()}); err != nil {
 			return false, fmt.Errorf("adopting %s: %w", arn, classify(err))

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,8 @@ type plan struct {
 	ruleSteps []ruleStep
 
 	// tgServing maps a target group ID to the group it replaces, which keeps serving (rules and default actions
-	// stay on it) until the new group reports a healthy target or the wait is over.
+	// forward to it with weight 1 and to the new group with weight 0, so that AWS health-checks the new group)
+	// until the new group reports a healthy target or the wait is over.
 	tgServing map[string]string
 	// retained are replaced load balancers serving through their grace period; their target groups and
 	// security groups are kept with them.
@@ -113,13 +115,13 @@ type tagChange struct {
 
 type lbPlan struct {
 	existing *lbState // nil: create
-	// deleteFirst is an owned load balancer holding the name the new one needs (a scheme change under a
-	// user-chosen name): it must go before the create.
-	deleteFirst string
-	setSubnets  bool
-	setSGs      bool
-	setIPType   bool
-	tags        *tagChange
+	// serving is a replaced load balancer that the Ingress keeps pointing at while its replacement is not
+	// active yet (provisioning): Ensure reports its DNS name and ID.
+	serving    *lbState
+	setSubnets bool
+	setSGs     bool
+	setIPType  bool
+	tags       *tagChange
 	// attrs are the attributes to set, on the kept or the new load balancer.
 	attrs map[string]string
 }
@@ -252,21 +254,35 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}, copyTargets: map[string]string{},
 		tgServing: map[string]string{}, mirrors: map[string][]string{}}
 	planSecurityGroup(d, a, pl)
-	planLoadBalancer(d, a, pl)
+	if err := planLoadBalancer(d, a, pl); err != nil {
+		return nil, err
+	}
 	planTargetGroups(d, a, pl)
+	if pl.lb.existing != nil {
+		// A held listener keeps its rules, and AWS deletes no target group they forward to.
+		for _, want := range d.listeners {
+			for _, l := range pl.lb.existing.listeners {
+				if want.hold && deref(l.l.Port) == want.Port {
+					used := listenerTargetGroups(l)
+					pl.deleteTGs = slices.DeleteFunc(pl.deleteTGs, func(arn string) bool { return used[arn] })
+				}
+			}
+		}
+	}
 	for _, lb := range pl.retained {
 		// A retained load balancer keeps its security groups until it is deleted.
 		pl.deleteSGs = slices.DeleteFunc(pl.deleteSGs, func(id string) bool { return slices.Contains(lb.lb.SecurityGroups, id) })
 	}
 
 	tgRef := func(id string) string {
-		if arn, ok := pl.tgServing[id]; ok {
-			return arn
+		arn, ok := pl.keepTGs[id]
+		if !ok {
+			arn = "new:" + id
 		}
-		if arn, ok := pl.keepTGs[id]; ok {
-			return arn
+		if old, ok := pl.tgServing[id]; ok {
+			return waitingRef(old, arn)
 		}
-		return "new:" + id
+		return arn
 	}
 	var existing []*listenerState
 	if pl.lb.existing != nil {
@@ -532,13 +548,19 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 			}
 		}
 		for _, tg := range a.targetGroups {
-			if tg != have && tg.tags[cloud.TagResource] == want.ID && serving[deref(tg.tg.TargetGroupArn)] {
+			if tg != have && tg.tags[cloud.TagResource] == cloud.TagValue(want.ID) && serving[deref(tg.tg.TargetGroupArn)] {
 				old = tg
 				break
 			}
 		}
+		sameID := old != nil
+		if sib := portSibling(d, a, want.ID); old == nil && sib != nil && serving[deref(sib.tg.TargetGroupArn)] {
+			// A Service port change: the group of the old port serves until the new one, which target syncs fill
+			// (targets carry their own ports, so nothing is copied), reports a healthy target.
+			old = sib
+		}
 		if old != nil {
-			planSwitch(d, a, pl, want.ID, have, old)
+			planSwitch(d, a, pl, want.ID, have, old, sameID)
 			if _, waiting := pl.tgServing[want.ID]; waiting {
 				kept[deref(old.tg.TargetGroupArn)] = true
 			}
@@ -572,14 +594,35 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 	for _, lb := range pl.retained {
 		retained[deref(lb.lb.LoadBalancerArn)] = true
 	}
+	servingFor := map[string]string{}
+	for id, arn := range pl.tgServing {
+		servingFor[arn] = id
+	}
+	wantType := map[string]cloud.TargetType{}
+	// Tags hold cloud.TagValue(id); the plan's maps are keyed by the model's IDs.
+	modelID := map[string]string{}
+	for _, want := range d.lb.TargetGroups {
+		wantType[want.ID] = want.TargetType
+		modelID[cloud.TagValue(want.ID)] = want.ID
+	}
 	for _, tg := range a.targetGroups {
 		arn := deref(tg.tg.TargetGroupArn)
 		// A retained load balancer keeps serving with its own groups until its grace period is over.
 		serves := slices.ContainsFunc(tg.tg.LoadBalancerArns, func(lb string) bool { return retained[lb] })
 		id := tg.tags[cloud.TagResource]
+		if m, ok := modelID[id]; ok {
+			id = m
+		}
 		switch {
-		case arn == pl.tgServing[id] || serves && pl.keepTGs[id] != arn:
-			pl.mirrors[id] = append(pl.mirrors[id], arn)
+		case servingFor[arn] != "" || serves && pl.keepTGs[id] != arn:
+			if servingFor[arn] != "" {
+				id = servingFor[arn]
+			}
+			// Target syncs keep it in step only with targets of its own type: IPs do not register in an instance
+			// group, nor instance IDs in an IP group.
+			if t, ok := wantType[id]; ok && string(t) == string(tg.tg.TargetType) {
+				pl.mirrors[id] = append(pl.mirrors[id], arn)
+			}
 		case !kept[arn]:
 			pl.deleteTGs = append(pl.deleteTGs, arn)
 		}
@@ -589,9 +632,10 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 // planSwitch decides whether the kept load balancer's actions move from old, a replaced group of target group
 // id that they use, to its replacement have (nil: created by this plan). They move once the replacement reports
 // a healthy target, or once healthWait has passed since old was retired (when its replacement was created),
-// with a warning. Until then old keeps serving. The decision is made again from the cloud on each plan, so a
+// with a warning. Until then old keeps serving, beside the replacement at weight 0: a target group no listener
+// uses is not health-checked, its targets stay "unused" and would never report healthy. The decision is made again from the cloud on each plan, so a
 // restart in between changes nothing.
-func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState) {
+func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState, sameID bool) {
 	oldARN := deref(old.tg.TargetGroupArn)
 	retired, ok := retiredAt(old.tags)
 	switch {
@@ -607,10 +651,47 @@ func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState) 
 		}
 		// A replacement made before a crash could copy the old group's targets has none: target syncs would
 		// not fill it either, since to them nothing changed.
-		if have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType {
+		if sameID && have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType {
 			pl.copyTargets[id] = oldARN
 		}
 	}
+}
+
+// portSibling is the one owned target group no longer wanted whose resource ID differs from id only in the
+// Service port ("ns/ingress/service:port"), where id is the only wanted ID of that Service: the group id
+// replaces. Nil when there is none or the match is ambiguous.
+func portSibling(d *desired, a *actual, id string) *tgState {
+	prefix, ok := beforeLast(cloud.TagValue(id), ":")
+	if !ok {
+		return nil
+	}
+	wanted := map[string]bool{}
+	for _, tg := range d.lb.TargetGroups {
+		v := cloud.TagValue(tg.ID)
+		wanted[v] = true
+		if p, _ := beforeLast(v, ":"); p == prefix && tg.ID != id {
+			return nil
+		}
+	}
+	var out *tgState
+	for _, tg := range a.targetGroups {
+		v := tg.tags[cloud.TagResource]
+		if p, _ := beforeLast(v, ":"); p == prefix && !wanted[v] {
+			if out != nil {
+				return nil
+			}
+			out = tg
+		}
+	}
+	return out
+}
+
+// beforeLast is s up to the last sep, and whether sep occurs.
+func beforeLast(s, sep string) (string, bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], true
+	}
+	return s, false
 }
 
 // groupHealth counts a target group's targets, draining ones excepted.
@@ -622,6 +703,15 @@ func servedTargetGroups(lb *lbState) map[string]bool {
 	if lb == nil {
 		return out
 	}
+	for _, l := range lb.listeners {
+		maps.Copy(out, listenerTargetGroups(l))
+	}
+	return out
+}
+
+// listenerTargetGroups are the ARNs of the target groups a listener's rules and default action forward to.
+func listenerTargetGroups(l *listenerState) map[string]bool {
+	out := map[string]bool{}
 	add := func(actions []elbv2types.Action) {
 		for _, a := range actions {
 			if a.TargetGroupArn != nil {
@@ -634,11 +724,9 @@ func servedTargetGroups(lb *lbState) map[string]bool {
 			}
 		}
 	}
-	for _, l := range lb.listeners {
-		add(l.l.DefaultActions)
-		for _, r := range l.rules {
-			add(r.Actions)
-		}
+	add(l.l.DefaultActions)
+	for _, r := range l.rules {
+		add(r.Actions)
 	}
 	return out
 }
@@ -657,7 +745,7 @@ func healthChecks(d *desired, a *actual) []string {
 		var have string
 		siblings := 0
 		for _, tg := range a.targetGroups {
-			if tg.tags[cloud.TagResource] != want.ID {
+			if tg.tags[cloud.TagResource] != cloud.TagValue(want.ID) {
 				continue
 			}
 			siblings++
@@ -665,7 +753,7 @@ func healthChecks(d *desired, a *actual) []string {
 				have = deref(tg.tg.TargetGroupArn)
 			}
 		}
-		if have != "" && siblings > 1 {
+		if have != "" && (siblings > 1 || portSibling(d, a, want.ID) != nil) {
 			out = append(out, have)
 		}
 	}
@@ -696,13 +784,16 @@ func healthCheckMatches(tg elbv2types.TargetGroup, hc cloud.HealthCheck) bool {
 		tg.Matcher != nil && deref(tg.Matcher.HttpCode) == hc.SuccessCodes
 }
 
-func planLoadBalancer(d *desired, a *actual, pl *plan) {
+func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	var keep *lbState
 	for _, lb := range a.lbs {
 		if deref(lb.lb.LoadBalancerName) == d.lb.Name && string(lb.lb.Scheme) == string(d.lb.Scheme) && keep == nil {
 			keep = lb
 		}
 	}
+	// A replacement serves nobody until AWS reports it active: until then the replaced one keeps the Ingress,
+	// and is not retired, so that its grace period starts only once clients can move.
+	active := keep != nil && keep.lb.State != nil && keep.lb.State.Code == elbv2types.LoadBalancerStateEnumActive
 	for _, lb := range a.lbs {
 		arn := deref(lb.lb.LoadBalancerArn)
 		switch {
@@ -711,15 +802,10 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 			// A duplicate left by a crash between create and record (emulators do not dedupe names).
 			pl.deleteLBs = append(pl.deleteLBs, arn)
 		case deref(lb.lb.LoadBalancerName) == d.lb.Name:
-			// A scheme change under a name the user fixed: AWS cannot hold two load balancers of one name.
-			if pl.lb.deleteFirst == "" {
-				pl.lb.deleteFirst = arn
-				pl.warnings = append(pl.warnings, fmt.Sprintf("the scheme of load balancer %s changed under a fixed name, which AWS "+
-					"cannot hold twice: the old load balancer is deleted before its replacement exists, so clients get no answer "+
-					"until DNS follows; change load-balancer-name together with scheme to replace it without an outage", d.lb.Name))
-			} else {
-				pl.deleteLBs = append(pl.deleteLBs, arn)
-			}
+			// A scheme change under a name the user fixed: AWS cannot hold two load balancers of one name, and
+			// deleting the serving one before its replacement exists is an outage no one asked for.
+			return fmt.Errorf("scheme cannot change under a fixed load-balancer-name without deleting the load balancer "+
+				"first: change load-balancer-name together with scheme (load balancer %s is %s)", d.lb.Name, lb.lb.Scheme)
 		default:
 			// Replaced under another name: it keeps serving the clients that still resolve its DNS name for the
 			// grace period, counted from when it was retired.
@@ -728,8 +814,11 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 				pl.deleteLBs = append(pl.deleteLBs, arn)
 				continue
 			}
-			if !ok {
+			switch {
+			case !ok && active:
 				pl.retire = append(pl.retire, arn)
+			case !ok && pl.lb.serving == nil:
+				pl.lb.serving = lb
 			}
 			pl.retained = append(pl.retained, lb)
 			pl.pending = true
@@ -740,7 +829,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 		if len(d.lb.Attributes) > 0 {
 			pl.lb.attrs = d.lb.Attributes
 		}
-		return
+		return nil
 	}
 	if set := diffAttributes(keep.attrs, d.lb.Attributes); len(set) > 0 {
 		pl.lb.attrs = set
@@ -763,6 +852,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) {
 	if set, remove := diffTags(keep.tags, d.tags); len(set)+len(remove) > 0 {
 		pl.lb.tags = &tagChange{arn: deref(keep.lb.LoadBalancerArn), set: set, remove: remove}
 	}
+	return nil
 }
 
 // diffAttributes returns the wanted attributes whose value differs from what the cloud holds.

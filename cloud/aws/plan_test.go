@@ -49,6 +49,17 @@ func retiredTags(tags tagSet, ago time.Duration) tagSet {
 	return out
 }
 
+// withReplacementLB renames the load balancer in d and adds to a its replacement, in state, with the old one's
+// listeners, rules and groups, as the apply that created it left it.
+func withReplacementLB(d *desired, a *actual, state elbv2types.LoadBalancerStateEnum) {
+	d.lb.Name = "k8s-web-renamed"
+	renamed := &lbState{lb: a.lbs[0].lb, tags: a.lbs[0].tags, listeners: a.lbs[0].listeners}
+	renamed.lb.LoadBalancerArn = ptr(testLBARN + "-renamed")
+	renamed.lb.LoadBalancerName = ptr(d.lb.Name)
+	renamed.lb.State = &elbv2types.LoadBalancerState{Code: state}
+	a.lbs = append(a.lbs, renamed)
+}
+
 // withReplacementTG adds to a the replacement, named name, of the target group with ID id.
 func withReplacementTG(a *actual, id, name string, port int32, path string) *tgState {
 	tg := &tgState{tg: awsTargetGroup(name, port, path), tags: ownerTags(id, map[string]string{"team": "web"})}
@@ -183,6 +194,37 @@ func awsForward(arn string) elbv2types.Action {
 	}
 }
 
+// awsForwardWaiting is a forward action to serving with weight 1 and to its replacement with weight 0.
+func awsForwardWaiting(serving, replacement string) elbv2types.Action {
+	a := awsForward(serving)
+	a.TargetGroupArn = nil
+	a.ForwardConfig.TargetGroups = append(a.ForwardConfig.TargetGroups,
+		elbv2types.TargetGroupTuple{TargetGroupArn: ptr(replacement), Weight: ptr(int32(0))})
+	return a
+}
+
+// assertWaitingRule fails unless the plan modifies the /api rule to forward to serving with weight 1 and to
+// replacement with weight 0: AWS health-checks only target groups a listener uses.
+func assertWaitingRule(t *testing.T, pl *plan, serving, replacement string) {
+	t.Helper()
+	lp := listenerPlanFor(t, pl, 443)
+	ref := func(id string) string {
+		arn, ok := pl.keepTGs[id]
+		if !ok {
+			arn = replacement
+		}
+		if old, ok := pl.tgServing[id]; ok {
+			return waitingRef(old, arn)
+		}
+		return arn
+	}
+	want := fmt.Sprintf("forward:%s*1,%s*0", serving, replacement)
+	if len(lp.rules.modify) != 1 || lp.rules.modify[0].arn != ruleARN(443, 1) ||
+		actionsKey([]elbv2types.Action{albAction(lp.rules.modify[0].rule.Action, ref)}) != want {
+		t.Errorf("rule modifies %+v, want the /api rule to %s", lp.rules.modify, want)
+	}
+}
+
 // awsRule is a host and path rule as DescribeRules returns it, with legacy Values beside the configs.
 func awsRule(arn string, priority int32, host string, paths []string, tgARN string) elbv2types.Rule {
 	return elbv2types.Rule{
@@ -284,7 +326,6 @@ func planChanges(pl *plan) []string {
 		"copyTargets")
 	add(len(pl.modifyTGs) > 0, "modifyTGs")
 	add(len(pl.tgTags) > 0, "tgTags")
-	add(pl.lb.deleteFirst != "", "lb.deleteFirst")
 	add(pl.lb.existing == nil, "lb.create")
 	add(pl.lb.setSubnets, "lb.setSubnets")
 	add(pl.lb.setSGs, "lb.setSGs")
@@ -383,6 +424,18 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
+			name: "a held HTTPS listener keeps the target groups its rules use, even ones the model dropped",
+			mutate: func(d *desired, _ *actual) {
+				d.listeners[1].hold = true
+				d.listeners[1].certs = nil
+				d.listeners[1].Rules = nil
+				d.lb.TargetGroups = d.lb.TargetGroups[1:]
+			},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertNoChanges(t, pl)
+			},
+		},
+		{
 			name:   "a held HTTPS listener that does not exist is not created",
 			mutate: func(d *desired, a *actual) { *a = actual{}; d.listeners[1].hold = true },
 			want:   []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create"},
@@ -418,7 +471,7 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
-			name: "scheme change with a new name: replacement first, the old one retired and kept serving",
+			name: "scheme change with a new name: replacement first, the old one kept serving and the Ingress on it",
 			mutate: func(d *desired, a *actual) {
 				d.lb.Scheme = cloud.SchemeInternal
 				d.lb.Name = "k8s-web-internal-9999999999"
@@ -426,10 +479,11 @@ func TestMakePlan(t *testing.T) {
 				d.tgNames = map[string]string{apiID: "k8s-api-internal", webID: "k8s-web-internal"}
 			},
 			want: []string{"sg.create", "sg.authorize", "createTGs", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create", "retire"},
-			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				if !slices.Equal(pl.retire, []string{testLBARN}) || !pl.pending || len(pl.retained) != 1 {
-					t.Errorf("retire %v pending %v retained %d: want the old one retired, kept and the plan pending", pl.retire, pl.pending, len(pl.retained))
+				"listener/443.rules.create"},
+			check: func(t *testing.T, _ *desired, a *actual, pl *plan) {
+				if len(pl.retire) > 0 || !pl.pending || len(pl.retained) != 1 || pl.lb.serving != a.lbs[0] {
+					t.Errorf("retire %v pending %v retained %d serving %v: want the old one kept, serving the Ingress, not yet retired "+
+						"(its replacement is not active), and the plan pending", pl.retire, pl.pending, len(pl.retained), pl.lb.serving)
 				}
 				if len(pl.deleteTGs)+len(pl.deleteSGs) > 0 {
 					t.Errorf("deletes target groups %v and security groups %v of a load balancer still serving", pl.deleteTGs, pl.deleteSGs)
@@ -442,6 +496,25 @@ func TestMakePlan(t *testing.T) {
 				}
 				if len(pl.warnings) > 0 {
 					t.Errorf("warnings %v", pl.warnings)
+				}
+			},
+		},
+		{
+			name:   "a replacement load balancer still provisioning: the old one keeps the Ingress and is not retired",
+			mutate: func(d *desired, a *actual) { withReplacementLB(d, a, elbv2types.LoadBalancerStateEnumProvisioning) },
+			check: func(t *testing.T, _ *desired, a *actual, pl *plan) {
+				if len(pl.retire) > 0 || !pl.pending || pl.lb.serving != a.lbs[0] {
+					t.Errorf("retire %v pending %v serving %v", pl.retire, pl.pending, pl.lb.serving)
+				}
+			},
+		},
+		{
+			name:   "a replacement load balancer that is active: the old one is retired, the Ingress moves",
+			mutate: func(d *desired, a *actual) { withReplacementLB(d, a, elbv2types.LoadBalancerStateEnumActive) },
+			want:   []string{"retire"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if !slices.Equal(pl.retire, []string{testLBARN}) || !pl.pending || pl.lb.serving != nil {
+					t.Errorf("retire %v pending %v serving %v", pl.retire, pl.pending, pl.lb.serving)
 				}
 			},
 		},
@@ -496,38 +569,6 @@ func TestMakePlan(t *testing.T) {
 			},
 		},
 		{
-			name:   "scheme change under the same name: the old one must go first, with a warning",
-			mutate: func(d *desired, _ *actual) { d.lb.Scheme = cloud.SchemeInternal },
-			want: []string{"lb.deleteFirst", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create"},
-			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				if pl.lb.deleteFirst != testLBARN || len(pl.deleteLBs) != 0 {
-					t.Errorf("deleteFirst %q deleteLBs %v", pl.lb.deleteFirst, pl.deleteLBs)
-				}
-				if len(pl.warnings) != 1 || !strings.Contains(pl.warnings[0], "load-balancer-name") {
-					t.Errorf("warnings %v, want one saying how to avoid the outage", pl.warnings)
-				}
-			},
-		},
-		{
-			name: "scheme change under the same name with duplicates (emulators do not dedupe names)",
-			mutate: func(d *desired, a *actual) {
-				d.lb.Scheme = cloud.SchemeInternal
-				dup := *a.lbs[0]
-				dup.lb.LoadBalancerArn = ptr(testLBARN + "-dup")
-				dup.lb.CreatedTime = ptr(deref(dup.lb.CreatedTime).Add(time.Minute))
-				a.lbs = append(a.lbs, &dup)
-			},
-			want: []string{"lb.deleteFirst", "lb.create", "listener/80.create", "listener/443.create", "listener/443.addCerts",
-				"listener/443.rules.create", "deleteLBs"},
-			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
-				got := append([]string{pl.lb.deleteFirst}, pl.deleteLBs...)
-				if !equalSorted(got, []string{testLBARN, testLBARN + "-dup"}) {
-					t.Errorf("deleteFirst %q + deleteLBs %v: every owned load balancer not kept must be deleted", pl.lb.deleteFirst, pl.deleteLBs)
-				}
-			},
-		},
-		{
 			name: "duplicate owned load balancers: the oldest is kept",
 			mutate: func(_ *desired, a *actual) {
 				// observe sorts by creation time, oldest first.
@@ -574,8 +615,9 @@ func TestMakePlan(t *testing.T) {
 				d.lb.TargetGroups[0].Port = 9090
 				d.tgNames[apiID] = "k8s-api-3333333333"
 			},
-			want: []string{"createTGs", "retire"},
+			want: []string{"createTGs", "listener/443.rules.modify", "retire"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertWaitingRule(t, pl, tgARNFor(apiName), "new:"+apiID)
 				if len(pl.createTGs) != 1 || pl.createTGs[0].ID != apiID || pl.createTGs[0].Port != 9090 {
 					t.Errorf("createTGs %+v", pl.createTGs)
 				}
@@ -594,6 +636,7 @@ func TestMakePlan(t *testing.T) {
 				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
 				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
 				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2}}
+				a.lbs[0].listeners[1].rules[0].Actions = []elbv2types.Action{awsForwardWaiting(tgARNFor(apiName), tgARNFor("k8s-api-3333333333"))}
 			},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
 				if pl.tgServing[apiID] != tgARNFor(apiName) || !pl.pending {
@@ -648,8 +691,9 @@ func TestMakePlan(t *testing.T) {
 				a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
 				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {}}
 			},
-			want: []string{"copyTargets"},
+			want: []string{"copyTargets", "listener/443.rules.modify"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				assertWaitingRule(t, pl, tgARNFor(apiName), tgARNFor("k8s-api-3333333333"))
 				if pl.copyTargets[apiID] != tgARNFor(apiName) || pl.tgServing[apiID] != tgARNFor(apiName) {
 					t.Errorf("copyTargets %v tgServing %v", pl.copyTargets, pl.tgServing)
 				}
@@ -662,7 +706,7 @@ func TestMakePlan(t *testing.T) {
 				withReplacementTG(a, apiID, "k8s-api-3333333333", 8080, "/healthz")
 				a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 2}}
 			},
-			want: []string{"retire"},
+			want: []string{"listener/443.rules.modify", "retire"},
 		},
 		{
 			name: "target type change of the default backend waits, then repoints the listener and its rule",
@@ -675,6 +719,22 @@ func TestMakePlan(t *testing.T) {
 				a.health = map[string]groupHealth{tgARNFor("k8s-web-4444444444"): {targets: 1, healthy: 1}}
 			},
 			want: []string{"listener/80.modify", "listener/443.rules.modify", "deleteTGs"},
+		},
+		{
+			name: "target type change within the wait: the old group serves but is not mirrored (its targets are of another type)",
+			mutate: func(d *desired, a *actual) {
+				d.lb.TargetGroups[1].TargetType = cloud.TargetTypeInstance
+				d.tgNames[webID] = "k8s-web-4444444444"
+				withReplacementTG(a, webID, "k8s-web-4444444444", 80, "/").tg.TargetType = elbv2types.TargetTypeEnumInstance
+				a.targetGroups[1].tags = retiredTags(a.targetGroups[1].tags, time.Minute)
+				a.health = map[string]groupHealth{tgARNFor("k8s-web-4444444444"): {targets: 1}}
+			},
+			want: []string{"listener/443.rules.modify"},
+			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
+				if pl.tgServing[webID] != tgARNFor(webName) || len(pl.mirrors[webID]) > 0 || len(pl.deleteTGs) > 0 {
+					t.Errorf("tgServing %v mirrors %v deleteTGs %v: want the old group serving, kept, not mirrored", pl.tgServing, pl.mirrors, pl.deleteTGs)
+				}
+			},
 		},
 		{
 			name:   "target group tags",
@@ -948,6 +1008,8 @@ func TestMakePlan(t *testing.T) {
 func TestMakePlanAccountsForEveryOwnedResource(t *testing.T) {
 	d, a := testDesired(), testActual()
 	d.lb.Scheme = cloud.SchemeInternal
+	d.lb.Name = "k8s-web-internal"
+	a.lbs[0].tags = retiredTags(a.lbs[0].tags, time.Hour)
 	d.userSGs = []string{"sg-user"}
 	d.tgNames[apiID] = "k8s-api-5555555555"
 	extra := &lbState{lb: a.lbs[0].lb, tags: a.lbs[0].tags}
@@ -967,9 +1029,6 @@ func TestMakePlanAccountsForEveryOwnedResource(t *testing.T) {
 	}
 	deleted := append(slices.Clone(pl.deleteLBs), pl.deleteTGs...)
 	deleted = append(deleted, pl.deleteSGs...)
-	if pl.lb.deleteFirst != "" {
-		deleted = append(deleted, pl.lb.deleteFirst)
-	}
 	kept := slices.Collect(maps.Values(pl.keepTGs))
 	if pl.lb.existing != nil {
 		kept = append(kept, deref(pl.lb.existing.lb.LoadBalancerArn))
@@ -1071,6 +1130,111 @@ func simulateRules(t *testing.T, have []elbv2types.Rule, rp rulePlan, tgRef func
 		}
 	}
 	return out
+}
+
+// TestSchemeChangeUnderAFixedNameIsRefused checks that no plan deletes the serving load balancer before its
+// replacement exists: AWS holds one load balancer per name, so the user must change the name with the scheme.
+func TestSchemeChangeUnderAFixedNameIsRefused(t *testing.T) {
+	for _, dup := range []bool{false, true} {
+		d, a := testDesired(), testActual()
+		d.lb.Scheme = cloud.SchemeInternal
+		if dup {
+			// Emulators do not dedupe names.
+			extra := *a.lbs[0]
+			extra.lb.LoadBalancerArn = ptr(testLBARN + "-dup")
+			a.lbs = append(a.lbs, &extra)
+		}
+		pl, err := makePlan(d, a)
+		if err == nil || !strings.Contains(err.Error(), "change load-balancer-name together with scheme") {
+			t.Errorf("duplicates %v: plan %v, error %v; want a refusal naming load-balancer-name", dup, pl, err)
+		}
+	}
+}
+
+// TestLongTargetGroupIDs checks that resource IDs over the 256 characters of a tag value, which tags hold
+// hashed, match their groups everywhere in the plan.
+func TestLongTargetGroupIDs(t *testing.T) {
+	long := "ns/" + strings.Repeat("x", 300) + ":8080"
+	setup := func() (*desired, *actual) {
+		d, a := testDesired(), testActual()
+		d.lb.TargetGroups[0].ID = long
+		d.tgNames = map[string]string{long: apiName, webID: webName}
+		d.listeners[1].Rules = []cloud.Rule{hostPathRule(testHost, "/api", long), hostPathRule(testHost, "/", webID)}
+		a.targetGroups[0].tags = ownerTags(cloud.TagValue(long), map[string]string{"team": "web"})
+		return d, a
+	}
+	d, a := setup()
+	pl := mustPlan(t, d, a)
+	assertNoChanges(t, pl)
+	if pl.keepTGs[long] != tgARNFor(apiName) || len(pl.mirrors) > 0 {
+		t.Errorf("keepTGs %v mirrors %v", pl.keepTGs, pl.mirrors)
+	}
+
+	// A protocol change waiting for the new group's health.
+	d, a = setup()
+	d.tgNames[long] = "k8s-api-3333333333"
+	tg := withReplacementTG(a, long, "k8s-api-3333333333", 8080, "/healthz")
+	tg.tags[cloud.TagResource] = cloud.TagValue(long)
+	a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
+	if got := healthChecks(d, a); !slices.Equal(got, []string{tgARNFor("k8s-api-3333333333")}) {
+		t.Errorf("healthChecks %v, want the new group's health read", got)
+	}
+	a.health = map[string]groupHealth{tgARNFor("k8s-api-3333333333"): {targets: 1}}
+	pl = mustPlan(t, d, a)
+	if pl.tgServing[long] != tgARNFor(apiName) || !slices.Equal(pl.mirrors[long], []string{tgARNFor(apiName)}) || len(pl.deleteTGs) > 0 {
+		t.Errorf("tgServing %v mirrors %v deleteTGs %v: want the old group serving and kept in step", pl.tgServing, pl.mirrors, pl.deleteTGs)
+	}
+}
+
+// TestServicePortChangeIsAReplacement checks that a target group whose ID changes only in the Service port
+// replaces the old one with the health-gated switch instead of taking traffic empty.
+func TestServicePortChangeIsAReplacement(t *testing.T) {
+	const newID, newName = "ns/api:9090", "k8s-api-9090"
+	portChange := func() (*desired, *actual) {
+		d, a := testDesired(), testActual()
+		d.lb.TargetGroups[0].ID = newID
+		d.tgNames = map[string]string{newID: newName, webID: webName}
+		d.listeners[1].Rules = []cloud.Rule{hostPathRule(testHost, "/api", newID), hostPathRule(testHost, "/", webID)}
+		return d, a
+	}
+	old := tgARNFor(apiName)
+
+	d, a := portChange()
+	pl := mustPlan(t, d, a)
+	if got, want := planChanges(pl), []string{"createTGs", "listener/443.rules.modify", "retire"}; !slices.Equal(got, want) {
+		t.Errorf("changes %v, want %v", got, want)
+	}
+	assertWaitingRule(t, pl, old, "new:"+newID)
+	if len(pl.copyTargets) > 0 || pl.tgServing[newID] != old || !pl.pending || !slices.Equal(pl.mirrors[newID], []string{old}) {
+		t.Errorf("copyTargets %v tgServing %v pending %v mirrors %v: want the old group serving, kept in step, nothing copied",
+			pl.copyTargets, pl.tgServing, pl.pending, pl.mirrors)
+	}
+
+	d, a = portChange()
+	a.targetGroups[0].tags = retiredTags(a.targetGroups[0].tags, time.Minute)
+	withReplacementTG(a, newID, newName, 8080, "/healthz")
+	a.lbs[0].listeners[1].rules[0].Actions = []elbv2types.Action{awsForwardWaiting(old, tgARNFor(newName))}
+	if got := healthChecks(d, a); !slices.Equal(got, []string{tgARNFor(newName)}) {
+		t.Errorf("healthChecks %v, want the new group's health read", got)
+	}
+	a.health = map[string]groupHealth{tgARNFor(newName): {targets: 1}}
+	if pl := mustPlan(t, d, a); len(planChanges(pl)) > 0 || !pl.pending {
+		t.Errorf("no healthy target yet: changes %v pending %v, want none, pending", planChanges(pl), pl.pending)
+	}
+	a.health = map[string]groupHealth{tgARNFor(newName): {targets: 1, healthy: 1}}
+	pl = mustPlan(t, d, a)
+	if got, want := planChanges(pl), []string{"listener/443.rules.modify", "deleteTGs"}; !slices.Equal(got, want) || pl.pending {
+		t.Errorf("healthy: changes %v pending %v, want %v", got, pl.pending, want)
+	}
+
+	// Two ports of one Service wanted: which one replaces the old port is a guess, so there is no switch.
+	d, a = portChange()
+	d.lb.TargetGroups = append(d.lb.TargetGroups, cloud.TargetGroup{ID: "ns/api:7070", Protocol: cloud.ProtocolHTTP, Port: 7070,
+		TargetType: cloud.TargetTypeIP, HealthCheck: healthCheck("/")})
+	d.tgNames["ns/api:7070"] = "k8s-api-7070"
+	if pl := mustPlan(t, d, a); len(pl.tgServing) > 0 {
+		t.Errorf("tgServing %v, want no switch for an ambiguous match", pl.tgServing)
+	}
 }
 
 func TestPlanRules(t *testing.T) {

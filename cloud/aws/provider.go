@@ -116,10 +116,12 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		sgName:           cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
 		tgNames:          map[string]string{},
 	}
-	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply.
-	if len(d.tags) > maxTags {
+	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply. One
+	// is kept free for cloud.TagRetiredAt, which a replacement adds.
+	if len(d.tags)+1 > maxTags {
 		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "%d tags (default tags, the tags annotation and cloudlb's %d ownership tags) "+
-			"exceed the AWS limit of %d per resource", len(d.tags), ownershipTags, maxTags)
+			"exceed the AWS limit of %d per resource less the one %s needs when the load balancer is replaced",
+			len(d.tags), ownershipTags, maxTags, cloud.TagRetiredAt)
 	}
 	var err error
 	if d.subnets, err = p.subnets(ctx, lb); err != nil {
@@ -360,13 +362,26 @@ func (p *Provider) targetGroupARN(ctx context.Context, stack, tgID string) (stri
 	if err != nil {
 		return "", err
 	}
+	// During a replacement two groups carry the ID: the one replaced is tagged retired-at (or, after a crash
+	// before that tag, both may be untagged, and only Ensure can tell them apart).
+	var current []string
 	for arn, tags := range owned {
 		if p.owns(tags, stack) && tags[cloud.TagResource] == cloud.TagValue(tgID) {
-			p.tgARNs.Store(key, arn)
-			return arn, nil
+			if _, retired := tags[cloud.TagRetiredAt]; !retired {
+				current = append(current, arn)
+			}
 		}
 	}
-	return "", cloud.Errorf(cloud.KindNotFound, "target group %s of stack %s not found", tgID, stack)
+	switch len(current) {
+	case 0:
+		return "", cloud.Errorf(cloud.KindNotFound, "target group %s of stack %s not found", tgID, stack)
+	case 1:
+		p.tgARNs.Store(key, current[0])
+		return current[0], nil
+	}
+	slices.Sort(current)
+	return "", cloud.Errorf(cloud.KindPending, "target group %s of stack %s is being replaced (%s): waiting for the load balancer's "+
+		"next update to tell which one is current", tgID, stack, strings.Join(current, ", "))
 }
 
 func (p *Provider) forgetTargetGroup(arn string) {

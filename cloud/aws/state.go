@@ -356,6 +356,10 @@ func hasCode(err error, codes ...string) bool {
 	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
 }
 
+// certificateNotFound are the codes of ELBv2's answer to a certificate ARN that does not exist (emulators
+// answer with the classic ELB code).
+var certificateNotFound = []string{"CertificateNotFound", "CertificateNotFoundException"}
+
 // classify turns SDK errors into typed cloud errors the reconciler can act on.
 func classify(err error) error {
 	if err == nil {
@@ -368,8 +372,11 @@ func classify(err error) error {
 	switch {
 	case throttleCodes[ae.ErrorCode()]:
 		return &cloud.Error{Kind: cloud.KindThrottled, Err: err}
+	case hasCode(err, certificateNotFound...), hasCode(err, "WAFNonexistentItemException", "SubnetNotFound"):
+		// Resources the user names (a certificate, a web ACL, a subnet): waiting will not make them appear.
+		return &cloud.Error{Kind: cloud.KindInvalidSpec, Err: err}
 	case hasCode(err, "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "RuleNotFound",
-		"InvalidGroup.NotFound", "CertificateNotFound", "ResourceNotFoundException", "WAFNonexistentItemException"):
+		"InvalidGroup.NotFound", "ResourceNotFoundException"):
 		return &cloud.Error{Kind: cloud.KindNotFound, Err: err}
 	case hasCode(err, "ValidationError", "InvalidConfigurationRequest", "InvalidParameterValue", "InvalidParameter",
 		"InvalidSubnet", "InvalidSecurityGroup", "InvalidScheme", "UnsupportedProtocol", "SSLPolicyNotFound",

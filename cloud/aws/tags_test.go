@@ -92,3 +92,26 @@ func TestOwnershipTagValuesFitAWS(t *testing.T) {
 		t.Errorf("two long stack keys share a tag value")
 	}
 }
+
+// TestAdoptingALegacyResourceAtTheTagLimit checks that a resource of an earlier cloudlb whose 50 tags leave no
+// room for the cluster identity is refused with the reason, not retried against TooManyTags forever.
+func TestAdoptingALegacyResourceAtTheTagLimit(t *testing.T) {
+	const arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/x/1"
+	p := New(Clients{}, Options{ClusterName: "c1", ClusterID: "id1"})
+	have := p.tagsFor(nil, "ns/web", "load-balancer")
+	delete(have, cloud.TagClusterID)
+	for i := 0; len(have) < maxTags; i++ {
+		have[fmt.Sprintf("team-%d", i)] = "x"
+	}
+	store := &limitedTags{tags: map[string]tagSet{arn: have}}
+	p.c.ELBV2 = store
+	mine, err := p.claim(context.Background(), "ns/web", arn, have, true)
+	if mine || !cloud.IsBlocked(err) || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("claim = %v, %v; want a KindBlocked error naming the tag limit", mine, err)
+	}
+
+	delete(have, "team-0")
+	if mine, err := p.claim(context.Background(), "ns/web", arn, have, true); !mine || err != nil {
+		t.Errorf("claim with room = %v, %v; want adopted", mine, err)
+	}
+}
