@@ -88,8 +88,9 @@ func BenchmarkRestart1000Ingresses(b *testing.B) {
 	bench.RunManager(b, env.Config, provider, bench.Options())
 	bench.Poll(b, 5*time.Minute, "every stack reconciled", func() bool { return count.distinct("ingress") == ingresses })
 	reconciled := time.Since(start)
-	// Calls are counted once the targets controller has also passed over every Service.
-	bench.Poll(b, 5*time.Minute, "every Service's targets reconciled", func() bool { return count.distinct("targets") == ingresses })
+	// Calls are counted once the targets controller has also passed over every Service (and any other, such as
+	// default/kubernetes, which it visits to release readiness gates no record binds).
+	bench.Poll(b, 5*time.Minute, "every Service's targets reconciled", func() bool { return count.distinct("targets") >= ingresses })
 
 	b.ReportMetric(firstSeconds, "s-first-start")
 	b.ReportMetric(float64(firstEnsures), "first-ensure-calls")
