@@ -133,7 +133,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes})
+	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes,
+		Applied: appliedMembers(record)})
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
@@ -144,7 +145,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		}
 	}
 	if out.LoadBalancer == nil {
-		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{ready: metav1.ConditionFalse, reason: "InvalidSpec", message: "no member of the stack is valid"})
+		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{left: out.Errors, ready: metav1.ConditionFalse, reason: "InvalidSpec",
+			message: "no member of the stack is valid"})
 	}
 
 	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.
@@ -154,7 +156,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if cloud.IsNotFound(err) {
 		// The cloud does not list yet what it just created: look again, ever more patiently, without alarm.
 		log.FromContext(ctx).Info("waiting for the cloud to list a resource", "stack", stack, "reason", err.Error())
-		return ctrl.Result{RequeueAfter: r.waits.next(stack)}, r.writeRecord(ctx, record, recordUpdate{members: out.Members,
+		return ctrl.Result{RequeueAfter: r.waits.next(stack)}, r.writeRecord(ctx, record, recordUpdate{members: out.Members, left: out.Errors,
 			bindings: out.Bindings, ready: metav1.ConditionFalse, reason: "NotFoundYet", message: err.Error()})
 	}
 	if err != nil {
@@ -162,7 +164,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
 		}
 		// The bindings stay: the target groups that exist keep following their endpoints while this fails.
-		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionFalse,
+		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, left: out.Errors, bindings: out.Bindings, ready: metav1.ConditionFalse,
 			reason: "EnsureFailed", message: err.Error()}); werr != nil {
 			return ctrl.Result{}, errors.Join(err, werr)
 		}
@@ -182,7 +184,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			}
 		}
 	}
-	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
+	update := recordUpdate{members: out.Members, left: out.Errors, converged: true, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
 	if applied {
 		update.observed, update.scheme = &status, string(out.LoadBalancer.Scheme)
 	}
@@ -408,9 +410,13 @@ func (r *Reconciler) record(ctx context.Context, stack string) (*v1alpha1.LoadBa
 // recordUpdate is what one reconcile learned about a stack. An empty hash keeps the last applied hash and
 // time, so that a failed or skipped apply does not pretend to have converged.
 type recordUpdate struct {
-	members  []*networkingv1.Ingress
-	bindings []v1alpha1.TargetGroupBinding
-	hash     string
+	members []*networkingv1.Ingress
+	// left are the members left out of the model, and why.
+	left map[types.NamespacedName]error
+	// converged says the cloud now serves members: they are recorded as applied.
+	converged bool
+	bindings  []v1alpha1.TargetGroupBinding
+	hash      string
 	// observed is what an Ensure just returned, with the scheme it applied.
 	observed *cloud.Status
 	scheme   string
@@ -456,6 +462,22 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 	if u.members != nil {
 		st.TargetGroups = u.bindings
 	}
+	if u.members != nil || len(u.left) > 0 {
+		// A member keeps its Applied mark through a failed apply: what the cloud serves did not change.
+		was := map[string]bool{}
+		for _, m := range st.Members {
+			was[m.Name] = m.Applied
+		}
+		st.Members = nil
+		for _, ing := range u.members {
+			n := client.ObjectKeyFromObject(ing).String()
+			st.Members = append(st.Members, v1alpha1.MemberStatus{Name: n, Applied: u.converged || was[n]})
+		}
+		for k, err := range u.left {
+			st.Members = append(st.Members, v1alpha1.MemberStatus{Name: k.String(), Message: err.Error()})
+		}
+		slices.SortFunc(st.Members, func(a, b v1alpha1.MemberStatus) int { return strings.Compare(a.Name, b.Name) })
+	}
 	if u.hash != "" {
 		st.AppliedHash = u.hash
 		now := metav1.Now()
@@ -471,9 +493,29 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 	meta.RemoveStatusCondition(&st.Conditions, conditionDeletionBlocked)
 }
 
+// appliedMembers are the members the record says the cloud serves: they win conflicts over group-wide settings.
+func appliedMembers(record *v1alpha1.LoadBalancer) map[types.NamespacedName]bool {
+	out := map[types.NamespacedName]bool{}
+	for _, m := range record.Status.Members {
+		if ns, n, ok := strings.Cut(m.Name, "/"); ok && m.Applied {
+			out[types.NamespacedName{Namespace: ns, Name: n}] = true
+		}
+	}
+	return out
+}
+
 // recordName maps a stack key to a cluster-scoped object name: readable, and hashed when it would pass the
-// 253 characters an object name may have.
+// 253 characters an object name may have. An implicit group's name always has a dot (namespace.name); an
+// explicit group's never does, so that a group named like "team.web" cannot take the record of Ingress "web" in
+// namespace "team": a group name with dots has them replaced and a hash of the name appended.
 func recordName(stack string) string {
+	if !strings.Contains(stack, "/") {
+		if !strings.Contains(stack, ".") {
+			return stack
+		}
+		sum := sha256.Sum256([]byte(stack))
+		return strings.ReplaceAll(stack, ".", "-") + "-" + hex.EncodeToString(sum[:])[:8]
+	}
 	name := strings.ReplaceAll(stack, "/", ".")
 	if len(name) <= 253 {
 		return name

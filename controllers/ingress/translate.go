@@ -25,6 +25,9 @@ type Input struct {
 	Services    map[types.NamespacedName]*corev1.Service
 	// Classes are the IngressClass serving each member; absent for members served through the legacy annotation.
 	Classes map[types.NamespacedName]*networkingv1.IngressClass
+	// Applied are the members that the last applied model included, from the stack's record: they take
+	// precedence in a conflict over group-wide settings.
+	Applied map[types.NamespacedName]bool
 }
 
 // Output is the model of one stack, built from its valid members. A member that fails is left out, with its
@@ -60,38 +63,61 @@ func (e *ServiceError) Error() string {
 }
 
 // Translate builds the provider-neutral model of a stack. It is pure: the same input gives the same model.
+//
+// Members are ordered by group.order, then namespace/name: rules of a lower order come first on every listener,
+// and within a member its own rules keep the order Ingress semantics need. Which members are accepted is decided
+// in another order, precedence: the members the last applied model included (Input.Applied) come first, so that a
+// member joining with conflicting group-wide settings is the one left out, never a member already served.
 func Translate(in Input) Output {
 	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{},
 		Notices: map[types.NamespacedName]string{}}
 	ings := slices.Clone(in.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		return cmp.Or(cmp.Compare(memberOrder(a), memberOrder(b)), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	precedence := slices.Clone(ings)
+	slices.SortStableFunc(precedence, func(a, b *networkingv1.Ingress) int {
+		applied := func(i *networkingv1.Ingress) int {
+			if in.Applied[types.NamespacedName{Namespace: i.Namespace, Name: i.Name}] {
+				return 0
+			}
+			return 1
+		}
+		return cmp.Compare(applied(a), applied(b))
 	})
 
-	var lb *cloud.LoadBalancer
-	var lbSettings settings
-	var rules []orderedRule
-	var defaultAction *cloud.Action
-	listeners := map[int32]*cloud.Listener{}
-
-	for _, ing := range ings {
+	g := newGroup()
+	accepted := map[types.NamespacedName]*member{}
+	for _, ing := range precedence {
 		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
 		if n := unknownAnnotations(ing.Annotations); n != "" {
 			out.Notices[key] = n
 		}
 		m, err := translateMember(in, ing)
-		if err == nil && lb != nil {
-			err = merge(lbSettings, listeners, defaultAction, m)
+		if err == nil {
+			err = g.merge(key, m)
 		}
 		if err != nil {
 			out.Errors[key] = err
 			continue
 		}
-		out.Warnings[key] = m.warnings
-		if lb == nil {
-			lbSettings = m.settings
-			lb = m.settings.model(in)
+		accepted[key] = m
+	}
+	if len(accepted) == 0 {
+		return out
+	}
+
+	lb := g.settings.model(in)
+	var rules []orderedRule
+	var defaultAction *cloud.Action
+	listeners := map[int32]*cloud.Listener{}
+	for _, ing := range ings {
+		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		m := accepted[key]
+		if m == nil {
+			continue
 		}
+		out.Warnings[key] = m.warnings
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
 			if !ok {
@@ -103,6 +129,9 @@ func Translate(in Input) Output {
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
 		}
+		// Each member's rules are ordered on their own, then follow the rules of the members before it: a member
+		// that joins or leaves moves no other member's rules relative to one another.
+		slices.SortStableFunc(m.rules, compareRules)
 		for _, r := range m.rules {
 			r.ports = m.ports()
 			rules = append(rules, r)
@@ -115,11 +144,7 @@ func Translate(in Input) Output {
 		out.Bindings = append(out.Bindings, m.bindings...)
 		out.Members = append(out.Members, ing)
 	}
-	if lb == nil {
-		return out
-	}
 
-	slices.SortStableFunc(rules, compareRules)
 	fallback := cloud.Action{Type: cloud.ActionFixedResponse,
 		FixedResponse: &cloud.FixedResponse{StatusCode: 404, ContentType: "text/plain"}}
 	if defaultAction != nil {
@@ -149,7 +174,8 @@ func Translate(in Input) Output {
 	return out
 }
 
-// settings are the load-balancer-wide annotations; every member of a stack must agree on them.
+// settings are the load-balancer-wide annotations; the members of a stack that set one must agree on it. An
+// empty field is unset: the member takes the group's value.
 type settings struct {
 	Name           string
 	Scheme         cloud.Scheme
@@ -166,6 +192,10 @@ type settings struct {
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
+	// Unset in every member: the defaults. Applied here, not when a member is read, so that a member that does
+	// not set a value takes the group's instead of conflicting with it.
+	s.Scheme = cmp.Or(s.Scheme, cloud.SchemeInternal)
+	s.IPAddressType = cmp.Or(s.IPAddressType, cloud.IPAddressTypeIPv4)
 	name := s.Name
 	if name == "" {
 		ns, n, _ := strings.Cut(in.Stack, "/")
@@ -260,12 +290,18 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	a := annotations(ing.Annotations)
 	m := &member{}
 	var err error
+	if _, err := a.groupName(); err != nil {
+		return nil, err
+	}
+	if _, err := a.groupOrder(); err != nil {
+		return nil, err
+	}
 
-	scheme, err := a.oneOf(annScheme, string(cloud.SchemeInternal), string(cloud.SchemeInternal), string(cloud.SchemeInternetFacing))
+	scheme, err := a.oneOf(annScheme, "", string(cloud.SchemeInternal), string(cloud.SchemeInternetFacing))
 	if err != nil {
 		return nil, err
 	}
-	ipType, err := a.oneOf(annIPAddressType, string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
+	ipType, err := a.oneOf(annIPAddressType, "", string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
 	if err != nil {
 		return nil, err
 	}
@@ -503,27 +539,100 @@ func describeBackend(be *networkingv1.IngressBackend) string {
 	return "(empty)"
 }
 
-// merge checks that member m agrees with what the stack already has.
-func merge(s settings, listeners map[int32]*cloud.Listener, defaultAction *cloud.Action, m *member) error {
-	if m.settings != s {
-		return fmt.Errorf("load balancer settings (scheme, name, subnets, security groups, ip-address-type, inbound-cidrs, attributes, WAF, Shield) differ from the rest of its group")
+// group accumulates, in precedence order, what the accepted members of a stack set group-wide, and who set it,
+// so that a conflict names the setting and the member it conflicts with.
+type group struct {
+	settings      settings
+	from          map[string]types.NamespacedName // annotation -> the member that set it
+	listeners     map[int32]cloud.Listener
+	listenerFrom  map[int32]types.NamespacedName
+	tags          map[string]string
+	tagFrom       map[string]types.NamespacedName
+	defaultAction *types.NamespacedName
+}
+
+func newGroup() *group {
+	return &group{from: map[string]types.NamespacedName{}, listeners: map[int32]cloud.Listener{},
+		listenerFrom: map[int32]types.NamespacedName{}, tags: map[string]string{}, tagFrom: map[string]types.NamespacedName{}}
+}
+
+// fields lists the group-wide settings by annotation.
+func (s *settings) fields() []struct {
+	ann string
+	v   *string
+} {
+	return []struct {
+		ann string
+		v   *string
+	}{
+		{annLoadBalancerName, &s.Name}, {annScheme, (*string)(&s.Scheme)}, {annIPAddressType, (*string)(&s.IPAddressType)},
+		{annSubnets, &s.Subnets}, {annSecurityGroups, &s.SecurityGroups}, {annInboundCIDRs, &s.InboundCIDRs},
+		{annWAFv2ACLARN, &s.WAFv2ACL}, {annShield, &s.Shield}, {annLBAttributes, &s.Attributes},
+	}
+}
+
+// merge accepts member m into the group unless a value it sets differs from one an accepted member set; the
+// group is changed only when m is accepted.
+func (g *group) merge(key types.NamespacedName, m *member) error {
+	conflict := func(what, mine, theirs string, other types.NamespacedName) error {
+		return fmt.Errorf("%s is %q here but %q on member %s of the same group; the member already accepted wins", what, mine, theirs, other)
+	}
+	have, want := g.settings.fields(), m.settings.fields()
+	for i, f := range want {
+		if *f.v != "" && *have[i].v != "" && *have[i].v != *f.v {
+			return conflict("annotation "+f.ann, *f.v, *have[i].v, g.from[f.ann])
+		}
+	}
+	for k, v := range m.tags {
+		if old, ok := g.tags[k]; ok && old != v {
+			return conflict(fmt.Sprintf("annotation %s key %s", annTags, k), v, old, g.tagFrom[k])
+		}
 	}
 	for _, l := range m.listeners {
-		have, ok := listeners[l.Port]
+		h, ok := g.listeners[l.Port]
 		if !ok {
 			continue
 		}
-		if have.Protocol != l.Protocol {
-			return fmt.Errorf("listen port %d is %s here but %s in the rest of its group", l.Port, l.Protocol, have.Protocol)
+		if h.Protocol != l.Protocol {
+			return conflict(fmt.Sprintf("listen port %d", l.Port), string(l.Protocol), string(h.Protocol), g.listenerFrom[l.Port])
 		}
-		if l.SSLPolicy != "" && have.SSLPolicy != "" && l.SSLPolicy != have.SSLPolicy {
-			return fmt.Errorf("ssl-policy %q on port %d conflicts with %q in the rest of its group", l.SSLPolicy, l.Port, have.SSLPolicy)
+		if l.SSLPolicy != "" && h.SSLPolicy != "" && l.SSLPolicy != h.SSLPolicy {
+			return conflict(fmt.Sprintf("ssl-policy on port %d", l.Port), l.SSLPolicy, h.SSLPolicy, g.listenerFrom[l.Port])
 		}
 	}
-	if m.defaultAction != nil && defaultAction != nil {
-		return fmt.Errorf("spec.defaultBackend is already set by another member of its group")
+	if m.defaultAction != nil && g.defaultAction != nil {
+		return fmt.Errorf("spec.defaultBackend is already set by member %s of the same group", *g.defaultAction)
+	}
+
+	for i, f := range want {
+		if *f.v != "" && *have[i].v == "" {
+			*have[i].v, g.from[f.ann] = *f.v, key
+		}
+	}
+	for k, v := range m.tags {
+		if _, ok := g.tags[k]; !ok {
+			g.tags[k], g.tagFrom[k] = v, key
+		}
+	}
+	for _, l := range m.listeners {
+		h, ok := g.listeners[l.Port]
+		if !ok {
+			g.listeners[l.Port], g.listenerFrom[l.Port] = cloud.Listener{Port: l.Port, Protocol: l.Protocol, SSLPolicy: l.SSLPolicy}, key
+		} else if h.SSLPolicy == "" {
+			h.SSLPolicy = l.SSLPolicy
+			g.listeners[l.Port] = h
+		}
+	}
+	if m.defaultAction != nil {
+		g.defaultAction = &key
 	}
 	return nil
+}
+
+// memberOrder is a member's group.order; an invalid one sorts as 0, and translation refuses the member.
+func memberOrder(ing *networkingv1.Ingress) int32 {
+	o, _ := annotations(ing.Annotations).groupOrder()
+	return o
 }
 
 func appendNew(list []string, items ...string) []string {

@@ -1,0 +1,90 @@
+package ingress
+
+import (
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+func TestStackOfGroup(t *testing.T) {
+	g := NewWithT(t)
+	implicit := webIngress("web", nil)
+	g.Expect(stackKey(stackOf(implicit))).To(Equal("ns/web"), "an Ingress without group.name keeps its stack key")
+	g.Expect(stackKey(stackOf(webIngress("web", map[string]string{annGroupName: "shared"})))).To(Equal("shared"))
+	for _, bad := range []string{"", "Shared", "-a", "a-", "a_b", strings.Repeat("a", 64)} {
+		ing := webIngress("web", map[string]string{annGroupName: bad})
+		g.Expect(stackKey(stackOf(ing))).To(Equal("ns/web"), "an invalid group.name %q joins no group", bad)
+		out := Translate(input(ing))
+		g.Expect(out.Errors[key("web")]).To(MatchError(ContainSubstring(annGroupName)), bad)
+	}
+	g.Expect(stackKey(stackOf(webIngress("web", map[string]string{annGroupName: strings.Repeat("a", 63)})))).To(HaveLen(63))
+	for _, bad := range []string{"x", "1001", "-1001", "1.5"} {
+		out := Translate(input(webIngress("web", map[string]string{annGroupOrder: bad})))
+		g.Expect(out.Errors[key("web")]).To(MatchError(ContainSubstring(annGroupOrder)), bad)
+	}
+}
+
+func TestRecordNamesOfGroupsNeverCollide(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(recordName("team/web")).To(Equal("team.web"), "implicit groups keep their record")
+	g.Expect(recordName("shared")).To(Equal("shared"))
+	// Group "team.web" would read like the implicit group of Ingress team/web.
+	g.Expect(recordName("team.web")).NotTo(Equal(recordName("team/web")))
+	g.Expect(recordName("team.web")).NotTo(ContainSubstring("."))
+	g.Expect(recordName("team.web")).NotTo(Equal(recordName("team-web")))
+}
+
+func TestTranslateGroupOrder(t *testing.T) {
+	g := NewWithT(t)
+	prefix := networkingv1.PathTypePrefix
+	// "a" sorts first by name but has the higher order; its longer path would sort first if the rules of all
+	// members were sorted together.
+	a := ingress("a", map[string]string{annGroupOrder: "10"}, rule("", httpPath("/long/path", prefix, backend("web", 80))))
+	b := ingress("b", map[string]string{annGroupOrder: "-5"},
+		rule("", httpPath("/", prefix, backend("web", 80)), httpPath("/b/longer", prefix, backend("web", 80))))
+	c := ingress("c", nil, rule("", httpPath("/c", prefix, backend("web", 80))))
+	out := Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b, c}})
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{b, c, a}))
+	g.Expect(viewRules(listener(out.LoadBalancer, 80))).To(Equal([]ruleView{
+		{1, "", cloud.PathPrefix, "/b/longer", "ns/b/web:80"},
+		{2, "", cloud.PathPrefix, "/", "ns/b/web:80"},
+		{3, "", cloud.PathPrefix, "/c", "ns/c/web:80"},
+		{4, "", cloud.PathPrefix, "/long/path", "ns/a/web:80"},
+	}))
+}
+
+func TestTranslateAppliedMembersWinConflicts(t *testing.T) {
+	g := NewWithT(t)
+	// "a" comes first in group order, but "b" is the member the load balancer already serves.
+	a := webIngress("a", map[string]string{annScheme: "internet-facing", annGroupOrder: "-1"})
+	b := webIngress("b", map[string]string{annScheme: "internal"})
+	in := Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b}}
+
+	out := Translate(in)
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{a}), "without a record, group order decides")
+
+	in.Applied = map[types.NamespacedName]bool{key("b"): true}
+	out = Translate(in)
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{b}))
+	g.Expect(out.LoadBalancer.Scheme).To(Equal(cloud.SchemeInternal))
+	g.Expect(out.Errors[key("a")]).To(MatchError(
+		`annotation alb.ingress.kubernetes.io/scheme is "internet-facing" here but "internal" on member ns/b of the same group; the member already accepted wins`))
+}
+
+func TestTranslateGroupUnsetSettingsTakeTheGroups(t *testing.T) {
+	g := NewWithT(t)
+	a := webIngress("a", nil)
+	b := webIngress("b", map[string]string{annScheme: "internet-facing", annSubnets: "subnet-1,subnet-2"})
+	out := Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b}})
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(out.LoadBalancer.Scheme).To(Equal(cloud.SchemeInternetFacing))
+	g.Expect(out.LoadBalancer.Subnets).To(Equal([]string{"subnet-1", "subnet-2"}))
+	// An explicit group's load balancer is named after the group, as the AWS Load Balancer Controller names it.
+	g.Expect(out.LoadBalancer.Name).To(MatchRegexp(`^k8s-group-[0-9a-f]{10}$`))
+}
