@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -87,4 +88,36 @@ func TestTranslateGroupUnsetSettingsTakeTheGroups(t *testing.T) {
 	g.Expect(out.LoadBalancer.Subnets).To(Equal([]string{"subnet-1", "subnet-2"}))
 	// An explicit group's load balancer is named after the group, as the AWS Load Balancer Controller names it.
 	g.Expect(out.LoadBalancer.Name).To(MatchRegexp(`^k8s-group-[0-9a-f]{10}$`))
+}
+
+func TestTranslateGroupRuleQuotaLeavesOutTheMember(t *testing.T) {
+	g := NewWithT(t)
+	prefix := networkingv1.PathTypePrefix
+	many := func(name string, n int, ann map[string]string) *networkingv1.Ingress {
+		var paths []networkingv1.HTTPIngressPath
+		for i := range n {
+			paths = append(paths, httpPath(fmt.Sprintf("/%s/%d", name, i), prefix, backend("web", 80)))
+		}
+		return ingress(name, ann, rule("", paths...))
+	}
+	// 60 rules on two listeners are 120 listener rules: "a" alone is past the quota.
+	twoPorts := map[string]string{annListenPorts: `[{"HTTP": 80}, {"HTTP": 8080}]`}
+	out := Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(),
+		Ingresses: []*networkingv1.Ingress{many("a", 60, twoPorts), many("b", 10, nil)}})
+	g.Expect(out.Errors[key("a")]).To(MatchError(ContainSubstring("past the ALB quota of 100")))
+	g.Expect(out.Members).To(HaveLen(1))
+
+	// "b" is applied: the member that would pass the quota is the newcomer "a", whatever the group order.
+	a, b := many("a", 50, nil), many("b", 60, nil)
+	in := Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b},
+		Applied: map[types.NamespacedName]bool{key("b"): true}}
+	out = Translate(in)
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{b}))
+	g.Expect(out.Errors[key("a")]).To(MatchError("its 50 rules would take the group's load balancer to 110 rules, past the ALB quota of 100"))
+	g.Expect(listener(out.LoadBalancer, 80).Rules).To(HaveLen(60))
+
+	// Exactly 100 fits.
+	out = Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{many("a", 40, nil), b}})
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(listener(out.LoadBalancer, 80).Rules).To(HaveLen(100))
 }

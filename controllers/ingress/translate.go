@@ -94,6 +94,9 @@ func Translate(in Input) Output {
 			out.Notices[key] = n
 		}
 		m, err := translateMember(in, ing)
+		if n := len(m.ruleList()); err == nil && g.rules+n > ruleQuota {
+			err = fmt.Errorf("its %d rules would take the group's load balancer to %d rules, past the ALB quota of %d", n, g.rules+n, ruleQuota)
+		}
 		if err == nil {
 			err = g.merge(key, m)
 		}
@@ -549,6 +552,24 @@ type group struct {
 	tags          map[string]string
 	tagFrom       map[string]types.NamespacedName
 	defaultAction *types.NamespacedName
+	// rules counts the listener rules of the accepted members.
+	rules int
+}
+
+// ruleQuota is the ALB's default quota of rules per load balancer, over all listeners, default rules not
+// included. A member that would pass it is left out before the provider is called, not the whole group.
+const ruleQuota = 100
+
+// ruleList is every listener rule the member asks for: each of its rules on each of its listeners. Nil-safe.
+func (m *member) ruleList() []int32 {
+	if m == nil {
+		return nil
+	}
+	var out []int32
+	for range m.rules {
+		out = append(out, m.ports()...)
+	}
+	return out
 }
 
 func newGroup() *group {
@@ -626,6 +647,7 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 	if m.defaultAction != nil {
 		g.defaultAction = &key
 	}
+	g.rules += len(m.ruleList())
 	return nil
 }
 
