@@ -66,9 +66,14 @@ type MemberStatus struct {
 	Name string `json:"name"`
 	// Applied is true when the model the provider last converged to includes this member.
 	Applied bool `json:"applied"`
-	// Message says why the member is left out.
+	// Message says why the member is left out, or why it is served as it was last applied.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Model is what the member contributed to the last applied model (gzipped JSON, base64), kept so that a
+	// member that becomes invalid or conflicting keeps its rules as they were until it is valid again, across
+	// restarts too. It is the controller's, not an interface.
+	// +optional
+	Model string `json:"model,omitempty"`
 }
 
 // TargetGroupBinding says which Service port feeds a target group, and how.

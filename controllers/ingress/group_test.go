@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -120,4 +121,64 @@ func TestTranslateGroupRuleQuotaLeavesOutTheMember(t *testing.T) {
 	out = Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{many("a", 40, nil), b}})
 	g.Expect(out.Errors).To(BeEmpty())
 	g.Expect(listener(out.LoadBalancer, 80).Rules).To(HaveLen(100))
+}
+
+func TestTranslateKeepsAnAppliedMemberThatFails(t *testing.T) {
+	g := NewWithT(t)
+	prefix := networkingv1.PathTypePrefix
+	a := webIngress("a", map[string]string{annScheme: "internal"})
+	a.Spec.DefaultBackend = ptr.To(backend("web", 80))
+	// b comes first in group order: precedence, not order, decides conflicts.
+	b := ingress("b", map[string]string{annGroupOrder: "-1"}, rule("b.example.com",
+		httpPath("/b", prefix, backend("web", 80)), httpPath("/b/longer", prefix, backend("api", 9000))))
+	in := Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b}}
+	before := Translate(in)
+	g.Expect(before.Errors).To(BeEmpty())
+	g.Expect(before.Models).To(HaveLen(2))
+	in.Applied = map[types.NamespacedName]bool{key("a"): true, key("b"): true}
+	in.Kept = before.Models
+
+	for name, broken := range map[string]func(*networkingv1.Ingress){
+		"invalid annotation":         func(i *networkingv1.Ingress) { i.Annotations[annHCPath] = "no-slash" },
+		"missing backend":            func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "gone" },
+		"conflicting setting":        func(i *networkingv1.Ingress) { i.Annotations[annScheme] = "internet-facing" },
+		"second default backend":     func(i *networkingv1.Ingress) { i.Spec.DefaultBackend = ptr.To(backend("web", 80)) },
+		"past the rule quota":        func(i *networkingv1.Ingress) { i.Annotations[annListenPorts] = manyPorts(50) },
+		"conflicting listen-port":    func(i *networkingv1.Ingress) { i.Annotations[annListenPorts] = `[{"HTTPS": 80}]` },
+		"invalid group.order itself": func(i *networkingv1.Ingress) { i.Annotations[annGroupOrder] = "first" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			bb := b.DeepCopy()
+			broken(bb)
+			in := in
+			in.Ingresses = []*networkingv1.Ingress{a, bb}
+			out := Translate(in)
+			g.Expect(out.Errors).To(HaveKey(key("b")))
+			g.Expect(out.Errors).NotTo(HaveKey(key("a")))
+			g.Expect(out.Members).To(ConsistOf(bb, a), "b is served as it was")
+			g.Expect(out.Models[key("b")]).To(Equal(in.Kept[key("b")]))
+			g.Expect(out.LoadBalancer.Hash()).To(Equal(before.LoadBalancer.Hash()))
+		})
+	}
+
+	// Unchanged members give the same model from what was kept: no cloud call after a restart.
+	broken := b.DeepCopy()
+	broken.Annotations[annHCPath] = "no-slash"
+	in.Ingresses = []*networkingv1.Ingress{a, broken}
+	g.Expect(Translate(in).LoadBalancer.Hash()).To(Equal(before.LoadBalancer.Hash()))
+
+	// Without a kept model (never applied, or a record of another version), the member is simply left out.
+	in.Kept = map[types.NamespacedName]string{key("b"): "not base64!"}
+	out := Translate(in)
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{a}))
+}
+
+// manyPorts is a listen-ports value of n HTTP listeners.
+func manyPorts(n int) string {
+	var ps []string
+	for i := range n {
+		ps = append(ps, fmt.Sprintf(`{"HTTP": %d}`, 8000+i))
+	}
+	return "[" + strings.Join(ps, ",") + "]"
 }

@@ -201,6 +201,41 @@ var _ = Describe("Ingress groups", func() {
 		expectAddress(b, group)
 	})
 
+	It("keeps the rules of an applied member that turns invalid, while the others converge, across a restart", func() {
+		a := member(ns1, "a", "/a", nil)
+		b := member(ns2, "b", "/b", nil)
+		Expect(k8s.Create(ctx, a)).To(Succeed())
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a", "/b"}))
+		Eventually(appliedMembers).Should(HaveLen(2))
+
+		By("breaking b: its rules stay as they were")
+		Expect(update(b, func(i *networkingv1.Ingress) {
+			i.Annotations["alb.ingress.kubernetes.io/healthcheck-path"] = "no-slash"
+			i.Spec.Rules[0].HTTP.Paths[0].Path = "/b/new"
+		})).To(Succeed())
+		Eventually(warningNotes).WithArguments(b, "InvalidAnnotation").ShouldNot(BeEmpty())
+		Eventually(func() []v1alpha1.MemberStatus { return record().Status.Members }).Should(ContainElement(And(
+			HaveField("Name", ns2+"/b"), HaveField("Applied", true), HaveField("Message", ContainSubstring("healthcheck-path")))))
+
+		By("changing a: the group still converges")
+		Expect(update(a, func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Path = "/a/new" })).To(Succeed())
+		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a/new", "/b"}))
+		Eventually(func() string { return record().Status.AppliedHash }).Should(Equal(provider.LoadBalancer(group).Hash()))
+		calls := len(provider.Calls())
+		r := &ingress.Reconciler{Client: mgr.GetClient(), Provider: provider, Recorder: mgr.GetEventRecorder("test"),
+			ClusterName: clusterName, LegacyClass: "cloudlb"}
+		_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(provider.Calls()[calls:]).To(BeEmpty(), "the kept member is rebuilt from the record as it was applied")
+
+		By("fixing b: its new rules apply")
+		Expect(update(b, func(i *networkingv1.Ingress) { delete(i.Annotations, "alb.ingress.kubernetes.io/healthcheck-path") })).To(Succeed())
+		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a/new", "/b/new"}))
+		Eventually(func() []v1alpha1.MemberStatus { return record().Status.Members }).Should(ContainElement(And(
+			HaveField("Name", ns2+"/b"), HaveField("Applied", true), HaveField("Message", BeEmpty()))))
+	})
+
 	It("makes no cloud call for a converged group after a restart", func() {
 		a := member(ns1, "a", "/a", nil)
 		b := member(ns2, "b", "/b", nil)

@@ -134,7 +134,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes,
-		Applied: appliedMembers(record)})
+		Applied: appliedMembers(record), Kept: keptModels(record)})
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
@@ -184,7 +184,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			}
 		}
 	}
-	update := recordUpdate{members: out.Members, left: out.Errors, converged: true, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
+	update := recordUpdate{members: out.Members, left: out.Errors, converged: true, models: out.Models, bindings: out.Bindings,
+		ready: metav1.ConditionTrue, reason: "Ensured"}
 	if applied {
 		update.observed, update.scheme = &status, string(out.LoadBalancer.Scheme)
 	}
@@ -413,8 +414,9 @@ type recordUpdate struct {
 	members []*networkingv1.Ingress
 	// left are the members left out of the model, and why.
 	left map[types.NamespacedName]error
-	// converged says the cloud now serves members: they are recorded as applied.
+	// converged says the cloud now serves members: they are recorded as applied, with their models.
 	converged bool
+	models    map[types.NamespacedName]string
 	bindings  []v1alpha1.TargetGroupBinding
 	hash      string
 	// observed is what an Ensure just returned, with the scheme it applied.
@@ -463,18 +465,32 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 		st.TargetGroups = u.bindings
 	}
 	if u.members != nil || len(u.left) > 0 {
-		// A member keeps its Applied mark through a failed apply: what the cloud serves did not change.
-		was := map[string]bool{}
+		// Until an apply succeeds, a member keeps its Applied mark and kept model: what the cloud serves did not
+		// change. A member left out, or served as it was (it has a kept model and an error), says why.
+		was := map[string]v1alpha1.MemberStatus{}
 		for _, m := range st.Members {
-			was[m.Name] = m.Applied
+			was[m.Name] = m
 		}
 		st.Members = nil
 		for _, ing := range u.members {
-			n := client.ObjectKeyFromObject(ing).String()
-			st.Members = append(st.Members, v1alpha1.MemberStatus{Name: n, Applied: u.converged || was[n]})
+			k := client.ObjectKeyFromObject(ing)
+			m := v1alpha1.MemberStatus{Name: k.String(), Applied: was[k.String()].Applied, Model: was[k.String()].Model}
+			if u.converged {
+				m.Applied, m.Model = true, u.models[k]
+			}
+			if err := u.left[k]; err != nil {
+				m.Message = "served as last applied: " + err.Error()
+			}
+			st.Members = append(st.Members, m)
 		}
 		for k, err := range u.left {
-			st.Members = append(st.Members, v1alpha1.MemberStatus{Name: k.String(), Message: err.Error()})
+			if !slices.ContainsFunc(st.Members, func(m v1alpha1.MemberStatus) bool { return m.Name == k.String() }) {
+				m := v1alpha1.MemberStatus{Name: k.String(), Message: err.Error()}
+				if !u.converged {
+					m.Applied, m.Model = was[k.String()].Applied, was[k.String()].Model
+				}
+				st.Members = append(st.Members, m)
+			}
 		}
 		slices.SortFunc(st.Members, func(a, b v1alpha1.MemberStatus) int { return strings.Compare(a.Name, b.Name) })
 	}
@@ -499,6 +515,17 @@ func appliedMembers(record *v1alpha1.LoadBalancer) map[types.NamespacedName]bool
 	for _, m := range record.Status.Members {
 		if ns, n, ok := strings.Cut(m.Name, "/"); ok && m.Applied {
 			out[types.NamespacedName{Namespace: ns, Name: n}] = true
+		}
+	}
+	return out
+}
+
+// keptModels are the applied members' contributions to the last applied model, from the record.
+func keptModels(record *v1alpha1.LoadBalancer) map[types.NamespacedName]string {
+	out := map[types.NamespacedName]string{}
+	for _, m := range record.Status.Members {
+		if ns, n, ok := strings.Cut(m.Name, "/"); ok && m.Applied && m.Model != "" {
+			out[types.NamespacedName{Namespace: ns, Name: n}] = m.Model
 		}
 	}
 	return out

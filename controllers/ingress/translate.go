@@ -1,8 +1,13 @@
 package ingress
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -28,6 +33,8 @@ type Input struct {
 	// Applied are the members that the last applied model included, from the stack's record: they take
 	// precedence in a conflict over group-wide settings.
 	Applied map[types.NamespacedName]bool
+	// Kept are the applied members' contributions to the last applied model, encoded, from the stack's record.
+	Kept map[types.NamespacedName]string
 }
 
 // Output is the model of one stack, built from its valid members. A member that fails is left out, with its
@@ -46,6 +53,9 @@ type Output struct {
 	Notices map[types.NamespacedName]string
 	// Bindings say which Service port feeds each target group, for the targets reconciler.
 	Bindings []v1alpha1.TargetGroupBinding
+	// Models are the encoded contributions of Members, to keep on the record once applied. A member that has
+	// one but also an entry in Errors is served as it was last applied (see Translate).
+	Models map[types.NamespacedName]string
 }
 
 // ServiceError says a backend Service, or its port, cannot be resolved.
@@ -68,23 +78,41 @@ func (e *ServiceError) Error() string {
 // and within a member its own rules keep the order Ingress semantics need. Which members are accepted is decided
 // in another order, precedence: the members the last applied model included (Input.Applied) come first, so that a
 // member joining with conflicting group-wide settings is the one left out, never a member already served.
+//
+// One member never breaks the others: a member that fails (invalid, a backend missing, a conflict, past the rule
+// quota) is left out, and when it was applied before, its contribution to the last applied model (Input.Kept,
+// from the record, so it survives a restart) takes its place: its rules stay as they were until it is valid
+// again. The provider sees one whole model either way, so no plan has to know which rules to spare.
 func Translate(in Input) Output {
 	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{},
-		Notices: map[types.NamespacedName]string{}}
+		Notices: map[types.NamespacedName]string{}, Models: map[types.NamespacedName]string{}}
 	ings := slices.Clone(in.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return cmp.Or(cmp.Compare(memberOrder(a), memberOrder(b)), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	precedence := slices.Clone(ings)
-	slices.SortStableFunc(precedence, func(a, b *networkingv1.Ingress) int {
-		applied := func(i *networkingv1.Ingress) int {
-			if in.Applied[types.NamespacedName{Namespace: i.Namespace, Name: i.Name}] {
-				return 0
-			}
+	type translated struct {
+		m   *member
+		err error
+	}
+	fresh := map[types.NamespacedName]translated{}
+	for _, ing := range ings {
+		m, err := translateMember(in, ing)
+		fresh[types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}] = translated{m, err}
+	}
+	// Precedence: applied members whose group-wide settings did not change since they were applied, then applied
+	// members that changed them, then new members; group order within each.
+	rank := func(i *networkingv1.Ingress) int {
+		key := types.NamespacedName{Namespace: i.Namespace, Name: i.Name}
+		if !in.Applied[key] {
+			return 2
+		}
+		if kept, now := decodeMember(in.Kept[key]), fresh[key].m; kept != nil && now != nil && kept.groupWide() != now.groupWide() {
 			return 1
 		}
-		return cmp.Compare(applied(a), applied(b))
-	})
+		return 0
+	}
+	precedence := slices.Clone(ings)
+	slices.SortStableFunc(precedence, func(a, b *networkingv1.Ingress) int { return cmp.Compare(rank(a), rank(b)) })
 
 	g := newGroup()
 	accepted := map[types.NamespacedName]*member{}
@@ -93,7 +121,7 @@ func Translate(in Input) Output {
 		if n := unknownAnnotations(ing.Annotations); n != "" {
 			out.Notices[key] = n
 		}
-		m, err := translateMember(in, ing)
+		m, err := fresh[key].m, fresh[key].err
 		if n := len(m.ruleList()); err == nil && g.rules+n > ruleQuota {
 			err = fmt.Errorf("its %d rules would take the group's load balancer to %d rules, past the ALB quota of %d", n, g.rules+n, ruleQuota)
 		}
@@ -102,6 +130,11 @@ func Translate(in Input) Output {
 		}
 		if err != nil {
 			out.Errors[key] = err
+			// The kept contribution fitted the group when it was applied; it still must, or it goes too.
+			if kept := decodeMember(in.Kept[key]); kept != nil && g.rules+len(kept.ruleList()) <= ruleQuota && g.merge(key, kept) == nil {
+				accepted[key] = kept
+				out.Models[key] = in.Kept[key]
+			}
 			continue
 		}
 		accepted[key] = m
@@ -109,6 +142,16 @@ func Translate(in Input) Output {
 	if len(accepted) == 0 {
 		return out
 	}
+	// Model order is the order of what is used: a member served as it was keeps its place.
+	slices.SortStableFunc(ings, func(a, b *networkingv1.Ingress) int {
+		order := func(i *networkingv1.Ingress) int32 {
+			if m := accepted[types.NamespacedName{Namespace: i.Namespace, Name: i.Name}]; m != nil {
+				return m.order
+			}
+			return 0
+		}
+		return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
 
 	lb := g.settings.model(in)
 	var rules []orderedRule
@@ -120,7 +163,9 @@ func Translate(in Input) Output {
 		if m == nil {
 			continue
 		}
-		out.Warnings[key] = m.warnings
+		if out.Errors[key] == nil {
+			out.Warnings[key] = m.warnings
+		}
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
 			if !ok {
@@ -146,6 +191,9 @@ func Translate(in Input) Output {
 		lb.TargetGroups = append(lb.TargetGroups, m.targetGroups...)
 		out.Bindings = append(out.Bindings, m.bindings...)
 		out.Members = append(out.Members, ing)
+		if _, kept := out.Models[key]; !kept {
+			out.Models[key] = m.encode()
+		}
 	}
 
 	fallback := cloud.Action{Type: cloud.ActionFixedResponse,
@@ -268,6 +316,7 @@ func compareRules(a, b orderedRule) int {
 }
 
 type member struct {
+	order         int32
 	settings      settings
 	listeners     []cloud.Listener
 	rules         []orderedRule
@@ -296,7 +345,7 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if _, err := a.groupName(); err != nil {
 		return nil, err
 	}
-	if _, err := a.groupOrder(); err != nil {
+	if m.order, err = a.groupOrder(); err != nil {
 		return nil, err
 	}
 
@@ -649,6 +698,78 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 	}
 	g.rules += len(m.ruleList())
 	return nil
+}
+
+// memberModel is the part of a member that the model is built from, as kept on the record: its rules are in
+// the member's own order already, and their sort keys are not kept (a stable sort leaves them in place).
+type memberModel struct {
+	Order         int32                         `json:"o,omitempty"`
+	Settings      settings                      `json:"s"`
+	Listeners     []cloud.Listener              `json:"l,omitempty"`
+	Rules         []cloud.Rule                  `json:"r,omitempty"`
+	TargetGroups  []cloud.TargetGroup           `json:"t,omitempty"`
+	Bindings      []v1alpha1.TargetGroupBinding `json:"b,omitempty"`
+	DefaultAction *cloud.Action                 `json:"d,omitempty"`
+	Tags          map[string]string             `json:"g,omitempty"`
+}
+
+// encode gives the member's contribution as gzipped JSON in base64: deterministic, so that an unchanged member
+// leaves the record unchanged.
+func (m *member) encode() string {
+	mm := memberModel{Order: m.order, Settings: m.settings, Listeners: m.listeners, TargetGroups: m.targetGroups, Bindings: m.bindings,
+		DefaultAction: m.defaultAction, Tags: m.tags}
+	for _, r := range m.rules {
+		mm.Rules = append(mm.Rules, r.rule)
+	}
+	b, err := json.Marshal(mm)
+	if err != nil {
+		return "" // unreachable for plain data; nothing is kept
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+// decodeMember reads a kept contribution; nil when there is none or it does not read (a record written by
+// another version): the member is then simply left out.
+func decodeMember(s string) *member {
+	if s == "" {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, 4<<20))
+	if err != nil {
+		return nil
+	}
+	var mm memberModel
+	if err := json.Unmarshal(b, &mm); err != nil {
+		return nil
+	}
+	m := &member{order: mm.Order, settings: mm.Settings, listeners: mm.Listeners, targetGroups: mm.TargetGroups, bindings: mm.Bindings,
+		defaultAction: mm.DefaultAction, tags: mm.Tags}
+	for _, r := range mm.Rules {
+		m.rules = append(m.rules, orderedRule{rule: r})
+	}
+	return m
+}
+
+// groupWide sums up what the member sets that its group must agree on.
+func (m *member) groupWide() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+v|%v|%t", m.settings, m.tags, m.defaultAction != nil)
+	for _, l := range m.listeners {
+		fmt.Fprintf(&b, "|%d/%s/%s", l.Port, l.Protocol, l.SSLPolicy)
+	}
+	return b.String()
 }
 
 // memberOrder is a member's group.order; an invalid one sorts as 0, and translation refuses the member.
