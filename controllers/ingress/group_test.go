@@ -182,3 +182,22 @@ func manyPorts(n int) string {
 	}
 	return "[" + strings.Join(ps, ",") + "]"
 }
+
+func TestTranslateHeldMemberIsLeftAsApplied(t *testing.T) {
+	g := NewWithT(t)
+	a, b := webIngress("a", nil), ingress("b", nil, rule("b.example.com", httpPath("/b", networkingv1.PathTypePrefix, backend("web", 80))))
+	in := Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b}}
+	before := Translate(in)
+	in.Applied = map[types.NamespacedName]bool{key("a"): true, key("b"): true}
+	in.Kept = before.Models
+	in.Held = map[types.NamespacedName]bool{key("b"): true}
+	changed := b.DeepCopy()
+	changed.Spec.Rules[0].Host = "changed.example.com"
+	in.Ingresses = []*networkingv1.Ingress{a, changed}
+	out := Translate(in)
+	g.Expect(out.Errors).To(HaveKeyWithValue(key("b"), errHeld))
+	g.Expect(out.LoadBalancer.Hash()).To(Equal(before.LoadBalancer.Hash()), "the held member is not translated anew")
+
+	in.Kept = nil
+	g.Expect(Translate(in).Members).To(Equal([]*networkingv1.Ingress{a}), "a held member never applied has nothing to keep")
+}

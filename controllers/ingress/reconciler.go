@@ -133,8 +133,15 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes,
-		Applied: appliedMembers(record), Kept: keptModels(record)})
+	// Held members are passed along so that their part of a group's load balancer stays as it was applied:
+	// holding an Ingress must not take its rules off a load balancer that other members keep up to date.
+	heldKeys := map[types.NamespacedName]bool{}
+	for _, ing := range held {
+		heldKeys[client.ObjectKeyFromObject(ing)] = true
+	}
+	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
+		Classes: classes, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys})
+	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
@@ -160,7 +167,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			bindings: out.Bindings, ready: metav1.ConditionFalse, reason: "NotFoundYet", message: err.Error()})
 	}
 	if err != nil {
-		for _, ing := range out.Members {
+		for _, ing := range served {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
 		}
 		// The bindings stay: the target groups that exist keep following their endpoints while this fails.
@@ -175,7 +182,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	if applied {
-		for _, ing := range out.Members {
+		for _, ing := range served {
 			for _, w := range append(slices.Clone(out.Warnings[client.ObjectKeyFromObject(ing)]), status.Warnings...) {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "Degraded", "Ensure", "%s", w)
 			}
@@ -208,7 +215,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err := r.writeRecord(ctx, record, update); err != nil {
 		return ctrl.Result{}, err
 	}
-	for _, ing := range out.Members {
+	for _, ing := range served {
 		if err := r.writeIngressStatus(ctx, ing, status.DNSName); err != nil {
 			return ctrl.Result{}, err
 		}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,7 +36,13 @@ type Input struct {
 	Applied map[types.NamespacedName]bool
 	// Kept are the applied members' contributions to the last applied model, encoded, from the stack's record.
 	Kept map[types.NamespacedName]string
+	// Held are members that carry the finalizer but that cloudlb no longer serves (their class is gone or
+	// another's): their part of the load balancer is left as it was applied (Kept), never translated anew.
+	Held map[types.NamespacedName]bool
 }
+
+// errHeld leaves a held member's part of the load balancer as it was applied.
+var errHeld = errors.New("cloudlb no longer serves this Ingress: its rules are left as they were")
 
 // Output is the model of one stack, built from its valid members. A member that fails is left out, with its
 // error, and does not stop the others.
@@ -96,8 +103,13 @@ func Translate(in Input) Output {
 	}
 	fresh := map[types.NamespacedName]translated{}
 	for _, ing := range ings {
+		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		if in.Held[key] {
+			fresh[key] = translated{nil, errHeld}
+			continue
+		}
 		m, err := translateMember(in, ing)
-		fresh[types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}] = translated{m, err}
+		fresh[key] = translated{m, err}
 	}
 	// Precedence: applied members whose group-wide settings did not change since they were applied, then applied
 	// members that changed them, then new members; group order within each.
@@ -118,7 +130,7 @@ func Translate(in Input) Output {
 	accepted := map[types.NamespacedName]*member{}
 	for _, ing := range precedence {
 		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
-		if n := unknownAnnotations(ing.Annotations); n != "" {
+		if n := unknownAnnotations(ing.Annotations); n != "" && !in.Held[key] {
 			out.Notices[key] = n
 		}
 		m, err := fresh[key].m, fresh[key].err
