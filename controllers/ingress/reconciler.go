@@ -76,7 +76,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
-		// Status and finalizer writes, our own included, change nothing that translation reads.
+		// Status and finalizer writes, our own included, change nothing that translation reads. On an update the
+		// map function sees the old and the new Ingress, so a changed group.name enqueues both groups: the old one
+		// drops the member's rules, the new one adds them.
 		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress), builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
