@@ -95,7 +95,7 @@ var _ = Describe("Ingress groups", func() {
 		Expect(record().Spec.Stack).To(Equal(group))
 
 		By("re-ordering a member")
-		Expect(update(b, func(i *networkingv1.Ingress) { i.Annotations[annGroupOrder] = "-5" })).To(Succeed())
+		Eventually(update).WithArguments(b, func(i *networkingv1.Ingress) { i.Annotations[annGroupOrder] = "-5" }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/b/longer", "/a"}))
 	})
 
@@ -131,7 +131,7 @@ var _ = Describe("Ingress groups", func() {
 		expectAddress(b, group)
 
 		By("leaving: the Ingress becomes its own group again")
-		Expect(update(b, func(i *networkingv1.Ingress) { delete(i.Annotations, annGroupName) })).To(Succeed())
+		Eventually(update).WithArguments(b, func(i *networkingv1.Ingress) { delete(i.Annotations, annGroupName) }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a"}))
 		Eventually(rulePaths).WithArguments(ns2 + "/b").Should(Equal([]string{"/b"}))
 		Eventually(hostname).WithArguments(b).Should(Equal(dnsNameOf(ns2 + "/b")))
@@ -139,7 +139,7 @@ var _ = Describe("Ingress groups", func() {
 
 		By("changing group: the old group, left without members, is deleted")
 		other := group + "-other"
-		Expect(update(a, func(i *networkingv1.Ingress) { i.Annotations[annGroupName] = other })).To(Succeed())
+		Eventually(update).WithArguments(a, func(i *networkingv1.Ingress) { i.Annotations[annGroupName] = other }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(other).Should(Equal([]string{"/a"}))
 		Eventually(func() *cloud.LoadBalancer { return provider.LoadBalancer(group) }).Should(BeNil())
 		Eventually(record).Should(BeNil())
@@ -196,7 +196,7 @@ var _ = Describe("Ingress groups", func() {
 			HaveField("Message", ContainSubstring("scheme")))))
 
 		By("resolving the conflict")
-		Expect(update(b, func(i *networkingv1.Ingress) { delete(i.Annotations, annScheme) })).To(Succeed())
+		Eventually(update).WithArguments(b, func(i *networkingv1.Ingress) { delete(i.Annotations, annScheme) }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/b", "/a", "/c"}))
 		expectAddress(b, group)
 	})
@@ -210,16 +210,16 @@ var _ = Describe("Ingress groups", func() {
 		Eventually(appliedMembers).Should(HaveLen(2))
 
 		By("breaking b: its rules stay as they were")
-		Expect(update(b, func(i *networkingv1.Ingress) {
+		Eventually(update).WithArguments(b, func(i *networkingv1.Ingress) {
 			i.Annotations["alb.ingress.kubernetes.io/healthcheck-path"] = "no-slash"
 			i.Spec.Rules[0].HTTP.Paths[0].Path = "/b/new"
-		})).To(Succeed())
+		}).Should(Succeed())
 		Eventually(warningNotes).WithArguments(b, "InvalidAnnotation").ShouldNot(BeEmpty())
 		Eventually(func() []v1alpha1.MemberStatus { return record().Status.Members }).Should(ContainElement(And(
 			HaveField("Name", ns2+"/b"), HaveField("Applied", true), HaveField("Message", ContainSubstring("healthcheck-path")))))
 
 		By("changing a: the group still converges")
-		Expect(update(a, func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Path = "/a/new" })).To(Succeed())
+		Eventually(update).WithArguments(a, func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Path = "/a/new" }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a/new", "/b"}))
 		Eventually(func() string { return record().Status.AppliedHash }).Should(Equal(provider.LoadBalancer(group).Hash()))
 		ensures := provider.CallCount(fake.MethodEnsure, group)
@@ -230,7 +230,7 @@ var _ = Describe("Ingress groups", func() {
 		Expect(provider.CallCount(fake.MethodEnsure, group)).To(Equal(ensures), "the kept member is rebuilt from the record as it was applied")
 
 		By("fixing b: its new rules apply")
-		Expect(update(b, func(i *networkingv1.Ingress) { delete(i.Annotations, "alb.ingress.kubernetes.io/healthcheck-path") })).To(Succeed())
+		Eventually(update).WithArguments(b, func(i *networkingv1.Ingress) { delete(i.Annotations, "alb.ingress.kubernetes.io/healthcheck-path") }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a/new", "/b/new"}))
 		Eventually(func() []v1alpha1.MemberStatus { return record().Status.Members }).Should(ContainElement(And(
 			HaveField("Name", ns2+"/b"), HaveField("Applied", true), HaveField("Message", BeEmpty()))))
@@ -245,12 +245,12 @@ var _ = Describe("Ingress groups", func() {
 		Eventually(appliedMembers).Should(HaveLen(2))
 
 		// A class that does not exist (yet): cloudlb holds b, neither serving nor releasing it.
-		Expect(update(b, func(i *networkingv1.Ingress) {
+		Eventually(update).WithArguments(b, func(i *networkingv1.Ingress) {
 			i.Spec.IngressClassName = ptr.To("not-yet-" + ns2)
 			i.Spec.Rules[0].HTTP.Paths[0].Path = "/b/new"
-		})).To(Succeed())
+		}).Should(Succeed())
 		Eventually(warningReasons).WithArguments(b).Should(ContainElement("LoadBalancerHeld"))
-		Expect(update(a, func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Path = "/a/new" })).To(Succeed())
+		Eventually(update).WithArguments(a, func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Path = "/a/new" }).Should(Succeed())
 		Eventually(rulePaths).WithArguments(group).Should(Equal([]string{"/a/new", "/b"}))
 		Consistently(rulePaths).WithArguments(group).Should(Equal([]string{"/a/new", "/b"}))
 		Expect(get(b).Finalizers).To(ContainElement(cloud.Finalizer))
