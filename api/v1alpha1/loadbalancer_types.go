@@ -6,7 +6,8 @@ import (
 
 // LoadBalancerSpec names the stack a LoadBalancer record stands for. The controller writes it; users read it.
 type LoadBalancerSpec struct {
-	// Stack is the key of the Ingress group this load balancer serves: "namespace/name" for a single Ingress.
+	// Stack is the key of the Ingress group this load balancer serves: "namespace/name" for a single Ingress, the
+	// group name for an explicit group (alb.ingress.kubernetes.io/group.name).
 	Stack string `json:"stack"`
 }
 
@@ -28,6 +29,13 @@ type LoadBalancerStatus struct {
 	// Ingresses are the members ("namespace/name") that the last applied model was built from.
 	// +optional
 	Ingresses []string `json:"ingresses,omitempty"`
+	// Members are every Ingress of the stack ("namespace/name") and whether the load balancer serves it: a
+	// member left out (invalid, conflicting with the group, or with a missing backend) has Applied false and a
+	// message saying why. Members already applied take precedence in a conflict over group-wide settings.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Members []MemberStatus `json:"members,omitempty"`
 	// AppliedHash is the hash of the last model the provider converged to. A reconcile whose model hashes the
 	// same makes no cloud call.
 	// +optional
@@ -50,6 +58,22 @@ type LoadBalancerStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// MemberStatus is one Ingress of a stack.
+type MemberStatus struct {
+	// Name is the Ingress's "namespace/name".
+	Name string `json:"name"`
+	// Applied is true when the model the provider last converged to includes this member.
+	Applied bool `json:"applied"`
+	// Message says why the member is left out, or why it is served as it was last applied.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Model is what the member contributed to the last applied model (gzipped JSON, base64), kept so that a
+	// member that becomes invalid or conflicting keeps its rules as they were until it is valid again, across
+	// restarts too. It is the controller's, not an interface.
+	// +optional
+	Model string `json:"model,omitempty"`
 }
 
 // TargetGroupBinding says which Service port feeds a target group, and how.

@@ -42,6 +42,8 @@ const (
 	annTGAttributes     = albPrefix + "target-group-attributes"
 	annShield           = albPrefix + "shield-advanced-protection"
 	annTargetNodeLabels = albPrefix + "target-node-labels"
+	annGroupName        = albPrefix + "group.name"
+	annGroupOrder       = albPrefix + "group.order"
 
 	// legacyClassAnnotation predates spec.ingressClassName; it is matched against the --ingress-class flag.
 	legacyClassAnnotation = "kubernetes.io/ingress.class"
@@ -101,6 +103,27 @@ func (a annotations) list(key string) []string {
 		}
 	}
 	return out
+}
+
+// groupNameRE is the AWS Load Balancer Controller's rule for group.name: lower-case alphanumerics, '-' and '.',
+// starting and ending with an alphanumeric, at most 63 characters.
+var groupNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$`)
+
+// groupName reads group.name: "" for an Ingress that is its own implicit group.
+func (a annotations) groupName() (string, error) {
+	v, ok := a[annGroupName]
+	if !ok {
+		return "", nil
+	}
+	if !groupNameRE.MatchString(v) {
+		return "", a.fail(annGroupName, "must be at most 63 lower-case alphanumerics, '-' or '.', starting and ending with an alphanumeric")
+	}
+	return v, nil
+}
+
+// groupOrder reads group.order: members of a group are ordered by it, lowest first, then by namespace/name.
+func (a annotations) groupOrder() (int32, error) {
+	return a.int32In(annGroupOrder, 0, -1000, 1000)
 }
 
 var lbNameRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$`)

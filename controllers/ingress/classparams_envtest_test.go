@@ -123,7 +123,8 @@ var _ = Describe("IngressClassParams", func() {
 
 		Expect(k8s.Delete(ctx, p)).To(Succeed())
 		Expect(update(ing, func(i *networkingv1.Ingress) { i.Spec.Rules[0].HTTP.Paths[0].Path = "/changed" })).To(Succeed())
-		// The stack is reconciled (its record says no member is valid) and nothing in the cloud changes.
+		// The stack is reconciled (its record says the member is left out, as last applied) and nothing in the
+		// cloud changes.
 		Eventually(func() string {
 			record := &v1alpha1.LoadBalancer{}
 			if err := k8s.Get(ctx, client.ObjectKey{Name: ns + ".app"}, record); err != nil {
@@ -133,7 +134,7 @@ var _ = Describe("IngressClassParams", func() {
 				return c.Reason
 			}
 			return ""
-		}).Should(Equal("InvalidSpec"))
+		}).Should(Equal("MembersLeftOut"))
 		Expect(provider.CallCount(fake.MethodDelete, ns+"/app")).To(BeZero())
 		Expect(provider.LoadBalancer(ns + "/app")).To(Equal(before))
 		Expect(hostname(ing)).NotTo(BeEmpty())

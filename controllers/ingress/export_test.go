@@ -1,6 +1,12 @@
 package ingress
 
-import "time"
+import (
+	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
 
 // SetClock makes the collector read the time from now.
 func (c *Collector) SetClock(now func() time.Time) { c.now = now }
@@ -15,3 +21,8 @@ func (c *Collector) SeedOrphan(stack string, since time.Time) {
 
 // Holders counts who holds or waits for key's lock.
 func (l *StackLocks) Holders(key string) int { return l.holders(key) }
+
+// AppliedHash is the hash a record holds once lb, built from members, is applied.
+func AppliedHash(lb *cloud.LoadBalancer, members ...*networkingv1.Ingress) string {
+	return appliedHash(lb, members)
+}

@@ -77,7 +77,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
-		// Status and finalizer writes, our own included, change nothing that translation reads.
+		// Status and finalizer writes, our own included, change nothing that translation reads. On an update the
+		// map function sees the old and the new Ingress, so a changed group.name enqueues both groups: the old one
+		// drops the member's rules, the new one adds them.
 		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress), builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
@@ -138,8 +140,15 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: active, Services: services, Classes: classes,
-		ClassParams: params, NamespaceLabels: nsLabels})
+	// Held members are passed along so that their part of a group's load balancer stays as it was applied:
+	// holding an Ingress must not take its rules off a load balancer that other members keep up to date.
+	heldKeys := map[types.NamespacedName]bool{}
+	for _, ing := range held {
+		heldKeys[client.ObjectKeyFromObject(ing)] = true
+	}
+	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
+		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys})
+	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, reasonFor(err), "Translate", "%s; the load balancer is left as it is", err)
@@ -150,25 +159,26 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		}
 	}
 	if out.LoadBalancer == nil {
-		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{ready: metav1.ConditionFalse, reason: "InvalidSpec", message: "no member of the stack is valid"})
+		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{left: out.Errors, ready: metav1.ConditionFalse, reason: "InvalidSpec",
+			message: "no member of the stack is valid"})
 	}
 
 	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.
-	hash := appliedHash(out)
+	hash := appliedHash(out.LoadBalancer, out.Members)
 	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
 	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
 	if cloud.IsNotFound(err) {
 		// The cloud does not list yet what it just created: look again, ever more patiently, without alarm.
 		log.FromContext(ctx).Info("waiting for the cloud to list a resource", "stack", stack, "reason", err.Error())
-		return ctrl.Result{RequeueAfter: r.waits.next(stack)}, r.writeRecord(ctx, record, recordUpdate{members: out.Members,
+		return ctrl.Result{RequeueAfter: r.waits.next(stack)}, r.writeRecord(ctx, record, recordUpdate{members: out.Members, left: out.Errors,
 			bindings: out.Bindings, ready: metav1.ConditionFalse, reason: "NotFoundYet", message: err.Error()})
 	}
 	if err != nil {
-		for _, ing := range out.Members {
+		for _, ing := range served {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "EnsureFailed", "Ensure", "%s", err)
 		}
 		// The bindings stay: the target groups that exist keep following their endpoints while this fails.
-		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionFalse,
+		if werr := r.writeRecord(ctx, record, recordUpdate{members: out.Members, left: out.Errors, bindings: out.Bindings, ready: metav1.ConditionFalse,
 			reason: "EnsureFailed", message: err.Error()}); werr != nil {
 			return ctrl.Result{}, errors.Join(err, werr)
 		}
@@ -179,7 +189,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	if applied {
-		for _, ing := range out.Members {
+		for _, ing := range served {
 			// One event per reason with all its warnings: the recorder folds events of the same reason into a count,
 			// which would hide every message but the first.
 			byReason := map[string][]string{}
@@ -194,7 +204,12 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			}
 		}
 	}
-	update := recordUpdate{members: out.Members, bindings: out.Bindings, ready: metav1.ConditionTrue, reason: "Ensured"}
+	update := recordUpdate{members: out.Members, left: out.Errors, converged: true, models: out.Models, bindings: out.Bindings,
+		ready: metav1.ConditionTrue, reason: "Ensured"}
+	if left := leftOut(active, out.Errors); len(left) > 0 {
+		// The load balancer serves the last valid model; say, where kubectl shows it, that it is not the latest.
+		update.reason, update.message = "MembersLeftOut", "left out as last applied: "+strings.Join(left, ", ")
+	}
 	if applied {
 		update.observed, update.scheme = &status, string(out.LoadBalancer.Scheme)
 	}
@@ -217,7 +232,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err := r.writeRecord(ctx, record, update); err != nil {
 		return ctrl.Result{}, err
 	}
-	for _, ing := range out.Members {
+	for _, ing := range served {
 		if err := r.writeIngressStatus(ctx, ing, status.DNSName); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -349,12 +364,17 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 // deleted and re-created under the same name then never matches a record left from its predecessor (a crash
 // between the finalizer's removal and the record's deletion, or a cache that has not seen that deletion yet), so
 // its load balancer is ensured rather than assumed.
-func appliedHash(out Output) string {
+func appliedHash(lb *cloud.LoadBalancer, members []*networkingv1.Ingress) string {
+	uids := make([]string, len(members))
+	for i, ing := range members {
+		uids[i] = string(ing.UID)
+	}
+	slices.Sort(uids)
 	h := sha256.New()
-	h.Write([]byte(out.LoadBalancer.Hash()))
-	for _, ing := range out.Members {
+	h.Write([]byte(lb.Hash()))
+	for _, uid := range uids {
 		h.Write([]byte{0})
-		h.Write([]byte(ing.UID))
+		h.Write([]byte(uid))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
@@ -434,9 +454,14 @@ func (r *Reconciler) record(ctx context.Context, stack string) (*v1alpha1.LoadBa
 // recordUpdate is what one reconcile learned about a stack. An empty hash keeps the last applied hash and
 // time, so that a failed or skipped apply does not pretend to have converged.
 type recordUpdate struct {
-	members  []*networkingv1.Ingress
-	bindings []v1alpha1.TargetGroupBinding
-	hash     string
+	members []*networkingv1.Ingress
+	// left are the members left out of the model, and why.
+	left map[types.NamespacedName]error
+	// converged says the cloud now serves members: they are recorded as applied, with their models.
+	converged bool
+	models    map[types.NamespacedName]string
+	bindings  []v1alpha1.TargetGroupBinding
+	hash      string
 	// observed is what an Ensure just returned, with the scheme it applied.
 	observed *cloud.Status
 	scheme   string
@@ -482,6 +507,36 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 	if u.members != nil {
 		st.TargetGroups = u.bindings
 	}
+	if u.members != nil || len(u.left) > 0 {
+		// Until an apply succeeds, a member keeps its Applied mark and kept model: what the cloud serves did not
+		// change. A member left out, or served as it was (it has a kept model and an error), says why.
+		was := map[string]v1alpha1.MemberStatus{}
+		for _, m := range st.Members {
+			was[m.Name] = m
+		}
+		st.Members = nil
+		for _, ing := range u.members {
+			k := client.ObjectKeyFromObject(ing)
+			m := v1alpha1.MemberStatus{Name: k.String(), Applied: was[k.String()].Applied, Model: was[k.String()].Model}
+			if u.converged {
+				m.Applied, m.Model = true, u.models[k]
+			}
+			if err := u.left[k]; err != nil {
+				m.Message = "served as last applied: " + err.Error()
+			}
+			st.Members = append(st.Members, m)
+		}
+		for k, err := range u.left {
+			if !slices.ContainsFunc(st.Members, func(m v1alpha1.MemberStatus) bool { return m.Name == k.String() }) {
+				m := v1alpha1.MemberStatus{Name: k.String(), Message: err.Error()}
+				if !u.converged {
+					m.Applied, m.Model = was[k.String()].Applied, was[k.String()].Model
+				}
+				st.Members = append(st.Members, m)
+			}
+		}
+		slices.SortFunc(st.Members, func(a, b v1alpha1.MemberStatus) int { return strings.Compare(a.Name, b.Name) })
+	}
 	if u.hash != "" {
 		st.AppliedHash = u.hash
 		now := metav1.Now()
@@ -497,9 +552,52 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 	meta.RemoveStatusCondition(&st.Conditions, conditionDeletionBlocked)
 }
 
+// leftOut names the served members that translation left out.
+func leftOut(active []*networkingv1.Ingress, errs map[types.NamespacedName]error) []string {
+	var out []string
+	for _, ing := range active {
+		if errs[client.ObjectKeyFromObject(ing)] != nil {
+			out = append(out, client.ObjectKeyFromObject(ing).String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// appliedMembers are the members the record says the cloud serves: they win conflicts over group-wide settings.
+func appliedMembers(record *v1alpha1.LoadBalancer) map[types.NamespacedName]bool {
+	out := map[types.NamespacedName]bool{}
+	for _, m := range record.Status.Members {
+		if ns, n, ok := strings.Cut(m.Name, "/"); ok && m.Applied {
+			out[types.NamespacedName{Namespace: ns, Name: n}] = true
+		}
+	}
+	return out
+}
+
+// keptModels are the applied members' contributions to the last applied model, from the record.
+func keptModels(record *v1alpha1.LoadBalancer) map[types.NamespacedName]string {
+	out := map[types.NamespacedName]string{}
+	for _, m := range record.Status.Members {
+		if ns, n, ok := strings.Cut(m.Name, "/"); ok && m.Applied && m.Model != "" {
+			out[types.NamespacedName{Namespace: ns, Name: n}] = m.Model
+		}
+	}
+	return out
+}
+
 // recordName maps a stack key to a cluster-scoped object name: readable, and hashed when it would pass the
-// 253 characters an object name may have.
+// 253 characters an object name may have. An implicit group's name always has a dot (namespace.name); an
+// explicit group's never does, so that a group named like "team.web" cannot take the record of Ingress "web" in
+// namespace "team": a group name with dots has them replaced and a hash of the name appended.
 func recordName(stack string) string {
+	if !strings.Contains(stack, "/") {
+		if !strings.Contains(stack, ".") {
+			return stack
+		}
+		sum := sha256.Sum256([]byte(stack))
+		return strings.ReplaceAll(stack, ".", "-") + "-" + hex.EncodeToString(sum[:])[:8]
+	}
 	name := strings.ReplaceAll(stack, "/", ".")
 	if len(name) <= 253 {
 		return name

@@ -19,9 +19,16 @@ const (
 	indexService = "cloudlb.io/service"
 )
 
-// stackOf is the one place that says which stack an Ingress belongs to. Today every Ingress is its own stack;
-// Ingress groups change only this function and the request it maps to.
+// stackOf is the one place that says which stack an Ingress belongs to. An Ingress with a valid group.name is a
+// member of that explicit group, keyed by the bare group name: a key without "/", so it never collides with the
+// "namespace/name" key of an implicit group (the AWS Load Balancer Controller keys and tags them the same way).
+// Any other Ingress is its own implicit group, keyed as it always was, so an upgrade changes nothing in the cloud.
+// An invalid group.name leaves the Ingress in its implicit group, where translation refuses it with a Warning:
+// it joins no group by accident.
 func stackOf(ing *networkingv1.Ingress) reconcile.Request {
+	if g, err := annotations(ing.Annotations).groupName(); err == nil && g != "" {
+		return reconcile.Request{NamespacedName: types.NamespacedName{Name: g}}
+	}
 	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}}
 }
 

@@ -1,8 +1,14 @@
 package ingress
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -31,7 +37,18 @@ type Input struct {
 	ClassParams map[string]*elbv2.IngressClassParams
 	// NamespaceLabels are the labels of the namespaces that a class's namespaceSelector judges.
 	NamespaceLabels map[string]map[string]string
+	// Applied are the members that the last applied model included, from the stack's record: they take
+	// precedence in a conflict over group-wide settings.
+	Applied map[types.NamespacedName]bool
+	// Kept are the applied members' contributions to the last applied model, encoded, from the stack's record.
+	Kept map[types.NamespacedName]string
+	// Held are members that carry the finalizer but that cloudlb no longer serves (their class is gone or
+	// another's): their part of the load balancer is left as it was applied (Kept), never translated anew.
+	Held map[types.NamespacedName]bool
 }
+
+// errHeld leaves a held member's part of the load balancer as it was applied.
+var errHeld = errors.New("cloudlb no longer serves this Ingress: its rules are left as they were")
 
 // Output is the model of one stack, built from its valid members. A member that fails is left out, with its
 // error, and does not stop the others.
@@ -49,6 +66,9 @@ type Output struct {
 	Notices map[types.NamespacedName]string
 	// Bindings say which Service port feeds each target group, for the targets reconciler.
 	Bindings []v1alpha1.TargetGroupBinding
+	// Models are the encoded contributions of Members, to keep on the record once applied. A member that has
+	// one but also an entry in Errors is served as it was last applied (see Translate).
+	Models map[types.NamespacedName]string
 }
 
 // ServiceError says a backend Service, or its port, cannot be resolved.
@@ -66,37 +86,103 @@ func (e *ServiceError) Error() string {
 }
 
 // Translate builds the provider-neutral model of a stack. It is pure: the same input gives the same model.
+//
+// Members are ordered by group.order, then namespace/name: rules of a lower order come first on every listener,
+// and within a member its own rules keep the order Ingress semantics need. Which members are accepted is decided
+// in another order, precedence: the members the last applied model included (Input.Applied) come first, so that a
+// member joining with conflicting group-wide settings is the one left out, never a member already served.
+//
+// One member never breaks the others: a member that fails (invalid, a backend missing, a conflict, past the rule
+// quota) is left out, and when it was applied before, its contribution to the last applied model (Input.Kept,
+// from the record, so it survives a restart) takes its place: its rules stay as they were until it is valid
+// again. The provider sees one whole model either way, so no plan has to know which rules to spare.
 func Translate(in Input) Output {
 	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{},
-		Notices: map[types.NamespacedName]string{}}
+		Notices: map[types.NamespacedName]string{}, Models: map[types.NamespacedName]string{}}
 	ings := slices.Clone(in.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		return cmp.Or(cmp.Compare(memberOrder(a), memberOrder(b)), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-
-	var lb *cloud.LoadBalancer
-	var lbSettings settings
-	var rules []orderedRule
-	var defaultAction *cloud.Action
-	listeners := map[int32]*cloud.Listener{}
-
+	type translated struct {
+		m   *member
+		err error
+	}
+	fresh := map[types.NamespacedName]translated{}
 	for _, ing := range ings {
 		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
-		if n := unknownAnnotations(ing.Annotations); n != "" {
-			out.Notices[key] = n
+		if in.Held[key] {
+			fresh[key] = translated{nil, errHeld}
+			continue
 		}
 		m, err := translateMember(in, ing)
-		if err == nil && lb != nil {
-			err = merge(lbSettings, listeners, defaultAction, m)
+		fresh[key] = translated{m, err}
+	}
+	// Precedence: applied members whose group-wide settings did not change since they were applied, then applied
+	// members that changed them, then new members; group order within each.
+	rank := func(i *networkingv1.Ingress) int {
+		key := types.NamespacedName{Namespace: i.Namespace, Name: i.Name}
+		if !in.Applied[key] {
+			return 2
+		}
+		if kept, now := decodeMember(in.Kept[key]), fresh[key].m; kept != nil && now != nil && kept.groupWide() != now.groupWide() {
+			return 1
+		}
+		return 0
+	}
+	precedence := slices.Clone(ings)
+	slices.SortStableFunc(precedence, func(a, b *networkingv1.Ingress) int { return cmp.Compare(rank(a), rank(b)) })
+
+	g := newGroup()
+	accepted := map[types.NamespacedName]*member{}
+	for _, ing := range precedence {
+		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		if n := unknownAnnotations(ing.Annotations); n != "" && !in.Held[key] {
+			out.Notices[key] = n
+		}
+		m, err := fresh[key].m, fresh[key].err
+		if n := len(m.ruleList()); err == nil && g.rules+n > ruleQuota {
+			err = fmt.Errorf("its %d rules would take the group's load balancer to %d rules, past the ALB quota of %d", n, g.rules+n, ruleQuota)
+		}
+		if err == nil {
+			err = g.merge(key, m)
 		}
 		if err != nil {
 			out.Errors[key] = err
+			// The kept contribution fitted the group when it was applied; it still must, or it goes too.
+			if kept := decodeMember(in.Kept[key]); kept != nil && g.rules+len(kept.ruleList()) <= ruleQuota && g.merge(key, kept) == nil {
+				accepted[key] = kept
+				out.Models[key] = in.Kept[key]
+			}
 			continue
 		}
-		out.Warnings[key] = m.warnings
-		if lb == nil {
-			lbSettings = m.settings
-			lb = m.settings.model(in)
+		accepted[key] = m
+	}
+	if len(accepted) == 0 {
+		return out
+	}
+	// Model order is the order of what is used: a member served as it was keeps its place.
+	slices.SortStableFunc(ings, func(a, b *networkingv1.Ingress) int {
+		order := func(i *networkingv1.Ingress) int32 {
+			if m := accepted[types.NamespacedName{Namespace: i.Namespace, Name: i.Name}]; m != nil {
+				return m.order
+			}
+			return 0
+		}
+		return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+
+	lb := g.settings.model(in)
+	var rules []orderedRule
+	var defaultAction *cloud.Action
+	listeners := map[int32]*cloud.Listener{}
+	for _, ing := range ings {
+		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		m := accepted[key]
+		if m == nil {
+			continue
+		}
+		if out.Errors[key] == nil {
+			out.Warnings[key] = m.warnings
 		}
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
@@ -109,6 +195,9 @@ func Translate(in Input) Output {
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
 		}
+		// Each member's rules are ordered on their own, then follow the rules of the members before it: a member
+		// that joins or leaves moves no other member's rules relative to one another.
+		slices.SortStableFunc(m.rules, compareRules)
 		for _, r := range m.rules {
 			r.ports = m.ports()
 			rules = append(rules, r)
@@ -120,12 +209,11 @@ func Translate(in Input) Output {
 		lb.TargetGroups = append(lb.TargetGroups, m.targetGroups...)
 		out.Bindings = append(out.Bindings, m.bindings...)
 		out.Members = append(out.Members, ing)
-	}
-	if lb == nil {
-		return out
+		if _, kept := out.Models[key]; !kept {
+			out.Models[key] = m.encode()
+		}
 	}
 
-	slices.SortStableFunc(rules, compareRules)
 	fallback := cloud.Action{Type: cloud.ActionFixedResponse,
 		FixedResponse: &cloud.FixedResponse{StatusCode: 404, ContentType: "text/plain"}}
 	if defaultAction != nil {
@@ -155,7 +243,8 @@ func Translate(in Input) Output {
 	return out
 }
 
-// settings are the load-balancer-wide annotations; every member of a stack must agree on them.
+// settings are the load-balancer-wide annotations; the members of a stack that set one must agree on it. An
+// empty field is unset: the member takes the group's value.
 type settings struct {
 	Name           string
 	Scheme         cloud.Scheme
@@ -172,6 +261,10 @@ type settings struct {
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
+	// Unset in every member: the defaults. Applied here, not when a member is read, so that a member that does
+	// not set a value takes the group's instead of conflicting with it.
+	s.Scheme = cmp.Or(s.Scheme, cloud.SchemeInternal)
+	s.IPAddressType = cmp.Or(s.IPAddressType, cloud.IPAddressTypeIPv4)
 	name := s.Name
 	if name == "" {
 		ns, n, _ := strings.Cut(in.Stack, "/")
@@ -241,6 +334,7 @@ func compareRules(a, b orderedRule) int {
 }
 
 type member struct {
+	order         int32
 	settings      settings
 	listeners     []cloud.Listener
 	rules         []orderedRule
@@ -268,12 +362,18 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		return nil, err
 	}
 	m := &member{warnings: classWarnings}
+	if _, err := a.groupName(); err != nil {
+		return nil, err
+	}
+	if m.order, err = a.groupOrder(); err != nil {
+		return nil, err
+	}
 
-	scheme, err := a.oneOf(annScheme, string(cloud.SchemeInternal), string(cloud.SchemeInternal), string(cloud.SchemeInternetFacing))
+	scheme, err := a.oneOf(annScheme, "", string(cloud.SchemeInternal), string(cloud.SchemeInternetFacing))
 	if err != nil {
 		return nil, err
 	}
-	ipType, err := a.oneOf(annIPAddressType, string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
+	ipType, err := a.oneOf(annIPAddressType, "", string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
 	if err != nil {
 		return nil, err
 	}
@@ -511,27 +611,191 @@ func describeBackend(be *networkingv1.IngressBackend) string {
 	return "(empty)"
 }
 
-// merge checks that member m agrees with what the stack already has.
-func merge(s settings, listeners map[int32]*cloud.Listener, defaultAction *cloud.Action, m *member) error {
-	if m.settings != s {
-		return fmt.Errorf("load balancer settings (scheme, name, subnets, security groups, ip-address-type, inbound-cidrs, attributes, WAF, Shield) differ from the rest of its group")
+// group accumulates, in precedence order, what the accepted members of a stack set group-wide, and who set it,
+// so that a conflict names the setting and the member it conflicts with.
+type group struct {
+	settings      settings
+	from          map[string]types.NamespacedName // annotation -> the member that set it
+	listeners     map[int32]cloud.Listener
+	listenerFrom  map[int32]types.NamespacedName
+	tags          map[string]string
+	tagFrom       map[string]types.NamespacedName
+	defaultAction *types.NamespacedName
+	// rules counts the listener rules of the accepted members.
+	rules int
+}
+
+// ruleQuota is the ALB's default quota of rules per load balancer, over all listeners, default rules not
+// included. A member that would pass it is left out before the provider is called, not the whole group.
+const ruleQuota = 100
+
+// ruleList is every listener rule the member asks for: each of its rules on each of its listeners. Nil-safe.
+func (m *member) ruleList() []int32 {
+	if m == nil {
+		return nil
+	}
+	var out []int32
+	for range m.rules {
+		out = append(out, m.ports()...)
+	}
+	return out
+}
+
+func newGroup() *group {
+	return &group{from: map[string]types.NamespacedName{}, listeners: map[int32]cloud.Listener{},
+		listenerFrom: map[int32]types.NamespacedName{}, tags: map[string]string{}, tagFrom: map[string]types.NamespacedName{}}
+}
+
+// fields lists the group-wide settings by annotation.
+func (s *settings) fields() []struct {
+	ann string
+	v   *string
+} {
+	return []struct {
+		ann string
+		v   *string
+	}{
+		{annLoadBalancerName, &s.Name}, {annScheme, (*string)(&s.Scheme)}, {annIPAddressType, (*string)(&s.IPAddressType)},
+		{annSubnets, &s.Subnets}, {annSecurityGroups, &s.SecurityGroups}, {annInboundCIDRs, &s.InboundCIDRs},
+		{annWAFv2ACLARN, &s.WAFv2ACL}, {annShield, &s.Shield}, {annLBAttributes, &s.Attributes},
+	}
+}
+
+// merge accepts member m into the group unless a value it sets differs from one an accepted member set; the
+// group is changed only when m is accepted.
+func (g *group) merge(key types.NamespacedName, m *member) error {
+	conflict := func(what, mine, theirs string, other types.NamespacedName) error {
+		return fmt.Errorf("%s is %q here but %q on member %s of the same group; the member already accepted wins", what, mine, theirs, other)
+	}
+	have, want := g.settings.fields(), m.settings.fields()
+	for i, f := range want {
+		if *f.v != "" && *have[i].v != "" && *have[i].v != *f.v {
+			return conflict("annotation "+f.ann, *f.v, *have[i].v, g.from[f.ann])
+		}
+	}
+	for k, v := range m.tags {
+		if old, ok := g.tags[k]; ok && old != v {
+			return conflict(fmt.Sprintf("annotation %s key %s", annTags, k), v, old, g.tagFrom[k])
+		}
 	}
 	for _, l := range m.listeners {
-		have, ok := listeners[l.Port]
+		h, ok := g.listeners[l.Port]
 		if !ok {
 			continue
 		}
-		if have.Protocol != l.Protocol {
-			return fmt.Errorf("listen port %d is %s here but %s in the rest of its group", l.Port, l.Protocol, have.Protocol)
+		if h.Protocol != l.Protocol {
+			return conflict(fmt.Sprintf("listen port %d", l.Port), string(l.Protocol), string(h.Protocol), g.listenerFrom[l.Port])
 		}
-		if l.SSLPolicy != "" && have.SSLPolicy != "" && l.SSLPolicy != have.SSLPolicy {
-			return fmt.Errorf("ssl-policy %q on port %d conflicts with %q in the rest of its group", l.SSLPolicy, l.Port, have.SSLPolicy)
+		if l.SSLPolicy != "" && h.SSLPolicy != "" && l.SSLPolicy != h.SSLPolicy {
+			return conflict(fmt.Sprintf("ssl-policy on port %d", l.Port), l.SSLPolicy, h.SSLPolicy, g.listenerFrom[l.Port])
 		}
 	}
-	if m.defaultAction != nil && defaultAction != nil {
-		return fmt.Errorf("spec.defaultBackend is already set by another member of its group")
+	if m.defaultAction != nil && g.defaultAction != nil {
+		return fmt.Errorf("spec.defaultBackend is already set by member %s of the same group", *g.defaultAction)
 	}
+
+	for i, f := range want {
+		if *f.v != "" && *have[i].v == "" {
+			*have[i].v, g.from[f.ann] = *f.v, key
+		}
+	}
+	for k, v := range m.tags {
+		if _, ok := g.tags[k]; !ok {
+			g.tags[k], g.tagFrom[k] = v, key
+		}
+	}
+	for _, l := range m.listeners {
+		h, ok := g.listeners[l.Port]
+		if !ok {
+			g.listeners[l.Port], g.listenerFrom[l.Port] = cloud.Listener{Port: l.Port, Protocol: l.Protocol, SSLPolicy: l.SSLPolicy}, key
+		} else if h.SSLPolicy == "" {
+			h.SSLPolicy = l.SSLPolicy
+			g.listeners[l.Port] = h
+		}
+	}
+	if m.defaultAction != nil {
+		g.defaultAction = &key
+	}
+	g.rules += len(m.ruleList())
 	return nil
+}
+
+// memberModel is the part of a member that the model is built from, as kept on the record: its rules are in
+// the member's own order already, and their sort keys are not kept (a stable sort leaves them in place).
+type memberModel struct {
+	Order         int32                         `json:"o,omitempty"`
+	Settings      settings                      `json:"s"`
+	Listeners     []cloud.Listener              `json:"l,omitempty"`
+	Rules         []cloud.Rule                  `json:"r,omitempty"`
+	TargetGroups  []cloud.TargetGroup           `json:"t,omitempty"`
+	Bindings      []v1alpha1.TargetGroupBinding `json:"b,omitempty"`
+	DefaultAction *cloud.Action                 `json:"d,omitempty"`
+	Tags          map[string]string             `json:"g,omitempty"`
+}
+
+// encode gives the member's contribution as gzipped JSON in base64: deterministic, so that an unchanged member
+// leaves the record unchanged.
+func (m *member) encode() string {
+	mm := memberModel{Order: m.order, Settings: m.settings, Listeners: m.listeners, TargetGroups: m.targetGroups, Bindings: m.bindings,
+		DefaultAction: m.defaultAction, Tags: m.tags}
+	for _, r := range m.rules {
+		mm.Rules = append(mm.Rules, r.rule)
+	}
+	b, err := json.Marshal(mm)
+	if err != nil {
+		return "" // unreachable for plain data; nothing is kept
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+// decodeMember reads a kept contribution; nil when there is none or it does not read (a record written by
+// another version): the member is then simply left out.
+func decodeMember(s string) *member {
+	if s == "" {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, 4<<20))
+	if err != nil {
+		return nil
+	}
+	var mm memberModel
+	if err := json.Unmarshal(b, &mm); err != nil {
+		return nil
+	}
+	m := &member{order: mm.Order, settings: mm.Settings, listeners: mm.Listeners, targetGroups: mm.TargetGroups, bindings: mm.Bindings,
+		defaultAction: mm.DefaultAction, tags: mm.Tags}
+	for _, r := range mm.Rules {
+		m.rules = append(m.rules, orderedRule{rule: r})
+	}
+	return m
+}
+
+// groupWide sums up what the member sets that its group must agree on.
+func (m *member) groupWide() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+v|%v|%t", m.settings, m.tags, m.defaultAction != nil)
+	for _, l := range m.listeners {
+		fmt.Fprintf(&b, "|%d/%s/%s", l.Port, l.Protocol, l.SSLPolicy)
+	}
+	return b.String()
+}
+
+// memberOrder is a member's group.order; an invalid one sorts as 0, and translation refuses the member.
+func memberOrder(ing *networkingv1.Ingress) int32 {
+	o, _ := annotations(ing.Annotations).groupOrder()
+	return o
 }
 
 func appendNew(list []string, items ...string) []string {

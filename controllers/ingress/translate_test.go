@@ -441,8 +441,17 @@ func TestTranslateGroup(t *testing.T) {
 		a, b     *networkingv1.Ingress
 		wantErrB string // "" means both members are in the model
 	}{
-		{"different scheme", webIngress("a", nil), webIngress("b", map[string]string{annScheme: "internet-facing"}), "settings"},
-		{"different name", webIngress("a", nil), webIngress("b", map[string]string{annLoadBalancerName: "other"}), "settings"},
+		{"different scheme", webIngress("a", map[string]string{annScheme: "internal"}), webIngress("b", map[string]string{annScheme: "internet-facing"}),
+			`annotation alb.ingress.kubernetes.io/scheme is "internet-facing" here but "internal" on member ns/a`},
+		{"different name", webIngress("a", map[string]string{annLoadBalancerName: "one"}), webIngress("b", map[string]string{annLoadBalancerName: "other"}),
+			"annotation alb.ingress.kubernetes.io/load-balancer-name"},
+		{"different subnets", webIngress("a", map[string]string{annSubnets: "subnet-1,subnet-2"}), webIngress("b", map[string]string{annSubnets: "subnet-3"}),
+			"annotation alb.ingress.kubernetes.io/subnets"},
+		{"different value of a tag", webIngress("a", map[string]string{annTags: "team=a"}), webIngress("b", map[string]string{annTags: "team=b"}),
+			"key team"},
+		{"scheme set by one member only", webIngress("a", nil), webIngress("b", map[string]string{annScheme: "internet-facing"}), ""},
+		{"name and subnets set by one member only", webIngress("a", map[string]string{annLoadBalancerName: "one", annSubnets: "subnet-1"}), webIngress("b", nil), ""},
+		{"different tag keys", webIngress("a", map[string]string{annTags: "team=a"}), webIngress("b", map[string]string{annTags: "env=dev"}), ""},
 		{"same port, different protocol", webIngress("a", nil), webIngress("b", map[string]string{annListenPorts: `[{"HTTPS": 80}]`}), "listen port 80"},
 		{"conflicting ssl-policy", webIngress("a", withPolicy),
 			webIngress("b", map[string]string{annListenPorts: `[{"HTTPS": 443}]`, annSSLPolicy: "ELBSecurityPolicy-2016-08"}), "ssl-policy"},
@@ -510,7 +519,7 @@ func TestTranslateDeterministic(t *testing.T) {
 	tls := map[string]string{annTags: "team=a", annListenPorts: `[{"HTTP": 80}, {"HTTPS": 443}]`}
 	ings := []*networkingv1.Ingress{
 		ingress("a", tls, rule("x.example.com", httpPath("/a", prefix, backend("web", 80)), httpPath("/", prefix, backend("api", 9000)))),
-		ingress("b", map[string]string{annTags: "team=b,env=dev"}, rule("x.example.com", httpPath("/b", prefix, backend("web", 80)))),
+		ingress("b", map[string]string{annTags: "team=a,env=dev"}, rule("x.example.com", httpPath("/b", prefix, backend("web", 80)))),
 		ingress("c", nil, rule("", httpPath("/", prefix, backend("headless", 80)))),
 		ingress("d", nil, rule("", httpPath("/", prefix, backend("missing", 80)))),
 	}
@@ -518,7 +527,7 @@ func TestTranslateDeterministic(t *testing.T) {
 	in := Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: ings}
 	want := Translate(in)
 	g.Expect(want.Members).To(HaveLen(3))
-	g.Expect(want.LoadBalancer.Tags).To(Equal(map[string]string{"team": "b", "env": "dev"}), "later members win")
+	g.Expect(want.LoadBalancer.Tags).To(Equal(map[string]string{"team": "a", "env": "dev"}), "the union of the members' tags")
 	for _, perm := range [][]int{{3, 2, 1, 0}, {1, 3, 0, 2}, {2, 0, 3, 1}, {0, 2, 1, 3}} {
 		shuffled := in
 		shuffled.Ingresses = nil

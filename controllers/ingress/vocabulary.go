@@ -57,10 +57,9 @@ var lbcKeys = map[string]keyStatus{
 	strings.TrimPrefix(annTGAttributes, albPrefix):     implemented,
 	strings.TrimPrefix(annShield, albPrefix):           implemented,
 	strings.TrimPrefix(annTargetNodeLabels, albPrefix): implemented,
+	strings.TrimPrefix(annGroupName, albPrefix):        implemented,
+	strings.TrimPrefix(annGroupOrder, albPrefix):       implemented,
 
-	// Groups.
-	"group.name":  refused,
-	"group.order": refused,
 	// Load balancer.
 	"customer-owned-ipv4-pool":            refused,
 	"ipam-ipv4-pool-id":                   refused,

@@ -23,7 +23,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annHCProtocol: "HTTPS", annHCInterval: "30", annHCTimeout: "10", annHealthyCount: "3", annUnhealthyCount: "3",
 		annSuccessCodes: "200-299", annWAFv2ACLARN: "arn:aws:wafv2:us-east-1:1:regional/webacl/x/y",
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
-		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux",
+		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
 	}
 	var implementedKeys []string
 	for name, s := range lbcKeys {
@@ -40,7 +40,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 }
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
-	for _, k := range []string{"auth-type", "ssl-redirect", "conditions.web", "group.name", "group.order",
+	for _, k := range []string{"auth-type", "ssl-redirect", "conditions.web",
 		"actions.ssl-redirect", "transforms.web", "listener-attributes.HTTPS-443", "jwt-validation",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
 		"use-regex-path-match", "security-group-prefix-lists"} {
@@ -111,7 +111,7 @@ func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
 		{albPrefix + "healthcheck-pth", "annotation alb.ingress.kubernetes.io/healthcheck-pth (did you mean alb.ingress.kubernetes.io/healthcheck-path?)" + ignored},
 		{albPrefix + "Scheme", "annotation alb.ingress.kubernetes.io/Scheme (did you mean alb.ingress.kubernetes.io/scheme?)" + ignored},
 		{albPrefix + "targetgroup-attributes", "annotation alb.ingress.kubernetes.io/targetgroup-attributes (did you mean alb.ingress.kubernetes.io/target-group-attributes?)" + ignored},
-		{albPrefix + "group-name", "annotation alb.ingress.kubernetes.io/group-name (did you mean alb.ingress.kubernetes.io/group.name, which cloudlb does not implement yet?)" + ignored},
+		{albPrefix + "group-name", "annotation alb.ingress.kubernetes.io/group-name (did you mean alb.ingress.kubernetes.io/group.name?)" + ignored},
 		{albPrefix + "action.redirect", "annotation alb.ingress.kubernetes.io/action.redirect (did you mean alb.ingress.kubernetes.io/actions.redirect, which cloudlb does not implement yet?)" + ignored},
 		{"alb.ingress.kubernets.io/scheme", "annotation alb.ingress.kubernets.io/scheme (did you mean alb.ingress.kubernetes.io/scheme?)" + ignored},
 		{"cloudlb.io/scheme", "annotation cloudlb.io/scheme (did you mean alb.ingress.kubernetes.io/scheme?)" + ignored},
