@@ -82,7 +82,18 @@ type Reconciler struct {
 	settling map[string]bool
 	// reported holds the gauge series each Service's target groups reported, to delete them when unbound.
 	reported map[types.NamespacedName][]binding
+	// missing counts the syncs in a row that found a target group not to exist, to back off: a refused
+	// Ingress keeps its bindings, and their groups may never be created.
+	missing map[string]int
 }
+
+// The retry of a missing target group starts at missingRetryMin and doubles up to missingRetryMax. A
+// successful apply of the record enqueues the Service again at once, so the backoff never delays a group that
+// has just been created.
+const (
+	missingRetryMin = 5 * time.Second
+	missingRetryMax = 5 * time.Minute
+)
 
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
@@ -142,11 +153,13 @@ func bindingGates(o client.Object) []string {
 	return out
 }
 
-// bindingsOrDigestsDropped passes record updates that concern target syncs: new or changed bindings, or
-// digests cleared by an apply. The digests this reconciler writes itself only add or change entries.
+// bindingsOrDigestsDropped passes record updates that concern target syncs: new or changed bindings, an
+// apply, or digests cleared by one. The digests this reconciler writes itself only add or change entries.
 func bindingsOrDigestsDropped(e event.UpdateEvent) bool {
 	old, cur := e.ObjectOld.(*v1alpha1.LoadBalancer), e.ObjectNew.(*v1alpha1.LoadBalancer)
-	if !apiequality.Semantic.DeepEqual(old.Status.TargetGroups, cur.Status.TargetGroups) {
+	// A new apply may have created a target group that a sync found missing and is backing off from.
+	if !apiequality.Semantic.DeepEqual(old.Status.TargetGroups, cur.Status.TargetGroups) || old.Status.AppliedHash != cur.Status.AppliedHash ||
+		!old.Status.LastAppliedTime.Equal(cur.Status.LastAppliedTime) {
 		return true
 	}
 	for id := range old.Status.TargetsSynced {
@@ -257,6 +270,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 	var retry, holding bool
+	var after time.Duration
 	for _, b := range bindings {
 		targets, err := in.targets(svc, b)
 		if err != nil {
@@ -269,20 +283,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			holding = true
 			continue
 		}
-		synced, err := r.sync(ctx, b, targets, in.gated(b))
+		synced, backoff, err := r.sync(ctx, b, targets, in.gated(b))
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		retry = retry || !synced
+		if backoff > 0 && (after == 0 || backoff < after) {
+			after = backoff
+		}
 	}
 	if !holding && svc.Name != "" {
 		r.release(req.NamespacedName)
 	}
 	var res ctrl.Result
 	if retry {
-		// A target group that does not exist yet is being created by the Ingress reconciler, or targets are
-		// still in their first health check, whose end no Kubernetes event announces.
-		res.RequeueAfter = 5 * time.Second
+		// Targets are still in their first health check, whose end no Kubernetes event announces.
+		res.RequeueAfter = missingRetryMin
+	}
+	if after > 0 && !retry {
+		// A target group that does not exist yet may be being created by the Ingress reconciler.
+		res.RequeueAfter = after
 	}
 	if holding && (res.RequeueAfter == 0 || grace < res.RequeueAfter) {
 		res.RequeueAfter = grace
@@ -459,22 +479,24 @@ func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
 }
 
 // sync registers targets in one target group unless the record says they were already synced, and turns the
-// readiness gates of pods whose targets are healthy true. It reports false when the target group does not
-// exist yet, or when a gate still waits for its target to turn healthy.
-func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, error) {
+// readiness gates of pods whose targets are healthy true. It reports false when targets are still in their
+// first health check, or when a gate still waits for its target to turn healthy. A target group that does not
+// exist is retried after the backoff it returns instead.
+func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, time.Duration, error) {
 	digest := digestOf(targets)
 	pending := pendingGates(b, targets, gated)
 	stack := b.record.Spec.Stack
 	key := stack + "\x00" + b.ID
 	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 && !r.isSettling(key) {
-		return true, nil
+		return true, 0, nil
 	}
 	health, err := r.Provider.SyncTargets(ctx, stack, b.ID, targets)
 	if cloud.IsNotFound(err) {
-		return false, nil
+		return true, r.missingBackoff(key, true), nil
 	}
+	r.missingBackoff(key, false)
 	if err != nil {
-		return false, fmt.Errorf("target group %s: %w", b.ID, err)
+		return false, 0, fmt.Errorf("target group %s: %w", b.ID, err)
 	}
 	counts := map[cloud.TargetState]int{}
 	for _, h := range health {
@@ -506,7 +528,7 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 			waiting = true
 		}
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 	}
 
@@ -518,9 +540,30 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	// The lock makes the patch fail, and the sync run again, if the Ingress reconciler replaced a target
 	// group (and cleared the digests) since this record was read.
 	if err := client.IgnoreNotFound(r.Status().Patch(ctx, b.record, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))); err != nil {
-		return false, err
+		return false, 0, err
 	}
-	return !waiting, nil
+	return !waiting, 0, nil
+}
+
+// missingBackoff counts a sync that found the target group missing, or resets the count, and returns the wait
+// before the next try.
+func (r *Reconciler) missingBackoff(key string, missing bool) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !missing {
+		delete(r.missing, key)
+		return 0
+	}
+	if r.missing == nil {
+		r.missing = map[string]int{}
+	}
+	n := r.missing[key]
+	r.missing[key] = n + 1
+	d := missingRetryMin
+	for ; n > 0 && d < missingRetryMax; n-- {
+		d *= 2
+	}
+	return min(d, missingRetryMax)
 }
 
 func (r *Reconciler) isSettling(key string) bool {
@@ -554,6 +597,7 @@ func (r *Reconciler) forgetUnbound(svc types.NamespacedName, now []binding) {
 		if !slices.ContainsFunc(now, func(b binding) bool { return b.ID == old.ID && b.record.Spec.Stack == stack }) {
 			targetGauge.DeletePartialMatch(prometheus.Labels{"stack": stack, "target_group": old.ID})
 			delete(r.settling, stack+"\x00"+old.ID)
+			delete(r.missing, stack+"\x00"+old.ID)
 		}
 	}
 	if len(now) == 0 {
