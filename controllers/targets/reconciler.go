@@ -561,7 +561,9 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 			err = r.setGate(ctx, pod, gate, "TargetHealthy", "the target is healthy in its load balancer target group")
 		case cloud.TargetUnused:
 			// The load balancer neither routes to nor health-checks this target (an Availability Zone it does
-			// not span): waiting for health would hold the pod unready for good.
+			// not span, or a group no listener uses at all): waiting for health would hold the pod unready for
+			// good. A replacement group waiting for its first healthy target is in use (weight 0), so its
+			// targets report initial or unhealthy, and those keep gating.
 			err = r.setGate(ctx, pod, gate, "TargetUnused",
 				"the load balancer does not route to this target, for example in an Availability Zone it does not span; not gating")
 		default:
