@@ -253,6 +253,7 @@ func (r *Reconciler) podServices(ctx context.Context, o client.Object) []reconci
 	return out
 }
 
+// servicesSelecting maps a gated pod to the Services that select it; other pods are cached without labels.
 func (r *Reconciler) servicesSelecting(ctx context.Context, o client.Object) []reconcile.Request {
 	if o.GetLabels()[GatedPodLabel] != "true" {
 		return nil
