@@ -51,16 +51,15 @@ const (
 	indexBindingService = "cloudlb.io/binding-service"
 	// indexBindingGate indexes records by the readiness gate condition of each of their IP target groups.
 	indexBindingGate = "cloudlb.io/binding-gate"
+	// indexEndpointPod indexes EndpointSlices by the pods ("namespace/name") their endpoints name.
+	indexEndpointPod = "cloudlb.io/endpoint-pod"
 )
 
 // Reconciler syncs the target groups fed by one Service per request.
 type Reconciler struct {
 	client.Client
-	// APIReader reads pods that the cache does not hold, to verify the endpoints of slices that the
-	// EndpointSlice controller did not write.
-	APIReader client.Reader
-	Provider  cloud.Provider
-	Recorder  recorder.EventRecorder
+	Provider cloud.Provider
+	Recorder recorder.EventRecorder
 	// BatchWindow delays a sync after the first change, so that the changes of a rollout that arrive within
 	// it become one RegisterTargets and one DeregisterTargets per target group.
 	BatchWindow time.Duration
@@ -82,7 +81,18 @@ type Reconciler struct {
 	settling map[string]bool
 	// reported holds the gauge series each Service's target groups reported, to delete them when unbound.
 	reported map[types.NamespacedName][]binding
+	// missing counts the syncs in a row that found a target group not to exist, to back off: a refused
+	// Ingress keeps its bindings, and their groups may never be created.
+	missing map[string]int
 }
+
+// The retry of a missing target group starts at missingRetryMin and doubles up to missingRetryMax. A
+// successful apply of the record enqueues the Service again at once, so the backoff never delays a group that
+// has just been created.
+const (
+	missingRetryMin = 5 * time.Second
+	missingRetryMax = 5 * time.Minute
+)
 
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
@@ -96,6 +106,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingGate, bindingGates); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &discoveryv1.EndpointSlice{}, indexEndpointPod, endpointPods); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -116,7 +129,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		}, true), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
 		// Nodes update their status all the time; only what target selection reads matters.
 		Watches(&corev1.Node{}, r.delayed(r.instanceServices, false), builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeSelectionChanged})).
-		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting, false)).
+		Watches(&corev1.Pod{}, r.delayed(r.podServices, false), builder.WithPredicates(predicate.Funcs{UpdateFunc: podChanged})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
 }
@@ -142,11 +155,13 @@ func bindingGates(o client.Object) []string {
 	return out
 }
 
-// bindingsOrDigestsDropped passes record updates that concern target syncs: new or changed bindings, or
-// digests cleared by an apply. The digests this reconciler writes itself only add or change entries.
+// bindingsOrDigestsDropped passes record updates that concern target syncs: new or changed bindings, an
+// apply, or digests cleared by one. The digests this reconciler writes itself only add or change entries.
 func bindingsOrDigestsDropped(e event.UpdateEvent) bool {
 	old, cur := e.ObjectOld.(*v1alpha1.LoadBalancer), e.ObjectNew.(*v1alpha1.LoadBalancer)
-	if !apiequality.Semantic.DeepEqual(old.Status.TargetGroups, cur.Status.TargetGroups) {
+	// A new apply may have created a target group that a sync found missing and is backing off from.
+	if !apiequality.Semantic.DeepEqual(old.Status.TargetGroups, cur.Status.TargetGroups) || old.Status.AppliedHash != cur.Status.AppliedHash ||
+		!old.Status.LastAppliedTime.Equal(cur.Status.LastAppliedTime) {
 		return true
 	}
 	for id := range old.Status.TargetsSynced {
@@ -196,9 +211,53 @@ func (r *Reconciler) instanceServices(ctx context.Context, _ client.Object) []re
 	return servicesOf(list.Items, string(cloud.TargetTypeInstance))
 }
 
-// servicesSelecting maps a gated pod to the Services that select it: its containers turning ready is what lets
-// its target be registered.
+// endpointPods indexes a slice by the pods its endpoints name.
+func endpointPods(o client.Object) []string {
+	es := o.(*discoveryv1.EndpointSlice)
+	var out []string
+	for _, ep := range es.Endpoints {
+		if podRef(es, ep) && !slices.Contains(out, es.Namespace+"/"+ep.TargetRef.Name) {
+			out = append(out, es.Namespace+"/"+ep.TargetRef.Name)
+		}
+	}
+	return out
+}
+
+// podChanged passes pod updates that can change targets or gates; the cache strips every pod to these fields,
+// so the others differ only in resource version.
+func podChanged(e event.UpdateEvent) bool {
+	old, cur := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
+	return old.UID != cur.UID || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
+		!apiequality.Semantic.DeepEqual(old.Status.PodIPs, cur.Status.PodIPs) || !maps.Equal(old.Labels, cur.Labels) ||
+		!apiequality.Semantic.DeepEqual(old.Spec.ReadinessGates, cur.Spec.ReadinessGates) ||
+		!apiequality.Semantic.DeepEqual(old.Status.Conditions, cur.Status.Conditions)
+}
+
+// podServices maps a pod to the Services whose slices name it (its addresses are what verifies their
+// endpoints) and, for a gated pod, to the Services that select it (its containers turning ready is what lets
+// its target be registered).
+func (r *Reconciler) podServices(ctx context.Context, o client.Object) []reconcile.Request {
+	out := r.servicesSelecting(ctx, o)
+	var list discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{indexEndpointPod: o.GetNamespace() + "/" + o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		return out
+	}
+	for i := range list.Items {
+		name := list.Items[i].Labels[discoveryv1.LabelServiceName]
+		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}
+		if name != "" && !slices.Contains(out, req) {
+			out = append(out, req)
+		}
+	}
+	return out
+}
+
+// servicesSelecting maps a gated pod to the Services that select it; other pods are cached without labels.
 func (r *Reconciler) servicesSelecting(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetLabels()[GatedPodLabel] != "true" {
+		return nil
+	}
 	var svcs corev1.ServiceList
 	if err := r.List(ctx, &svcs, client.InNamespace(o.GetNamespace())); err != nil {
 		return nil
@@ -257,6 +316,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 	var retry, holding bool
+	var after time.Duration
 	for _, b := range bindings {
 		targets, err := in.targets(svc, b)
 		if err != nil {
@@ -269,20 +329,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			holding = true
 			continue
 		}
-		synced, err := r.sync(ctx, b, targets, in.gated(b))
+		synced, backoff, err := r.sync(ctx, b, targets, in.gated(b))
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		retry = retry || !synced
+		if backoff > 0 && (after == 0 || backoff < after) {
+			after = backoff
+		}
 	}
 	if !holding && svc.Name != "" {
 		r.release(req.NamespacedName)
 	}
 	var res ctrl.Result
 	if retry {
-		// A target group that does not exist yet is being created by the Ingress reconciler, or targets are
-		// still in their first health check, whose end no Kubernetes event announces.
-		res.RequeueAfter = 5 * time.Second
+		// Targets are still in their first health check, whose end no Kubernetes event announces.
+		res.RequeueAfter = missingRetryMin
+	}
+	if after > 0 && !retry {
+		// A target group that does not exist yet may be being created by the Ingress reconciler.
+		res.RequeueAfter = after
 	}
 	if holding && (res.RequeueAfter == 0 || grace < res.RequeueAfter) {
 		res.RequeueAfter = grace
@@ -336,10 +402,10 @@ type inputs struct {
 	slices, nodes  bool
 	endpointSlices []discoveryv1.EndpointSlice
 	nodeList       []corev1.Node
-	// gatedPods are the namespace's pods that carry a cloudlb readiness gate, by name.
+	// pods are the pods the slices name, by name; nil for one that does not exist.
+	pods map[string]*corev1.Pod
+	// gatedPods are those of pods that carry a cloudlb readiness gate.
 	gatedPods map[string]*corev1.Pod
-	// podIPs are the addresses of the pods named by slices that the EndpointSlice controller did not write.
-	podIPs map[string][]string
 }
 
 func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings []binding) (*inputs, error) {
@@ -354,16 +420,8 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 				return nil, err
 			}
 			in.slices, in.endpointSlices = true, list.Items
-			if err := r.readUnmanagedPods(ctx, in); err != nil {
+			if err := r.readPods(ctx, in); err != nil {
 				return nil, err
-			}
-			var pods corev1.PodList
-			if err := r.List(ctx, &pods, client.InNamespace(req.Namespace), client.MatchingLabels{GatedPodLabel: "true"}); err != nil {
-				return nil, err
-			}
-			in.gatedPods = map[string]*corev1.Pod{}
-			for i := range pods.Items {
-				in.gatedPods[pods.Items[i].Name] = &pods.Items[i]
 			}
 		case b.TargetType == string(cloud.TargetTypeInstance) && !in.nodes:
 			var list corev1.NodeList
@@ -376,41 +434,44 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 	return in, nil
 }
 
-// readUnmanagedPods reads the pods behind slices that the EndpointSlice controller did not write (mirrored
-// from Endpoints, or written by hand or by another controller), so that their addresses can be checked.
-func (r *Reconciler) readUnmanagedPods(ctx context.Context, in *inputs) error {
-	in.podIPs = map[string][]string{}
+// readPods reads the pods that the slices' endpoints name from the cache, which holds every pod stripped to a
+// few fields (see controllers.stripPod): one read per pod named, not per pod of the namespace.
+func (r *Reconciler) readPods(ctx context.Context, in *inputs) error {
+	in.pods, in.gatedPods = map[string]*corev1.Pod{}, map[string]*corev1.Pod{}
 	for i := range in.endpointSlices {
 		es := &in.endpointSlices[i]
-		if es.Labels[discoveryv1.LabelManagedBy] == sliceController {
-			continue
-		}
 		for _, ep := range es.Endpoints {
 			if !podRef(es, ep) {
 				continue
 			}
-			if _, seen := in.podIPs[ep.TargetRef.Name]; seen || r.APIReader == nil {
+			if _, seen := in.pods[ep.TargetRef.Name]; seen {
 				continue
 			}
 			pod := &corev1.Pod{}
-			err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: es.Namespace, Name: ep.TargetRef.Name}, pod)
+			err := r.Get(ctx, types.NamespacedName{Namespace: es.Namespace, Name: ep.TargetRef.Name}, pod)
 			if err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
-			ips := []string{}
-			if err == nil {
-				for _, ip := range pod.Status.PodIPs {
-					ips = append(ips, ip.IP)
-				}
+			if err != nil {
+				pod = nil
+			} else if pod.Labels[GatedPodLabel] == "true" {
+				in.gatedPods[pod.Name] = pod
 			}
-			in.podIPs[ep.TargetRef.Name] = ips
+			in.pods[ep.TargetRef.Name] = pod
 		}
 	}
 	return nil
 }
 
-func (in *inputs) verified(pod, addr string) bool {
-	return slices.Contains(in.podIPs[pod], addr)
+// verified reports whether the pod an endpoint names exists, is not being deleted, and holds addr. The
+// namespace was checked by podRef; the UID is checked when the endpoint carries one, so that an address of a
+// pod deleted and re-created under the same name is not taken for the new pod's.
+func (in *inputs) verified(ref *corev1.ObjectReference, addr string) bool {
+	pod := in.pods[ref.Name]
+	if pod == nil || !pod.DeletionTimestamp.IsZero() || ref.UID != "" && ref.UID != pod.UID {
+		return false
+	}
+	return slices.ContainsFunc(pod.Status.PodIPs, func(ip corev1.PodIP) bool { return ip.IP == addr })
 }
 
 func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error) {
@@ -459,22 +520,24 @@ func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
 }
 
 // sync registers targets in one target group unless the record says they were already synced, and turns the
-// readiness gates of pods whose targets are healthy true. It reports false when the target group does not
-// exist yet, or when a gate still waits for its target to turn healthy.
-func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, error) {
+// readiness gates of pods whose targets are healthy true. It reports false when targets are still in their
+// first health check, or when a gate still waits for its target to turn healthy. A target group that does not
+// exist is retried after the backoff it returns instead.
+func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, time.Duration, error) {
 	digest := digestOf(targets)
 	pending := pendingGates(b, targets, gated)
 	stack := b.record.Spec.Stack
 	key := stack + "\x00" + b.ID
 	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 && !r.isSettling(key) {
-		return true, nil
+		return true, 0, nil
 	}
 	health, err := r.Provider.SyncTargets(ctx, stack, b.ID, targets)
 	if cloud.IsNotFound(err) {
-		return false, nil
+		return true, r.missingBackoff(key, true), nil
 	}
+	r.missingBackoff(key, false)
 	if err != nil {
-		return false, fmt.Errorf("target group %s: %w", b.ID, err)
+		return false, 0, fmt.Errorf("target group %s: %w", b.ID, err)
 	}
 	counts := map[cloud.TargetState]int{}
 	for _, h := range health {
@@ -499,14 +562,16 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 			err = r.setGate(ctx, pod, gate, "TargetHealthy", "the target is healthy in its load balancer target group")
 		case cloud.TargetUnused:
 			// The load balancer neither routes to nor health-checks this target (an Availability Zone it does
-			// not span): waiting for health would hold the pod unready for good.
+			// not span, or a group no listener uses at all): waiting for health would hold the pod unready for
+			// good. A replacement group waiting for its first healthy target is in use (weight 0), so its
+			// targets report initial or unhealthy, and those keep gating.
 			err = r.setGate(ctx, pod, gate, "TargetUnused",
 				"the load balancer does not route to this target, for example in an Availability Zone it does not span; not gating")
 		default:
 			waiting = true
 		}
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 	}
 
@@ -518,9 +583,30 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	// The lock makes the patch fail, and the sync run again, if the Ingress reconciler replaced a target
 	// group (and cleared the digests) since this record was read.
 	if err := client.IgnoreNotFound(r.Status().Patch(ctx, b.record, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))); err != nil {
-		return false, err
+		return false, 0, err
 	}
-	return !waiting, nil
+	return !waiting, 0, nil
+}
+
+// missingBackoff counts a sync that found the target group missing, or resets the count, and returns the wait
+// before the next try.
+func (r *Reconciler) missingBackoff(key string, missing bool) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !missing {
+		delete(r.missing, key)
+		return 0
+	}
+	if r.missing == nil {
+		r.missing = map[string]int{}
+	}
+	n := r.missing[key]
+	r.missing[key] = n + 1
+	d := missingRetryMin
+	for ; n > 0 && d < missingRetryMax; n-- {
+		d *= 2
+	}
+	return min(d, missingRetryMax)
 }
 
 func (r *Reconciler) isSettling(key string) bool {
@@ -554,6 +640,7 @@ func (r *Reconciler) forgetUnbound(svc types.NamespacedName, now []binding) {
 		if !slices.ContainsFunc(now, func(b binding) bool { return b.ID == old.ID && b.record.Spec.Stack == stack }) {
 			targetGauge.DeletePartialMatch(prometheus.Labels{"stack": stack, "target_group": old.ID})
 			delete(r.settling, stack+"\x00"+old.ID)
+			delete(r.missing, stack+"\x00"+old.ID)
 		}
 	}
 	if len(now) == 0 {
