@@ -212,8 +212,8 @@ const (
 	TargetInitial   TargetState = "initial"
 	TargetHealthy   TargetState = "healthy"
 	TargetUnhealthy TargetState = "unhealthy"
-	// TargetUnused is a target the load balancer does not send traffic to and does not health-check, such as
-	// one in an Availability Zone the load balancer does not span.
+	// TargetUnused is a target the load balancer does not send traffic to and does not health-check: one in an
+	// Availability Zone the load balancer does not span, or in a target group no listener or rule uses.
 	TargetUnused TargetState = "unused"
 	// TargetUnknown covers the cloud's other states (unused, unavailable).
 	TargetUnknown TargetState = "unknown"
