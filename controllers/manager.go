@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -102,8 +103,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 				&corev1.Service{}:            {Transform: stripService},
 				&corev1.Node{}:               {Transform: stripNode},
 				&discoveryv1.EndpointSlice{}: {Transform: stripEndpointSlice},
-				// Every pod, down to what proves an endpoint's address is its pod's; gated pods keep more.
-				&corev1.Pod{}: {Transform: stripPod},
+				// Only pods that carry a cloudlb readiness gate: EndpointSlices carry what everything else needs.
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{targets.GatedPodLabel: "true"}), Transform: stripPod},
 			},
 		},
 	})
@@ -133,6 +134,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	}
 	t := &targets.Reconciler{
 		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
 		Provider:             provider,
 		Recorder:             mgr.GetEventRecorder("cloudlb"),
 		BatchWindow:          o.TargetBatchWindow,
@@ -220,21 +222,17 @@ func stripEndpointSlice(o any) (any, error) {
 	return es, nil
 }
 
-// stripPod keeps what checks an endpoint's address of a Pod (its identity, addresses and deletion) and, for a
-// pod that carries a cloudlb readiness gate, what the gate reads: labels, gates and conditions.
+// stripPod keeps what the readiness gate reads of a Pod: labels, gates and conditions.
 func stripPod(o any) (any, error) {
 	p, ok := o.(*corev1.Pod)
 	if !ok {
 		return o, nil
 	}
-	out := &corev1.Pod{
+	return &corev1.Pod{
 		TypeMeta: p.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID,
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, UID: p.UID,
 			ResourceVersion: p.ResourceVersion, DeletionTimestamp: p.DeletionTimestamp},
-		Status: corev1.PodStatus{PodIPs: p.Status.PodIPs},
-	}
-	if p.Labels[targets.GatedPodLabel] == "true" {
-		out.Labels, out.Spec.ReadinessGates, out.Status.Conditions = p.Labels, p.Spec.ReadinessGates, p.Status.Conditions
-	}
-	return out, nil
+		Spec:   corev1.PodSpec{ReadinessGates: p.Spec.ReadinessGates},
+		Status: corev1.PodStatus{Conditions: p.Status.Conditions},
+	}, nil
 }

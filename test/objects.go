@@ -1,14 +1,12 @@
 package test
 
 import (
-	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // EndpointSlice is a slice of a Service as the EndpointSlice controller writes it: its labels, the Service's
@@ -41,43 +39,4 @@ func IPs(prefix string, from, to int) []string {
 		out = append(out, fmt.Sprintf("%s%d", prefix, i))
 	}
 	return out
-}
-
-// PodsFor returns the pods that the endpoints of es name, each holding its endpoint's addresses, as the
-// controller only registers an address that its pod holds.
-func PodsFor(es *discoveryv1.EndpointSlice) []*corev1.Pod {
-	var out []*corev1.Pod
-	for _, ep := range es.Endpoints {
-		if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
-			continue
-		}
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: ep.TargetRef.Name},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "c:1"}}}}
-		for _, a := range ep.Addresses {
-			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: a})
-		}
-		if len(p.Status.PodIPs) > 0 {
-			p.Status.PodIP = p.Status.PodIPs[0].IP
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// CreatePodsFor creates the pods of PodsFor(es) that do not exist yet, with their addresses in their status.
-func CreatePodsFor(ctx context.Context, c client.Client, es *discoveryv1.EndpointSlice) error {
-	for _, p := range PodsFor(es) {
-		status := p.Status
-		if err := c.Create(ctx, p); err != nil {
-			if client.IgnoreAlreadyExists(err) == nil {
-				continue
-			}
-			return err
-		}
-		p.Status = status
-		if err := c.Status().Update(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -48,7 +48,8 @@ func TestGateReleasedOnlyForHealthyOrUnusedTargets(t *testing.T) {
 			gate := gateCondition(graceStack, graceTG)
 			slice := test.EndpointSlice("shop", "web-1", "web", "http", 8080, "10.0.0.1")
 			slice.Endpoints[0].Conditions.Ready = ptr.To(false) // the gate is the only condition missing
-			pod := test.PodsFor(slice)[0]
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: slice.Endpoints[0].TargetRef.Name},
+				Status: corev1.PodStatus{PodIPs: []corev1.PodIP{{IP: "10.0.0.1"}}}}
 			pod.Labels = map[string]string{GatedPodLabel: "true", "app": "web"}
 			pod.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: gate}}
 			pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}}

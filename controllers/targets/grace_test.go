@@ -50,14 +50,9 @@ func newGraceFixture(t *testing.T) *graceFixture {
 	rec := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "shop.app"}, Spec: v1alpha1.LoadBalancerSpec{Stack: graceStack},
 		Status: v1alpha1.LoadBalancerStatus{TargetGroups: []v1alpha1.TargetGroupBinding{{ID: graceTG, ServiceNamespace: "shop",
 			ServiceName: "web", ServicePort: 80, TargetType: string(cloud.TargetTypeIP)}}}}
-	slice := test.EndpointSlice("shop", "web-1", "web", "http", 8080, "10.0.0.1", "10.0.0.2")
-	objs := []client.Object{rec, graceService("uid-1"), slice}
-	for _, p := range test.PodsFor(slice) {
-		objs = append(objs, p)
-	}
 	c := crfake.NewClientBuilder().WithScheme(s).WithStatusSubresource(&v1alpha1.LoadBalancer{}).
 		WithIndex(&v1alpha1.LoadBalancer{}, indexBindingService, bindingServices).
-		WithObjects(objs...).Build()
+		WithObjects(rec, graceService("uid-1"), test.EndpointSlice("shop", "web-1", "web", "http", 8080, "10.0.0.1", "10.0.0.2")).Build()
 	p := fake.New()
 	if _, err := p.Ensure(context.Background(), &cloud.LoadBalancer{Stack: graceStack, Name: "app",
 		TargetGroups: []cloud.TargetGroup{{ID: graceTG, TargetType: cloud.TargetTypeIP}}}, cloud.Known{}); err != nil {

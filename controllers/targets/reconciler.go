@@ -51,15 +51,16 @@ const (
 	indexBindingService = "cloudlb.io/binding-service"
 	// indexBindingGate indexes records by the readiness gate condition of each of their IP target groups.
 	indexBindingGate = "cloudlb.io/binding-gate"
-	// indexEndpointPod indexes EndpointSlices by the pods ("namespace/name") their endpoints name.
-	indexEndpointPod = "cloudlb.io/endpoint-pod"
 )
 
 // Reconciler syncs the target groups fed by one Service per request.
 type Reconciler struct {
 	client.Client
-	Provider cloud.Provider
-	Recorder recorder.EventRecorder
+	// APIReader reads pods that the cache does not hold, to verify the endpoints of slices that the
+	// EndpointSlice controller did not write.
+	APIReader client.Reader
+	Provider  cloud.Provider
+	Recorder  recorder.EventRecorder
 	// BatchWindow delays a sync after the first change, so that the changes of a rollout that arrive within
 	// it become one RegisterTargets and one DeregisterTargets per target group.
 	BatchWindow time.Duration
@@ -108,9 +109,6 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingGate, bindingGates); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &discoveryv1.EndpointSlice{}, indexEndpointPod, endpointPods); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("targets").
 		Watches(&discoveryv1.EndpointSlice{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -129,7 +127,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		}, true), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
 		// Nodes update their status all the time; only what target selection reads matters.
 		Watches(&corev1.Node{}, r.delayed(r.instanceServices, false), builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeSelectionChanged})).
-		Watches(&corev1.Pod{}, r.delayed(r.podServices, false), builder.WithPredicates(predicate.Funcs{UpdateFunc: podChanged})).
+		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting, false)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
 }
@@ -211,53 +209,9 @@ func (r *Reconciler) instanceServices(ctx context.Context, _ client.Object) []re
 	return servicesOf(list.Items, string(cloud.TargetTypeInstance))
 }
 
-// endpointPods indexes a slice by the pods its endpoints name.
-func endpointPods(o client.Object) []string {
-	es := o.(*discoveryv1.EndpointSlice)
-	var out []string
-	for _, ep := range es.Endpoints {
-		if podRef(es, ep) && !slices.Contains(out, es.Namespace+"/"+ep.TargetRef.Name) {
-			out = append(out, es.Namespace+"/"+ep.TargetRef.Name)
-		}
-	}
-	return out
-}
-
-// podChanged passes pod updates that can change targets or gates; the cache strips every pod to these fields,
-// so the others differ only in resource version.
-func podChanged(e event.UpdateEvent) bool {
-	old, cur := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
-	return old.UID != cur.UID || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
-		!apiequality.Semantic.DeepEqual(old.Status.PodIPs, cur.Status.PodIPs) || !maps.Equal(old.Labels, cur.Labels) ||
-		!apiequality.Semantic.DeepEqual(old.Spec.ReadinessGates, cur.Spec.ReadinessGates) ||
-		!apiequality.Semantic.DeepEqual(old.Status.Conditions, cur.Status.Conditions)
-}
-
-// podServices maps a pod to the Services whose slices name it (its addresses are what verifies their
-// endpoints) and, for a gated pod, to the Services that select it (its containers turning ready is what lets
-// its target be registered).
-func (r *Reconciler) podServices(ctx context.Context, o client.Object) []reconcile.Request {
-	out := r.servicesSelecting(ctx, o)
-	var list discoveryv1.EndpointSliceList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{indexEndpointPod: o.GetNamespace() + "/" + o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
-		return out
-	}
-	for i := range list.Items {
-		name := list.Items[i].Labels[discoveryv1.LabelServiceName]
-		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}
-		if name != "" && !slices.Contains(out, req) {
-			out = append(out, req)
-		}
-	}
-	return out
-}
-
-// servicesSelecting maps a gated pod to the Services that select it; other pods are cached without labels.
+// servicesSelecting maps a gated pod to the Services that select it: its containers turning ready is what lets
+// its target be registered.
 func (r *Reconciler) servicesSelecting(ctx context.Context, o client.Object) []reconcile.Request {
-	if o.GetLabels()[GatedPodLabel] != "true" {
-		return nil
-	}
 	var svcs corev1.ServiceList
 	if err := r.List(ctx, &svcs, client.InNamespace(o.GetNamespace())); err != nil {
 		return nil
@@ -402,10 +356,10 @@ type inputs struct {
 	slices, nodes  bool
 	endpointSlices []discoveryv1.EndpointSlice
 	nodeList       []corev1.Node
-	// pods are the pods the slices name, by name; nil for one that does not exist.
-	pods map[string]*corev1.Pod
-	// gatedPods are those of pods that carry a cloudlb readiness gate.
+	// gatedPods are the namespace's pods that carry a cloudlb readiness gate, by name.
 	gatedPods map[string]*corev1.Pod
+	// podIPs are the addresses of the pods named by slices that the EndpointSlice controller did not write.
+	podIPs map[string][]string
 }
 
 func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings []binding) (*inputs, error) {
@@ -420,8 +374,16 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 				return nil, err
 			}
 			in.slices, in.endpointSlices = true, list.Items
-			if err := r.readPods(ctx, in); err != nil {
+			if err := r.readUnmanagedPods(ctx, in); err != nil {
 				return nil, err
+			}
+			var pods corev1.PodList
+			if err := r.List(ctx, &pods, client.InNamespace(req.Namespace), client.MatchingLabels{GatedPodLabel: "true"}); err != nil {
+				return nil, err
+			}
+			in.gatedPods = map[string]*corev1.Pod{}
+			for i := range pods.Items {
+				in.gatedPods[pods.Items[i].Name] = &pods.Items[i]
 			}
 		case b.TargetType == string(cloud.TargetTypeInstance) && !in.nodes:
 			var list corev1.NodeList
@@ -434,44 +396,41 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 	return in, nil
 }
 
-// readPods reads the pods that the slices' endpoints name from the cache, which holds every pod stripped to a
-// few fields (see controllers.stripPod): one read per pod named, not per pod of the namespace.
-func (r *Reconciler) readPods(ctx context.Context, in *inputs) error {
-	in.pods, in.gatedPods = map[string]*corev1.Pod{}, map[string]*corev1.Pod{}
+// readUnmanagedPods reads the pods behind slices that the EndpointSlice controller did not write (mirrored
+// from Endpoints, or written by hand or by another controller), so that their addresses can be checked.
+func (r *Reconciler) readUnmanagedPods(ctx context.Context, in *inputs) error {
+	in.podIPs = map[string][]string{}
 	for i := range in.endpointSlices {
 		es := &in.endpointSlices[i]
+		if es.Labels[discoveryv1.LabelManagedBy] == sliceController {
+			continue
+		}
 		for _, ep := range es.Endpoints {
 			if !podRef(es, ep) {
 				continue
 			}
-			if _, seen := in.pods[ep.TargetRef.Name]; seen {
+			if _, seen := in.podIPs[ep.TargetRef.Name]; seen || r.APIReader == nil {
 				continue
 			}
 			pod := &corev1.Pod{}
-			err := r.Get(ctx, types.NamespacedName{Namespace: es.Namespace, Name: ep.TargetRef.Name}, pod)
+			err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: es.Namespace, Name: ep.TargetRef.Name}, pod)
 			if err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
-			if err != nil {
-				pod = nil
-			} else if pod.Labels[GatedPodLabel] == "true" {
-				in.gatedPods[pod.Name] = pod
+			ips := []string{}
+			if err == nil {
+				for _, ip := range pod.Status.PodIPs {
+					ips = append(ips, ip.IP)
+				}
 			}
-			in.pods[ep.TargetRef.Name] = pod
+			in.podIPs[ep.TargetRef.Name] = ips
 		}
 	}
 	return nil
 }
 
-// verified reports whether the pod an endpoint names exists, is not being deleted, and holds addr. The
-// namespace was checked by podRef; the UID is checked when the endpoint carries one, so that an address of a
-// pod deleted and re-created under the same name is not taken for the new pod's.
-func (in *inputs) verified(ref *corev1.ObjectReference, addr string) bool {
-	pod := in.pods[ref.Name]
-	if pod == nil || !pod.DeletionTimestamp.IsZero() || ref.UID != "" && ref.UID != pod.UID {
-		return false
-	}
-	return slices.ContainsFunc(pod.Status.PodIPs, func(ip corev1.PodIP) bool { return ip.IP == addr })
+func (in *inputs) verified(pod, addr string) bool {
+	return slices.Contains(in.podIPs[pod], addr)
 }
 
 func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error) {

@@ -20,6 +20,10 @@ const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 // and Karpenter v1beta1's. Its targets are deregistered ahead of the removal so the target group drains them.
 var removalTaints = []string{"ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption"}
 
+// sliceController is the managed-by value of the slices Kubernetes' EndpointSlice controller writes from a
+// Service's selector: their endpoints are pods it has seen.
+const sliceController = "endpointslice-controller.k8s.io"
+
 // podRef reports an endpoint that names a Pod of the slice's namespace.
 func podRef(es *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) bool {
 	r := ep.TargetRef
@@ -32,11 +36,11 @@ func podRef(es *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) bool {
 // an endpoint that is not ready yet: a pod whose only missing condition is this target group's readiness gate
 // must be registered, or the gate could never turn true.
 //
-// Only pods are registered: an endpoint without a Pod reference is skipped, and an address counts only if
-// verified says the pod it names holds it, whoever wrote the slice (the managed-by label proves nothing).
-// Anyone who may write EndpointSlices could otherwise put any address of the VPC behind a load balancer.
+// Only pods are registered: an endpoint without a Pod reference is skipped, and one in a slice that the
+// EndpointSlice controller did not write counts only if verified says its pod holds the address. Anyone who
+// may write EndpointSlices could otherwise put any address of the VPC behind a load balancer.
 func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice, admit func(discoveryv1.Endpoint) bool,
-	verified func(ref *corev1.ObjectReference, addr string) bool) ([]cloud.Target, error) {
+	verified func(pod, addr string) bool) ([]cloud.Target, error) {
 	sp := servicePort(svc, port)
 	if sp == nil {
 		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
@@ -58,6 +62,7 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 		if num == 0 {
 			continue
 		}
+		managed := es.Labels[discoveryv1.LabelManagedBy] == sliceController
 		for _, ep := range es.Endpoints {
 			// A nil ready condition means ready: the API says to read an unknown state as ready.
 			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
@@ -65,7 +70,7 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 				continue
 			}
 			for _, addr := range ep.Addresses {
-				if verified(ep.TargetRef, addr) {
+				if managed || verified(ep.TargetRef.Name, addr) {
 					out = append(out, cloud.Target{ID: addr, Port: num})
 				}
 			}

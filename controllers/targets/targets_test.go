@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/cloudlb/cloudlb/cloud"
@@ -45,7 +44,7 @@ func TestInstanceTargetsLeaveOutOnlyNodesOnTheirWayOut(t *testing.T) {
 	}
 }
 
-func TestIPTargetsOnlyFromPodsThatHoldTheAddress(t *testing.T) {
+func TestIPTargetsOnlyFromPods(t *testing.T) {
 	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
 	es := test.EndpointSlice("shop", "web-1", "web", "http", 8080, "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5")
 	es.Endpoints[0].TargetRef = nil
@@ -54,58 +53,31 @@ func TestIPTargetsOnlyFromPodsThatHoldTheAddress(t *testing.T) {
 	es.Endpoints[3].Conditions.Ready = nil
 	es.Endpoints[4].Conditions.Ready = ptr.To(false)
 	none := func(discoveryv1.Endpoint) bool { return false }
-	all := func(*corev1.ObjectReference, string) bool { return true }
+	never := func(string, string) bool { return false }
 
-	got, err := ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, all)
+	got, err := ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, never)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []cloud.Target{{ID: "10.0.0.4", Port: 8080}}; !slices.Equal(got, want) {
-		t.Fatalf("every pod verified: got %v, want %v", got, want)
+		t.Fatalf("managed slice: got %v, want %v", got, want)
 	}
 
-	// The managed-by label is anyone's to write: a slice that carries the EndpointSlice controller's is
-	// checked all the same.
-	got, err = ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, func(*corev1.ObjectReference, string) bool { return false })
+	delete(es.Labels, discoveryv1.LabelManagedBy)
+	got, err = ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, never)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 0 {
-		t.Fatalf("slice labelled as the EndpointSlice controller's, no pod verified: got %v", got)
+		t.Fatalf("unmanaged slice, no pod verified: got %v", got)
 	}
-}
-
-func TestEndpointVerifiedOnlyByItsOwnPodHoldingTheAddress(t *testing.T) {
-	pod := func(name, uid string, deleting bool, ips ...string) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, UID: types.UID(uid)}}
-		if deleting {
-			p.DeletionTimestamp = ptr.To(metav1.Now())
-		}
-		for _, ip := range ips {
-			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
-		}
-		return p
+	got, err = ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, func(pod, addr string) bool {
+		return pod == "pod-10.0.0.4" && addr == "10.0.0.4"
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	in := &inputs{pods: map[string]*corev1.Pod{
-		"web":      pod("web", "u1", false, "10.0.0.1", "10.0.0.9"),
-		"deleting": pod("deleting", "u2", true, "10.0.0.2"),
-		"gone":     nil,
-	}}
-	for _, c := range []struct {
-		name, pod, uid, addr string
-		want                 bool
-	}{
-		{"its address", "web", "", "10.0.0.1", true},
-		{"its second address", "web", "u1", "10.0.0.9", true},
-		{"another address of the VPC", "web", "", "10.0.0.3", false},
-		{"a pod re-created under the name", "web", "u0", "10.0.0.1", false},
-		{"a pod being deleted", "deleting", "", "10.0.0.2", false},
-		{"a pod that does not exist", "gone", "", "10.0.0.4", false},
-		{"a pod never read", "other", "", "10.0.0.5", false},
-	} {
-		ref := &corev1.ObjectReference{Kind: "Pod", Name: c.pod, UID: types.UID(c.uid)}
-		if got := in.verified(ref, c.addr); got != c.want {
-			t.Errorf("%s: verified %v, want %v", c.name, got, c.want)
-		}
+	if want := []cloud.Target{{ID: "10.0.0.4", Port: 8080}}; !slices.Equal(got, want) {
+		t.Fatalf("unmanaged slice, pod verified: got %v, want %v", got, want)
 	}
 }

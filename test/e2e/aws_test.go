@@ -58,7 +58,6 @@ var _ = Describe("The controller binary with the AWS provider against moto", Ord
 		// Pod IPs are in the default VPC's subnets (172.31.0.0/20, 172.31.16.0/20, ...), as with the VPC CNI:
 		// AWS refuses IP targets outside the VPC.
 		first = endpointSlice(ns, "web-a", podPort, ips("172.31.0.", 11, 13))
-		Expect(test.CreatePodsFor(ctx, k8s, first)).To(Succeed())
 		Expect(k8s.Create(ctx, first)).To(Succeed())
 		ing = ingressFor(ns, map[string]string{
 			"alb.ingress.kubernetes.io/target-type": "ip",
@@ -102,11 +101,9 @@ var _ = Describe("The controller binary with the AWS provider against moto", Ord
 
 	It("registers exactly the endpoints after a scale up from 3 to 10", func() {
 		setEndpoints(first, ips("172.31.0.", 11, 15))
-		Expect(test.CreatePodsFor(ctx, k8s, first)).To(Succeed())
 		Expect(k8s.Update(ctx, first)).To(Succeed())
 		// The EndpointSlice controller spreads endpoints over several slices.
 		second = endpointSlice(ns, "web-b", podPort, ips("172.31.16.", 11, 15))
-		Expect(test.CreatePodsFor(ctx, k8s, second)).To(Succeed())
 		Expect(k8s.Create(ctx, second)).To(Succeed())
 
 		want := endpoints(append(ips("172.31.0.", 11, 15), ips("172.31.16.", 11, 15)...), podPort)

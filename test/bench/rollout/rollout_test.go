@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudlb/cloudlb/cloud"
-	"github.com/cloudlb/cloudlb/test"
 	"github.com/cloudlb/cloudlb/test/bench"
 )
 
@@ -55,9 +54,6 @@ func BenchmarkRollingUpdate1000(b *testing.B) {
 	old := make([]string, 0, steps*perStep)
 	for i := range steps {
 		slice := bench.EndpointSlice(ns, name, fmt.Sprintf("old-%d", i), bench.IPs("10.1", i*perStep, perStep))
-		if err := test.CreatePodsFor(ctx, env.Client, slice); err != nil {
-			b.Fatal(err)
-		}
 		if err := env.Client.Create(ctx, slice); err != nil {
 			b.Fatal(err)
 		}
@@ -69,9 +65,6 @@ func BenchmarkRollingUpdate1000(b *testing.B) {
 
 	for i := range steps {
 		fresh := bench.EndpointSlice(ns, name, fmt.Sprintf("new-%d", i), bench.IPs("10.2", i*perStep, perStep))
-		if err := test.CreatePodsFor(ctx, env.Client, fresh); err != nil {
-			b.Fatal(err)
-		}
 		if err := env.Client.Create(ctx, fresh); err != nil {
 			b.Fatal(err)
 		}
