@@ -137,8 +137,6 @@ func warningReason(w string) string {
 func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, event string, args ...any) error) error {
 	const later = "cloudlb does not implement this field yet; the Ingresses of the class are left out until it is removed"
 	switch {
-	case s.Group != nil:
-		return fail("group.name", later, reasonParamsUnsupported)
 	case s.SSLRedirectPort != "":
 		return fail("sslRedirectPort", later, reasonParamsUnsupported)
 	case len(s.Listeners) > 0:
@@ -189,6 +187,10 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 			set(key, field, strings.Join(items, ","))
 		}
 		return nil
+	}
+	if s.Group != nil {
+		// The stack was chosen by this value already (classgroup.go); here it overrides the annotation, warned.
+		set(annGroupName, "group.name", s.Group.Name)
 	}
 	if s.Scheme != nil {
 		set(annScheme, "scheme", string(*s.Scheme))
@@ -247,6 +249,7 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	}
 	probe[annTags], probe[annLBAttributes] = joinPairs(tags), joinPairs(attrs)
 	checks := []func() error{
+		func() error { _, err := probe.groupName(); return err },
 		func() error { _, err := probe.oneOf(annScheme, "", "internal", "internet-facing"); return err },
 		func() error { _, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack"); return err },
 		func() error { _, err := probe.oneOf(annTargetType, "", "instance", "ip"); return err },
@@ -412,7 +415,8 @@ func (r *Reconciler) stacksOfParams(ctx context.Context, o client.Object) []reco
 			members = append(members, ing)
 		}
 	}
-	return stacksOf(members)
+	// The event's object stands in for the cached one: a changed group.name maps to the old group and the new.
+	return r.stacksIn(ctx, func(v *groupView) error { v.withParams(o.(*elbv2.IngressClassParams)); return nil }, members)
 }
 
 // watchClassParams reconciles the stacks of a class when its IngressClassParams change. Without the CRD (the chart

@@ -98,8 +98,8 @@ func TestClassParamsRefusals(t *testing.T) {
 		want   string
 		reason string
 	}{
-		{"group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "shared"}},
-			"IngressClass alb: IngressClassParams p spec.group.name: cloudlb does not implement this field yet", reasonParamsUnsupported},
+		{"bad group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "Shared"}},
+			"IngressClass alb: IngressClassParams p spec.group.name: must be at most 63 lower-case alphanumerics", reasonParamsInvalid},
 		{"ssl redirect", elbv2.IngressClassParamsSpec{SSLRedirectPort: "443"}, "spec.sslRedirectPort: cloudlb does not implement", reasonParamsUnsupported},
 		{"listener attributes", elbv2.IngressClassParamsSpec{Listeners: []elbv2.Listener{{Protocol: "HTTP", Port: 80}}},
 			"spec.listeners: cloudlb does not implement", reasonParamsUnsupported},

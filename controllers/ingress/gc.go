@@ -164,14 +164,20 @@ func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...cli
 	if err := r.List(ctx, &ings, opts...); err != nil {
 		return nil, err
 	}
-	var classes networkingv1.IngressClassList
-	if err := r.List(ctx, &classes); err != nil {
+	view, err := newGroupView(ctx, r)
+	if err != nil {
 		return nil, err
 	}
 	live := map[string]bool{}
 	for i := range ings.Items {
-		if ing := &ings.Items[i]; isLive(ing, classes.Items, c.LegacyClass) {
-			live[cloud.TagValue(stackKey(stackOf(ing)))] = true
+		if ing := &ings.Items[i]; isLive(ing, view.classes, c.LegacyClass) {
+			stacks, err := view.stacks(ctx, ing)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range stacks {
+				live[cloud.TagValue(stackKey(s))] = true
+			}
 		}
 	}
 	return live, nil

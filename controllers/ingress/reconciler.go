@@ -75,6 +75,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexService, indexByService); err != nil {
 		return err
 	}
+	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexClass, indexByClass); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
 		// Status and finalizer writes, our own included, change nothing that translation reads. On an update the
@@ -108,11 +111,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 
 // reconcile converges one stack: fetch members, finalizers, translate, ensure, status.
 func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, error) {
-	active, leaving, held, err := r.members(ctx, stack)
+	record, err := r.record(ctx, stack)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	record, err := r.record(ctx, stack)
+	active, leaving, held, err := r.members(ctx, stack, record)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -249,17 +252,24 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 // members splits the Ingresses of a stack into those cloudlb serves, those it must let go of (deleted, or claimed
 // by another controller's IngressClass, but still holding the finalizer), and those held: carrying the finalizer
 // but no longer ours on any other evidence, so neither served nor released, with a Warning Event.
-func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving, held []*networkingv1.Ingress, err error) {
-	var list networkingv1.IngressList
-	if err := r.List(ctx, &list, client.MatchingFields{indexStack: stack}); err != nil {
+func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1.LoadBalancer) (active, leaving, held []*networkingv1.Ingress, err error) {
+	view, err := newGroupView(ctx, r.Client)
+	if err != nil {
 		return nil, nil, nil, err
 	}
-	var classes networkingv1.IngressClassList
-	if err := r.List(ctx, &classes); err != nil {
+	list, err := r.candidates(ctx, view, stack, record)
+	if err != nil {
 		return nil, nil, nil, err
 	}
-	for i := range list.Items {
-		ing := &list.Items[i]
+	classes := networkingv1.IngressClassList{Items: view.classes}
+	for _, ing := range list {
+		in, err := view.in(ctx, ing, stack)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !in {
+			continue
+		}
 		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer)
 		switch owner, why := ownerOf(ing, classes.Items, r.LegacyClass); {
 		case !ing.DeletionTimestamp.IsZero():
