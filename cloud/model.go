@@ -50,6 +50,9 @@ type LoadBalancer struct {
 	IPAddressType IPAddressType
 	// Subnets are subnet IDs or names; empty means the provider discovers them.
 	Subnets []string
+	// SubnetTags select the subnets when Subnets is empty: those carrying every key with one of its values,
+	// one per zone.
+	SubnetTags map[string][]string `json:",omitempty"`
 	// SecurityGroups replace the provider-managed frontend group when set.
 	SecurityGroups []string
 	// InboundCIDRs are allowed on the listener ports by the managed frontend group.

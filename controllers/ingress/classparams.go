@@ -153,9 +153,6 @@ func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, eve
 		return fail("wafv2AclName", later+"; use wafv2AclArn", reasonParamsUnsupported)
 	case s.IPAddressType != nil && *s.IPAddressType == elbv2.IPAddressTypeDualStackWithoutPublicIPv4:
 		return fail("ipAddressType", "dualstack-without-public-ipv4: "+later, reasonParamsUnsupported)
-	case s.Subnets != nil && len(s.Subnets.Tags) > 0:
-		return fail("subnets.tags", "cloudlb does not select subnets by tags yet; list them in subnets.ids. "+
-			"The Ingresses of the class are left out until then", reasonParamsUnsupported)
 	}
 	return nil
 }
@@ -198,7 +195,11 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if s.IPAddressType != nil {
 		set(annIPAddressType, "ipAddressType", string(*s.IPAddressType))
 	}
-	if s.Subnets != nil {
+	if s.Subnets != nil && len(s.Subnets.Tags) > 0 {
+		if err := classSubnetTags(s.Subnets, set, fail); err != nil {
+			return nil, err
+		}
+	} else if s.Subnets != nil {
 		ids := make([]string, len(s.Subnets.IDs))
 		for i, id := range s.Subnets.IDs {
 			ids[i] = string(id)

@@ -288,6 +288,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		InboundCIDRs:   split(s.InboundCIDRs),
 		Tags:           map[string]string{},
 	}
+	applySubnets(lb, s.Subnets)
 	switch s.WAFv2ACL {
 	case "":
 	case "none":
@@ -385,7 +386,7 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		Name:           name,
 		Scheme:         cloud.Scheme(scheme),
 		IPAddressType:  cloud.IPAddressType(ipType),
-		Subnets:        strings.Join(a.list(annSubnets), ","),
+		Subnets:        subnetsSetting(a),
 		SecurityGroups: strings.Join(a.list(annSecurityGroups), ","),
 		InboundCIDRs:   strings.Join(a.list(annInboundCIDRs), ","),
 	}
