@@ -411,7 +411,7 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := a.listenPorts(len(certs) > 0 || len(ing.Spec.TLS) > 0)
+	ports, err := a.listenPorts(len(certs) > 0)
 	if err != nil {
 		return nil, err
 	}
