@@ -139,8 +139,6 @@ func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, eve
 	switch {
 	case s.Group != nil:
 		return fail("group.name", later, reasonParamsUnsupported)
-	case s.SSLRedirectPort != "":
-		return fail("sslRedirectPort", later, reasonParamsUnsupported)
 	case len(s.Listeners) > 0:
 		return fail("listeners", later, reasonParamsUnsupported)
 	case len(s.PrefixListsIDs) > 0:
@@ -215,6 +213,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if s.SSLPolicy != "" {
 		set(annSSLPolicy, "sslPolicy", s.SSLPolicy)
 	}
+	if s.SSLRedirectPort != "" {
+		set(annSSLRedirect, "sslRedirectPort", s.SSLRedirectPort)
+	}
 	if s.TargetType != "" {
 		set(annTargetType, "targetType", string(s.TargetType))
 	}
@@ -252,6 +253,7 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 		func() error { _, err := probe.oneOf(annTargetType, "", "instance", "ip"); return err },
 		func() error { _, err := probe.loadBalancerName(); return err },
 		func() error { _, err := probe.sslPolicy(); return err },
+		func() error { _, err := probe.sslRedirect(); return err },
 		func() error { _, err := probe.wafv2ACL(); return err },
 		func() error { _, err := probe.tags(); return err },
 		func() error { _, err := probe.attributes(annLBAttributes); return err },

@@ -100,7 +100,6 @@ func TestClassParamsRefusals(t *testing.T) {
 	}{
 		{"group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "shared"}},
 			"IngressClass alb: IngressClassParams p spec.group.name: cloudlb does not implement this field yet", reasonParamsUnsupported},
-		{"ssl redirect", elbv2.IngressClassParamsSpec{SSLRedirectPort: "443"}, "spec.sslRedirectPort: cloudlb does not implement", reasonParamsUnsupported},
 		{"listener attributes", elbv2.IngressClassParamsSpec{Listeners: []elbv2.Listener{{Protocol: "HTTP", Port: 80}}},
 			"spec.listeners: cloudlb does not implement", reasonParamsUnsupported},
 		{"prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDs: []string{"pl-1"}}, "spec.prefixListsIDs: cloudlb", reasonParamsUnsupported},

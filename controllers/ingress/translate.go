@@ -222,8 +222,14 @@ func Translate(in Input) Output {
 	for _, port := range slices.Sorted(maps.Keys(listeners)) {
 		l := listeners[port]
 		l.DefaultAction = fallback
+		// ssl-redirect, as in the AWS Load Balancer Controller: an HTTP listener redirects everything, so it
+		// has no rules.
+		redirect := g.settings.SSLRedirect != "" && l.Protocol == cloud.ProtocolHTTP
+		if redirect {
+			l.DefaultAction = sslRedirectAction(g.settings.SSLRedirect)
+		}
 		for _, r := range rules {
-			if slices.Contains(r.ports, port) {
+			if !redirect && slices.Contains(r.ports, port) {
 				r.rule.Priority = int32(len(l.Rules) + 1)
 				l.Rules = append(l.Rules, r.rule)
 			}
@@ -258,6 +264,9 @@ type settings struct {
 	Shield string
 	// Attributes are the load balancer attributes, as sorted key=value pairs so that members compare.
 	Attributes string
+	// SSLRedirect is the HTTPS port every HTTP listener redirects to, group-wide as in the AWS Load Balancer
+	// Controller; "" for none.
+	SSLRedirect string `json:",omitempty"`
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
@@ -417,6 +426,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	}
 	sslPolicy, err := a.sslPolicy()
 	if err != nil {
+		return nil, err
+	}
+	if m.settings.SSLRedirect, err = a.sslRedirect(); err != nil {
 		return nil, err
 	}
 	hosts := certificateHosts(ing)
@@ -636,7 +648,12 @@ func (m *member) ruleList() []int32 {
 	}
 	var out []int32
 	for range m.rules {
-		out = append(out, m.ports()...)
+		for _, l := range m.listeners {
+			// Under ssl-redirect an HTTP listener only redirects: it gets no rules.
+			if m.settings.SSLRedirect == "" || l.Protocol != cloud.ProtocolHTTP {
+				out = append(out, l.Port)
+			}
+		}
 	}
 	return out
 }
@@ -658,6 +675,7 @@ func (s *settings) fields() []struct {
 		{annLoadBalancerName, &s.Name}, {annScheme, (*string)(&s.Scheme)}, {annIPAddressType, (*string)(&s.IPAddressType)},
 		{annSubnets, &s.Subnets}, {annSecurityGroups, &s.SecurityGroups}, {annInboundCIDRs, &s.InboundCIDRs},
 		{annWAFv2ACLARN, &s.WAFv2ACL}, {annShield, &s.Shield}, {annLBAttributes, &s.Attributes},
+		{annSSLRedirect, &s.SSLRedirect},
 	}
 }
 
@@ -692,6 +710,18 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 	}
 	if m.defaultAction != nil && g.defaultAction != nil {
 		return fmt.Errorf("spec.defaultBackend is already set by member %s of the same group", *g.defaultAction)
+	}
+	if port := m.settings.SSLRedirect; port != "" {
+		protocols := map[int32]cloud.Protocol{}
+		for p, l := range g.listeners {
+			protocols[p] = l.Protocol
+		}
+		for _, l := range m.listeners {
+			protocols[l.Port] = l.Protocol
+		}
+		if err := sslRedirectTarget(port, protocols); err != nil {
+			return err
+		}
 	}
 
 	for i, f := range want {
