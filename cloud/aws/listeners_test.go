@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -81,4 +82,51 @@ var _ = Describe("Listener settings", func() {
 		Expect(slices.Index(calls, "CreateRule")).To(BeNumerically("<", slices.Index(calls, "ModifyListener")))
 		Expect(listenerOn(stack, 80).DefaultActions[0].Type).To(Equal(elbv2types.ActionTypeEnumFixedResponse))
 	})
+
+	It("sets only the listener attributes asked for, and only when they differ", func() {
+		const server = "routing.http.response.server.enabled"
+		ensure(model(stack, "/"))
+		arn := *listenerOn(stack, 80).ListenerArn
+		Expect(counter.Counts()).NotTo(HaveKey("DescribeListenerAttributes"), "a model without listener attributes reads none")
+
+		// One set outside cloudlb, which it must leave alone.
+		_, err := elbc.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: aws.String(arn),
+			Attributes: []elbv2types.ListenerAttribute{{Key: aws.String("routing.http.response.x_frame_options.header_value"), Value: aws.String("DENY")}}})
+		Expect(err).NotTo(HaveOccurred())
+
+		lb := model(stack, "/")
+		lb.Listeners[0].Attributes = map[string]string{server: "false"}
+		counter.Reset()
+		ensure(lb)
+		Expect(counter.Mutating()).To(Equal([]string{"ModifyListenerAttributes"}))
+		Expect(listenerAttributes(arn)).To(HaveKeyWithValue(server, "false"))
+		Expect(listenerAttributes(arn)).To(HaveKeyWithValue("routing.http.response.x_frame_options.header_value", "DENY"))
+
+		counter.Reset()
+		ensure(lb)
+		Expect(counter.Mutating()).To(BeEmpty(), "unchanged attributes are not set again")
+		Expect(counter.Counts()).To(HaveKeyWithValue("DescribeListenerAttributes", 1))
+
+		// A new listener gets its attributes right after it is created.
+		lb.Listeners = append(lb.Listeners, lb.Listeners[0])
+		lb.Listeners[1].Port, lb.Listeners[1].Attributes = 8080, map[string]string{server: "false", "routing.http.response.x_frame_options.header_value": "SAMEORIGIN"}
+		counter.Reset()
+		ensure(lb)
+		calls := counter.Mutating()
+		Expect(calls).To(ContainElement("ModifyListenerAttributes"))
+		Expect(slices.Index(calls, "CreateListener")).To(BeNumerically("<", slices.Index(calls, "ModifyListenerAttributes")))
+		Expect(listenerAttributes(*listenerOn(stack, 8080).ListenerArn)).To(And(HaveKeyWithValue(server, "false"),
+			HaveKeyWithValue("routing.http.response.x_frame_options.header_value", "SAMEORIGIN")))
+	})
 })
+
+func listenerAttributes(arn string) map[string]string {
+	GinkgoHelper()
+	out, err := elbc.DescribeListenerAttributes(context.Background(), &elbv2.DescribeListenerAttributesInput{ListenerArn: aws.String(arn)})
+	Expect(err).NotTo(HaveOccurred())
+	attrs := map[string]string{}
+	for _, a := range out.Attributes {
+		attrs[aws.ToString(a.Key)] = aws.ToString(a.Value)
+	}
+	return attrs
+}

@@ -139,8 +139,6 @@ func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, eve
 	switch {
 	case s.Group != nil:
 		return fail("group.name", later, reasonParamsUnsupported)
-	case len(s.Listeners) > 0:
-		return fail("listeners", later, reasonParamsUnsupported)
 	case len(s.PrefixListsIDs) > 0:
 		return fail("prefixListsIDs", later, reasonParamsUnsupported)
 	case len(s.PrefixListsIDsLegacy) > 0:
@@ -239,6 +237,15 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if err := mergePairs(over, own, annLBAttributes, "loadBalancerAttributes", attrs, fail); err != nil {
 		return nil, err
 	}
+	listenerAttrs, err := classListenerAttributes(s.Listeners, fail)
+	if err != nil {
+		return nil, err
+	}
+	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
+		if err := mergePairs(over, own, key, "listeners", listenerAttrs[key], fail); err != nil {
+			return nil, err
+		}
+	}
 
 	// Parse every class value as its annotation would be, and blame the class field. Tags and attributes are
 	// probed without the Ingress's own pairs, whose faults its annotation's parser reports.
@@ -257,6 +264,10 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 		func() error { _, err := probe.wafv2ACL(); return err },
 		func() error { _, err := probe.tags(); return err },
 		func() error { _, err := probe.attributes(annLBAttributes); return err },
+	}
+	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
+		probe[key] = joinPairs(listenerAttrs[key])
+		checks = append(checks, func() error { _, err := probe.attributes(key); return err })
 	}
 	for _, check := range checks {
 		var ae *AnnotationError
@@ -319,8 +330,8 @@ func mergePairs(over map[string]classValue, own annotations, key, field string, 
 func sameValue(key, asked, given string) bool {
 	a := annotations{key: asked}
 	g := annotations{key: given}
-	switch key {
-	case annTags, annLBAttributes:
+	switch {
+	case key == annTags || key == annLBAttributes || strings.HasPrefix(key, annListenerAttributes):
 		// The class wins per key: the annotation is overridden only where it sets a key differently.
 		gm := map[string]string{}
 		for _, it := range g.list(key) {
@@ -334,7 +345,7 @@ func sameValue(key, asked, given string) bool {
 			}
 		}
 		return true
-	case annSubnets, annInboundCIDRs, annCertificateARN:
+	case key == annSubnets || key == annInboundCIDRs || key == annCertificateARN:
 		return slices.Equal(a.list(key), g.list(key))
 	}
 	return strings.TrimSpace(asked) == given

@@ -100,8 +100,6 @@ func TestClassParamsRefusals(t *testing.T) {
 	}{
 		{"group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "shared"}},
 			"IngressClass alb: IngressClassParams p spec.group.name: cloudlb does not implement this field yet", reasonParamsUnsupported},
-		{"listener attributes", elbv2.IngressClassParamsSpec{Listeners: []elbv2.Listener{{Protocol: "HTTP", Port: 80}}},
-			"spec.listeners: cloudlb does not implement", reasonParamsUnsupported},
 		{"prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDs: []string{"pl-1"}}, "spec.prefixListsIDs: cloudlb", reasonParamsUnsupported},
 		{"legacy prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDsLegacy: []string{"pl-1"}}, "spec.PrefixListsIDs: cloudlb", reasonParamsUnsupported},
 		{"capacity", elbv2.IngressClassParamsSpec{MinimumLoadBalancerCapacity: &elbv2.MinimumLoadBalancerCapacity{CapacityUnits: 100}},

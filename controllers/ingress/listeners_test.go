@@ -130,3 +130,86 @@ func TestSSLRedirectFromIngressClassParams(t *testing.T) {
 	g.Expect(out.Errors[key("app")]).To(MatchError(ContainSubstring("spec.sslRedirectPort: must be the port of an HTTPS listener")))
 	g.Expect(reasonFor(out.Errors[key("app")])).To(Equal(reasonParamsInvalid))
 }
+
+func TestListenerAttributes(t *testing.T) {
+	g := NewWithT(t)
+	out := Translate(input(webIngress("app", map[string]string{annListenPorts: bothPorts,
+		annListenerAttributes + "HTTPS-443": "routing.http.response.server.enabled=false, routing.http.response.x_frame_options.header_value=DENY",
+		annListenerAttributes + "HTTP-80":   "routing.http.response.server.enabled=true"})))
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(listener(out.LoadBalancer, 443).Attributes).To(Equal(map[string]string{
+		"routing.http.response.server.enabled": "false", "routing.http.response.x_frame_options.header_value": "DENY"}))
+	g.Expect(listener(out.LoadBalancer, 80).Attributes).To(Equal(map[string]string{"routing.http.response.server.enabled": "true"}))
+
+	plain := Translate(input(webIngress("app", nil)))
+	g.Expect(listener(plain.LoadBalancer, 80).Attributes).To(BeNil(), "none asked, none set: the model is as before")
+}
+
+func TestListenerAttributesInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		key, value, want string
+	}{
+		{annListenerAttributes + "HTTPS-443", "routing.http.response.server.enabled", "is not an attribute key=value"},
+		{annListenerAttributes + "HTTPS-443", "Bad Key=1", "is not an attribute key=value"},
+		{annListenerAttributes + "https-443", "a=b", "must end in HTTP-<port> or HTTPS-<port>"},
+		{annListenerAttributes + "HTTPS", "a=b", "must end in HTTP-<port> or HTTPS-<port>"},
+		{annListenerAttributes + "TCP-443", "a=b", "must end in HTTP-<port> or HTTPS-<port>"},
+		{annListenerAttributes + "HTTPS-8443", "a=b", "no HTTPS listener on port 8443"},
+		{annListenerAttributes + "HTTP-443", "a=b", "no HTTP listener on port 443"},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			g := NewWithT(t)
+			out := Translate(input(webIngress("app", map[string]string{annListenPorts: bothPorts, tc.key: tc.value})))
+			g.Expect(out.LoadBalancer).To(BeNil())
+			expectAnnotationError(g, out.Errors[key("app")], tc.key)
+			g.Expect(out.Errors[key("app")]).To(MatchError(ContainSubstring(tc.want)))
+		})
+	}
+}
+
+func TestListenerAttributesInAGroup(t *testing.T) {
+	const server = "routing.http.response.server.enabled"
+	group := func(ings ...*networkingv1.Ingress) Output {
+		return Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: ings})
+	}
+	g := NewWithT(t)
+	a := webIngress("a", map[string]string{annListenPorts: bothPorts, annListenerAttributes + "HTTPS-443": server + "=false"})
+	b := webIngress("b", map[string]string{annListenPorts: bothPorts,
+		annListenerAttributes + "HTTPS-443": "routing.http.response.x_frame_options.header_value=DENY"})
+	out := group(a, b)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(listener(out.LoadBalancer, 443).Attributes).To(Equal(map[string]string{
+		server: "false", "routing.http.response.x_frame_options.header_value": "DENY"}), "members' keys add up")
+
+	c := webIngress("c", map[string]string{annListenPorts: bothPorts, annListenerAttributes + "HTTPS-443": server + "=true"})
+	out = group(a, c)
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{a}))
+	g.Expect(out.Errors[key("c")]).To(MatchError(ContainSubstring(
+		`annotation alb.ingress.kubernetes.io/listener-attributes.HTTPS-443 key routing.http.response.server.enabled is "true" here but "false" on member ns/a`)))
+	g.Expect(listener(out.LoadBalancer, 443).Attributes).To(Equal(map[string]string{server: "false"}))
+}
+
+func TestListenerAttributesFromIngressClassParams(t *testing.T) {
+	const server = "routing.http.response.server.enabled"
+	spec := elbv2.IngressClassParamsSpec{Listeners: []elbv2.Listener{
+		{Protocol: elbv2.ListenerProtocolHTTPS, Port: 443, ListenerAttributes: []elbv2.Attribute{{Key: server, Value: "false"}}},
+		// A listener the Ingress does not have: the class's policy for it applies nowhere here.
+		{Protocol: elbv2.ListenerProtocolHTTPS, Port: 8443, ListenerAttributes: []elbv2.Attribute{{Key: server, Value: "false"}}},
+	}}
+	g := NewWithT(t)
+	out := Translate(paramsInput(map[string]string{annListenPorts: bothPorts,
+		annListenerAttributes + "HTTPS-443": server + "=true,routing.http.response.x_frame_options.header_value=DENY"}, spec))
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(listener(out.LoadBalancer, 443).Attributes).To(Equal(map[string]string{
+		server: "false", "routing.http.response.x_frame_options.header_value": "DENY"}), "the class wins per key")
+	g.Expect(out.Warnings[key("app")]).To(ConsistOf(ContainSubstring(
+		`annotation alb.ingress.kubernetes.io/listener-attributes.HTTPS-443="routing.http.response.server.enabled=true,` +
+			`routing.http.response.x_frame_options.header_value=DENY" is overridden by IngressClass alb: IngressClassParams p sets spec.listeners`)))
+
+	bad := spec
+	bad.Listeners = []elbv2.Listener{{Protocol: "HTTPS", Port: 443, ListenerAttributes: []elbv2.Attribute{{Key: "Bad Key", Value: "1"}}}}
+	out = Translate(paramsInput(map[string]string{annListenPorts: bothPorts}, bad))
+	g.Expect(out.LoadBalancer).To(BeNil())
+	g.Expect(out.Errors[key("app")]).To(MatchError(ContainSubstring("spec.listeners: ")))
+	g.Expect(reasonFor(out.Errors[key("app")])).To(Equal(reasonParamsInvalid))
+}

@@ -192,6 +192,7 @@ func Translate(in Input) Output {
 			}
 			// merge lets a member without ssl-policy share a listener with one that has it; the policy wins.
 			l.SSLPolicy = cmp.Or(l.SSLPolicy, lp.SSLPolicy)
+			*l = mergeListener(*l, lp)
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
 		}
@@ -440,6 +441,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 			l.SSLPolicy = sslPolicy
 		}
 		m.listeners = append(m.listeners, l)
+	}
+	if err := a.listenerAttributes(annotations(ing.Annotations), m.listeners); err != nil {
+		return nil, err
 	}
 
 	targetType, err := a.oneOf(annTargetType, string(cloud.TargetTypeInstance), string(cloud.TargetTypeInstance), string(cloud.TargetTypeIP))
@@ -707,6 +711,9 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		if l.SSLPolicy != "" && h.SSLPolicy != "" && l.SSLPolicy != h.SSLPolicy {
 			return conflict(fmt.Sprintf("ssl-policy on port %d", l.Port), l.SSLPolicy, h.SSLPolicy, g.listenerFrom[l.Port])
 		}
+		if err := listenerConflicts(l, h, g.listenerFrom[l.Port], conflict); err != nil {
+			return err
+		}
 	}
 	if m.defaultAction != nil && g.defaultAction != nil {
 		return fmt.Errorf("spec.defaultBackend is already set by member %s of the same group", *g.defaultAction)
@@ -738,10 +745,11 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		h, ok := g.listeners[l.Port]
 		if !ok {
 			g.listeners[l.Port], g.listenerFrom[l.Port] = cloud.Listener{Port: l.Port, Protocol: l.Protocol, SSLPolicy: l.SSLPolicy}, key
+			h = g.listeners[l.Port]
 		} else if h.SSLPolicy == "" {
 			h.SSLPolicy = l.SSLPolicy
-			g.listeners[l.Port] = h
 		}
+		g.listeners[l.Port] = mergeListener(h, l)
 	}
 	if m.defaultAction != nil {
 		g.defaultAction = &key
@@ -817,7 +825,7 @@ func (m *member) groupWide() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%+v|%v|%t", m.settings, m.tags, m.defaultAction != nil)
 	for _, l := range m.listeners {
-		fmt.Fprintf(&b, "|%d/%s/%s", l.Port, l.Protocol, l.SSLPolicy)
+		fmt.Fprintf(&b, "|%d/%s/%s%s", l.Port, l.Protocol, l.SSLPolicy, listenerGroupWide(l))
 	}
 	return b.String()
 }

@@ -127,7 +127,7 @@ var lbcFamilies = map[string]keyStatus{
 	"actions.":             refused,
 	"conditions.":          refused,
 	"transforms.":          refused,
-	"listener-attributes.": refused,
+	"listener-attributes.": implemented,
 	"target-control-port.": refused,
 }
 

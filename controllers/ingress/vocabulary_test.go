@@ -41,7 +41,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
 	for _, k := range []string{"auth-type", "conditions.web",
-		"actions.ssl-redirect", "transforms.web", "listener-attributes.HTTPS-443", "jwt-validation",
+		"actions.ssl-redirect", "transforms.web", "jwt-validation",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
 		"use-regex-path-match", "security-group-prefix-lists"} {
 		t.Run(k, func(t *testing.T) {
