@@ -81,6 +81,9 @@ type Listener struct {
 	DefaultAction    Action
 	// Rules are evaluated in ascending Priority.
 	Rules []Rule
+	// Attributes are listener attributes to set (routing.http.response.server.enabled, ...); others are left
+	// alone.
+	Attributes map[string]string `json:",omitempty"`
 }
 
 // Rule routes requests that match all of its conditions.

@@ -344,6 +344,9 @@ func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp 
 		return "", certificateError(err, want.certs)
 	}
 	arn := deref(out.Listeners[0].ListenerArn)
+	if err := p.setListenerAttributes(ctx, arn, lp.attrs); err != nil {
+		return "", err
+	}
 	return arn, p.addCertificates(ctx, arn, lp.addCerts)
 }
 
@@ -372,6 +375,9 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 			}
 		}
 		if err := p.addCertificates(ctx, arn, lp.addCerts); err != nil {
+			return err
+		}
+		if err := p.setListenerAttributes(ctx, arn, lp.attrs); err != nil {
 			return err
 		}
 	}

@@ -177,7 +177,7 @@ func iamAuthorizations() map[string][]iamAuthz {
 	for _, op := range []string{"DeleteLoadBalancer", "SetSecurityGroups", "SetSubnets", "SetIpAddressType", "ModifyLoadBalancerAttributes"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnLB, iamOwned)}
 	}
-	for _, op := range []string{"ModifyListener", "DeleteListener", "AddListenerCertificates", "RemoveListenerCertificates"} {
+	for _, op := range []string{"ModifyListener", "DeleteListener", "AddListenerCertificates", "RemoveListenerCertificates", "ModifyListenerAttributes"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnListener, iamOwned)}
 	}
 	for _, op := range []string{"ModifyRule", "DeleteRule"} {
@@ -191,7 +191,7 @@ func iamAuthorizations() map[string][]iamAuthz {
 	}
 	// Reads on "*": these actions take no resource, or cloudlb must read before it knows what is its own.
 	for _, a := range []string{iamELB("DescribeLoadBalancers"), iamELB("DescribeLoadBalancerAttributes"), iamELB("DescribeListeners"),
-		iamELB("DescribeListenerCertificates"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
+		iamELB("DescribeListenerCertificates"), iamELB("DescribeListenerAttributes"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
 		iamELB("DescribeTargetHealth"), iamELB("DescribeTags"), "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
 		"acm:ListCertificates", "tag:GetResources"} {
 		out[a] = []iamAuthz{iamOn(a, "*", nil)}

@@ -133,6 +133,8 @@ type listenerPlan struct {
 	addCerts []string
 	delCerts []string
 	rules    rulePlan
+	// attrs are the listener attributes to set.
+	attrs map[string]string
 }
 
 type rulePlan struct {
@@ -872,12 +874,16 @@ func diffAttributes(have, want map[string]string) map[string]string {
 func planListener(want desiredListener, have *listenerState, tgRef func(string) string) (listenerPlan, error) {
 	lp := listenerPlan{want: want, existing: have}
 	if have == nil {
+		if len(want.Attributes) > 0 {
+			lp.attrs = want.Attributes
+		}
 		lp.addCerts = tail(want.certs)
 		for i, r := range dedupeRules(want.Rules) {
 			lp.rules.creates = append(lp.rules.creates, ruleCreate{rule: r, priority: int32((i + 1) * priorityStep)})
 		}
 		return lp, nil
 	}
+	lp.attrs = diffAttributes(have.attrs, want.Attributes)
 	defaultCert := ""
 	if len(have.l.Certificates) > 0 {
 		defaultCert = deref(have.l.Certificates[0].CertificateArn)

@@ -50,6 +50,8 @@ type listenerState struct {
 	certs []string
 	// rules are the non-default rules, in ascending priority.
 	rules []elbv2types.Rule
+	// attrs are read only when the model sets attributes on the listener's port.
+	attrs map[string]string
 }
 
 type tgState struct {
@@ -214,6 +216,9 @@ func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer
 				l.attrs[deref(at.Key)] = deref(at.Value)
 			}
 		}
+	}
+	if err := p.observeListenerAttributes(ctx, lb, a); err != nil {
+		return err
 	}
 	withAttrs := map[string]bool{}
 	for _, tg := range lb.TargetGroups {

@@ -137,10 +137,6 @@ func warningReason(w string) string {
 func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, event string, args ...any) error) error {
 	const later = "cloudlb does not implement this field yet; the Ingresses of the class are left out until it is removed"
 	switch {
-	case s.SSLRedirectPort != "":
-		return fail("sslRedirectPort", later, reasonParamsUnsupported)
-	case len(s.Listeners) > 0:
-		return fail("listeners", later, reasonParamsUnsupported)
 	case len(s.PrefixListsIDs) > 0:
 		return fail("prefixListsIDs", later, reasonParamsUnsupported)
 	case len(s.PrefixListsIDsLegacy) > 0:
@@ -218,6 +214,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if s.SSLPolicy != "" {
 		set(annSSLPolicy, "sslPolicy", s.SSLPolicy)
 	}
+	if s.SSLRedirectPort != "" {
+		set(annSSLRedirect, "sslRedirectPort", s.SSLRedirectPort)
+	}
 	if s.TargetType != "" {
 		set(annTargetType, "targetType", string(s.TargetType))
 	}
@@ -241,6 +240,15 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if err := mergePairs(over, own, annLBAttributes, "loadBalancerAttributes", attrs, fail); err != nil {
 		return nil, err
 	}
+	listenerAttrs, err := classListenerAttributes(s.Listeners, fail)
+	if err != nil {
+		return nil, err
+	}
+	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
+		if err := mergePairs(over, own, key, "listeners", listenerAttrs[key], fail); err != nil {
+			return nil, err
+		}
+	}
 
 	// Parse every class value as its annotation would be, and blame the class field. Tags and attributes are
 	// probed without the Ingress's own pairs, whose faults its annotation's parser reports.
@@ -256,9 +264,14 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 		func() error { _, err := probe.oneOf(annTargetType, "", "instance", "ip"); return err },
 		func() error { _, err := probe.loadBalancerName(); return err },
 		func() error { _, err := probe.sslPolicy(); return err },
+		func() error { _, err := probe.sslRedirect(); return err },
 		func() error { _, err := probe.wafv2ACL(); return err },
 		func() error { _, err := probe.tags(); return err },
 		func() error { _, err := probe.attributes(annLBAttributes); return err },
+	}
+	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
+		probe[key] = joinPairs(listenerAttrs[key])
+		checks = append(checks, func() error { _, err := probe.attributes(key); return err })
 	}
 	for _, check := range checks {
 		var ae *AnnotationError
@@ -321,8 +334,8 @@ func mergePairs(over map[string]classValue, own annotations, key, field string, 
 func sameValue(key, asked, given string) bool {
 	a := annotations{key: asked}
 	g := annotations{key: given}
-	switch key {
-	case annTags, annLBAttributes:
+	switch {
+	case key == annTags || key == annLBAttributes || strings.HasPrefix(key, annListenerAttributes):
 		// The class wins per key: the annotation is overridden only where it sets a key differently.
 		gm := map[string]string{}
 		for _, it := range g.list(key) {
@@ -336,7 +349,7 @@ func sameValue(key, asked, given string) bool {
 			}
 		}
 		return true
-	case annSubnets, annInboundCIDRs, annCertificateARN:
+	case key == annSubnets || key == annInboundCIDRs || key == annCertificateARN:
 		return slices.Equal(a.list(key), g.list(key))
 	}
 	return strings.TrimSpace(asked) == given

@@ -97,13 +97,13 @@ var _ = Describe("IngressClassParams", func() {
 	})
 
 	It("refuses a field cloudlb does not implement, naming it, until it is removed", func() {
-		p := withParams(&elbv2.IngressClassParamsSpec{SSLRedirectPort: "443"})
+		p := withParams(&elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "shared"}})
 		ing := newApp(nil)
 		Eventually(warningNotes).WithArguments(ing, "UnsupportedIngressClassParameters").Should(ContainElement(ContainSubstring(
-			"IngressClassParams " + p.Name + " spec.sslRedirectPort: cloudlb does not implement this field yet")))
+			"IngressClassParams " + p.Name + " spec.group.name: cloudlb does not implement this field yet")))
 		Consistently(provider.CallCount).WithArguments(fake.MethodEnsure, ns+"/app").Should(BeZero())
 
-		editParams(p, func(s *elbv2.IngressClassParamsSpec) { s.SSLRedirectPort = "" })
+		editParams(p, func(s *elbv2.IngressClassParamsSpec) { s.Group = nil })
 		expectAddress(ing, ns+"/app")
 	})
 

@@ -100,9 +100,6 @@ func TestClassParamsRefusals(t *testing.T) {
 	}{
 		{"bad group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "Shared"}},
 			"IngressClass alb: IngressClassParams p spec.group.name: must be at most 63 lower-case alphanumerics", reasonParamsInvalid},
-		{"ssl redirect", elbv2.IngressClassParamsSpec{SSLRedirectPort: "443"}, "spec.sslRedirectPort: cloudlb does not implement", reasonParamsUnsupported},
-		{"listener attributes", elbv2.IngressClassParamsSpec{Listeners: []elbv2.Listener{{Protocol: "HTTP", Port: 80}}},
-			"spec.listeners: cloudlb does not implement", reasonParamsUnsupported},
 		{"prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDs: []string{"pl-1"}}, "spec.prefixListsIDs: cloudlb", reasonParamsUnsupported},
 		{"legacy prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDsLegacy: []string{"pl-1"}}, "spec.PrefixListsIDs: cloudlb", reasonParamsUnsupported},
 		{"capacity", elbv2.IngressClassParamsSpec{MinimumLoadBalancerCapacity: &elbv2.MinimumLoadBalancerCapacity{CapacityUnits: 100}},

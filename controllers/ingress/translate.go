@@ -192,6 +192,7 @@ func Translate(in Input) Output {
 			}
 			// merge lets a member without ssl-policy share a listener with one that has it; the policy wins.
 			l.SSLPolicy = cmp.Or(l.SSLPolicy, lp.SSLPolicy)
+			*l = mergeListener(*l, lp)
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
 		}
@@ -222,8 +223,14 @@ func Translate(in Input) Output {
 	for _, port := range slices.Sorted(maps.Keys(listeners)) {
 		l := listeners[port]
 		l.DefaultAction = fallback
+		// ssl-redirect, as in the AWS Load Balancer Controller: an HTTP listener redirects everything, so it
+		// has no rules.
+		redirect := g.settings.SSLRedirect != "" && l.Protocol == cloud.ProtocolHTTP
+		if redirect {
+			l.DefaultAction = sslRedirectAction(g.settings.SSLRedirect)
+		}
 		for _, r := range rules {
-			if slices.Contains(r.ports, port) {
+			if !redirect && slices.Contains(r.ports, port) {
 				r.rule.Priority = int32(len(l.Rules) + 1)
 				l.Rules = append(l.Rules, r.rule)
 			}
@@ -258,6 +265,9 @@ type settings struct {
 	Shield string
 	// Attributes are the load balancer attributes, as sorted key=value pairs so that members compare.
 	Attributes string
+	// SSLRedirect is the HTTPS port every HTTP listener redirects to, group-wide as in the AWS Load Balancer
+	// Controller; "" for none.
+	SSLRedirect string `json:",omitempty"`
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
@@ -412,12 +422,15 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := a.listenPorts(len(certs) > 0 || len(ing.Spec.TLS) > 0)
+	ports, err := a.listenPorts(len(certs) > 0)
 	if err != nil {
 		return nil, err
 	}
 	sslPolicy, err := a.sslPolicy()
 	if err != nil {
+		return nil, err
+	}
+	if m.settings.SSLRedirect, err = a.sslRedirect(); err != nil {
 		return nil, err
 	}
 	hosts := certificateHosts(ing)
@@ -429,6 +442,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 			l.SSLPolicy = sslPolicy
 		}
 		m.listeners = append(m.listeners, l)
+	}
+	if err := a.listenerAttributes(annotations(ing.Annotations), m.listeners); err != nil {
+		return nil, err
 	}
 
 	targetType, err := a.oneOf(annTargetType, string(cloud.TargetTypeInstance), string(cloud.TargetTypeInstance), string(cloud.TargetTypeIP))
@@ -637,7 +653,12 @@ func (m *member) ruleList() []int32 {
 	}
 	var out []int32
 	for range m.rules {
-		out = append(out, m.ports()...)
+		for _, l := range m.listeners {
+			// Under ssl-redirect an HTTP listener only redirects: it gets no rules.
+			if m.settings.SSLRedirect == "" || l.Protocol != cloud.ProtocolHTTP {
+				out = append(out, l.Port)
+			}
+		}
 	}
 	return out
 }
@@ -659,6 +680,7 @@ func (s *settings) fields() []struct {
 		{annLoadBalancerName, &s.Name}, {annScheme, (*string)(&s.Scheme)}, {annIPAddressType, (*string)(&s.IPAddressType)},
 		{annSubnets, &s.Subnets}, {annSecurityGroups, &s.SecurityGroups}, {annInboundCIDRs, &s.InboundCIDRs},
 		{annWAFv2ACLARN, &s.WAFv2ACL}, {annShield, &s.Shield}, {annLBAttributes, &s.Attributes},
+		{annSSLRedirect, &s.SSLRedirect},
 	}
 }
 
@@ -690,9 +712,24 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		if l.SSLPolicy != "" && h.SSLPolicy != "" && l.SSLPolicy != h.SSLPolicy {
 			return conflict(fmt.Sprintf("ssl-policy on port %d", l.Port), l.SSLPolicy, h.SSLPolicy, g.listenerFrom[l.Port])
 		}
+		if err := listenerConflicts(l, h, g.listenerFrom[l.Port], conflict); err != nil {
+			return err
+		}
 	}
 	if m.defaultAction != nil && g.defaultAction != nil {
 		return fmt.Errorf("spec.defaultBackend is already set by member %s of the same group", *g.defaultAction)
+	}
+	if port := m.settings.SSLRedirect; port != "" {
+		protocols := map[int32]cloud.Protocol{}
+		for p, l := range g.listeners {
+			protocols[p] = l.Protocol
+		}
+		for _, l := range m.listeners {
+			protocols[l.Port] = l.Protocol
+		}
+		if err := sslRedirectTarget(port, protocols); err != nil {
+			return err
+		}
 	}
 
 	for i, f := range want {
@@ -709,10 +746,11 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		h, ok := g.listeners[l.Port]
 		if !ok {
 			g.listeners[l.Port], g.listenerFrom[l.Port] = cloud.Listener{Port: l.Port, Protocol: l.Protocol, SSLPolicy: l.SSLPolicy}, key
+			h = g.listeners[l.Port]
 		} else if h.SSLPolicy == "" {
 			h.SSLPolicy = l.SSLPolicy
-			g.listeners[l.Port] = h
 		}
+		g.listeners[l.Port] = mergeListener(h, l)
 	}
 	if m.defaultAction != nil {
 		g.defaultAction = &key
@@ -788,7 +826,7 @@ func (m *member) groupWide() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%+v|%v|%t", m.settings, m.tags, m.defaultAction != nil)
 	for _, l := range m.listeners {
-		fmt.Fprintf(&b, "|%d/%s/%s", l.Port, l.Protocol, l.SSLPolicy)
+		fmt.Fprintf(&b, "|%d/%s/%s%s", l.Port, l.Protocol, l.SSLPolicy, listenerGroupWide(l))
 	}
 	return b.String()
 }

@@ -70,7 +70,7 @@ var lbcKeys = map[string]keyStatus{
 	"waf-acl-id":                          refused,
 	"web-acl-id":                          refused, // deprecated alias of waf-acl-id, still read
 	// Listeners and rules.
-	"ssl-redirect":          refused,
+	"ssl-redirect":          implemented,
 	"mutual-authentication": refused,
 	"use-regex-path-match":  refused,
 	"create-acm-cert":       refused,
@@ -127,7 +127,7 @@ var lbcFamilies = map[string]keyStatus{
 	"actions.":             refused,
 	"conditions.":          refused,
 	"transforms.":          refused,
-	"listener-attributes.": refused,
+	"listener-attributes.": implemented,
 	"target-control-port.": refused,
 }
 

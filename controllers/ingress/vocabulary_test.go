@@ -40,8 +40,8 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 }
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
-	for _, k := range []string{"auth-type", "ssl-redirect", "conditions.web",
-		"actions.ssl-redirect", "transforms.web", "listener-attributes.HTTPS-443", "jwt-validation",
+	for _, k := range []string{"auth-type", "conditions.web",
+		"actions.ssl-redirect", "transforms.web", "jwt-validation",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
 		"use-regex-path-match", "security-group-prefix-lists"} {
 		t.Run(k, func(t *testing.T) {
@@ -97,10 +97,10 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
-		albPrefix + "ssl-redirect": "443", albPrefix + "auth-type": "cognito", annScheme: "internal",
+		albPrefix + "jwt-validation": "{}", albPrefix + "auth-type": "cognito", annScheme: "internal",
 	})))
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"cloudlb does not implement annotations alb.ingress.kubernetes.io/auth-type, alb.ingress.kubernetes.io/ssl-redirect yet"))
+		"cloudlb does not implement annotations alb.ingress.kubernetes.io/auth-type, alb.ingress.kubernetes.io/jwt-validation yet"))
 }
 
 func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
