@@ -117,6 +117,7 @@ func classAnnotations(in Input, ing *networkingv1.Ingress) (annotations, []strin
 		}
 		out[key] = v.value
 	}
+	warnings = append(warnings, dropOverriddenWAF(over, own, out, c.Name, ref.Name)...)
 	return out, warnings, nil
 }
 
@@ -143,18 +144,6 @@ func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, eve
 		return fail("sslRedirectPort", later, reasonParamsUnsupported)
 	case len(s.Listeners) > 0:
 		return fail("listeners", later, reasonParamsUnsupported)
-	case len(s.PrefixListsIDs) > 0:
-		return fail("prefixListsIDs", later, reasonParamsUnsupported)
-	case len(s.PrefixListsIDsLegacy) > 0:
-		return fail("PrefixListsIDs", later, reasonParamsUnsupported)
-	case s.MinimumLoadBalancerCapacity != nil:
-		return fail("minimumLoadBalancerCapacity", later, reasonParamsUnsupported)
-	case s.IPAMConfiguration != nil:
-		return fail("ipamConfiguration", later, reasonParamsUnsupported)
-	case s.WAFv2ACLName != "":
-		return fail("wafv2AclName", later+"; use wafv2AclArn", reasonParamsUnsupported)
-	case s.IPAddressType != nil && *s.IPAddressType == elbv2.IPAddressTypeDualStackWithoutPublicIPv4:
-		return fail("ipAddressType", "dualstack-without-public-ipv4: "+later, reasonParamsUnsupported)
 	case s.Subnets != nil && len(s.Subnets.Tags) > 0:
 		return fail("subnets.tags", "cloudlb does not select subnets by tags yet; list them in subnets.ids. "+
 			"The Ingresses of the class are left out until then", reasonParamsUnsupported)
@@ -224,6 +213,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if s.WAFv2ACLArn != "" {
 		set(annWAFv2ACLARN, "wafv2AclArn", s.WAFv2ACLArn)
 	}
+	if err := classLBOptions(s, set, list, fail); err != nil {
+		return nil, err
+	}
 	tags := make([]pair, len(s.Tags))
 	for i, t := range s.Tags {
 		tags[i] = pair{t.Key, t.Value}
@@ -248,13 +240,20 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	probe[annTags], probe[annLBAttributes] = joinPairs(tags), joinPairs(attrs)
 	checks := []func() error{
 		func() error { _, err := probe.oneOf(annScheme, "", "internal", "internet-facing"); return err },
-		func() error { _, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack"); return err },
+		func() error {
+			_, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack", string(elbv2.IPAddressTypeDualStackWithoutPublicIPv4))
+			return err
+		},
 		func() error { _, err := probe.oneOf(annTargetType, "", "instance", "ip"); return err },
 		func() error { _, err := probe.loadBalancerName(); return err },
 		func() error { _, err := probe.sslPolicy(); return err },
 		func() error { _, err := probe.wafv2ACL(); return err },
 		func() error { _, err := probe.tags(); return err },
 		func() error { _, err := probe.attributes(annLBAttributes); return err },
+		func() error { _, err := probe.ipamPool(); return err },
+		func() error { _, err := probe.minCapacity(); return err },
+		func() error { _, err := probe.prefixLists(); return err },
+		func() error { _, err := probe.wafv2ACLName(); return err },
 	}
 	for _, check := range checks {
 		var ae *AnnotationError
@@ -332,7 +331,7 @@ func sameValue(key, asked, given string) bool {
 			}
 		}
 		return true
-	case annSubnets, annInboundCIDRs, annCertificateARN:
+	case annSubnets, annInboundCIDRs, annCertificateARN, annPrefixLists:
 		return slices.Equal(a.list(key), g.list(key))
 	}
 	return strings.TrimSpace(asked) == given
