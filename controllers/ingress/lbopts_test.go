@@ -35,11 +35,15 @@ func TestLBOptionsTranslate(t *testing.T) {
 				g.Expect(lb.Name).NotTo(Equal(base.Name))
 			}},
 		{"IPAM pool", map[string]string{annIPAMPool: "ipam-pool-0f995c17c00375b48"},
-			func(g Gomega, lb *cloud.LoadBalancer) { g.Expect(lb.IPAMIPv4Pool).To(Equal("ipam-pool-0f995c17c00375b48")) }},
+			func(g Gomega, lb *cloud.LoadBalancer) {
+				g.Expect(lb.IPAMIPv4Pool).To(Equal("ipam-pool-0f995c17c00375b48"))
+			}},
 		{"an empty IPAM pool is none", map[string]string{annIPAMPool: ""},
 			func(g Gomega, lb *cloud.LoadBalancer) { g.Expect(lb).To(Equal(base)) }},
 		{"capacity", map[string]string{annMinCapacity: "CapacityUnits=1000"},
-			func(g Gomega, lb *cloud.LoadBalancer) { g.Expect(lb.MinimumCapacityUnits).To(Equal(ptr.To[int32](1000))) }},
+			func(g Gomega, lb *cloud.LoadBalancer) {
+				g.Expect(lb.MinimumCapacityUnits).To(Equal(ptr.To[int32](1000)))
+			}},
 		{"capacity reset", map[string]string{annMinCapacity: "CapacityUnits = 0"},
 			func(g Gomega, lb *cloud.LoadBalancer) { g.Expect(lb.MinimumCapacityUnits).To(Equal(ptr.To[int32](0))) }},
 		{"dualstack without public IPv4", map[string]string{annIPAddressType: "dualstack-without-public-ipv4", annScheme: "internet-facing"},
