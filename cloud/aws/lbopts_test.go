@@ -116,7 +116,7 @@ func (s *optsELB) patch(lbs []elbv2types.LoadBalancer) {
 	}
 }
 
-func (s *optsELB) SetIpAddressType(ctx context.Context, in *elbv2.SetIpAddressTypeInput, o ...func(*elbv2.Options)) (*elbv2.SetIpAddressTypeOutput, error) {
+func (s *optsELB) SetIpAddressType(ctx context.Context, in *elbv2.SetIpAddressTypeInput, o ...func(*elbv2.Options)) (*elbv2.SetIpAddressTypeOutput, error) { //nolint:revive // the SDK's name
 	s.record("SetIpAddressType", in)
 	sent := *in
 	noIPv4 := in.IpAddressType == elbv2types.IpAddressTypeDualstackWithoutPublicIpv4
@@ -133,7 +133,7 @@ func (s *optsELB) SetIpAddressType(ctx context.Context, in *elbv2.SetIpAddressTy
 	return out, err
 }
 
-func (s *optsELB) ModifyIpPools(_ context.Context, in *elbv2.ModifyIpPoolsInput, _ ...func(*elbv2.Options)) (*elbv2.ModifyIpPoolsOutput, error) {
+func (s *optsELB) ModifyIpPools(_ context.Context, in *elbv2.ModifyIpPoolsInput, _ ...func(*elbv2.Options)) (*elbv2.ModifyIpPoolsOutput, error) { //nolint:revive // the SDK's name
 	s.record("ModifyIpPools", in)
 	s.mu.Lock()
 	defer s.mu.Unlock()

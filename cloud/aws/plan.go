@@ -532,11 +532,12 @@ func flattenPermissions(perms []ec2types.IpPermission) []ec2types.IpPermission {
 
 func permissionKey(p ec2types.IpPermission) string {
 	cidr := ""
-	if len(p.IpRanges) > 0 {
+	switch {
+	case len(p.IpRanges) > 0:
 		cidr = deref(p.IpRanges[0].CidrIp)
-	} else if len(p.Ipv6Ranges) > 0 {
+	case len(p.Ipv6Ranges) > 0:
 		cidr = deref(p.Ipv6Ranges[0].CidrIpv6)
-	} else if len(p.PrefixListIds) > 0 {
+	case len(p.PrefixListIds) > 0:
 		cidr = deref(p.PrefixListIds[0].PrefixListId)
 	}
 	return fmt.Sprintf("%s/%d/%s", deref(p.IpProtocol), deref(p.FromPort), cidr)
