@@ -19,6 +19,8 @@ type IPAddressType string
 const (
 	IPAddressTypeIPv4      IPAddressType = "ipv4"
 	IPAddressTypeDualStack IPAddressType = "dualstack"
+	// IPAddressTypeDualStackWithoutPublicIPv4 serves IPv6 only from the internet (internet-facing load balancers).
+	IPAddressTypeDualStackWithoutPublicIPv4 IPAddressType = "dualstack-without-public-ipv4"
 )
 
 // Protocol is a listener, target group or health check protocol.
@@ -67,6 +69,18 @@ type LoadBalancer struct {
 	WAFv2ACL *string `json:",omitempty"`
 	// ShieldAdvanced turns Shield Advanced protection on or off; nil leaves it alone.
 	ShieldAdvanced *bool `json:",omitempty"`
+	// WAFv2ACLName names the web ACL to associate, for the provider to resolve; used only when WAFv2ACL is nil.
+	WAFv2ACLName string `json:",omitempty"`
+	// PrefixLists are managed prefix list IDs allowed on the listener ports by the managed frontend group; with
+	// them and no InboundCIDRs, no CIDR is allowed.
+	PrefixLists []string `json:",omitempty"`
+	// CustomerOwnedIPv4Pool is the customer-owned address pool of a load balancer on an Outpost. The cloud
+	// cannot change it in place: a change replaces the load balancer, as a scheme change does.
+	CustomerOwnedIPv4Pool string `json:",omitempty"`
+	// IPAMIPv4Pool is the IPAM pool the load balancer's IPv4 addresses come from first; "" means none.
+	IPAMIPv4Pool string `json:",omitempty"`
+	// MinimumCapacityUnits is the load balancer capacity reservation: nil leaves it alone, 0 resets it.
+	MinimumCapacityUnits *int32 `json:",omitempty"`
 }
 
 // Listener accepts traffic on one port.

@@ -92,6 +92,9 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, nil, fmt.Errorf("load balancer attributes: %w", classify(err))
 		}
 	}
+	if err := p.applyCapacity(ctx, pl, lb.LoadBalancerArn); err != nil {
+		return cloud.Status{}, nil, err
+	}
 	// While a replacement target group has no healthy target, rules and default actions send the traffic to the
 	// group it replaces and weight 0 to it, so that it is health-checked; target syncs go to the new one (tgARN).
 	ref := func(id string) string {
@@ -101,7 +104,7 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		return tgARN[id]
 	}
 	// WAF before traffic: a load balancer whose model has a web ACL gets no listener until it is associated.
-	if err := p.applyWAF(ctx, lbARN, d.lb.WAFv2ACL); err != nil {
+	if err := p.applyWAF(ctx, lbARN, d.wafACL); err != nil {
 		return cloud.Status{}, nil, err
 	}
 	if err := p.applyListeners(ctx, stack, lbARN, pl, ref); err != nil {
@@ -202,6 +205,9 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 			Subnets:        d.subnets,
 			SecurityGroups: sgIDs,
 			Tags:           d.tags.elbv2(),
+
+			CustomerOwnedIpv4Pool: customerOwnedPool(d.lb),
+			IpamPools:             ipamPools(d.lb),
 		})
 		if err != nil {
 			return elbv2types.LoadBalancer{}, fmt.Errorf("creating load balancer %s: %w", d.lb.Name, classify(err))
@@ -225,11 +231,17 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 			return lb, fmt.Errorf("setting security groups: %w", classify(err))
 		}
 	}
+	if err := p.removeIPAM(ctx, d, pl, arn); err != nil {
+		return lb, err
+	}
 	if pl.lb.setIPType {
 		if _, err := p.c.ELBV2.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: arn,
 			IpAddressType: elbv2types.IpAddressType(d.lb.IPAddressType)}); err != nil {
 			return lb, fmt.Errorf("setting IP address type: %w", classify(err))
 		}
+	}
+	if err := p.setIPAM(ctx, d, pl, arn); err != nil {
+		return lb, err
 	}
 	if pl.lb.tags != nil {
 		if err := p.retag(ctx, *pl.lb.tags); err != nil {

@@ -170,17 +170,11 @@ func (p *Provider) resolveSecurityGroups(ctx context.Context, stack string, hint
 	}
 	var found []ec2types.SecurityGroup
 	if len(names) > 0 {
-		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-			{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
-			{Name: ptr("group-name"), Values: names},
-		}})
+		sgs, err := p.securityGroupsByName(ctx, names)
 		if err != nil {
-			return nil, classify(err)
+			return nil, err
 		}
-		if len(out.SecurityGroups) != len(names) {
-			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security groups %v: found %d by name in the VPC", names, len(out.SecurityGroups))
-		}
-		found = append(found, out.SecurityGroups...)
+		found = append(found, sgs...)
 	}
 	if len(ids) > 0 {
 		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
@@ -212,6 +206,43 @@ func (p *Provider) resolveSecurityGroups(ctx context.Context, stack string, hint
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// securityGroupsByName finds the VPC's security groups by their Name tag, as the AWS Load Balancer Controller
+// does (not by group name): exactly one group per name, since attaching whichever of several matched would let
+// anyone who can tag a group in the VPC put it on the load balancer.
+func (p *Provider) securityGroupsByName(ctx context.Context, names []string) ([]ec2types.SecurityGroup, error) {
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var sgs []ec2types.SecurityGroup
+	pages := ec2.NewDescribeSecurityGroupsPaginator(p.c.EC2, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
+		{Name: ptr("tag:Name"), Values: names},
+	}})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err)
+		}
+		sgs = append(sgs, page.SecurityGroups...)
+	}
+	byName := map[string][]string{}
+	for _, sg := range sgs {
+		n := fromEC2(sg.Tags)["Name"]
+		byName[n] = append(byName[n], deref(sg.GroupId))
+	}
+	for _, n := range names {
+		switch ids := byName[n]; len(ids) {
+		case 0:
+			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security group %q: no security group in the VPC has this Name tag", n)
+		case 1:
+		default:
+			slices.Sort(ids)
+			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security group %q: %d security groups in the VPC have this Name tag (%s); "+
+				"name one by its ID", n, len(ids), strings.Join(ids, ", "))
+		}
+	}
+	return sgs, nil
 }
 
 // certificateCache remembers the account's issued ACM certificates for a while, so that certificate discovery

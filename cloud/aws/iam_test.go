@@ -174,7 +174,8 @@ func iamAuthorizations() map[string][]iamAuthz {
 		"shield:DescribeProtection": {iamOn("shield:DescribeProtection", arnProtection, nil)},
 		"shield:DeleteProtection":   {iamOn("shield:DeleteProtection", arnProtection, nil)},
 	}
-	for _, op := range []string{"DeleteLoadBalancer", "SetSecurityGroups", "SetSubnets", "SetIpAddressType", "ModifyLoadBalancerAttributes"} {
+	for _, op := range []string{"DeleteLoadBalancer", "SetSecurityGroups", "SetSubnets", "SetIpAddressType", "ModifyLoadBalancerAttributes",
+		"ModifyIpPools", "ModifyCapacityReservation"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnLB, iamOwned)}
 	}
 	for _, op := range []string{"ModifyListener", "DeleteListener", "AddListenerCertificates", "RemoveListenerCertificates", "ModifyListenerAttributes"} {
@@ -193,7 +194,7 @@ func iamAuthorizations() map[string][]iamAuthz {
 	for _, a := range []string{iamELB("DescribeLoadBalancers"), iamELB("DescribeLoadBalancerAttributes"), iamELB("DescribeListeners"),
 		iamELB("DescribeListenerCertificates"), iamELB("DescribeListenerAttributes"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
 		iamELB("DescribeTargetHealth"), iamELB("DescribeTags"), "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-		"acm:ListCertificates", "tag:GetResources"} {
+		"acm:ListCertificates", "tag:GetResources", iamELB("DescribeCapacityReservation"), "wafv2:ListWebACLs"} {
 		out[a] = []iamAuthz{iamOn(a, "*", nil)}
 	}
 	return out

@@ -124,6 +124,9 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 			len(d.tags), ownershipTags, maxTags, cloud.TagRetiredAt)
 	}
 	var err error
+	if d.wafACL, err = p.resolveWAF(ctx, lb); err != nil {
+		return nil, nil, err
+	}
 	if d.subnets, err = p.subnets(ctx, lb); err != nil {
 		return nil, nil, err
 	}

@@ -39,7 +39,6 @@ import (
 const (
 	reasonParamsNotFound      = "IngressClassParametersNotFound"
 	reasonParamsInvalid       = "InvalidIngressClassParameters"
-	reasonParamsUnsupported   = "UnsupportedIngressClassParameters"
 	reasonNamespaceNotAllowed = "NamespaceNotAllowed"
 )
 
@@ -85,9 +84,6 @@ func classAnnotations(in Input, ing *networkingv1.Ingress) (annotations, []strin
 	if p == nil || p.Name != ref.Name {
 		return nil, nil, fail("", "not found; the Ingresses of the class are left out until it exists", reasonParamsNotFound)
 	}
-	if err := refusedParams(&p.Spec, fail); err != nil {
-		return nil, nil, err
-	}
 	if sel := p.Spec.NamespaceSelector; sel != nil {
 		s, err := metav1.LabelSelectorAsSelector(sel)
 		if err != nil {
@@ -117,6 +113,7 @@ func classAnnotations(in Input, ing *networkingv1.Ingress) (annotations, []strin
 		}
 		out[key] = v.value
 	}
+	warnings = append(warnings, dropOverriddenWAF(over, own, out, c.Name, ref.Name)...)
 	return out, warnings, nil
 }
 
@@ -130,27 +127,6 @@ func warningReason(w string) string {
 		return "OverriddenByIngressClass"
 	}
 	return "Degraded"
-}
-
-// refusedParams refuses the fields cloudlb does not implement yet: serving the Ingresses without them would
-// silently drop what the class demands (a group, a redirect, listener attributes, a source restriction...).
-func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, event string, args ...any) error) error {
-	const later = "cloudlb does not implement this field yet; the Ingresses of the class are left out until it is removed"
-	switch {
-	case len(s.PrefixListsIDs) > 0:
-		return fail("prefixListsIDs", later, reasonParamsUnsupported)
-	case len(s.PrefixListsIDsLegacy) > 0:
-		return fail("PrefixListsIDs", later, reasonParamsUnsupported)
-	case s.MinimumLoadBalancerCapacity != nil:
-		return fail("minimumLoadBalancerCapacity", later, reasonParamsUnsupported)
-	case s.IPAMConfiguration != nil:
-		return fail("ipamConfiguration", later, reasonParamsUnsupported)
-	case s.WAFv2ACLName != "":
-		return fail("wafv2AclName", later+"; use wafv2AclArn", reasonParamsUnsupported)
-	case s.IPAddressType != nil && *s.IPAddressType == elbv2.IPAddressTypeDualStackWithoutPublicIPv4:
-		return fail("ipAddressType", "dualstack-without-public-ipv4: "+later, reasonParamsUnsupported)
-	}
-	return nil
 }
 
 // classValue is the annotation value a class field stands for.
@@ -226,6 +202,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if s.WAFv2ACLArn != "" {
 		set(annWAFv2ACLARN, "wafv2AclArn", s.WAFv2ACLArn)
 	}
+	if err := classLBOptions(s, set, list, fail); err != nil {
+		return nil, err
+	}
 	tags := make([]pair, len(s.Tags))
 	for i, t := range s.Tags {
 		tags[i] = pair{t.Key, t.Value}
@@ -260,7 +239,10 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	checks := []func() error{
 		func() error { _, err := probe.groupName(); return err },
 		func() error { _, err := probe.oneOf(annScheme, "", "internal", "internet-facing"); return err },
-		func() error { _, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack"); return err },
+		func() error {
+			_, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack", string(elbv2.IPAddressTypeDualStackWithoutPublicIPv4))
+			return err
+		},
 		func() error { _, err := probe.oneOf(annTargetType, "", "instance", "ip"); return err },
 		func() error { _, err := probe.loadBalancerName(); return err },
 		func() error { _, err := probe.sslPolicy(); return err },
@@ -268,6 +250,10 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 		func() error { _, err := probe.wafv2ACL(); return err },
 		func() error { _, err := probe.tags(); return err },
 		func() error { _, err := probe.attributes(annLBAttributes); return err },
+		func() error { _, err := probe.ipamPool(); return err },
+		func() error { _, err := probe.minCapacity(); return err },
+		func() error { _, err := probe.prefixLists(); return err },
+		func() error { _, err := probe.wafv2ACLName(); return err },
 	}
 	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
 		probe[key] = joinPairs(listenerAttrs[key])
@@ -349,7 +335,7 @@ func sameValue(key, asked, given string) bool {
 			}
 		}
 		return true
-	case key == annSubnets || key == annInboundCIDRs || key == annCertificateARN:
+	case key == annSubnets || key == annInboundCIDRs || key == annCertificateARN || key == annPrefixLists:
 		return slices.Equal(a.list(key), g.list(key))
 	}
 	return strings.TrimSpace(asked) == given

@@ -268,6 +268,12 @@ type settings struct {
 	// SSLRedirect is the HTTPS port every HTTP listener redirects to, group-wide as in the AWS Load Balancer
 	// Controller; "" for none.
 	SSLRedirect string `json:",omitempty"`
+	// The options of lbopts.go; omitted when empty, so that the record of a member that sets none is unchanged.
+	COIPPool     string `json:",omitempty"`
+	IPAMPool     string `json:",omitempty"`
+	MinCapacity  string `json:",omitempty"`
+	PrefixLists  string `json:",omitempty"`
+	WAFv2ACLName string `json:",omitempty"`
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
@@ -279,8 +285,13 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 	if name == "" {
 		ns, n, _ := strings.Cut(in.Stack, "/")
 		// The scheme is part of the key: AWS cannot change it in place, and a new name lets the replacement be
-		// created before the old load balancer is deleted.
-		name = cloud.Name(in.ClusterName+"\x00"+in.Stack+"\x00"+string(s.Scheme), "k8s", ns, n)
+		// created before the old load balancer is deleted. So is a customer-owned pool, only when set, so that
+		// the names of load balancers without one stay as they were.
+		key := in.ClusterName + "\x00" + in.Stack + "\x00" + string(s.Scheme)
+		if s.COIPPool != "" {
+			key += "\x00" + s.COIPPool
+		}
+		name = cloud.Name(key, "k8s", ns, n)
 	}
 	split := func(v string) []string {
 		if v == "" {
@@ -317,6 +328,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		}
 		lb.Attributes[k] = v
 	}
+	s.lbOptionsModel(lb)
 	return lb
 }
 
@@ -384,7 +396,8 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ipType, err := a.oneOf(annIPAddressType, "", string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
+	ipType, err := a.oneOf(annIPAddressType, "", string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack),
+		string(cloud.IPAddressTypeDualStackWithoutPublicIPv4))
 	if err != nil {
 		return nil, err
 	}
@@ -404,6 +417,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		return nil, err
 	}
 	if m.settings.Shield, err = a.oneOf(annShield, "", "true", "false"); err != nil {
+		return nil, err
+	}
+	if err := m.readLBOptions(a); err != nil {
 		return nil, err
 	}
 	lbAttrs, err := a.attributes(annLBAttributes)
@@ -681,6 +697,8 @@ func (s *settings) fields() []struct {
 		{annSubnets, &s.Subnets}, {annSecurityGroups, &s.SecurityGroups}, {annInboundCIDRs, &s.InboundCIDRs},
 		{annWAFv2ACLARN, &s.WAFv2ACL}, {annShield, &s.Shield}, {annLBAttributes, &s.Attributes},
 		{annSSLRedirect, &s.SSLRedirect},
+		{annCOIPPool, &s.COIPPool}, {annIPAMPool, &s.IPAMPool}, {annMinCapacity, &s.MinCapacity},
+		{annPrefixLists, &s.PrefixLists}, {annWAFv2ACLName, &s.WAFv2ACLName},
 	}
 }
 
@@ -695,6 +713,9 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		if *f.v != "" && *have[i].v != "" && *have[i].v != *f.v {
 			return conflict("annotation "+f.ann, *f.v, *have[i].v, g.from[f.ann])
 		}
+	}
+	if err := lbOptionsConflict(g.settings, m.settings, g.from); err != nil {
+		return err
 	}
 	for k, v := range m.tags {
 		if old, ok := g.tags[k]; ok && old != v {

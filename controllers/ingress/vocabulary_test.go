@@ -25,13 +25,14 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
 	}
+	maps.Copy(valid, lboptsValid)
 	var implementedKeys []string
 	for name, s := range lbcKeys {
 		if s == implemented {
 			implementedKeys = append(implementedKeys, albPrefix+name)
 		}
 	}
-	g.Expect(implementedKeys).To(ConsistOf(slices.Collect(maps.Keys(valid))))
+	g.Expect(implementedKeys).To(ConsistOf(append(slices.Collect(maps.Keys(valid)), lboptsExclusive...)))
 
 	out := Translate(input(webIngress("app", valid)))
 	g.Expect(out.Errors).To(BeEmpty())
@@ -43,7 +44,7 @@ func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
 	for _, k := range []string{"auth-type", "conditions.web",
 		"actions.ssl-redirect", "transforms.web", "jwt-validation",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
-		"use-regex-path-match", "security-group-prefix-lists"} {
+		"use-regex-path-match"} {
 		t.Run(k, func(t *testing.T) {
 			g := NewWithT(t)
 			bad := webIngress("bad", map[string]string{albPrefix + k: "x"})
