@@ -81,6 +81,12 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		}
 	}
 
+	// Listeners and rules before the load balancer, whose tags say whether theirs must be read again.
+	for _, t := range pl.childTags {
+		if err := p.retag(ctx, t); err != nil {
+			return cloud.Status{}, nil, err
+		}
+	}
 	lb, err := p.applyLoadBalancer(ctx, d, pl, sgIDs)
 	if err != nil {
 		return cloud.Status{}, nil, err
@@ -107,7 +113,7 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 	if err := p.applyWAF(ctx, lbARN, d.wafACL); err != nil {
 		return cloud.Status{}, nil, err
 	}
-	if err := p.applyListeners(ctx, stack, lbARN, pl, ref); err != nil {
+	if err := p.applyListeners(ctx, stack, d.lb.Tags, lbARN, pl, ref); err != nil {
 		return cloud.Status{}, nil, err
 	}
 	if err := p.applyShield(ctx, lb, d.lb.ShieldAdvanced); err != nil {
@@ -147,7 +153,7 @@ func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPla
 			GroupName:         ptr(d.sgName),
 			Description:       ptr("[cloudlb] frontend of load balancer " + d.lb.Name),
 			VpcId:             ptr(p.opts.VPCID),
-			TagSpecifications: p.tagsFor(d.lb.Tags, d.lb.Stack, "security-group").ec2(ec2types.ResourceTypeSecurityGroup),
+			TagSpecifications: d.sgTags.ec2(ec2types.ResourceTypeSecurityGroup),
 		})
 		if err != nil {
 			return "", classify(err)
@@ -166,7 +172,7 @@ func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPla
 			return "", classify(err)
 		}
 	}
-	return id, nil
+	return id, p.applySGTags(ctx, id, sp)
 }
 
 func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.TargetGroup) (string, error) {
@@ -290,10 +296,10 @@ func (p *Provider) retag(ctx context.Context, t tagChange) error {
 // rule quota needs the room (ruleSteps); then rules modified and only then each listener's own settings and
 // default action, since the rules that take over part of its traffic now exist; then certificates removed and
 // the rules no longer wanted.
-func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *plan, tgARN func(string) string) error {
+func (p *Provider) applyListeners(ctx context.Context, stack string, userTags map[string]string, lbARN string, pl *plan, tgARN func(string) string) error {
 	arns := map[int32]string{}
 	for _, lp := range pl.listeners {
-		arn, err := p.prepareListener(ctx, stack, lbARN, lp, tgARN)
+		arn, err := p.prepareListener(ctx, stack, userTags, lbARN, lp, tgARN)
 		if err != nil {
 			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
@@ -313,7 +319,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *
 			Priority:    ptr(s.create.priority),
 			Conditions:  albConditions(s.create.rule.Conditions),
 			Actions:     []elbv2types.Action{albAction(s.create.rule.Action, tgARN)},
-			Tags:        p.tagsFor(nil, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
+			Tags:        p.tagsFor(userTags, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
 		}); err != nil {
 			return fmt.Errorf("listener %d: creating rule at priority %d: %w", s.port, s.create.priority, classify(err))
 		}
@@ -327,7 +333,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *
 }
 
 // prepareListener creates a new listener with its certificates, or reorders an existing one's rules.
-func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
+func (p *Provider) prepareListener(ctx context.Context, stack string, userTags map[string]string, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
 	want := lp.want
 	if lp.existing != nil {
 		arn := deref(lp.existing.l.ListenerArn)
@@ -350,7 +356,7 @@ func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp 
 		SslPolicy:       sslPolicy(want),
 		Certificates:    defaultCertificate(want),
 		DefaultActions:  []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
-		Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
+		Tags:            p.tagsFor(userTags, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
 	})
 	if err != nil {
 		return "", certificateError(err, want.certs)

@@ -163,7 +163,9 @@ func iamAuthorizations() map[string][]iamAuthz {
 			iamOn("ec2:CreateTags", arnSG, iamWith(iamCreating, map[string]string{"ec2:CreateAction": "CreateSecurityGroup"})),
 		},
 		// Adoption tags a security group made before cloudlb.io/cluster-id with it.
-		"ec2:CreateTags":          {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}))},
+		"ec2:CreateTags": {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}))},
+		// The managed group's user tags follow the tags annotation.
+		"ec2:DeleteTags":          {iamOn("ec2:DeleteTags", arnSG, iamOwned)},
 		"acm:DescribeCertificate": {iamOn("acm:DescribeCertificate", arnCert, nil)},
 
 		"wafv2:GetWebACLForResource": {iamOn("wafv2:GetWebACLForResource", arnWebACL, nil), iamOn("wafv2:GetWebACLForResource", arnLB, nil), iamOn("wafv2:GetWebACL", arnWebACL, nil)},

@@ -28,6 +28,9 @@ type desired struct {
 	tags    tagSet
 	// wafACL is the web ACL ARN to associate, with WAFv2ACLName resolved: nil leaves the association alone.
 	wafACL *string
+	// sgTags are the managed security group's; policy says which keys are never touched and who wins.
+	sgTags tagSet
+	policy tagPolicy
 
 	// now is the time the plan is made at: the plan takes the clock as data, so that it stays pure.
 	now time.Time
@@ -55,6 +58,8 @@ type plan struct {
 	createTGs []cloud.TargetGroup
 	modifyTGs []tgChange
 	tgTags    []tagChange
+	// childTags retag kept listeners and rules; Ensure reads their tags, and fills this, only when needed.
+	childTags []tagChange
 	// copyTargets maps a new target group's ID to the ARN of the group it replaces, whose targets it takes.
 	copyTargets map[string]string
 	// tgAttrs are attribute changes by target group ID, for kept and new groups alike.
@@ -102,6 +107,9 @@ type sgPlan struct {
 	id        string // empty: create
 	authorize []ec2types.IpPermission
 	revoke    []ec2types.IpPermission
+	// setTags and removeTags keep a kept group's tags in step with the model.
+	setTags    tagSet
+	removeTags []string
 }
 
 type tgChange struct {
@@ -268,6 +276,9 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		return nil, err
 	}
 	planTargetGroups(d, a, pl)
+	if err := checkTagLimits(d, a, pl); err != nil {
+		return nil, err
+	}
 	if pl.lb.existing != nil {
 		// A held listener keeps its rules, and AWS deletes no target group they forward to.
 		for _, want := range d.listeners {
@@ -460,6 +471,7 @@ func planSecurityGroup(d *desired, a *actual, pl *plan) {
 		if keep != nil {
 			pl.sg.id = deref(keep.GroupId)
 			have = flattenPermissions(keep.IpPermissions)
+			pl.sg.setTags, pl.sg.removeTags = d.policy.diff(fromEC2(keep.Tags), d.sgTags)
 		}
 		pl.sg.authorize = subtractPermissions(want, have)
 		pl.sg.revoke = subtractPermissions(have, want)
@@ -611,7 +623,7 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 		if !healthCheckMatches(have.tg, want.HealthCheck) {
 			pl.modifyTGs = append(pl.modifyTGs, tgChange{arn: arn, want: want})
 		}
-		if set, remove := diffTags(have.tags, tgTags(d, want)); len(set)+len(remove) > 0 {
+		if set, remove := d.policy.diff(have.tags, tgTags(d, want)); len(set)+len(remove) > 0 {
 			pl.tgTags = append(pl.tgTags, tagChange{arn: arn, set: set, remove: remove})
 		}
 	}
@@ -785,14 +797,14 @@ func healthChecks(d *desired, a *actual) []string {
 	return out
 }
 
-// tgTags are a target group's full tags: the stack's tags with the group's own resource ID.
+// tgTags are a target group's full tags: the stack's tags with the group's own tags, under the defaults, and the
+// group's own resource ID.
 func tgTags(d *desired, tg cloud.TargetGroup) tagSet {
-	out := tagSet{}
-	for k, v := range d.tags {
-		out[k] = v
-	}
-	for k, v := range tg.Tags {
-		out[k] = v
+	out := d.policy.merge(d.tags, tg.Tags)
+	for _, k := range []string{cloud.TagCluster, cloud.TagClusterID, cloud.TagStack} {
+		if v, ok := d.tags[k]; ok {
+			out[k] = v
+		}
 	}
 	out[cloud.TagResource] = cloud.TagValue(tg.ID)
 	return out
@@ -882,7 +894,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	}
 	pl.lb.setSGs = !sameSet(keep.lb.SecurityGroups, wantSGs)
 	pl.lb.setIPType = string(keep.lb.IpAddressType) != string(d.lb.IPAddressType)
-	if set, remove := diffTags(keep.tags, d.tags); len(set)+len(remove) > 0 {
+	if set, remove := d.policy.diff(keep.tags, d.tags); len(set)+len(remove) > 0 {
 		pl.lb.tags = &tagChange{arn: deref(keep.lb.LoadBalancerArn), set: set, remove: remove}
 	}
 	return nil

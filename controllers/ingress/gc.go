@@ -42,6 +42,9 @@ type Collector struct {
 	MaxDeletions int
 	// Locks is shared with the reconciler.
 	Locks *StackLocks
+	// WatchNamespace, when set, limits collection to the stacks of that namespace: the cache sees no other
+	// Ingress, so any other stack would look orphaned.
+	WatchNamespace string
 
 	now    func() time.Time
 	passes int
@@ -105,12 +108,15 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 		return report, nil
 	}
 	live, err := c.liveStacks(ctx, c.Client)
+	if err == nil {
+		err = c.keptByRecords(ctx, live)
+	}
 	if err != nil {
 		c.seen = prev
 		return report, err
 	}
 	for _, s := range stacks {
-		if !live[s] {
+		if !live[s] && c.watched(s) {
 			report.Orphans = append(report.Orphans, s)
 		}
 	}

@@ -53,6 +53,12 @@ type Reconciler struct {
 	Timeout time.Duration
 	// Locks is shared with the garbage collector; nil serialises nothing beyond the work queue.
 	Locks *StackLocks
+	// ExternalManagedTags and DisableGroupNameAnnotation are passed to Translate (see Input).
+	ExternalManagedTags        []string
+	DisableGroupNameAnnotation bool
+	// WatchNamespace, when set, is the only namespace the cache sees: applied members of other namespaces are
+	// held as they were applied, never taken for gone.
+	WatchNamespace string
 
 	waits backoff
 }
@@ -119,6 +125,11 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	unseen, err := r.unseenMembers(ctx, stack, record, active, leaving, held)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	held = append(held, unseen...)
 	if len(active) == 0 {
 		if len(held) > 0 {
 			// A class that reappears enqueues every stack again.
@@ -150,7 +161,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		heldKeys[client.ObjectKeyFromObject(ing)] = true
 	}
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
-		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys})
+		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
+		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation})
 	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {

@@ -45,6 +45,10 @@ type Input struct {
 	// Held are members that carry the finalizer but that cloudlb no longer serves (their class is gone or
 	// another's): their part of the load balancer is left as it was applied (Kept), never translated anew.
 	Held map[types.NamespacedName]bool
+	// ExternalManagedTags are tag keys no member may set (--external-managed-tags).
+	ExternalManagedTags []string
+	// DisableGroupNameAnnotation refuses group.name to Ingresses not already applied members of its group.
+	DisableGroupNameAnnotation bool
 }
 
 // errHeld leaves a held member's part of the load balancer as it was applied.
@@ -388,6 +392,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if _, err := a.groupName(); err != nil {
 		return nil, err
 	}
+	if err := refuseNewGroupName(in, ing); err != nil {
+		return nil, err
+	}
 	if m.order, err = a.groupOrder(); err != nil {
 		return nil, err
 	}
@@ -431,6 +438,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	}
 	m.settings.Attributes = strings.TrimSuffix(m.settings.Attributes, ",")
 	if m.tags, err = a.tags(); err != nil {
+		return nil, err
+	}
+	if err := refuseExternalTags(in, ing, m.tags); err != nil {
 		return nil, err
 	}
 
