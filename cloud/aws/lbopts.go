@@ -71,14 +71,22 @@ func (p *Provider) observeCapacity(ctx context.Context, lb *cloud.LoadBalancer, 
 // nil), whose IPAM pool is given at create.
 func planLBOptions(d *desired, keep *lbState, pl *plan) {
 	want := d.lb.MinimumCapacityUnits
+	var change bool
 	switch {
 	case want == nil:
 	case keep == nil:
-		if *want > 0 {
-			pl.lb.capacity = want
-		}
-	case keep.capacity == nil || *keep.capacity != *want:
+		change = *want > 0
+	default:
+		change = keep.capacity == nil || *keep.capacity != *want
+	}
+	// AWS changes the reservation of an active load balancer only: a new or provisioning one gets it on a
+	// later Ensure, which pending asks for.
+	active := keep != nil && keep.lb.State != nil && keep.lb.State.Code == elbv2types.LoadBalancerStateEnumActive
+	switch {
+	case change && active:
 		pl.lb.capacity = want
+	case change:
+		pl.pending = true
 	}
 	if keep == nil {
 		return

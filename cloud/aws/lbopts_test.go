@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/shield"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	wafv2types "github.com/aws/aws-sdk-go-v2/service/wafv2/types"
+	"github.com/aws/smithy-go"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -33,13 +34,15 @@ type optsELB struct {
 	ipam     map[string]string
 	capacity map[string]int32
 	noIPv4   map[string]bool
+	// active says which load balancers moto last described as active.
+	active map[string]bool
 	// calls are the provider's inputs, by operation, of the calls this stub alters or serves.
 	calls map[string][]any
 }
 
 func newOptsELB() *optsELB {
 	return &optsELB{coip: map[string]string{}, ipam: map[string]string{}, capacity: map[string]int32{}, noIPv4: map[string]bool{},
-		calls: map[string][]any{}}
+		active: map[string]bool{}, calls: map[string][]any{}}
 }
 
 func (s *optsELB) record(op string, in any) {
@@ -113,6 +116,7 @@ func (s *optsELB) patch(lbs []elbv2types.LoadBalancer) {
 		if s.noIPv4[arn] {
 			lbs[i].IpAddressType = elbv2types.IpAddressTypeDualstackWithoutPublicIpv4
 		}
+		s.active[arn] = lbs[i].State != nil && lbs[i].State.Code == elbv2types.LoadBalancerStateEnumActive
 	}
 }
 
@@ -161,8 +165,16 @@ func (s *optsELB) DescribeCapacityReservation(ctx context.Context, in *elbv2.Des
 	return out, nil
 }
 
-func (s *optsELB) ModifyCapacityReservation(_ context.Context, in *elbv2.ModifyCapacityReservationInput, _ ...func(*elbv2.Options)) (*elbv2.ModifyCapacityReservationOutput, error) {
+// ModifyCapacityReservation refuses a load balancer that is not active, as AWS does.
+func (s *optsELB) ModifyCapacityReservation(ctx context.Context, in *elbv2.ModifyCapacityReservationInput, o ...func(*elbv2.Options)) (*elbv2.ModifyCapacityReservationOutput, error) {
 	s.record("ModifyCapacityReservation", in)
+	// Any Describe makes moto's load balancers active: the state is the one moto last reported to the provider.
+	s.mu.Lock()
+	active := s.active[aws.ToString(in.LoadBalancerArn)]
+	s.mu.Unlock()
+	if !active {
+		return nil, &smithy.GenericAPIError{Code: "OperationNotPermitted", Message: "the load balancer is not active"}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	arn := aws.ToString(in.LoadBalancerArn)
@@ -232,7 +244,11 @@ var _ = Describe("Load balancer options", func() {
 		lb.IPAMIPv4Pool = "ipam-pool-0a"
 		lb.IPAddressType = cloud.IPAddressTypeDualStackWithoutPublicIPv4
 		lb.MinimumCapacityUnits = aws.Int32(1000)
-		ensure(lb)
+		st := ensure(lb)
+		Expect(st.Pending).To(BeTrue(), "the reservation waits for the load balancer to be active")
+		Expect(elb.calls["ModifyCapacityReservation"]).To(BeEmpty())
+		st = ensure(lb)
+		Expect(st.Pending).To(BeFalse())
 		Expect(elb.calls["CreateLoadBalancer"]).To(HaveLen(1))
 		created := elb.calls["CreateLoadBalancer"][0].(*elbv2.CreateLoadBalancerInput)
 		Expect(aws.ToString(created.CustomerOwnedIpv4Pool)).To(Equal("ipv4pool-coip-0123abcd"))

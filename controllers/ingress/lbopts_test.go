@@ -2,6 +2,8 @@ package ingress
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -255,4 +257,41 @@ func TestLBOptionsClassParams(t *testing.T) {
 			g.Expect(reasonFor(out.Errors[key("app")])).To(Equal(reasonParamsInvalid))
 		})
 	}
+}
+
+// FuzzLBOptions holds lbopts.go's parsers to the contract of fuzz_test.go: never panic, fail only with an
+// *AnnotationError naming the annotation, and accept only what AWS accepts.
+func FuzzLBOptions(f *testing.F) {
+	for _, s := range []string{"CapacityUnits=1000", "CapacityUnits=0", "CapacityUnits=-1", "CapacityUnits=", "=5", "pl-0a,pl-1",
+		"pl-,sg-1", "ipv4pool-coip-0a", "ipam-pool-0a", "none", "web-acl-1", "a b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		a := annotations{annMinCapacity: v, annPrefixLists: v, annWAFv2ACLName: v, annCOIPPool: v, annIPAMPool: v}
+		if units, err := a.minCapacity(); err != nil {
+			requireAnnotationError(t, err, annMinCapacity)
+		} else if n, perr := strconv.ParseInt(units, 10, 32); perr != nil || n < 0 {
+			t.Fatalf("%q accepted as %q capacity units", v, units)
+		}
+		if ids, err := a.prefixLists(); err != nil {
+			requireAnnotationError(t, err, annPrefixLists)
+		} else {
+			for _, id := range ids {
+				if !strings.HasPrefix(id, "pl-") || strings.ContainsAny(id, ", ") {
+					t.Fatalf("%q accepted as prefix list %q", v, id)
+				}
+			}
+		}
+		if name, err := a.wafv2ACLName(); err != nil {
+			requireAnnotationError(t, err, annWAFv2ACLName)
+		} else if len(name) > 128 || strings.ContainsAny(name, " ,") {
+			t.Fatalf("%q accepted as web ACL name %q", v, name)
+		}
+		if _, err := a.coipPool(); err != nil {
+			requireAnnotationError(t, err, annCOIPPool)
+		}
+		if _, err := a.ipamPool(); err != nil {
+			requireAnnotationError(t, err, annIPAMPool)
+		}
+	})
 }

@@ -17,7 +17,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 	g := NewWithT(t)
 	valid := map[string]string{
 		annScheme: "internet-facing", annIPAddressType: "dualstack", annLoadBalancerName: "my-lb",
-		annListenPorts: `[{"HTTP": 80}]`, annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x",
+		annListenPorts: `[{"HTTP": 80}, {"HTTPS": 443}]`, annSSLRedirect: "443", annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x",
 		annSSLPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", annSubnets: "subnet-1,subnet-2", annSecurityGroups: "sg-1",
 		annInboundCIDRs: "10.0.0.0/8", annTags: "team=web", annTargetType: "ip", annHCPath: "/healthz", annHCPort: "8080",
 		annHCProtocol: "HTTPS", annHCInterval: "30", annHCTimeout: "10", annHealthyCount: "3", annUnhealthyCount: "3",
