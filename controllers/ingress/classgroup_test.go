@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"context"
+	"errors"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -104,6 +105,35 @@ var _ = Describe("IngressClassParams group.name", func() {
 		Eventually(rulePaths).WithArguments(ns1 + "-mine").Should(Equal([]string{"/a"}))
 		Eventually(rulePaths).WithArguments(ns2 + "/b").Should(Equal([]string{"/b"}))
 		Eventually(func() *cloud.LoadBalancer { return provider.LoadBalancer(two) }).Should(BeNil())
+	})
+
+	It("keeps a moving member's rules where they were until its new group serves it", func() {
+		one, two := ns1+"-one", ns1+"-two"
+		Eventually(rulePaths).WithArguments(one).Should(Equal([]string{"/a", "/b"}))
+		provider.Inject(fake.MethodEnsure, func(stack string) error {
+			if stack == two {
+				return errors.New("injected: the new group cannot be applied yet")
+			}
+			return nil
+		})
+		DeferCleanup(func() { provider.Inject(fake.MethodEnsure, nil) })
+
+		Eventually(func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(params), params); err != nil {
+				return err
+			}
+			params.Spec.Group.Name = two
+			return k8s.Update(ctx, params)
+		}).Should(Succeed())
+		Eventually(provider.CallCount).WithArguments(fake.MethodEnsure, two).ShouldNot(BeZero())
+		Consistently(rulePaths).WithArguments(one).Should(Equal([]string{"/a", "/b"}))
+		Expect(provider.CallCount(fake.MethodDelete, one)).To(BeZero())
+		Expect(hostname(b)).To(Equal(dnsNameOf(one)))
+
+		provider.Inject(fake.MethodEnsure, nil)
+		Eventually(rulePaths).WithArguments(two).Should(Equal([]string{"/a", "/b"}))
+		Eventually(func() *cloud.LoadBalancer { return provider.LoadBalancer(one) }).Should(BeNil())
+		Eventually(hostname).WithArguments(b).Should(Equal(dnsNameOf(two)))
 	})
 
 	It("holds the group's load balancer when the params or the class are deleted", func() {

@@ -181,7 +181,12 @@ func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...cli
 			if err != nil {
 				return nil, err
 			}
-			for _, s := range stacks {
+			// A stack that a member is moving from keeps serving it until the move is done (moving.go).
+			listed, err := view.listing(ctx, client.ObjectKeyFromObject(ing))
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range append(stacks, listed...) {
 				live[cloud.TagValue(stackKey(s))] = true
 			}
 		}

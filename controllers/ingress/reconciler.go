@@ -61,6 +61,7 @@ type Reconciler struct {
 	WatchNamespace string
 
 	waits backoff
+	moves backoff
 }
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update;patch
@@ -121,10 +122,12 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	active, leaving, held, err := r.members(ctx, stack, record)
+	active, leaving, held, moving, err := r.members(ctx, stack, record)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// A member moving to another stack stays here as it was applied, like a held one, until it is served there.
+	held = append(held, moving...)
 	unseen, err := r.unseenMembers(ctx, stack, record, active, leaving, held)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -132,8 +135,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	held = append(held, unseen...)
 	if len(active) == 0 {
 		if len(held) > 0 {
-			// A class that reappears enqueues every stack again.
-			return ctrl.Result{}, nil
+			// A class that reappears enqueues every stack again; a move is looked at until it is done.
+			return ctrl.Result{RequeueAfter: r.moveWait(stack, moving)}, nil
 		}
 		return r.release(ctx, stack, record, leaving)
 	}
@@ -229,6 +232,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		update.observed, update.scheme = &status, string(out.LoadBalancer.Scheme)
 	}
 	result := ctrl.Result{RequeueAfter: driftAfter(stack, r.DriftCheckInterval)}
+	if w := r.moveWait(stack, moving); w > 0 && (result.RequeueAfter == 0 || w < result.RequeueAfter) {
+		result.RequeueAfter = w
+	}
 	if !status.Pending {
 		r.waits.reset(stack)
 	}
@@ -263,23 +269,29 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 
 // members splits the Ingresses of a stack into those cloudlb serves, those it must let go of (deleted, or claimed
 // by another controller's IngressClass, but still holding the finalizer), and those held: carrying the finalizer
-// but no longer ours on any other evidence, so neither served nor released, with a Warning Event.
-func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1.LoadBalancer) (active, leaving, held []*networkingv1.Ingress, err error) {
+// but no longer ours on any other evidence, so neither served nor released, with a Warning Event; and those
+// moving to another stack (moving.go).
+func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1.LoadBalancer) (active, leaving, held, moving []*networkingv1.Ingress, err error) {
 	view, err := newGroupView(ctx, r.Client)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	list, err := r.candidates(ctx, view, stack, record)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	classes := networkingv1.IngressClassList{Items: view.classes}
 	for _, ing := range list {
 		in, err := view.in(ctx, ing, stack)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if !in {
+			if m, err := r.moving(ctx, view, ing, record); err != nil {
+				return nil, nil, nil, nil, err
+			} else if m {
+				moving = append(moving, ing)
+			}
 			continue
 		}
 		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer)
@@ -299,7 +311,7 @@ func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1
 			leaving = append(leaving, ing)
 		}
 	}
-	return active, leaving, held, nil
+	return active, leaving, held, moving, nil
 }
 
 // ensure calls the provider unless the model is the one last applied and no drift check is due.
