@@ -19,6 +19,8 @@ type IPAddressType string
 const (
 	IPAddressTypeIPv4      IPAddressType = "ipv4"
 	IPAddressTypeDualStack IPAddressType = "dualstack"
+	// IPAddressTypeDualStackWithoutPublicIPv4 serves IPv6 only from the internet (internet-facing load balancers).
+	IPAddressTypeDualStackWithoutPublicIPv4 IPAddressType = "dualstack-without-public-ipv4"
 )
 
 // Protocol is a listener, target group or health check protocol.
@@ -50,6 +52,9 @@ type LoadBalancer struct {
 	IPAddressType IPAddressType
 	// Subnets are subnet IDs or names; empty means the provider discovers them.
 	Subnets []string
+	// SubnetTags select the subnets when Subnets is empty: those carrying every key with one of its values,
+	// one per zone.
+	SubnetTags map[string][]string `json:",omitempty"`
 	// SecurityGroups replace the provider-managed frontend group when set.
 	SecurityGroups []string
 	// InboundCIDRs are allowed on the listener ports by the managed frontend group.
@@ -64,6 +69,18 @@ type LoadBalancer struct {
 	WAFv2ACL *string `json:",omitempty"`
 	// ShieldAdvanced turns Shield Advanced protection on or off; nil leaves it alone.
 	ShieldAdvanced *bool `json:",omitempty"`
+	// WAFv2ACLName names the web ACL to associate, for the provider to resolve; used only when WAFv2ACL is nil.
+	WAFv2ACLName string `json:",omitempty"`
+	// PrefixLists are managed prefix list IDs allowed on the listener ports by the managed frontend group; with
+	// them and no InboundCIDRs, no CIDR is allowed.
+	PrefixLists []string `json:",omitempty"`
+	// CustomerOwnedIPv4Pool is the customer-owned address pool of a load balancer on an Outpost. The cloud
+	// cannot change it in place: a change replaces the load balancer, as a scheme change does.
+	CustomerOwnedIPv4Pool string `json:",omitempty"`
+	// IPAMIPv4Pool is the IPAM pool the load balancer's IPv4 addresses come from first; "" means none.
+	IPAMIPv4Pool string `json:",omitempty"`
+	// MinimumCapacityUnits is the load balancer capacity reservation: nil leaves it alone, 0 resets it.
+	MinimumCapacityUnits *int32 `json:",omitempty"`
 }
 
 // Listener accepts traffic on one port.
@@ -78,6 +95,9 @@ type Listener struct {
 	DefaultAction    Action
 	// Rules are evaluated in ascending Priority.
 	Rules []Rule
+	// Attributes are listener attributes to set (routing.http.response.server.enabled, ...); others are left
+	// alone.
+	Attributes map[string]string `json:",omitempty"`
 }
 
 // Rule routes requests that match all of its conditions.

@@ -61,6 +61,13 @@ type Options struct {
 	// MetricsCertDir holds the metrics server's tls.crt and tls.key; empty means a self-signed certificate.
 	MetricsCertDir         string
 	HealthProbeBindAddress string
+	// ExternalManagedTags are tag keys cloudlb never sets; Ingresses that ask for one are refused.
+	ExternalManagedTags []string
+	// WatchNamespace, when set, is the one namespace whose Ingresses, Services, EndpointSlices and pods are
+	// watched; garbage collection then considers only the stacks of that namespace.
+	WatchNamespace string
+	// DisableIngressGroupNameAnnotation refuses new use of the group.name annotation.
+	DisableIngressGroupNameAnnotation bool
 	// EnableHTTP2 lets the metrics and webhook servers negotiate HTTP/2, which is off by default because of its
 	// denial-of-service weaknesses (CVE-2023-44487 rapid reset, CVE-2023-39325).
 	EnableHTTP2 bool
@@ -88,6 +95,11 @@ func Scheme() *runtime.Scheme {
 // NewManager returns a manager with every cloudlb reconciler registered against provider.
 func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, o Options) (ctrl.Manager, error) {
 	metrics, webhooks := serverOptions(o)
+	var namespaces map[string]cache.Config
+	if o.WatchNamespace != "" {
+		// Cluster-scoped objects (classes, nodes, namespaces, LoadBalancer records) are still cached whole.
+		namespaces = map[string]cache.Config{o.WatchNamespace: {}}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		LeaderElection:          o.LeaderElection,
@@ -98,7 +110,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		WebhookServer:           webhook.NewServer(webhooks),
 		Cache: cache.Options{
 			// managedFields are a large share of every cached object and nothing here reads them.
-			DefaultTransform: cache.TransformStripManagedFields(),
+			DefaultTransform:  cache.TransformStripManagedFields(),
+			DefaultNamespaces: namespaces,
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Service{}:            {Transform: stripService},
 				&corev1.Node{}:               {Transform: stripNode},
@@ -128,6 +141,10 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		DriftCheckInterval: o.DriftCheckInterval,
 		Timeout:            o.ReconcileTimeout,
 		Locks:              locks,
+
+		ExternalManagedTags:        o.ExternalManagedTags,
+		DisableGroupNameAnnotation: o.DisableIngressGroupNameAnnotation,
+		WatchNamespace:             o.WatchNamespace,
 	}
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
@@ -151,7 +168,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
 			LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval, ConfirmAfter: o.GCConfirmAfter,
-			MaxDeletions: o.GCMaxDeletions, Locks: locks}
+			MaxDeletions: o.GCMaxDeletions, Locks: locks, WatchNamespace: o.WatchNamespace}
 		if err := mgr.Add(gc); err != nil {
 			return nil, err
 		}

@@ -81,6 +81,12 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		}
 	}
 
+	// Listeners and rules before the load balancer, whose tags say whether theirs must be read again.
+	for _, t := range pl.childTags {
+		if err := p.retag(ctx, t); err != nil {
+			return cloud.Status{}, nil, err
+		}
+	}
 	lb, err := p.applyLoadBalancer(ctx, d, pl, sgIDs)
 	if err != nil {
 		return cloud.Status{}, nil, err
@@ -92,6 +98,9 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			return cloud.Status{}, nil, fmt.Errorf("load balancer attributes: %w", classify(err))
 		}
 	}
+	if err := p.applyCapacity(ctx, pl, lb.LoadBalancerArn); err != nil {
+		return cloud.Status{}, nil, err
+	}
 	// While a replacement target group has no healthy target, rules and default actions send the traffic to the
 	// group it replaces and weight 0 to it, so that it is health-checked; target syncs go to the new one (tgARN).
 	ref := func(id string) string {
@@ -101,10 +110,10 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 		return tgARN[id]
 	}
 	// WAF before traffic: a load balancer whose model has a web ACL gets no listener until it is associated.
-	if err := p.applyWAF(ctx, lbARN, d.lb.WAFv2ACL); err != nil {
+	if err := p.applyWAF(ctx, lbARN, d.wafACL); err != nil {
 		return cloud.Status{}, nil, err
 	}
-	if err := p.applyListeners(ctx, stack, lbARN, pl, ref); err != nil {
+	if err := p.applyListeners(ctx, stack, d.lb.Tags, lbARN, pl, ref); err != nil {
 		return cloud.Status{}, nil, err
 	}
 	if err := p.applyShield(ctx, lb, d.lb.ShieldAdvanced); err != nil {
@@ -144,7 +153,7 @@ func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPla
 			GroupName:         ptr(d.sgName),
 			Description:       ptr("[cloudlb] frontend of load balancer " + d.lb.Name),
 			VpcId:             ptr(p.opts.VPCID),
-			TagSpecifications: p.tagsFor(d.lb.Tags, d.lb.Stack, "security-group").ec2(ec2types.ResourceTypeSecurityGroup),
+			TagSpecifications: d.sgTags.ec2(ec2types.ResourceTypeSecurityGroup),
 		})
 		if err != nil {
 			return "", classify(err)
@@ -163,7 +172,7 @@ func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPla
 			return "", classify(err)
 		}
 	}
-	return id, nil
+	return id, p.applySGTags(ctx, id, sp)
 }
 
 func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.TargetGroup) (string, error) {
@@ -202,6 +211,9 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 			Subnets:        d.subnets,
 			SecurityGroups: sgIDs,
 			Tags:           d.tags.elbv2(),
+
+			CustomerOwnedIpv4Pool: customerOwnedPool(d.lb),
+			IpamPools:             ipamPools(d.lb),
 		})
 		if err != nil {
 			return elbv2types.LoadBalancer{}, fmt.Errorf("creating load balancer %s: %w", d.lb.Name, classify(err))
@@ -225,11 +237,17 @@ func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, 
 			return lb, fmt.Errorf("setting security groups: %w", classify(err))
 		}
 	}
+	if err := p.removeIPAM(ctx, d, pl, arn); err != nil {
+		return lb, err
+	}
 	if pl.lb.setIPType {
 		if _, err := p.c.ELBV2.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: arn,
 			IpAddressType: elbv2types.IpAddressType(d.lb.IPAddressType)}); err != nil {
 			return lb, fmt.Errorf("setting IP address type: %w", classify(err))
 		}
+	}
+	if err := p.setIPAM(ctx, d, pl, arn); err != nil {
+		return lb, err
 	}
 	if pl.lb.tags != nil {
 		if err := p.retag(ctx, *pl.lb.tags); err != nil {
@@ -278,10 +296,10 @@ func (p *Provider) retag(ctx context.Context, t tagChange) error {
 // rule quota needs the room (ruleSteps); then rules modified and only then each listener's own settings and
 // default action, since the rules that take over part of its traffic now exist; then certificates removed and
 // the rules no longer wanted.
-func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *plan, tgARN func(string) string) error {
+func (p *Provider) applyListeners(ctx context.Context, stack string, userTags map[string]string, lbARN string, pl *plan, tgARN func(string) string) error {
 	arns := map[int32]string{}
 	for _, lp := range pl.listeners {
-		arn, err := p.prepareListener(ctx, stack, lbARN, lp, tgARN)
+		arn, err := p.prepareListener(ctx, stack, userTags, lbARN, lp, tgARN)
 		if err != nil {
 			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
@@ -301,7 +319,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *
 			Priority:    ptr(s.create.priority),
 			Conditions:  albConditions(s.create.rule.Conditions),
 			Actions:     []elbv2types.Action{albAction(s.create.rule.Action, tgARN)},
-			Tags:        p.tagsFor(nil, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
+			Tags:        p.tagsFor(userTags, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
 		}); err != nil {
 			return fmt.Errorf("listener %d: creating rule at priority %d: %w", s.port, s.create.priority, classify(err))
 		}
@@ -315,7 +333,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack, lbARN string, pl *
 }
 
 // prepareListener creates a new listener with its certificates, or reorders an existing one's rules.
-func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
+func (p *Provider) prepareListener(ctx context.Context, stack string, userTags map[string]string, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
 	want := lp.want
 	if lp.existing != nil {
 		arn := deref(lp.existing.l.ListenerArn)
@@ -338,12 +356,15 @@ func (p *Provider) prepareListener(ctx context.Context, stack, lbARN string, lp 
 		SslPolicy:       sslPolicy(want),
 		Certificates:    defaultCertificate(want),
 		DefaultActions:  []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
-		Tags:            p.tagsFor(nil, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
+		Tags:            p.tagsFor(userTags, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
 	})
 	if err != nil {
 		return "", certificateError(err, want.certs)
 	}
 	arn := deref(out.Listeners[0].ListenerArn)
+	if err := p.setListenerAttributes(ctx, arn, lp.attrs); err != nil {
+		return "", err
+	}
 	return arn, p.addCertificates(ctx, arn, lp.addCerts)
 }
 
@@ -372,6 +393,9 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 			}
 		}
 		if err := p.addCertificates(ctx, arn, lp.addCerts); err != nil {
+			return err
+		}
+		if err := p.setListenerAttributes(ctx, arn, lp.attrs); err != nil {
 			return err
 		}
 	}

@@ -40,8 +40,10 @@ type Options struct {
 	// BackendSecurityGroup, when set, is attached to every load balancer that has a managed frontend group. The
 	// controller never modifies it: allow it on the nodes' and pods' security groups once.
 	BackendSecurityGroup string
-	// DefaultTags go on every resource, under the user's own tags.
+	// DefaultTags go on every resource, over the user's own tags.
 	DefaultTags map[string]string
+	// ExternalManagedTags are tag keys that someone else manages: never added, changed or removed.
+	ExternalManagedTags []string
 	// DefaultSSLPolicy is the security policy of HTTPS listeners without one of their own; empty means
 	// DefaultSSLPolicy (the package constant).
 	DefaultSSLPolicy string

@@ -282,7 +282,8 @@ func TestTagsForOwnershipWins(t *testing.T) {
 	p := New(Clients{}, Options{ClusterName: "c1", ClusterID: "id1", DefaultTags: map[string]string{"env": "prod", "team": "default"}})
 	got := p.tagsFor(map[string]string{"team": "web", cloud.TagCluster: "evil", cloud.TagClusterID: "evil", cloud.TagStack: "other", cloud.TagResource: "x"},
 		"ns/a", "load-balancer")
-	want := tagSet{"env": "prod", "team": "web", cloud.TagCluster: "c1", cloud.TagClusterID: "id1", cloud.TagStack: "ns/a", cloud.TagResource: "load-balancer"}
+	// --default-tags win over the annotation, as in the AWS Load Balancer Controller.
+	want := tagSet{"env": "prod", "team": "default", cloud.TagCluster: "c1", cloud.TagClusterID: "id1", cloud.TagStack: "ns/a", cloud.TagResource: "load-balancer"}
 	if !maps.Equal(got, want) {
 		t.Errorf("tagsFor = %v, want %v", got, want)
 	}

@@ -28,6 +28,9 @@ func (p *Provider) subnets(ctx context.Context, lb *cloud.LoadBalancer) ([]strin
 	if len(lb.Subnets) > 0 {
 		return p.resolveSubnets(ctx, lb.Subnets)
 	}
+	if len(lb.SubnetTags) > 0 {
+		return p.subnetsByTags(ctx, lb.SubnetTags)
+	}
 	role := tagRoleInternalELB
 	if lb.Scheme == cloud.SchemeInternetFacing {
 		role = tagRoleELB
@@ -42,8 +45,44 @@ func (p *Provider) subnets(ctx context.Context, lb *cloud.LoadBalancer) ([]strin
 	return pickSubnets(out.Subnets, p.opts.ClusterName, role)
 }
 
+// subnetsByTags selects the subnets of the VPC that carry every key of sel with one of its values (the AWS Load
+// Balancer Controller's IngressClassParams subnets.tags), one per zone as discovery picks them.
+func (p *Provider) subnetsByTags(ctx context.Context, sel map[string][]string) ([]string, error) {
+	filters := []ec2types.Filter{{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}}}
+	for _, k := range sortedKeys(sel) {
+		filters = append(filters, ec2types.Filter{Name: ptr("tag:" + k), Values: sel[k]})
+	}
+	out, err := p.c.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: filters})
+	if err != nil {
+		return nil, classify(err)
+	}
+	return pickSubnetsByTags(out.Subnets, p.opts.ClusterName, sel)
+}
+
+// pickSubnetsByTags chooses as pickSubnets does among the subnets that match sel; the match is checked here
+// too, rather than trusted to the filter.
+func pickSubnetsByTags(subnets []ec2types.Subnet, cluster string, sel map[string][]string) ([]string, error) {
+	return pickPerZone(subnets, cluster, func(tags tagSet) bool {
+		for k, values := range sel {
+			if v, ok := tags[k]; !ok || !slices.Contains(values, v) {
+				return false
+			}
+		}
+		return true
+	}, fmt.Sprintf("matching the IngressClassParams subnets.tags %v", sel), "tag subnets or change subnets.tags")
+}
+
 // pickSubnets chooses one subnet per zone, preferring subnets tagged for this cluster, then the lowest ID.
 func pickSubnets(subnets []ec2types.Subnet, cluster, role string) ([]string, error) {
+	return pickPerZone(subnets, cluster, func(tags tagSet) bool {
+		v, ok := tags[role]
+		return ok && (v == "" || v == "1")
+	}, "tagged "+role, "tag subnets or set the subnets annotation")
+}
+
+// pickPerZone chooses, among the subnets that match and are not another cluster's, one per zone: a subnet
+// tagged for this cluster first, then the lowest ID. what and hint word the error of fewer than two zones.
+func pickPerZone(subnets []ec2types.Subnet, cluster string, match func(tagSet) bool, what, hint string) ([]string, error) {
 	best := map[string]ec2types.Subnet{}
 	rank := func(s ec2types.Subnet) int {
 		if fromEC2(s.Tags)[tagClusterPrefix+cluster] != "" {
@@ -53,7 +92,7 @@ func pickSubnets(subnets []ec2types.Subnet, cluster, role string) ([]string, err
 	}
 	for _, s := range subnets {
 		tags := fromEC2(s.Tags)
-		if v, ok := tags[role]; !ok || (v != "" && v != "1") {
+		if !match(tags) {
 			continue
 		}
 		if foreignCluster(tags, cluster) {
@@ -67,7 +106,7 @@ func pickSubnets(subnets []ec2types.Subnet, cluster, role string) ([]string, err
 	}
 	if len(best) < 2 {
 		return nil, cloud.Errorf(cloud.KindInvalidSpec,
-			"found subnets in %d availability zone(s) tagged %s in the VPC, need at least 2: tag subnets or set the subnets annotation", len(best), role)
+			"found subnets in %d availability zone(s) %s in the VPC, need at least 2: %s", len(best), what, hint)
 	}
 	ids := make([]string, 0, len(best))
 	for _, s := range best {
@@ -131,17 +170,11 @@ func (p *Provider) resolveSecurityGroups(ctx context.Context, stack string, hint
 	}
 	var found []ec2types.SecurityGroup
 	if len(names) > 0 {
-		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-			{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
-			{Name: ptr("group-name"), Values: names},
-		}})
+		sgs, err := p.securityGroupsByName(ctx, names)
 		if err != nil {
-			return nil, classify(err)
+			return nil, err
 		}
-		if len(out.SecurityGroups) != len(names) {
-			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security groups %v: found %d by name in the VPC", names, len(out.SecurityGroups))
-		}
-		found = append(found, out.SecurityGroups...)
+		found = append(found, sgs...)
 	}
 	if len(ids) > 0 {
 		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
@@ -173,6 +206,43 @@ func (p *Provider) resolveSecurityGroups(ctx context.Context, stack string, hint
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// securityGroupsByName finds the VPC's security groups by their Name tag, as the AWS Load Balancer Controller
+// does (not by group name): exactly one group per name, since attaching whichever of several matched would let
+// anyone who can tag a group in the VPC put it on the load balancer.
+func (p *Provider) securityGroupsByName(ctx context.Context, names []string) ([]ec2types.SecurityGroup, error) {
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var sgs []ec2types.SecurityGroup
+	pages := ec2.NewDescribeSecurityGroupsPaginator(p.c.EC2, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
+		{Name: ptr("tag:Name"), Values: names},
+	}})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err)
+		}
+		sgs = append(sgs, page.SecurityGroups...)
+	}
+	byName := map[string][]string{}
+	for _, sg := range sgs {
+		n := fromEC2(sg.Tags)["Name"]
+		byName[n] = append(byName[n], deref(sg.GroupId))
+	}
+	for _, n := range names {
+		switch ids := byName[n]; len(ids) {
+		case 0:
+			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security group %q: no security group in the VPC has this Name tag", n)
+		case 1:
+		default:
+			slices.Sort(ids)
+			return nil, cloud.Errorf(cloud.KindInvalidSpec, "security group %q: %d security groups in the VPC have this Name tag (%s); "+
+				"name one by its ID", n, len(ids), strings.Join(ids, ", "))
+		}
+	}
+	return sgs, nil
 }
 
 // certificateCache remembers the account's issued ACM certificates for a while, so that certificate discovery

@@ -163,7 +163,9 @@ func iamAuthorizations() map[string][]iamAuthz {
 			iamOn("ec2:CreateTags", arnSG, iamWith(iamCreating, map[string]string{"ec2:CreateAction": "CreateSecurityGroup"})),
 		},
 		// Adoption tags a security group made before cloudlb.io/cluster-id with it.
-		"ec2:CreateTags":          {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}))},
+		"ec2:CreateTags": {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}))},
+		// The managed group's user tags follow the tags annotation.
+		"ec2:DeleteTags":          {iamOn("ec2:DeleteTags", arnSG, iamOwned)},
 		"acm:DescribeCertificate": {iamOn("acm:DescribeCertificate", arnCert, nil)},
 
 		"wafv2:GetWebACLForResource": {iamOn("wafv2:GetWebACLForResource", arnWebACL, nil), iamOn("wafv2:GetWebACLForResource", arnLB, nil), iamOn("wafv2:GetWebACL", arnWebACL, nil)},
@@ -174,10 +176,11 @@ func iamAuthorizations() map[string][]iamAuthz {
 		"shield:DescribeProtection": {iamOn("shield:DescribeProtection", arnProtection, nil)},
 		"shield:DeleteProtection":   {iamOn("shield:DeleteProtection", arnProtection, nil)},
 	}
-	for _, op := range []string{"DeleteLoadBalancer", "SetSecurityGroups", "SetSubnets", "SetIpAddressType", "ModifyLoadBalancerAttributes"} {
+	for _, op := range []string{"DeleteLoadBalancer", "SetSecurityGroups", "SetSubnets", "SetIpAddressType", "ModifyLoadBalancerAttributes",
+		"ModifyIpPools", "ModifyCapacityReservation"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnLB, iamOwned)}
 	}
-	for _, op := range []string{"ModifyListener", "DeleteListener", "AddListenerCertificates", "RemoveListenerCertificates"} {
+	for _, op := range []string{"ModifyListener", "DeleteListener", "AddListenerCertificates", "RemoveListenerCertificates", "ModifyListenerAttributes"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnListener, iamOwned)}
 	}
 	for _, op := range []string{"ModifyRule", "DeleteRule"} {
@@ -191,9 +194,9 @@ func iamAuthorizations() map[string][]iamAuthz {
 	}
 	// Reads on "*": these actions take no resource, or cloudlb must read before it knows what is its own.
 	for _, a := range []string{iamELB("DescribeLoadBalancers"), iamELB("DescribeLoadBalancerAttributes"), iamELB("DescribeListeners"),
-		iamELB("DescribeListenerCertificates"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
+		iamELB("DescribeListenerCertificates"), iamELB("DescribeListenerAttributes"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
 		iamELB("DescribeTargetHealth"), iamELB("DescribeTags"), "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-		"acm:ListCertificates", "tag:GetResources"} {
+		"acm:ListCertificates", "tag:GetResources", iamELB("DescribeCapacityReservation"), "wafv2:ListWebACLs"} {
 		out[a] = []iamAuthz{iamOn(a, "*", nil)}
 	}
 	return out

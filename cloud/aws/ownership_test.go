@@ -186,7 +186,8 @@ var _ = Describe("AWS provider ownership", func() {
 		Expect(counter.Mutating()).To(BeEmpty())
 
 		plain, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("users-group"),
-			Description: aws.String("the user's"), VpcId: aws.String(vpcID)})
+			Description: aws.String("the user's"), VpcId: aws.String(vpcID), TagSpecifications: []ec2types.TagSpecification{{
+				ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String("users-group")}}}}})
 		Expect(err).NotTo(HaveOccurred())
 		lb.SecurityGroups = []string{"users-group"}
 		st, err := p.Ensure(ctx, lb, cloud.Known{})
@@ -194,7 +195,8 @@ var _ = Describe("AWS provider ownership", func() {
 		Expect(ownedLoadBalancers(stack)[0].SecurityGroups).To(ConsistOf(*plain.GroupId))
 		got, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*plain.GroupId}})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(got.SecurityGroups[0].Tags).To(BeEmpty())
+		Expect(got.SecurityGroups[0].Tags).To(ConsistOf(ec2types.Tag{Key: aws.String("Name"), Value: aws.String("users-group")}),
+			"cloudlb adds no tag to the user's group")
 		Expect(got.SecurityGroups[0].IpPermissions).To(BeEmpty())
 		Expect(st.ID).NotTo(BeEmpty())
 	})

@@ -26,6 +26,11 @@ type desired struct {
 	// tgNames maps target group IDs to their cloud names, which hash the settings AWS cannot change in place.
 	tgNames map[string]string
 	tags    tagSet
+	// wafACL is the web ACL ARN to associate, with WAFv2ACLName resolved: nil leaves the association alone.
+	wafACL *string
+	// sgTags are the managed security group's; policy says which keys are never touched and who wins.
+	sgTags tagSet
+	policy tagPolicy
 
 	// now is the time the plan is made at: the plan takes the clock as data, so that it stays pure.
 	now time.Time
@@ -53,6 +58,8 @@ type plan struct {
 	createTGs []cloud.TargetGroup
 	modifyTGs []tgChange
 	tgTags    []tagChange
+	// childTags retag kept listeners and rules; Ensure reads their tags, and fills this, only when needed.
+	childTags []tagChange
 	// copyTargets maps a new target group's ID to the ARN of the group it replaces, whose targets it takes.
 	copyTargets map[string]string
 	// tgAttrs are attribute changes by target group ID, for kept and new groups alike.
@@ -100,6 +107,9 @@ type sgPlan struct {
 	id        string // empty: create
 	authorize []ec2types.IpPermission
 	revoke    []ec2types.IpPermission
+	// setTags and removeTags keep a kept group's tags in step with the model.
+	setTags    tagSet
+	removeTags []string
 }
 
 type tgChange struct {
@@ -121,7 +131,11 @@ type lbPlan struct {
 	setSubnets bool
 	setSGs     bool
 	setIPType  bool
-	tags       *tagChange
+	// setIPAM changes the load balancer's IPAM pool to the model's (removes it when the model has none).
+	setIPAM bool
+	// capacity is the capacity reservation to set, on the kept or the new load balancer; 0 resets it.
+	capacity *int32
+	tags     *tagChange
 	// attrs are the attributes to set, on the kept or the new load balancer.
 	attrs map[string]string
 }
@@ -133,6 +147,8 @@ type listenerPlan struct {
 	addCerts []string
 	delCerts []string
 	rules    rulePlan
+	// attrs are the listener attributes to set.
+	attrs map[string]string
 }
 
 type rulePlan struct {
@@ -212,6 +228,8 @@ func checkQuotas(d *desired) error {
 	if d.userSGs == nil {
 		v4, v6 := 0, 0
 		for _, p := range ingressPermissions(d) {
+			// AWS counts a prefix list as its maximum number of entries, which only a lookup would tell; it is
+			// counted as one here, and AWS refuses what does not fit.
 			if len(p.Ipv6Ranges) > 0 {
 				v6++
 			} else {
@@ -219,7 +237,7 @@ func checkQuotas(d *desired) error {
 			}
 		}
 		if n := max(v4, v6); n > inboundRuleQuota {
-			return fmt.Errorf("%d inbound rules (listener ports times inbound CIDRs) exceed the AWS quota of %d inbound rules per "+
+			return fmt.Errorf("%d inbound rules (listener ports times inbound CIDRs and prefix lists) exceed the AWS quota of %d inbound rules per "+
 				"security group", n, inboundRuleQuota)
 		}
 	}
@@ -258,6 +276,9 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		return nil, err
 	}
 	planTargetGroups(d, a, pl)
+	if err := checkTagLimits(d, a, pl); err != nil {
+		return nil, err
+	}
 	if pl.lb.existing != nil {
 		// A held listener keeps its rules, and AWS deletes no target group they forward to.
 		for _, want := range d.listeners {
@@ -450,6 +471,7 @@ func planSecurityGroup(d *desired, a *actual, pl *plan) {
 		if keep != nil {
 			pl.sg.id = deref(keep.GroupId)
 			have = flattenPermissions(keep.IpPermissions)
+			pl.sg.setTags, pl.sg.removeTags = d.policy.diff(fromEC2(keep.Tags), d.sgTags)
 		}
 		pl.sg.authorize = subtractPermissions(want, have)
 		pl.sg.revoke = subtractPermissions(have, want)
@@ -465,9 +487,10 @@ func planSecurityGroup(d *desired, a *actual, pl *plan) {
 // permission per port and CIDR so that they diff one by one.
 func ingressPermissions(d *desired) []ec2types.IpPermission {
 	cidrs := d.lb.InboundCIDRs
-	if len(cidrs) == 0 {
+	// As the AWS Load Balancer Controller does, prefix lists alone allow no CIDR.
+	if len(cidrs) == 0 && len(d.lb.PrefixLists) == 0 {
 		cidrs = []string{"0.0.0.0/0"}
-		if d.lb.IPAddressType == cloud.IPAddressTypeDualStack {
+		if d.lb.IPAddressType == cloud.IPAddressTypeDualStack || d.lb.IPAddressType == cloud.IPAddressTypeDualStackWithoutPublicIPv4 {
 			cidrs = append(cidrs, "::/0")
 		}
 	}
@@ -476,8 +499,16 @@ func ingressPermissions(d *desired) []ec2types.IpPermission {
 		for _, c := range cidrs {
 			out = append(out, permission(l.Port, c))
 		}
+		for _, pl := range d.lb.PrefixLists {
+			out = append(out, prefixListPermission(l.Port, pl))
+		}
 	}
 	return out
+}
+
+func prefixListPermission(port int32, id string) ec2types.IpPermission {
+	return ec2types.IpPermission{IpProtocol: ptr("tcp"), FromPort: ptr(port), ToPort: ptr(port),
+		PrefixListIds: []ec2types.PrefixListId{{PrefixListId: ptr(id)}}}
 }
 
 func permission(port int32, cidr string) ec2types.IpPermission {
@@ -492,8 +523,8 @@ func permission(port int32, cidr string) ec2types.IpPermission {
 
 func isIPv6(cidr string) bool { return slices.Contains([]byte(cidr), ':') }
 
-// flattenPermissions splits AWS's grouped permissions into one per port range and CIDR, dropping rules that
-// reference other groups or prefix lists (never ours).
+// flattenPermissions splits AWS's grouped permissions into one per port range and CIDR or prefix list, dropping
+// rules that reference other groups (never ours).
 func flattenPermissions(perms []ec2types.IpPermission) []ec2types.IpPermission {
 	var out []ec2types.IpPermission
 	for _, p := range perms {
@@ -506,16 +537,22 @@ func flattenPermissions(perms []ec2types.IpPermission) []ec2types.IpPermission {
 		for _, r := range p.Ipv6Ranges {
 			out = append(out, permission(deref(p.FromPort), deref(r.CidrIpv6)))
 		}
+		for _, r := range p.PrefixListIds {
+			out = append(out, prefixListPermission(deref(p.FromPort), deref(r.PrefixListId)))
+		}
 	}
 	return out
 }
 
 func permissionKey(p ec2types.IpPermission) string {
 	cidr := ""
-	if len(p.IpRanges) > 0 {
+	switch {
+	case len(p.IpRanges) > 0:
 		cidr = deref(p.IpRanges[0].CidrIp)
-	} else if len(p.Ipv6Ranges) > 0 {
+	case len(p.Ipv6Ranges) > 0:
 		cidr = deref(p.Ipv6Ranges[0].CidrIpv6)
+	case len(p.PrefixListIds) > 0:
+		cidr = deref(p.PrefixListIds[0].PrefixListId)
 	}
 	return fmt.Sprintf("%s/%d/%s", deref(p.IpProtocol), deref(p.FromPort), cidr)
 }
@@ -586,7 +623,7 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 		if !healthCheckMatches(have.tg, want.HealthCheck) {
 			pl.modifyTGs = append(pl.modifyTGs, tgChange{arn: arn, want: want})
 		}
-		if set, remove := diffTags(have.tags, tgTags(d, want)); len(set)+len(remove) > 0 {
+		if set, remove := d.policy.diff(have.tags, tgTags(d, want)); len(set)+len(remove) > 0 {
 			pl.tgTags = append(pl.tgTags, tagChange{arn: arn, set: set, remove: remove})
 		}
 	}
@@ -760,14 +797,14 @@ func healthChecks(d *desired, a *actual) []string {
 	return out
 }
 
-// tgTags are a target group's full tags: the stack's tags with the group's own resource ID.
+// tgTags are a target group's full tags: the stack's tags with the group's own tags, under the defaults, and the
+// group's own resource ID.
 func tgTags(d *desired, tg cloud.TargetGroup) tagSet {
-	out := tagSet{}
-	for k, v := range d.tags {
-		out[k] = v
-	}
-	for k, v := range tg.Tags {
-		out[k] = v
+	out := d.policy.merge(d.tags, tg.Tags)
+	for _, k := range []string{cloud.TagCluster, cloud.TagClusterID, cloud.TagStack} {
+		if v, ok := d.tags[k]; ok {
+			out[k] = v
+		}
 	}
 	out[cloud.TagResource] = cloud.TagValue(tg.ID)
 	return out
@@ -787,7 +824,8 @@ func healthCheckMatches(tg elbv2types.TargetGroup, hc cloud.HealthCheck) bool {
 func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	var keep *lbState
 	for _, lb := range a.lbs {
-		if deref(lb.lb.LoadBalancerName) == d.lb.Name && string(lb.lb.Scheme) == string(d.lb.Scheme) && keep == nil {
+		if deref(lb.lb.LoadBalancerName) == d.lb.Name && string(lb.lb.Scheme) == string(d.lb.Scheme) &&
+			deref(lb.lb.CustomerOwnedIpv4Pool) == d.lb.CustomerOwnedIPv4Pool && keep == nil {
 			keep = lb
 		}
 	}
@@ -802,8 +840,14 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 			// A duplicate left by a crash between create and record (emulators do not dedupe names).
 			pl.deleteLBs = append(pl.deleteLBs, arn)
 		case deref(lb.lb.LoadBalancerName) == d.lb.Name:
-			// A scheme change under a name the user fixed: AWS cannot hold two load balancers of one name, and
-			// deleting the serving one before its replacement exists is an outage no one asked for.
+			// A scheme (or customer-owned pool) change under a name the user fixed: AWS cannot hold two load
+			// balancers of one name, and deleting the serving one before its replacement exists is an outage no
+			// one asked for.
+			if deref(lb.lb.CustomerOwnedIpv4Pool) != d.lb.CustomerOwnedIPv4Pool {
+				return fmt.Errorf("customer-owned-ipv4-pool cannot change under a fixed load-balancer-name without deleting the load "+
+					"balancer first: change load-balancer-name together with it (load balancer %s has pool %q)", d.lb.Name,
+					deref(lb.lb.CustomerOwnedIpv4Pool))
+			}
 			return fmt.Errorf("scheme cannot change under a fixed load-balancer-name without deleting the load balancer "+
 				"first: change load-balancer-name together with scheme (load balancer %s is %s)", d.lb.Name, lb.lb.Scheme)
 		default:
@@ -825,6 +869,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 		}
 	}
 	pl.lb.existing = keep
+	planLBOptions(d, keep, pl)
 	if keep == nil {
 		if len(d.lb.Attributes) > 0 {
 			pl.lb.attrs = d.lb.Attributes
@@ -849,7 +894,7 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	}
 	pl.lb.setSGs = !sameSet(keep.lb.SecurityGroups, wantSGs)
 	pl.lb.setIPType = string(keep.lb.IpAddressType) != string(d.lb.IPAddressType)
-	if set, remove := diffTags(keep.tags, d.tags); len(set)+len(remove) > 0 {
+	if set, remove := d.policy.diff(keep.tags, d.tags); len(set)+len(remove) > 0 {
 		pl.lb.tags = &tagChange{arn: deref(keep.lb.LoadBalancerArn), set: set, remove: remove}
 	}
 	return nil
@@ -872,12 +917,16 @@ func diffAttributes(have, want map[string]string) map[string]string {
 func planListener(want desiredListener, have *listenerState, tgRef func(string) string) (listenerPlan, error) {
 	lp := listenerPlan{want: want, existing: have}
 	if have == nil {
+		if len(want.Attributes) > 0 {
+			lp.attrs = want.Attributes
+		}
 		lp.addCerts = tail(want.certs)
 		for i, r := range dedupeRules(want.Rules) {
 			lp.rules.creates = append(lp.rules.creates, ruleCreate{rule: r, priority: int32((i + 1) * priorityStep)})
 		}
 		return lp, nil
 	}
+	lp.attrs = diffAttributes(have.attrs, want.Attributes)
 	defaultCert := ""
 	if len(have.l.Certificates) > 0 {
 		defaultCert = deref(have.l.Certificates[0].CertificateArn)

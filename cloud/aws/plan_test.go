@@ -140,6 +140,8 @@ func testDesired() *desired {
 func retag(d *desired) {
 	p := New(Clients{}, Options{ClusterName: testCluster, ClusterID: testClusterID})
 	d.tags = p.tagsFor(d.lb.Tags, d.lb.Stack, "load-balancer")
+	d.sgTags = p.tagsFor(d.lb.Tags, d.lb.Stack, "security-group")
+	d.policy = p.tags
 }
 
 func ownerTags(resource string, user map[string]string) tagSet {
@@ -248,7 +250,7 @@ func testActual() *actual {
 			GroupId:       ptr(testSGID),
 			GroupName:     ptr(testSGName),
 			VpcId:         ptr("vpc-1"),
-			Tags:          []ec2types.Tag{{Key: ptr(cloud.TagCluster), Value: ptr(testCluster)}, {Key: ptr(cloud.TagStack), Value: ptr(testStack)}},
+			Tags:          ownerTags("security-group", map[string]string{"team": "web"}).ec2Tags(),
 			IpPermissions: []ec2types.IpPermission{awsPermission(80, "0.0.0.0/0"), awsPermission(443, "0.0.0.0/0")},
 			IpPermissionsEgress: []ec2types.IpPermission{{IpProtocol: ptr("-1"),
 				IpRanges: []ec2types.IpRange{{CidrIp: ptr("0.0.0.0/0")}}}},
@@ -320,6 +322,7 @@ func planChanges(pl *plan) []string {
 		add(pl.sg.id == "", "sg.create")
 		add(len(pl.sg.authorize) > 0, "sg.authorize")
 		add(len(pl.sg.revoke) > 0, "sg.revoke")
+		add(len(pl.sg.setTags)+len(pl.sg.removeTags) > 0, "sg.tags")
 	}
 	add(len(pl.createTGs) > 0, "createTGs")
 	add(slices.ContainsFunc(slices.Collect(maps.Keys(pl.copyTargets)), func(id string) bool { _, kept := pl.keepTGs[id]; return kept }),
@@ -789,10 +792,13 @@ func TestMakePlan(t *testing.T) {
 				d.lb.Tags = map[string]string{"cost": "42"}
 				retag(d)
 			},
-			want: []string{"tgTags", "lb.tags"},
+			want: []string{"sg.tags", "tgTags", "lb.tags"},
 			check: func(t *testing.T, _ *desired, _ *actual, pl *plan) {
 				if !maps.Equal(pl.lb.tags.set, tagSet{"cost": "42"}) || !slices.Equal(pl.lb.tags.remove, []string{"team"}) {
 					t.Errorf("lb tags %+v", pl.lb.tags)
+				}
+				if !maps.Equal(pl.sg.setTags, tagSet{"cost": "42"}) || !slices.Equal(pl.sg.removeTags, []string{"team"}) {
+					t.Errorf("security group tags set %v remove %v, want cost=42 set and team removed", pl.sg.setTags, pl.sg.removeTags)
 				}
 				if len(pl.tgTags) != 2 {
 					t.Errorf("tgTags %+v, want both groups", pl.tgTags)
@@ -803,6 +809,21 @@ func TestMakePlan(t *testing.T) {
 					}
 				}
 			},
+		},
+		{
+			name: "external-managed keys are never added, changed or removed, wherever they come from",
+			mutate: func(d *desired, a *actual) {
+				d.lb.Tags = map[string]string{"team": "web", "owner": "ingress"}
+				d.lb.TargetGroups[0].Tags = map[string]string{"owner": "service"}
+				retag(d)
+				d.policy = newTagPolicy(nil, []string{"owner", "billing"})
+				d.tags = d.policy.merge(d.tags, nil)
+				d.sgTags = d.policy.merge(d.sgTags, nil)
+				a.lbs[0].tags["billing"] = "finance"
+				a.targetGroups[0].tags["owner"] = "someone"
+				a.securityGroups[0].Tags = append(a.securityGroups[0].Tags, ec2types.Tag{Key: ptr("billing"), Value: ptr("x")})
+			},
+			want: nil,
 		},
 		{
 			name:   "subnets change",

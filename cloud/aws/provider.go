@@ -38,6 +38,7 @@ type Provider struct {
 	created createdSet
 	// tgMirrors maps the same keys to the ARNs of replaced groups still serving, which target syncs keep in step.
 	tgMirrors sync.Map
+	tags      tagPolicy
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -59,7 +60,8 @@ func New(c Clients, o Options) *Provider {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Provider{c: c, opts: o, certs: certificateCache{ttl: o.CertificateCacheTTL, names: map[string][]string{}}}
+	return &Provider{c: c, opts: o, certs: certificateCache{ttl: o.CertificateCacheTTL, names: map[string][]string{}},
+		tags: newTagPolicy(o.DefaultTags, o.ExternalManagedTags)}
 }
 
 // Ensure converges the stack's resources to lb.
@@ -87,6 +89,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 	if err != nil {
 		return cloud.Status{}, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
 	}
+	if pl.childTags, err = p.childTagChanges(ctx, d, pl); err != nil {
+		return cloud.Status{}, err
+	}
 	st, tgARNs, err := p.apply(ctx, d, pl)
 	if err != nil {
 		return cloud.Status{}, err
@@ -113,6 +118,8 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		healthWait:       p.opts.TargetGroupHealthWait,
 		lb:               lb,
 		tags:             p.tagsFor(lb.Tags, lb.Stack, "load-balancer"),
+		sgTags:           p.tagsFor(lb.Tags, lb.Stack, "security-group"),
+		policy:           p.tags,
 		sgName:           cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
 		tgNames:          map[string]string{},
 	}
@@ -124,6 +131,9 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 			len(d.tags), ownershipTags, maxTags, cloud.TagRetiredAt)
 	}
 	var err error
+	if d.wafACL, err = p.resolveWAF(ctx, lb); err != nil {
+		return nil, nil, err
+	}
 	if d.subnets, err = p.subnets(ctx, lb); err != nil {
 		return nil, nil, err
 	}

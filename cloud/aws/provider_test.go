@@ -239,8 +239,9 @@ var _ = Describe("AWS provider", func() {
 	It("uses the user's security groups instead of the managed one, and deletes the managed one", func() {
 		ensure(model(stack, "/"))
 		Expect(ownedSecurityGroups(stack)).To(HaveLen(1))
-		sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("user-frontend"),
-			Description: aws.String("the user's own"), VpcId: aws.String(vpcID)})
+		sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("sg-name-is-not-read"),
+			Description: aws.String("the user's own"), VpcId: aws.String(vpcID), TagSpecifications: []ec2types.TagSpecification{{
+				ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String("user-frontend")}}}}})
 		Expect(err).NotTo(HaveOccurred())
 
 		lb := model(stack, "/")

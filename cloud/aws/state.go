@@ -42,6 +42,8 @@ type lbState struct {
 	listeners []*listenerState
 	// attrs are read only when the model sets attributes, which most stacks never do.
 	attrs map[string]string
+	// capacity is the reserved capacity units, read only when the model sets a reservation.
+	capacity *int32
 }
 
 type listenerState struct {
@@ -50,6 +52,8 @@ type listenerState struct {
 	certs []string
 	// rules are the non-default rules, in ascending priority.
 	rules []elbv2types.Rule
+	// attrs are read only when the model sets attributes on the listener's port.
+	attrs map[string]string
 }
 
 type tgState struct {
@@ -203,6 +207,9 @@ func isTGARN(arn string) bool { return strings.Contains(arn, ":targetgroup/") }
 // observeAttributes reads the attributes of owned load balancers and target groups, only where the model sets
 // some: attributes cloudlb does not set are left as they are, so there is nothing to compare otherwise.
 func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer, a *actual) error {
+	if err := p.observeCapacity(ctx, lb, a); err != nil {
+		return err
+	}
 	if len(lb.Attributes) > 0 {
 		for _, l := range a.lbs {
 			out, err := p.c.ELBV2.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: l.lb.LoadBalancerArn})
@@ -214,6 +221,9 @@ func (p *Provider) observeAttributes(ctx context.Context, lb *cloud.LoadBalancer
 				l.attrs[deref(at.Key)] = deref(at.Value)
 			}
 		}
+	}
+	if err := p.observeListenerAttributes(ctx, lb, a); err != nil {
+		return err
 	}
 	withAttrs := map[string]bool{}
 	for _, tg := range lb.TargetGroups {

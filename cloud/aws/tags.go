@@ -3,6 +3,7 @@ package aws
 import (
 	"fmt"
 	"maps"
+	"slices"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
@@ -42,17 +43,66 @@ func ownerOf(tags tagSet) string {
 	return fmt.Sprintf("stack %q of cluster %q (cluster ID %s)", tags[cloud.TagStack], tags[cloud.TagCluster], id)
 }
 
-// tagsFor returns the full tag set of one resource: defaults, then the user's tags, then ownership, which
-// nothing can override.
+// tagsFor returns the full tag set of one resource: the user's tags, then the default tags, which win as in the
+// AWS Load Balancer Controller (an account's cost and owner tags cannot be changed per Ingress), then ownership,
+// which nothing can override. External keys are never written.
 func (p *Provider) tagsFor(user map[string]string, stack, resource string) tagSet {
-	out := tagSet{}
-	maps.Copy(out, p.opts.DefaultTags)
-	maps.Copy(out, user)
+	out := p.tags.merge(nil, user)
 	out[cloud.TagCluster] = p.opts.ClusterName
 	out[cloud.TagClusterID] = p.opts.ClusterID
 	out[cloud.TagStack] = cloud.TagValue(stack)
 	out[cloud.TagResource] = cloud.TagValue(resource)
 	return out
+}
+
+// tagPolicy is how user tags meet the flags: --default-tags win over them, and the keys of
+// --external-managed-tags belong to someone else, so cloudlb never adds, changes or removes them.
+type tagPolicy struct {
+	defaults map[string]string
+	external map[string]bool
+}
+
+func newTagPolicy(defaults map[string]string, external []string) tagPolicy {
+	t := tagPolicy{defaults: defaults, external: map[string]bool{}}
+	for _, k := range external {
+		t.external[k] = true
+	}
+	return t
+}
+
+// merge returns base with user's tags and then the defaults on top, without external keys.
+func (t tagPolicy) merge(base tagSet, user map[string]string) tagSet {
+	out := maps.Clone(base)
+	if out == nil {
+		out = tagSet{}
+	}
+	maps.Copy(out, user)
+	maps.Copy(out, t.defaults)
+	maps.DeleteFunc(out, func(k, _ string) bool { return t.external[k] })
+	return out
+}
+
+// diff is diffTags that leaves external keys alone, whatever either side says of them.
+func (t tagPolicy) diff(have, want tagSet) (set tagSet, remove []string) {
+	set, remove = diffTags(have, want)
+	maps.DeleteFunc(set, func(k, _ string) bool { return t.external[k] })
+	remove = slices.DeleteFunc(remove, func(k string) bool { return t.external[k] })
+	return set, remove
+}
+
+// fits reports whether a resource holding have can be given want: AWS counts the external keys it keeps too.
+func (t tagPolicy) fits(have, want tagSet, limit int) error {
+	n := len(want)
+	for k := range have {
+		if _, ok := want[k]; !ok && t.external[k] {
+			n++
+		}
+	}
+	if n > limit {
+		return fmt.Errorf("%d tags (%d wanted and %d external-managed ones it carries) exceed the AWS limit of %d per resource",
+			n, len(want), n-len(want), limit)
+	}
+	return nil
 }
 
 func (t tagSet) elbv2() []elbv2types.Tag {

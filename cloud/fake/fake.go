@@ -243,6 +243,7 @@ func (p *Provider) enter(ctx context.Context, method, stack string) error {
 func clone(lb *cloud.LoadBalancer) *cloud.LoadBalancer {
 	c := *lb
 	c.Subnets = slices.Clone(lb.Subnets)
+	c.SubnetTags = maps.Clone(lb.SubnetTags)
 	c.SecurityGroups = slices.Clone(lb.SecurityGroups)
 	c.InboundCIDRs = slices.Clone(lb.InboundCIDRs)
 	c.Tags = maps.Clone(lb.Tags)

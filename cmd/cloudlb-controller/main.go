@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,7 @@ func main() {
 
 func run() error {
 	var o controllers.Options
-	var cloudProvider, defaultTags, clusterID string
+	var cloudProvider, defaultTags, externalTags, clusterID string
 	var awsOpts cloudaws.Options
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster; tags every cloud resource and scopes ownership (required).")
@@ -60,7 +61,12 @@ func run() error {
 		"How long a load balancer replaced by another (new name or scheme) keeps serving, so that DNS can follow, before it is deleted.")
 	flag.DurationVar(&awsOpts.TargetGroupHealthWait, "target-group-health-wait", 2*time.Minute,
 		"How long rules stay on a replaced target group while its replacement has no healthy target; then they switch with a warning.")
-	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; Ingress tags override them.")
+	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; they win over the tags an Ingress or its class asks for.")
+	flag.StringVar(&externalTags, "external-managed-tags", "",
+		"Tag keys, comma-separated, that something else manages: cloudlb never adds, changes or removes them, and refuses Ingresses that set them.")
+	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "The one namespace whose Ingresses, Services and endpoints are watched; empty watches all.")
+	flag.BoolVar(&o.DisableIngressGroupNameAnnotation, "disable-ingress-group-name-annotation", false,
+		"Refuse new use of the alb.ingress.kubernetes.io/group.name annotation; Ingresses already applied in a group stay in it.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; 0 disables it.")
@@ -97,6 +103,10 @@ func run() error {
 	if awsOpts.DefaultTags, err = parseTags(defaultTags); err != nil {
 		return err
 	}
+	if o.ExternalManagedTags, err = parseTagKeys(externalTags, awsOpts.DefaultTags); err != nil {
+		return err
+	}
+	awsOpts.ExternalManagedTags = o.ExternalManagedTags
 	awsOpts.ClusterName = o.ClusterName
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -149,6 +159,24 @@ func parseTags(s string) (map[string]string, error) {
 			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", k)
 		}
 		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// parseTagKeys reads --external-managed-tags: keys that cloudlb's own tags or --default-tags cannot also claim.
+func parseTagKeys(s string, defaults map[string]string) ([]string, error) {
+	var out []string
+	for _, k := range strings.Split(s, ",") {
+		if k = strings.TrimSpace(k); k == "" || slices.Contains(out, k) {
+			continue
+		}
+		if strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return nil, fmt.Errorf("--external-managed-tags: key %q uses a reserved prefix", k)
+		}
+		if _, ok := defaults[k]; ok {
+			return nil, fmt.Errorf("--external-managed-tags: key %q is also in --default-tags", k)
+		}
+		out = append(out, k)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,5 +77,32 @@ func TestReadClusterID(t *testing.T) {
 	denied.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:cloudlb:no-rights"}
 	if _, err := controllers.ClusterID(ctx, denied, ""); err == nil || !strings.Contains(err.Error(), "kube-system") {
 		t.Errorf("without get on namespaces: got %v, want an error naming kube-system", err)
+	}
+}
+
+func TestParseTagKeys(t *testing.T) {
+	defaults := map[string]string{"team": "platform"}
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{in: "", want: nil},
+		{in: "billing, owner ,billing,", want: []string{"billing", "owner"}},
+		// cloudlb's ownership keys are never someone else's.
+		{in: "cloudlb.io/stack", err: "reserved prefix"},
+		{in: "aws:cloudformation:stack-name", err: "reserved prefix"},
+		// A key cannot be both set by cloudlb on every resource and never touched by it.
+		{in: "owner,team", err: "also in --default-tags"},
+	} {
+		got, err := parseTagKeys(tc.in, defaults)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseTagKeys(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+		case err != nil || !slices.Equal(got, tc.want):
+			t.Errorf("parseTagKeys(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
 	}
 }

@@ -174,38 +174,41 @@ type listenPort struct {
 	Port     int32
 }
 
-// listenPorts parses '[{"HTTP": 80}, {"HTTPS": 443}]'. hasTLS picks the default: HTTPS:443 when the Ingress
-// has certificates, HTTP:80 otherwise.
-func (a annotations) listenPorts(hasTLS bool) ([]listenPort, error) {
+// listenPorts parses '[{"HTTP": 80}, {"HTTPS": 443}]', as the AWS Load Balancer Controller does: an object may
+// name several listeners ('[{"HTTP": 80, "HTTPS": 443}]'), and a port may be a number or a string. hasCerts
+// picks the default, as there: HTTPS:443 when the Ingress or its class names certificates, HTTP:80 otherwise.
+func (a annotations) listenPorts(hasCerts bool) ([]listenPort, error) {
 	v, ok := a[annListenPorts]
 	if !ok {
-		if hasTLS {
+		if hasCerts {
 			return []listenPort{{cloud.ProtocolHTTPS, 443}}, nil
 		}
 		return []listenPort{{cloud.ProtocolHTTP, 80}}, nil
 	}
-	var entries []map[string]int64
+	var entries []map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(v), &entries); err != nil {
 		return nil, a.fail(annListenPorts, `must be a JSON list such as [{"HTTP": 80}, {"HTTPS": 443}]`)
 	}
 	var out []listenPort
-	seen := map[int32]bool{}
+	seen := map[int32]cloud.Protocol{}
 	for _, e := range entries {
 		// Sorted, so that an object naming several ports reports the same error on every reconcile.
 		for _, proto := range slices.Sorted(maps.Keys(e)) {
-			port := e[proto]
+			port, ok := jsonPort(e[proto])
 			p := cloud.Protocol(strings.ToUpper(proto))
-			if p != cloud.ProtocolHTTP && p != cloud.ProtocolHTTPS {
+			switch {
+			case p != cloud.ProtocolHTTP && p != cloud.ProtocolHTTPS:
 				return nil, a.fail(annListenPorts, "protocol %q must be HTTP or HTTPS", proto)
+			case !ok:
+				return nil, a.fail(annListenPorts, "port %s must be a number from 1 to 65535", e[proto])
+			case seen[port] == p:
+				// The same listener twice asks for nothing new.
+				continue
+			case seen[port] != "":
+				return nil, a.fail(annListenPorts, "port %d is listed as both %s and %s", port, seen[port], p)
 			}
-			if port < 1 || port > 65535 {
-				return nil, a.fail(annListenPorts, "port %d must be from 1 to 65535", port)
-			}
-			if seen[int32(port)] {
-				return nil, a.fail(annListenPorts, "port %d is listed twice", port)
-			}
-			seen[int32(port)] = true
-			out = append(out, listenPort{p, int32(port)})
+			seen[port] = p
+			out = append(out, listenPort{p, port})
 		}
 	}
 	// Checked after the loop, because [{}] and [null] parse but name no port.
@@ -213,6 +216,19 @@ func (a annotations) listenPorts(hasTLS bool) ([]listenPort, error) {
 		return nil, a.fail(annListenPorts, "must name at least one port")
 	}
 	return out, nil
+}
+
+// jsonPort reads a port given as a JSON number or string: 443 or "443".
+func jsonPort(raw json.RawMessage) (int32, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		s = string(raw)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, false
+	}
+	return int32(n), true
 }
 
 // maxUserTags leaves room, within ELBv2's 50 tags per resource, for the ownership tags in cloud/ownership.go.

@@ -34,6 +34,10 @@ func TestListenPorts(t *testing.T) {
 		{value: ptr.To(`[{"https": 1}, {"HTTP": 65535}]`), want: []listenPort{{cloud.ProtocolHTTPS, 1}, {cloud.ProtocolHTTP, 65535}}},
 		// Several ports in one object come out in protocol order, whatever the map's iteration order.
 		{value: ptr.To(`[{"HTTPS": 443, "HTTP": 80}]`), want: []listenPort{http80, https443}},
+		// Ports as strings, as the AWS Load Balancer Controller's examples sometimes write them.
+		{value: ptr.To(`[{"HTTP": "80"}, {"HTTPS": " 8443"}]`), want: []listenPort{http80, {cloud.ProtocolHTTPS, 8443}}},
+		// The same listener twice is one listener.
+		{value: ptr.To(`[{"HTTP": 80}, {"http": "80"}, {"HTTPS": 443, "HTTP": 80}]`), want: []listenPort{http80, https443}},
 	} {
 		t.Run(fmt.Sprint(deref(tc.value), tc.hasTLS), func(t *testing.T) {
 			g := NewWithT(t)
@@ -49,8 +53,9 @@ func TestListenPorts(t *testing.T) {
 	for _, bad := range []string{
 		``, `80`, `HTTP:80`, `null`, `[]`, `[{}]`, `[null]`, `{"HTTP": 80}`,
 		`[{"TCP": 80}]`, `[{"HTTP": 0}]`, `[{"HTTP": -1}]`, `[{"HTTP": 65536}]`, `[{"HTTP": 4294967376}]`,
-		`[{"HTTP": "80"}]`, `[{"HTTP": 80.5}]`, `[{"HTTP": 1e30}]`,
-		`[{"HTTP": 80}, {"HTTPS": 80}]`, `[{"HTTP": 80}] x`,
+		`[{"HTTP": "eighty"}]`, `[{"HTTP": ""}]`, `[{"HTTP": "0"}]`, `[{"HTTP": "65536"}]`, `[{"HTTP": true}]`, `[{"HTTP": null}]`,
+		`[{"HTTP": [80]}]`, `[{"HTTP": 80.5}]`, `[{"HTTP": 1e30}]`,
+		`[{"HTTP": 80}, {"HTTPS": 80}]`, `[{"HTTP": 80, "HTTPS": "80"}]`, `[{"HTTP": 80}] x`,
 	} {
 		t.Run("invalid "+bad, func(t *testing.T) {
 			g := NewWithT(t)

@@ -39,7 +39,6 @@ import (
 const (
 	reasonParamsNotFound      = "IngressClassParametersNotFound"
 	reasonParamsInvalid       = "InvalidIngressClassParameters"
-	reasonParamsUnsupported   = "UnsupportedIngressClassParameters"
 	reasonNamespaceNotAllowed = "NamespaceNotAllowed"
 )
 
@@ -85,9 +84,6 @@ func classAnnotations(in Input, ing *networkingv1.Ingress) (annotations, []strin
 	if p == nil || p.Name != ref.Name {
 		return nil, nil, fail("", "not found; the Ingresses of the class are left out until it exists", reasonParamsNotFound)
 	}
-	if err := refusedParams(&p.Spec, fail); err != nil {
-		return nil, nil, err
-	}
 	if sel := p.Spec.NamespaceSelector; sel != nil {
 		s, err := metav1.LabelSelectorAsSelector(sel)
 		if err != nil {
@@ -117,6 +113,7 @@ func classAnnotations(in Input, ing *networkingv1.Ingress) (annotations, []strin
 		}
 		out[key] = v.value
 	}
+	warnings = append(warnings, dropOverriddenWAF(over, own, out, c.Name, ref.Name)...)
 	return out, warnings, nil
 }
 
@@ -130,36 +127,6 @@ func warningReason(w string) string {
 		return "OverriddenByIngressClass"
 	}
 	return "Degraded"
-}
-
-// refusedParams refuses the fields cloudlb does not implement yet: serving the Ingresses without them would
-// silently drop what the class demands (a group, a redirect, listener attributes, a source restriction...).
-func refusedParams(s *elbv2.IngressClassParamsSpec, fail func(field, reason, event string, args ...any) error) error {
-	const later = "cloudlb does not implement this field yet; the Ingresses of the class are left out until it is removed"
-	switch {
-	case s.Group != nil:
-		return fail("group.name", later, reasonParamsUnsupported)
-	case s.SSLRedirectPort != "":
-		return fail("sslRedirectPort", later, reasonParamsUnsupported)
-	case len(s.Listeners) > 0:
-		return fail("listeners", later, reasonParamsUnsupported)
-	case len(s.PrefixListsIDs) > 0:
-		return fail("prefixListsIDs", later, reasonParamsUnsupported)
-	case len(s.PrefixListsIDsLegacy) > 0:
-		return fail("PrefixListsIDs", later, reasonParamsUnsupported)
-	case s.MinimumLoadBalancerCapacity != nil:
-		return fail("minimumLoadBalancerCapacity", later, reasonParamsUnsupported)
-	case s.IPAMConfiguration != nil:
-		return fail("ipamConfiguration", later, reasonParamsUnsupported)
-	case s.WAFv2ACLName != "":
-		return fail("wafv2AclName", later+"; use wafv2AclArn", reasonParamsUnsupported)
-	case s.IPAddressType != nil && *s.IPAddressType == elbv2.IPAddressTypeDualStackWithoutPublicIPv4:
-		return fail("ipAddressType", "dualstack-without-public-ipv4: "+later, reasonParamsUnsupported)
-	case s.Subnets != nil && len(s.Subnets.Tags) > 0:
-		return fail("subnets.tags", "cloudlb does not select subnets by tags yet; list them in subnets.ids. "+
-			"The Ingresses of the class are left out until then", reasonParamsUnsupported)
-	}
-	return nil
 }
 
 // classValue is the annotation value a class field stands for.
@@ -190,13 +157,21 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 		}
 		return nil
 	}
+	if s.Group != nil {
+		// The stack was chosen by this value already (classgroup.go); here it overrides the annotation, warned.
+		set(annGroupName, "group.name", s.Group.Name)
+	}
 	if s.Scheme != nil {
 		set(annScheme, "scheme", string(*s.Scheme))
 	}
 	if s.IPAddressType != nil {
 		set(annIPAddressType, "ipAddressType", string(*s.IPAddressType))
 	}
-	if s.Subnets != nil {
+	if s.Subnets != nil && len(s.Subnets.Tags) > 0 {
+		if err := classSubnetTags(s.Subnets, set, fail); err != nil {
+			return nil, err
+		}
+	} else if s.Subnets != nil {
 		ids := make([]string, len(s.Subnets.IDs))
 		for i, id := range s.Subnets.IDs {
 			ids[i] = string(id)
@@ -215,6 +190,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if s.SSLPolicy != "" {
 		set(annSSLPolicy, "sslPolicy", s.SSLPolicy)
 	}
+	if s.SSLRedirectPort != "" {
+		set(annSSLRedirect, "sslRedirectPort", s.SSLRedirectPort)
+	}
 	if s.TargetType != "" {
 		set(annTargetType, "targetType", string(s.TargetType))
 	}
@@ -223,6 +201,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	}
 	if s.WAFv2ACLArn != "" {
 		set(annWAFv2ACLARN, "wafv2AclArn", s.WAFv2ACLArn)
+	}
+	if err := classLBOptions(s, set, list, fail); err != nil {
+		return nil, err
 	}
 	tags := make([]pair, len(s.Tags))
 	for i, t := range s.Tags {
@@ -238,6 +219,15 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	if err := mergePairs(over, own, annLBAttributes, "loadBalancerAttributes", attrs, fail); err != nil {
 		return nil, err
 	}
+	listenerAttrs, err := classListenerAttributes(s.Listeners, fail)
+	if err != nil {
+		return nil, err
+	}
+	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
+		if err := mergePairs(over, own, key, "listeners", listenerAttrs[key], fail); err != nil {
+			return nil, err
+		}
+	}
 
 	// Parse every class value as its annotation would be, and blame the class field. Tags and attributes are
 	// probed without the Ingress's own pairs, whose faults its annotation's parser reports.
@@ -247,14 +237,27 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	}
 	probe[annTags], probe[annLBAttributes] = joinPairs(tags), joinPairs(attrs)
 	checks := []func() error{
+		func() error { _, err := probe.groupName(); return err },
 		func() error { _, err := probe.oneOf(annScheme, "", "internal", "internet-facing"); return err },
-		func() error { _, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack"); return err },
+		func() error {
+			_, err := probe.oneOf(annIPAddressType, "", "ipv4", "dualstack", string(elbv2.IPAddressTypeDualStackWithoutPublicIPv4))
+			return err
+		},
 		func() error { _, err := probe.oneOf(annTargetType, "", "instance", "ip"); return err },
 		func() error { _, err := probe.loadBalancerName(); return err },
 		func() error { _, err := probe.sslPolicy(); return err },
+		func() error { _, err := probe.sslRedirect(); return err },
 		func() error { _, err := probe.wafv2ACL(); return err },
 		func() error { _, err := probe.tags(); return err },
 		func() error { _, err := probe.attributes(annLBAttributes); return err },
+		func() error { _, err := probe.ipamPool(); return err },
+		func() error { _, err := probe.minCapacity(); return err },
+		func() error { _, err := probe.prefixLists(); return err },
+		func() error { _, err := probe.wafv2ACLName(); return err },
+	}
+	for _, key := range slices.Sorted(maps.Keys(listenerAttrs)) {
+		probe[key] = joinPairs(listenerAttrs[key])
+		checks = append(checks, func() error { _, err := probe.attributes(key); return err })
 	}
 	for _, check := range checks {
 		var ae *AnnotationError
@@ -317,8 +320,8 @@ func mergePairs(over map[string]classValue, own annotations, key, field string, 
 func sameValue(key, asked, given string) bool {
 	a := annotations{key: asked}
 	g := annotations{key: given}
-	switch key {
-	case annTags, annLBAttributes:
+	switch {
+	case key == annTags || key == annLBAttributes || strings.HasPrefix(key, annListenerAttributes):
 		// The class wins per key: the annotation is overridden only where it sets a key differently.
 		gm := map[string]string{}
 		for _, it := range g.list(key) {
@@ -332,7 +335,7 @@ func sameValue(key, asked, given string) bool {
 			}
 		}
 		return true
-	case annSubnets, annInboundCIDRs, annCertificateARN:
+	case key == annSubnets || key == annInboundCIDRs || key == annCertificateARN || key == annPrefixLists:
 		return slices.Equal(a.list(key), g.list(key))
 	}
 	return strings.TrimSpace(asked) == given
@@ -412,7 +415,8 @@ func (r *Reconciler) stacksOfParams(ctx context.Context, o client.Object) []reco
 			members = append(members, ing)
 		}
 	}
-	return stacksOf(members)
+	// The event's object stands in for the cached one: a changed group.name maps to the old group and the new.
+	return r.stacksIn(ctx, func(v *groupView) error { v.withParams(o.(*elbv2.IngressClassParams)); return nil }, members)
 }
 
 // watchClassParams reconciles the stacks of a class when its IngressClassParams change. Without the CRD (the chart

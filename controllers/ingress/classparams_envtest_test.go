@@ -96,17 +96,6 @@ var _ = Describe("IngressClassParams", func() {
 		expectAddress(ing, ns+"/app")
 	})
 
-	It("refuses a field cloudlb does not implement, naming it, until it is removed", func() {
-		p := withParams(&elbv2.IngressClassParamsSpec{SSLRedirectPort: "443"})
-		ing := newApp(nil)
-		Eventually(warningNotes).WithArguments(ing, "UnsupportedIngressClassParameters").Should(ContainElement(ContainSubstring(
-			"IngressClassParams " + p.Name + " spec.sslRedirectPort: cloudlb does not implement this field yet")))
-		Consistently(provider.CallCount).WithArguments(fake.MethodEnsure, ns+"/app").Should(BeZero())
-
-		editParams(p, func(s *elbv2.IngressClassParamsSpec) { s.SSLRedirectPort = "" })
-		expectAddress(ing, ns+"/app")
-	})
-
 	It("refuses new Ingresses while the object is missing, and holds a served one's load balancer as it is", func() {
 		p := withParams(nil)
 		ing := newApp(nil)

@@ -98,21 +98,8 @@ func TestClassParamsRefusals(t *testing.T) {
 		want   string
 		reason string
 	}{
-		{"group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "shared"}},
-			"IngressClass alb: IngressClassParams p spec.group.name: cloudlb does not implement this field yet", reasonParamsUnsupported},
-		{"ssl redirect", elbv2.IngressClassParamsSpec{SSLRedirectPort: "443"}, "spec.sslRedirectPort: cloudlb does not implement", reasonParamsUnsupported},
-		{"listener attributes", elbv2.IngressClassParamsSpec{Listeners: []elbv2.Listener{{Protocol: "HTTP", Port: 80}}},
-			"spec.listeners: cloudlb does not implement", reasonParamsUnsupported},
-		{"prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDs: []string{"pl-1"}}, "spec.prefixListsIDs: cloudlb", reasonParamsUnsupported},
-		{"legacy prefix lists", elbv2.IngressClassParamsSpec{PrefixListsIDsLegacy: []string{"pl-1"}}, "spec.PrefixListsIDs: cloudlb", reasonParamsUnsupported},
-		{"capacity", elbv2.IngressClassParamsSpec{MinimumLoadBalancerCapacity: &elbv2.MinimumLoadBalancerCapacity{CapacityUnits: 100}},
-			"spec.minimumLoadBalancerCapacity: cloudlb", reasonParamsUnsupported},
-		{"ipam", elbv2.IngressClassParamsSpec{IPAMConfiguration: &elbv2.IPAMConfiguration{}}, "spec.ipamConfiguration: cloudlb", reasonParamsUnsupported},
-		{"waf by name", elbv2.IngressClassParamsSpec{WAFv2ACLName: "acl"}, "spec.wafv2AclName: cloudlb does not implement this field yet", reasonParamsUnsupported},
-		{"dualstack without public ipv4", elbv2.IngressClassParamsSpec{IPAddressType: ptr.To(elbv2.IPAddressTypeDualStackWithoutPublicIPv4)},
-			"spec.ipAddressType: dualstack-without-public-ipv4: cloudlb does not implement", reasonParamsUnsupported},
-		{"subnets by tag", elbv2.IngressClassParamsSpec{Subnets: &elbv2.SubnetSelector{Tags: map[string][]string{"tier": {"public"}}}},
-			"spec.subnets.tags: cloudlb does not select subnets by tags yet; list them in subnets.ids", reasonParamsUnsupported},
+		{"bad group", elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "Shared"}},
+			"IngressClass alb: IngressClassParams p spec.group.name: must be at most 63 lower-case alphanumerics", reasonParamsInvalid},
 		{"bad subnet id", elbv2.IngressClassParamsSpec{Subnets: &elbv2.SubnetSelector{IDs: []elbv2.SubnetID{"subnet-0a,subnet-0b"}}},
 			`spec.subnets.ids: "subnet-0a,subnet-0b" is not a subnet ID`, reasonParamsInvalid},
 		{"bad cidr", elbv2.IngressClassParamsSpec{InboundCIDRs: []string{"10.0.0.0/33"}}, `spec.inboundCIDRs: "10.0.0.0/33" is not a CIDR`, reasonParamsInvalid},
@@ -178,6 +165,7 @@ func FuzzClassParams(f *testing.F) {
 	f.Add([]byte(`{"scheme":"internal","tags":[{"key":"a","value":"b"}],"subnets":{"ids":["subnet-1"]}}`), "team=web")
 	f.Add([]byte(`{"namespaceSelector":{"matchExpressions":[{"key":"a","operator":"In"}]},"loadBalancerAttributes":[{"key":"","value":""}]}`), "")
 	f.Add([]byte(`{"inboundCIDRs":["::/0"],"certificateArn":["arn:aws:acm:x"],"wafv2AclArn":"none","targetType":"ip"}`), "x=y,z")
+	f.Add([]byte(`{"group":{"name":"g"},"subnets":{"tags":{"tier":["a","a"],"":[]}}}`), "")
 	f.Fuzz(func(t *testing.T, data []byte, annTagsValue string) {
 		var spec elbv2.IngressClassParamsSpec
 		if json.Unmarshal(data, &spec) != nil {

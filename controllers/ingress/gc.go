@@ -42,6 +42,9 @@ type Collector struct {
 	MaxDeletions int
 	// Locks is shared with the reconciler.
 	Locks *StackLocks
+	// WatchNamespace, when set, limits collection to the stacks of that namespace: the cache sees no other
+	// Ingress, so any other stack would look orphaned.
+	WatchNamespace string
 
 	now    func() time.Time
 	passes int
@@ -105,12 +108,15 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 		return report, nil
 	}
 	live, err := c.liveStacks(ctx, c.Client)
+	if err == nil {
+		err = c.keptByRecords(ctx, live)
+	}
 	if err != nil {
 		c.seen = prev
 		return report, err
 	}
 	for _, s := range stacks {
-		if !live[s] {
+		if !live[s] && c.watched(s) {
 			report.Orphans = append(report.Orphans, s)
 		}
 	}
@@ -164,14 +170,25 @@ func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...cli
 	if err := r.List(ctx, &ings, opts...); err != nil {
 		return nil, err
 	}
-	var classes networkingv1.IngressClassList
-	if err := r.List(ctx, &classes); err != nil {
+	view, err := newGroupView(ctx, r)
+	if err != nil {
 		return nil, err
 	}
 	live := map[string]bool{}
 	for i := range ings.Items {
-		if ing := &ings.Items[i]; isLive(ing, classes.Items, c.LegacyClass) {
-			live[cloud.TagValue(stackKey(stackOf(ing)))] = true
+		if ing := &ings.Items[i]; isLive(ing, view.classes, c.LegacyClass) {
+			stacks, err := view.stacks(ctx, ing)
+			if err != nil {
+				return nil, err
+			}
+			// A stack that a member is moving from keeps serving it until the move is done (moving.go).
+			listed, err := view.listing(ctx, client.ObjectKeyFromObject(ing))
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range append(stacks, listed...) {
+				live[cloud.TagValue(stackKey(s))] = true
+			}
 		}
 	}
 	return live, nil

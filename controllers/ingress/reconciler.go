@@ -53,8 +53,15 @@ type Reconciler struct {
 	Timeout time.Duration
 	// Locks is shared with the garbage collector; nil serialises nothing beyond the work queue.
 	Locks *StackLocks
+	// ExternalManagedTags and DisableGroupNameAnnotation are passed to Translate (see Input).
+	ExternalManagedTags        []string
+	DisableGroupNameAnnotation bool
+	// WatchNamespace, when set, is the only namespace the cache sees: applied members of other namespaces are
+	// held as they were applied, never taken for gone.
+	WatchNamespace string
 
 	waits backoff
+	moves backoff
 }
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update;patch
@@ -73,6 +80,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		return err
 	}
 	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexService, indexByService); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexClass, indexByClass); err != nil {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -108,18 +118,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 
 // reconcile converges one stack: fetch members, finalizers, translate, ensure, status.
 func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, error) {
-	active, leaving, held, err := r.members(ctx, stack)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
 	record, err := r.record(ctx, stack)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	active, leaving, held, moving, err := r.members(ctx, stack, record)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	// A member moving to another stack stays here as it was applied, like a held one, until it is served there.
+	held = append(held, moving...)
+	unseen, err := r.unseenMembers(ctx, stack, record, active, leaving, held)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	held = append(held, unseen...)
 	if len(active) == 0 {
 		if len(held) > 0 {
-			// A class that reappears enqueues every stack again.
-			return ctrl.Result{}, nil
+			// A class that reappears enqueues every stack again; a move is looked at until it is done.
+			return ctrl.Result{RequeueAfter: r.moveWait(stack, moving)}, nil
 		}
 		return r.release(ctx, stack, record, leaving)
 	}
@@ -147,7 +164,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		heldKeys[client.ObjectKeyFromObject(ing)] = true
 	}
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
-		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys})
+		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
+		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation})
 	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
@@ -214,6 +232,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		update.observed, update.scheme = &status, string(out.LoadBalancer.Scheme)
 	}
 	result := ctrl.Result{RequeueAfter: driftAfter(stack, r.DriftCheckInterval)}
+	if w := r.moveWait(stack, moving); w > 0 && (result.RequeueAfter == 0 || w < result.RequeueAfter) {
+		result.RequeueAfter = w
+	}
 	if !status.Pending {
 		r.waits.reset(stack)
 	}
@@ -248,18 +269,31 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 
 // members splits the Ingresses of a stack into those cloudlb serves, those it must let go of (deleted, or claimed
 // by another controller's IngressClass, but still holding the finalizer), and those held: carrying the finalizer
-// but no longer ours on any other evidence, so neither served nor released, with a Warning Event.
-func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving, held []*networkingv1.Ingress, err error) {
-	var list networkingv1.IngressList
-	if err := r.List(ctx, &list, client.MatchingFields{indexStack: stack}); err != nil {
-		return nil, nil, nil, err
+// but no longer ours on any other evidence, so neither served nor released, with a Warning Event; and those
+// moving to another stack (moving.go).
+func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1.LoadBalancer) (active, leaving, held, moving []*networkingv1.Ingress, err error) {
+	view, err := newGroupView(ctx, r.Client)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
-	var classes networkingv1.IngressClassList
-	if err := r.List(ctx, &classes); err != nil {
-		return nil, nil, nil, err
+	list, err := r.candidates(ctx, view, stack, record)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
-	for i := range list.Items {
-		ing := &list.Items[i]
+	classes := networkingv1.IngressClassList{Items: view.classes}
+	for _, ing := range list {
+		in, err := view.in(ctx, ing, stack)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if !in {
+			if m, err := r.moving(ctx, view, ing, record); err != nil {
+				return nil, nil, nil, nil, err
+			} else if m {
+				moving = append(moving, ing)
+			}
+			continue
+		}
 		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer)
 		switch owner, why := ownerOf(ing, classes.Items, r.LegacyClass); {
 		case !ing.DeletionTimestamp.IsZero():
@@ -277,7 +311,7 @@ func (r *Reconciler) members(ctx context.Context, stack string) (active, leaving
 			leaving = append(leaving, ing)
 		}
 	}
-	return active, leaving, held, nil
+	return active, leaving, held, moving, nil
 }
 
 // ensure calls the provider unless the model is the one last applied and no drift check is due.

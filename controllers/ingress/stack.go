@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -74,8 +75,8 @@ func backendServices(ing *networkingv1.Ingress) []types.NamespacedName {
 	return out
 }
 
-func (r *Reconciler) stackOfIngress(_ context.Context, o client.Object) []reconcile.Request {
-	return []reconcile.Request{stackOf(o.(*networkingv1.Ingress))}
+func (r *Reconciler) stackOfIngress(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.stacksIn(ctx, nil, []networkingv1.Ingress{*o.(*networkingv1.Ingress)})
 }
 
 func (r *Reconciler) stacksOfService(ctx context.Context, o client.Object) []reconcile.Request {
@@ -83,23 +84,40 @@ func (r *Reconciler) stacksOfService(ctx context.Context, o client.Object) []rec
 	if err := r.List(ctx, &list, client.MatchingFields{indexService: client.ObjectKeyFromObject(o).String()}); err != nil {
 		return nil
 	}
-	return stacksOf(list.Items)
+	return r.stacksIn(ctx, nil, list.Items)
 }
 
-// allStacks re-evaluates every Ingress when an IngressClass changes, since class membership may have moved.
-func (r *Reconciler) allStacks(ctx context.Context, _ client.Object) []reconcile.Request {
+// allStacks re-evaluates every Ingress when an IngressClass changes, since class membership may have moved. The
+// class of the event stands in for the cached one, so that its old and new versions each map to their stacks.
+func (r *Reconciler) allStacks(ctx context.Context, o client.Object) []reconcile.Request {
 	var list networkingv1.IngressList
 	if err := r.List(ctx, &list); err != nil {
 		return nil
 	}
-	return stacksOf(list.Items)
+	return r.stacksIn(ctx, func(v *groupView) error { return v.withClass(ctx, o.(*networkingv1.IngressClass)) }, list.Items)
 }
 
-func stacksOf(ings []networkingv1.Ingress) []reconcile.Request {
+// stacksIn maps Ingresses to their stacks (classgroup.go), after edit changes the view.
+func (r *Reconciler) stacksIn(ctx context.Context, edit func(*groupView) error, ings []networkingv1.Ingress) []reconcile.Request {
+	v, err := newGroupView(ctx, r.Client)
+	if err == nil && edit != nil {
+		err = edit(v)
+	}
 	var out []reconcile.Request
 	for i := range ings {
-		if req := stackOf(&ings[i]); !slices.Contains(out, req) {
-			out = append(out, req)
+		reqs := []reconcile.Request{stackOf(&ings[i])}
+		if err == nil {
+			reqs, err = v.stacks(ctx, &ings[i])
+		}
+		if err != nil {
+			// The stack by annotation at least: most Ingresses are in no class group.
+			log.FromContext(ctx).Error(err, "mapping Ingresses to their stacks")
+			reqs = []reconcile.Request{stackOf(&ings[i])}
+		}
+		for _, req := range reqs {
+			if !slices.Contains(out, req) {
+				out = append(out, req)
+			}
 		}
 	}
 	return out

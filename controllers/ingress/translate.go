@@ -45,6 +45,10 @@ type Input struct {
 	// Held are members that carry the finalizer but that cloudlb no longer serves (their class is gone or
 	// another's): their part of the load balancer is left as it was applied (Kept), never translated anew.
 	Held map[types.NamespacedName]bool
+	// ExternalManagedTags are tag keys no member may set (--external-managed-tags).
+	ExternalManagedTags []string
+	// DisableGroupNameAnnotation refuses group.name to Ingresses not already applied members of its group.
+	DisableGroupNameAnnotation bool
 }
 
 // errHeld leaves a held member's part of the load balancer as it was applied.
@@ -192,6 +196,7 @@ func Translate(in Input) Output {
 			}
 			// merge lets a member without ssl-policy share a listener with one that has it; the policy wins.
 			l.SSLPolicy = cmp.Or(l.SSLPolicy, lp.SSLPolicy)
+			*l = mergeListener(*l, lp)
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
 		}
@@ -222,8 +227,14 @@ func Translate(in Input) Output {
 	for _, port := range slices.Sorted(maps.Keys(listeners)) {
 		l := listeners[port]
 		l.DefaultAction = fallback
+		// ssl-redirect, as in the AWS Load Balancer Controller: an HTTP listener redirects everything, so it
+		// has no rules.
+		redirect := g.settings.SSLRedirect != "" && l.Protocol == cloud.ProtocolHTTP
+		if redirect {
+			l.DefaultAction = sslRedirectAction(g.settings.SSLRedirect)
+		}
 		for _, r := range rules {
-			if slices.Contains(r.ports, port) {
+			if !redirect && slices.Contains(r.ports, port) {
 				r.rule.Priority = int32(len(l.Rules) + 1)
 				l.Rules = append(l.Rules, r.rule)
 			}
@@ -258,6 +269,15 @@ type settings struct {
 	Shield string
 	// Attributes are the load balancer attributes, as sorted key=value pairs so that members compare.
 	Attributes string
+	// SSLRedirect is the HTTPS port every HTTP listener redirects to, group-wide as in the AWS Load Balancer
+	// Controller; "" for none.
+	SSLRedirect string `json:",omitempty"`
+	// The options of lbopts.go; omitted when empty, so that the record of a member that sets none is unchanged.
+	COIPPool     string `json:",omitempty"`
+	IPAMPool     string `json:",omitempty"`
+	MinCapacity  string `json:",omitempty"`
+	PrefixLists  string `json:",omitempty"`
+	WAFv2ACLName string `json:",omitempty"`
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
@@ -269,8 +289,13 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 	if name == "" {
 		ns, n, _ := strings.Cut(in.Stack, "/")
 		// The scheme is part of the key: AWS cannot change it in place, and a new name lets the replacement be
-		// created before the old load balancer is deleted.
-		name = cloud.Name(in.ClusterName+"\x00"+in.Stack+"\x00"+string(s.Scheme), "k8s", ns, n)
+		// created before the old load balancer is deleted. So is a customer-owned pool, only when set, so that
+		// the names of load balancers without one stay as they were.
+		key := in.ClusterName + "\x00" + in.Stack + "\x00" + string(s.Scheme)
+		if s.COIPPool != "" {
+			key += "\x00" + s.COIPPool
+		}
+		name = cloud.Name(key, "k8s", ns, n)
 	}
 	split := func(v string) []string {
 		if v == "" {
@@ -288,6 +313,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		InboundCIDRs:   split(s.InboundCIDRs),
 		Tags:           map[string]string{},
 	}
+	applySubnets(lb, s.Subnets)
 	switch s.WAFv2ACL {
 	case "":
 	case "none":
@@ -306,6 +332,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		}
 		lb.Attributes[k] = v
 	}
+	s.lbOptionsModel(lb)
 	return lb
 }
 
@@ -365,6 +392,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if _, err := a.groupName(); err != nil {
 		return nil, err
 	}
+	if err := refuseNewGroupName(in, ing); err != nil {
+		return nil, err
+	}
 	if m.order, err = a.groupOrder(); err != nil {
 		return nil, err
 	}
@@ -373,7 +403,8 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ipType, err := a.oneOf(annIPAddressType, "", string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack))
+	ipType, err := a.oneOf(annIPAddressType, "", string(cloud.IPAddressTypeIPv4), string(cloud.IPAddressTypeDualStack),
+		string(cloud.IPAddressTypeDualStackWithoutPublicIPv4))
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +416,7 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		Name:           name,
 		Scheme:         cloud.Scheme(scheme),
 		IPAddressType:  cloud.IPAddressType(ipType),
-		Subnets:        strings.Join(a.list(annSubnets), ","),
+		Subnets:        subnetsSetting(a),
 		SecurityGroups: strings.Join(a.list(annSecurityGroups), ","),
 		InboundCIDRs:   strings.Join(a.list(annInboundCIDRs), ","),
 	}
@@ -393,6 +424,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		return nil, err
 	}
 	if m.settings.Shield, err = a.oneOf(annShield, "", "true", "false"); err != nil {
+		return nil, err
+	}
+	if err := m.readLBOptions(a); err != nil {
 		return nil, err
 	}
 	lbAttrs, err := a.attributes(annLBAttributes)
@@ -406,17 +440,23 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if m.tags, err = a.tags(); err != nil {
 		return nil, err
 	}
+	if err := refuseExternalTags(in, ing, m.tags); err != nil {
+		return nil, err
+	}
 
 	certs, err := a.certificateARNs()
 	if err != nil {
 		return nil, err
 	}
-	ports, err := a.listenPorts(len(certs) > 0 || len(ing.Spec.TLS) > 0)
+	ports, err := a.listenPorts(len(certs) > 0)
 	if err != nil {
 		return nil, err
 	}
 	sslPolicy, err := a.sslPolicy()
 	if err != nil {
+		return nil, err
+	}
+	if m.settings.SSLRedirect, err = a.sslRedirect(); err != nil {
 		return nil, err
 	}
 	hosts := certificateHosts(ing)
@@ -428,6 +468,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 			l.SSLPolicy = sslPolicy
 		}
 		m.listeners = append(m.listeners, l)
+	}
+	if err := a.listenerAttributes(annotations(ing.Annotations), m.listeners); err != nil {
+		return nil, err
 	}
 
 	targetType, err := a.oneOf(annTargetType, string(cloud.TargetTypeInstance), string(cloud.TargetTypeInstance), string(cloud.TargetTypeIP))
@@ -636,7 +679,12 @@ func (m *member) ruleList() []int32 {
 	}
 	var out []int32
 	for range m.rules {
-		out = append(out, m.ports()...)
+		for _, l := range m.listeners {
+			// Under ssl-redirect an HTTP listener only redirects: it gets no rules.
+			if m.settings.SSLRedirect == "" || l.Protocol != cloud.ProtocolHTTP {
+				out = append(out, l.Port)
+			}
+		}
 	}
 	return out
 }
@@ -658,6 +706,9 @@ func (s *settings) fields() []struct {
 		{annLoadBalancerName, &s.Name}, {annScheme, (*string)(&s.Scheme)}, {annIPAddressType, (*string)(&s.IPAddressType)},
 		{annSubnets, &s.Subnets}, {annSecurityGroups, &s.SecurityGroups}, {annInboundCIDRs, &s.InboundCIDRs},
 		{annWAFv2ACLARN, &s.WAFv2ACL}, {annShield, &s.Shield}, {annLBAttributes, &s.Attributes},
+		{annSSLRedirect, &s.SSLRedirect},
+		{annCOIPPool, &s.COIPPool}, {annIPAMPool, &s.IPAMPool}, {annMinCapacity, &s.MinCapacity},
+		{annPrefixLists, &s.PrefixLists}, {annWAFv2ACLName, &s.WAFv2ACLName},
 	}
 }
 
@@ -672,6 +723,9 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		if *f.v != "" && *have[i].v != "" && *have[i].v != *f.v {
 			return conflict("annotation "+f.ann, *f.v, *have[i].v, g.from[f.ann])
 		}
+	}
+	if err := lbOptionsConflict(g.settings, m.settings, g.from); err != nil {
+		return err
 	}
 	for k, v := range m.tags {
 		if old, ok := g.tags[k]; ok && old != v {
@@ -689,9 +743,24 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		if l.SSLPolicy != "" && h.SSLPolicy != "" && l.SSLPolicy != h.SSLPolicy {
 			return conflict(fmt.Sprintf("ssl-policy on port %d", l.Port), l.SSLPolicy, h.SSLPolicy, g.listenerFrom[l.Port])
 		}
+		if err := listenerConflicts(l, h, g.listenerFrom[l.Port], conflict); err != nil {
+			return err
+		}
 	}
 	if m.defaultAction != nil && g.defaultAction != nil {
 		return fmt.Errorf("spec.defaultBackend is already set by member %s of the same group", *g.defaultAction)
+	}
+	if port := m.settings.SSLRedirect; port != "" {
+		protocols := map[int32]cloud.Protocol{}
+		for p, l := range g.listeners {
+			protocols[p] = l.Protocol
+		}
+		for _, l := range m.listeners {
+			protocols[l.Port] = l.Protocol
+		}
+		if err := sslRedirectTarget(port, protocols); err != nil {
+			return err
+		}
 	}
 
 	for i, f := range want {
@@ -708,10 +777,11 @@ func (g *group) merge(key types.NamespacedName, m *member) error {
 		h, ok := g.listeners[l.Port]
 		if !ok {
 			g.listeners[l.Port], g.listenerFrom[l.Port] = cloud.Listener{Port: l.Port, Protocol: l.Protocol, SSLPolicy: l.SSLPolicy}, key
+			h = g.listeners[l.Port]
 		} else if h.SSLPolicy == "" {
 			h.SSLPolicy = l.SSLPolicy
-			g.listeners[l.Port] = h
 		}
+		g.listeners[l.Port] = mergeListener(h, l)
 	}
 	if m.defaultAction != nil {
 		g.defaultAction = &key
@@ -787,7 +857,7 @@ func (m *member) groupWide() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%+v|%v|%t", m.settings, m.tags, m.defaultAction != nil)
 	for _, l := range m.listeners {
-		fmt.Fprintf(&b, "|%d/%s/%s", l.Port, l.Protocol, l.SSLPolicy)
+		fmt.Fprintf(&b, "|%d/%s/%s%s", l.Port, l.Protocol, l.SSLPolicy, listenerGroupWide(l))
 	}
 	return b.String()
 }

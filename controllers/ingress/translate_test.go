@@ -397,7 +397,11 @@ func TestTranslateListeners(t *testing.T) {
 		{name: "certificate-arn makes HTTPS the default", ann: map[string]string{annCertificateARN: arn1 + ", " + arn2},
 			want: []cloud.Listener{{Port: 443, Protocol: cloud.ProtocolHTTPS, Certificates: []string{arn1, arn2}}}},
 		// Hosts from spec.tls and rules, lower-cased, de-duplicated and sorted, for certificate discovery.
-		{name: "spec.tls makes HTTPS the default", tls: tls,
+		// As in the AWS Load Balancer Controller, spec.tls alone does not make HTTPS the default: only named
+		// certificates do.
+		{name: "spec.tls alone keeps HTTP the default", tls: tls, want: []cloud.Listener{{Port: 80, Protocol: cloud.ProtocolHTTP}}},
+		{name: "an HTTPS listener without certificate-arn discovers them by host", tls: tls,
+			ann: map[string]string{annListenPorts: `[{"HTTPS": 443}]`},
 			want: []cloud.Listener{{Port: 443, Protocol: cloud.ProtocolHTTPS,
 				CertificateHosts: []string{"a.example.com", "b.example.com", "c.example.com"}}}},
 		{name: "explicit certificates need no discovery", tls: tls, ann: map[string]string{annCertificateARN: arn1},

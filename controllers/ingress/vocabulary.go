@@ -59,18 +59,19 @@ var lbcKeys = map[string]keyStatus{
 	strings.TrimPrefix(annTargetNodeLabels, albPrefix): implemented,
 	strings.TrimPrefix(annGroupName, albPrefix):        implemented,
 	strings.TrimPrefix(annGroupOrder, albPrefix):       implemented,
+	// lbopts.go.
+	strings.TrimPrefix(annCOIPPool, albPrefix):     implemented,
+	strings.TrimPrefix(annIPAMPool, albPrefix):     implemented,
+	strings.TrimPrefix(annMinCapacity, albPrefix):  implemented,
+	strings.TrimPrefix(annPrefixLists, albPrefix):  implemented,
+	strings.TrimPrefix(annWAFv2ACLName, albPrefix): implemented,
 
 	// Load balancer.
-	"customer-owned-ipv4-pool":            refused,
-	"ipam-ipv4-pool-id":                   refused,
-	"minimum-load-balancer-capacity":      refused,
 	"manage-backend-security-group-rules": refused,
-	"security-group-prefix-lists":         refused,
-	"wafv2-acl-name":                      refused,
 	"waf-acl-id":                          refused,
 	"web-acl-id":                          refused, // deprecated alias of waf-acl-id, still read
 	// Listeners and rules.
-	"ssl-redirect":          refused,
+	"ssl-redirect":          implemented,
 	"mutual-authentication": refused,
 	"use-regex-path-match":  refused,
 	"create-acm-cert":       refused,
@@ -127,7 +128,7 @@ var lbcFamilies = map[string]keyStatus{
 	"actions.":             refused,
 	"conditions.":          refused,
 	"transforms.":          refused,
-	"listener-attributes.": refused,
+	"listener-attributes.": implemented,
 	"target-control-port.": refused,
 }
 

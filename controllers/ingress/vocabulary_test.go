@@ -17,7 +17,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 	g := NewWithT(t)
 	valid := map[string]string{
 		annScheme: "internet-facing", annIPAddressType: "dualstack", annLoadBalancerName: "my-lb",
-		annListenPorts: `[{"HTTP": 80}]`, annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x",
+		annListenPorts: `[{"HTTP": 80}, {"HTTPS": 443}]`, annSSLRedirect: "443", annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x",
 		annSSLPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", annSubnets: "subnet-1,subnet-2", annSecurityGroups: "sg-1",
 		annInboundCIDRs: "10.0.0.0/8", annTags: "team=web", annTargetType: "ip", annHCPath: "/healthz", annHCPort: "8080",
 		annHCProtocol: "HTTPS", annHCInterval: "30", annHCTimeout: "10", annHealthyCount: "3", annUnhealthyCount: "3",
@@ -25,13 +25,14 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
 	}
+	maps.Copy(valid, lboptsValid)
 	var implementedKeys []string
 	for name, s := range lbcKeys {
 		if s == implemented {
 			implementedKeys = append(implementedKeys, albPrefix+name)
 		}
 	}
-	g.Expect(implementedKeys).To(ConsistOf(slices.Collect(maps.Keys(valid))))
+	g.Expect(implementedKeys).To(ConsistOf(append(slices.Collect(maps.Keys(valid)), lboptsExclusive...)))
 
 	out := Translate(input(webIngress("app", valid)))
 	g.Expect(out.Errors).To(BeEmpty())
@@ -40,10 +41,10 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 }
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
-	for _, k := range []string{"auth-type", "ssl-redirect", "conditions.web",
-		"actions.ssl-redirect", "transforms.web", "listener-attributes.HTTPS-443", "jwt-validation",
+	for _, k := range []string{"auth-type", "conditions.web",
+		"actions.ssl-redirect", "transforms.web", "jwt-validation",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
-		"use-regex-path-match", "security-group-prefix-lists"} {
+		"use-regex-path-match"} {
 		t.Run(k, func(t *testing.T) {
 			g := NewWithT(t)
 			bad := webIngress("bad", map[string]string{albPrefix + k: "x"})
@@ -97,10 +98,10 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
-		albPrefix + "ssl-redirect": "443", albPrefix + "auth-type": "cognito", annScheme: "internal",
+		albPrefix + "jwt-validation": "{}", albPrefix + "auth-type": "cognito", annScheme: "internal",
 	})))
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"cloudlb does not implement annotations alb.ingress.kubernetes.io/auth-type, alb.ingress.kubernetes.io/ssl-redirect yet"))
+		"cloudlb does not implement annotations alb.ingress.kubernetes.io/auth-type, alb.ingress.kubernetes.io/jwt-validation yet"))
 }
 
 func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {

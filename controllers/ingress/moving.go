@@ -1,0 +1,66 @@
+package ingress
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// Moves between stacks are make before break. A member that joins another stack (a changed group.name, or its
+// class's) keeps its rules in the stack it leaves, as a held member does, until the record of its new stack
+// says it is applied there; only then does the old stack drop its rules, or delete its load balancer if it was
+// the last member. A member that its new stack refuses keeps being served where it was.
+
+// firstMoveWait is how soon a stack looks again whether its moving members are served where they went.
+const firstMoveWait = 2 * time.Second
+
+// moving reports whether ing, which is not a member of stack, is still to be served by it: stack's record has it
+// applied, and the record of no stack it is now a member of does.
+func (r *Reconciler) moving(ctx context.Context, view *groupView, ing *networkingv1.Ingress, record *v1alpha1.LoadBalancer) (bool, error) {
+	if !ing.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(ing, cloud.Finalizer) || !appliedIn(record, ing) {
+		return false, nil
+	}
+	stacks, err := view.stacks(ctx, ing)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range stacks {
+		there := &v1alpha1.LoadBalancer{}
+		switch err := r.Get(ctx, types.NamespacedName{Name: recordName(stackKey(s))}, there); {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return false, err
+		case appliedIn(there, ing):
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func appliedIn(record *v1alpha1.LoadBalancer, ing *networkingv1.Ingress) bool {
+	key := client.ObjectKeyFromObject(ing).String()
+	return slices.ContainsFunc(record.Status.Members, func(m v1alpha1.MemberStatus) bool { return m.Name == key && m.Applied })
+}
+
+// moveWait is when a stack with moving members looks again; zero without any.
+func (r *Reconciler) moveWait(stack string, moving []*networkingv1.Ingress) time.Duration {
+	if len(moving) == 0 {
+		r.moves.reset(stack)
+		return 0
+	}
+	r.moves.mu.Lock()
+	if r.moves.base <= 0 {
+		r.moves.base, r.moves.max = firstMoveWait, maxWait
+	}
+	r.moves.mu.Unlock()
+	return r.moves.next(stack)
+}
