@@ -33,32 +33,33 @@ const (
 // lbcKeys is LBC's vocabulary under albPrefix, by name.
 var lbcKeys = map[string]keyStatus{
 	// Implemented: the 24 keys of annotations.go.
-	strings.TrimPrefix(annScheme, albPrefix):           implemented,
-	strings.TrimPrefix(annIPAddressType, albPrefix):    implemented,
-	strings.TrimPrefix(annLoadBalancerName, albPrefix): implemented,
-	strings.TrimPrefix(annListenPorts, albPrefix):      implemented,
-	strings.TrimPrefix(annCertificateARN, albPrefix):   implemented,
-	strings.TrimPrefix(annSSLPolicy, albPrefix):        implemented,
-	strings.TrimPrefix(annSubnets, albPrefix):          implemented,
-	strings.TrimPrefix(annSecurityGroups, albPrefix):   implemented,
-	strings.TrimPrefix(annInboundCIDRs, albPrefix):     implemented,
-	strings.TrimPrefix(annTags, albPrefix):             implemented,
-	strings.TrimPrefix(annTargetType, albPrefix):       implemented,
-	strings.TrimPrefix(annHCPath, albPrefix):           implemented,
-	strings.TrimPrefix(annHCPort, albPrefix):           implemented,
-	strings.TrimPrefix(annHCProtocol, albPrefix):       implemented,
-	strings.TrimPrefix(annHCInterval, albPrefix):       implemented,
-	strings.TrimPrefix(annHCTimeout, albPrefix):        implemented,
-	strings.TrimPrefix(annHealthyCount, albPrefix):     implemented,
-	strings.TrimPrefix(annUnhealthyCount, albPrefix):   implemented,
-	strings.TrimPrefix(annSuccessCodes, albPrefix):     implemented,
-	strings.TrimPrefix(annWAFv2ACLARN, albPrefix):      implemented,
-	strings.TrimPrefix(annLBAttributes, albPrefix):     implemented,
-	strings.TrimPrefix(annTGAttributes, albPrefix):     implemented,
-	strings.TrimPrefix(annShield, albPrefix):           implemented,
-	strings.TrimPrefix(annTargetNodeLabels, albPrefix): implemented,
-	strings.TrimPrefix(annGroupName, albPrefix):        implemented,
-	strings.TrimPrefix(annGroupOrder, albPrefix):       implemented,
+	strings.TrimPrefix(annScheme, albPrefix):            implemented,
+	strings.TrimPrefix(annIPAddressType, albPrefix):     implemented,
+	strings.TrimPrefix(annLoadBalancerName, albPrefix):  implemented,
+	strings.TrimPrefix(annListenPorts, albPrefix):       implemented,
+	strings.TrimPrefix(annCertificateARN, albPrefix):    implemented,
+	strings.TrimPrefix(annSSLPolicy, albPrefix):         implemented,
+	strings.TrimPrefix(annSubnets, albPrefix):           implemented,
+	strings.TrimPrefix(annSecurityGroups, albPrefix):    implemented,
+	strings.TrimPrefix(annInboundCIDRs, albPrefix):      implemented,
+	strings.TrimPrefix(annTags, albPrefix):              implemented,
+	strings.TrimPrefix(annTargetType, albPrefix):        implemented,
+	strings.TrimPrefix(annHCPath, albPrefix):            implemented,
+	strings.TrimPrefix(annHCPort, albPrefix):            implemented,
+	strings.TrimPrefix(annHCProtocol, albPrefix):        implemented,
+	strings.TrimPrefix(annHCInterval, albPrefix):        implemented,
+	strings.TrimPrefix(annHCTimeout, albPrefix):         implemented,
+	strings.TrimPrefix(annHealthyCount, albPrefix):      implemented,
+	strings.TrimPrefix(annUnhealthyCount, albPrefix):    implemented,
+	strings.TrimPrefix(annSuccessCodes, albPrefix):      implemented,
+	strings.TrimPrefix(annWAFv2ACLARN, albPrefix):       implemented,
+	strings.TrimPrefix(annLBAttributes, albPrefix):      implemented,
+	strings.TrimPrefix(annTGAttributes, albPrefix):      implemented,
+	strings.TrimPrefix(annShield, albPrefix):            implemented,
+	strings.TrimPrefix(annTargetNodeLabels, albPrefix):  implemented,
+	strings.TrimPrefix(annGroupName, albPrefix):         implemented,
+	strings.TrimPrefix(annGroupOrder, albPrefix):        implemented,
+	strings.TrimPrefix(annUseRegexPathMatch, albPrefix): implemented, // routing.go
 
 	// Load balancer.
 	"customer-owned-ipv4-pool":            refused,
@@ -72,7 +73,6 @@ var lbcKeys = map[string]keyStatus{
 	// Listeners and rules.
 	"ssl-redirect":          refused,
 	"mutual-authentication": refused,
-	"use-regex-path-match":  refused,
 	"create-acm-cert":       refused,
 	"acm-pca-arn":           refused,
 	// Authentication.
@@ -116,7 +116,6 @@ var noOpValues = map[string]string{
 	"backend-protocol":           "HTTP",  // cloudlb's target groups are HTTP
 	"backend-protocol-version":   "HTTP1", // cloudlb sets no protocol version: ELBv2's default
 	"auth-type":                  "none",
-	"use-regex-path-match":       "false",
 	"enable-frontend-nlb":        "false",
 	"multi-cluster-target-group": "false",
 }
@@ -124,9 +123,9 @@ var noOpValues = map[string]string{
 // lbcFamilies are LBC's templated keys, by the prefix of their name: actions.${name}, conditions.${name} and
 // transforms.${name} (per backend), listener-attributes.${Protocol}-${Port}, target-control-port.${svc}.${port}.
 var lbcFamilies = map[string]keyStatus{
-	"actions.":             refused,
-	"conditions.":          refused,
-	"transforms.":          refused,
+	"actions.":             implemented, // routing.go
+	"conditions.":          implemented,
+	"transforms.":          implemented,
 	"listener-attributes.": refused,
 	"target-control-port.": refused,
 }
