@@ -1,6 +1,11 @@
 package ingress
 
 import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"net"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -290,4 +295,67 @@ func TestOldSSLRedirectPattern(t *testing.T) {
 	g.Expect(out.Errors).To(BeEmpty())
 	g.Expect(listener(out.LoadBalancer, 443).Rules).To(HaveLen(1), "a catch-all redirect overshadows the rest")
 	g.Expect(listener(out.LoadBalancer, 443).Rules[0].Action.Type).To(Equal(cloud.ActionRedirect))
+}
+
+// FuzzRouting holds the routing parsers to the fuzz contract, and to fail-closed: whatever it accepts keeps every
+// condition it was given (a source-ip that does not parse never yields a rule without it) and fits AWS's quotas.
+func FuzzRouting(f *testing.F) {
+	f.Add(`{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"web","servicePort":"80","weight":20},{"targetGroupName":"x","weight":80}],"targetGroupStickinessConfig":{"enabled":true,"durationSeconds":60}}}`,
+		`[{"field":"source-ip","sourceIpConfig":{"values":["10.0.0.0/8"]}}]`, `[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[{"regex":"^/a$","replace":"/b"}]}}]`)
+	f.Add(`{"type":"redirect","redirectConfig":{"protocol":"HTTPS","port":443,"statusCode":"HTTP_301"}}`,
+		`[{"field":"host-header","hostHeaderConfig":{"values":["*.example.com"]}},{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"X","regexValues":["a.*"]}}]`, ``)
+	f.Add(`{"type":"fixed-response","fixedResponseConfig":{"statusCode":503}}`, `[{"field":"source-ip","sourceIpConfig":{"values":["10.0.0.1"]}}]`, `[]`)
+	f.Fuzz(func(t *testing.T, action, conditions, transforms string) {
+		ann := map[string]string{annActionsPrefix + "act": action, annConditionsPrefix + "act": conditions, annTransformsPrefix + "web": transforms}
+		ing := ingress("app", ann,
+			rule("a.example.com", httpPath("/api", networkingv1.PathTypePrefix, backend("act", useAnnotation))),
+			rule("", httpPath("/x/*", networkingv1.PathTypeImplementationSpecific, backend("web", 80))))
+		out := Translate(input(ing))
+		if err := out.Errors[key("app")]; err != nil {
+			var se *ServiceError
+			if !errors.As(err, &se) {
+				requireAnnotationError(t, err, slices.Collect(maps.Keys(ann))...)
+			}
+			return
+		}
+		var given []lbcCondition
+		if err := json.Unmarshal([]byte(conditions), &given); err != nil {
+			t.Fatalf("accepted conditions that do not parse: %q", conditions)
+		}
+		for _, l := range out.LoadBalancer.Listeners {
+			for _, r := range l.Rules {
+				if err := checkConditionQuota(r.Conditions); err != nil {
+					t.Fatalf("accepted a rule past the quota: %v", err)
+				}
+				if n := len(r.Action.Forward); r.Action.Type == cloud.ActionForward && (n < 1 || n > 5) {
+					t.Fatalf("forward to %d target groups", n)
+				}
+				for _, c := range r.Conditions {
+					for _, v := range c.Values {
+						if _, _, err := net.ParseCIDR(v); c.Type == cloud.ConditionSourceIP && err != nil {
+							t.Fatalf("source-ip %q accepted", v)
+						}
+					}
+				}
+			}
+		}
+		// Every source-ip given is on the rule of backend act.
+		for _, c := range given {
+			if c.Field != "source-ip" {
+				continue
+			}
+			found := false
+			for _, r := range listener(out.LoadBalancer, 80).Rules {
+				found = found || slices.ContainsFunc(r.Conditions, func(rc cloud.Condition) bool {
+					return rc.Type == cloud.ConditionSourceIP && slices.Equal(rc.Values, c.SourceIPConfig.Values)
+				})
+			}
+			if !found {
+				t.Fatalf("source-ip %v dropped", c.SourceIPConfig.Values)
+			}
+		}
+		if again := Translate(input(ing)); again.LoadBalancer.Hash() != out.LoadBalancer.Hash() {
+			t.Fatal("same input, different model")
+		}
+	})
 }
