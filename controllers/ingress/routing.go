@@ -177,6 +177,22 @@ func (r *routes) action(be *networkingv1.IngressBackend) (cloud.Action, error) {
 	return out, nil
 }
 
+// actionServices names the Services that the forward of actions.${name} routes to, so that they are read and
+// watched like backends; an action that does not parse names none, and translation reports it.
+func actionServices(ann map[string]string, name string) []string {
+	var act lbcAction
+	if decodeStrict(ann[annActionsPrefix+name], &act) != nil || act.ForwardConfig == nil {
+		return nil
+	}
+	var out []string
+	for _, tg := range act.ForwardConfig.TargetGroups {
+		if tg.ServiceName != nil {
+			out = append(out, *tg.ServiceName)
+		}
+	}
+	return out
+}
+
 // decodeStrict reads one JSON value and refuses trailing data.
 func decodeStrict(raw string, v any) error {
 	d := json.NewDecoder(bytes.NewReader([]byte(raw)))

@@ -359,3 +359,18 @@ func FuzzRouting(f *testing.F) {
 		}
 	})
 }
+
+func TestActionServicesAreReadAndWatched(t *testing.T) {
+	g := NewWithT(t)
+	ing := ingress("app", map[string]string{
+		annActionsPrefix + "split": `{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"web","servicePort":80,"weight":90},` +
+			`{"serviceName":"canary","servicePort":80,"weight":10},{"targetGroupName":"legacy","weight":0}]}}`,
+		annActionsPrefix + "ssl-redirect": `{"type":"redirect","redirectConfig":{"protocol":"HTTPS","statusCode":"HTTP_301"}}`,
+		annActionsPrefix + "broken":       `{`,
+	}, rule("", httpPath("/*", networkingv1.PathTypeImplementationSpecific, backend("ssl-redirect", useAnnotation)),
+		httpPath("/split", networkingv1.PathTypePrefix, backend("split", useAnnotation)),
+		httpPath("/b", networkingv1.PathTypePrefix, backend("broken", useAnnotation)),
+		httpPath("/api", networkingv1.PathTypePrefix, backend("api", 9000))))
+	// The Services behind the action, never the action's own name.
+	g.Expect(indexByService(ing)).To(Equal([]string{"ns/web", "ns/canary", "ns/api"}))
+}
