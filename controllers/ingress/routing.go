@@ -274,6 +274,9 @@ func convertRedirect(c *lbcRedirect) (cloud.Action, error) {
 	if out.Path != "" && !strings.HasPrefix(out.Path, "/") {
 		return cloud.Action{}, fmt.Errorf("redirectConfig.path %q must start with /", out.Path)
 	}
+	if strings.HasPrefix(out.Query, "?") {
+		return cloud.Action{}, fmt.Errorf("redirectConfig.query %q must not start with ?", out.Query)
+	}
 	if len(out.Host) > 128 || len(out.Path) > 128 || len(out.Query) > 128 {
 		return cloud.Action{}, fmt.Errorf("redirectConfig host, path and query are at most 128 characters each")
 	}
