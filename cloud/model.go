@@ -106,6 +106,29 @@ type Rule struct {
 	Priority   int32
 	Conditions []Condition
 	Action     Action
+	// Transforms rewrite the request's host header or URL before it is forwarded.
+	Transforms []Transform `json:",omitempty"`
+}
+
+// TransformType is what a Transform rewrites.
+type TransformType string
+
+// Transform types.
+const (
+	TransformHostHeader TransformType = "host-header-rewrite"
+	TransformURL        TransformType = "url-rewrite"
+)
+
+// Transform rewrites one part of a request with regular expressions.
+type Transform struct {
+	Type     TransformType
+	Rewrites []Rewrite
+}
+
+// Rewrite replaces what Regex matches with Replace, which may refer to capture groups ($1).
+type Rewrite struct {
+	Regex   string
+	Replace string
 }
 
 // ConditionType is what a Condition matches on.
@@ -141,6 +164,8 @@ type Condition struct {
 	HeaderName string `json:",omitempty"`
 	// Query holds key=value pairs for a ConditionQuery; an empty key matches the value alone.
 	Query []QueryMatch `json:",omitempty"`
+	// Regex says Values are regular expressions rather than wildcard patterns (host, path and header only).
+	Regex bool `json:",omitempty"`
 }
 
 // QueryMatch is one query string key and value.
@@ -165,12 +190,18 @@ type Action struct {
 	Forward       []WeightedTargetGroup `json:",omitempty"`
 	Redirect      *Redirect             `json:",omitempty"`
 	FixedResponse *FixedResponse        `json:",omitempty"`
+	// Stickiness keeps a client on the target group it was first forwarded to for this many seconds; 0 is off.
+	Stickiness int32 `json:",omitempty"`
 }
 
-// WeightedTargetGroup is a forward destination, referring to a TargetGroup by ID.
+// WeightedTargetGroup is a forward destination, referring to a TargetGroup by ID, or to a target group the
+// stack does not own by External.
 type WeightedTargetGroup struct {
 	TargetGroupID string
 	Weight        int32
+	// External is the ARN or name of a target group created outside the stack: the provider forwards to it and
+	// never creates, modifies, tags or deletes it.
+	External string `json:",omitempty"`
 }
 
 // Redirect answers with an HTTP redirect. Empty fields keep the request's value.

@@ -319,6 +319,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack string, userTags ma
 			Priority:    ptr(s.create.priority),
 			Conditions:  albConditions(s.create.rule.Conditions),
 			Actions:     []elbv2types.Action{albAction(s.create.rule.Action, tgARN)},
+			Transforms:  albTransforms(s.create.rule.Transforms),
 			Tags:        p.tagsFor(userTags, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
 		}); err != nil {
 			return fmt.Errorf("listener %d: creating rule at priority %d: %w", s.port, s.create.priority, classify(err))
@@ -371,10 +372,15 @@ func (p *Provider) prepareListener(ctx context.Context, stack string, userTags m
 // finishListener modifies rules, then the listener itself, then removes what is no longer wanted.
 func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPlan, tgARN func(string) string, deleted map[string]bool) error {
 	for _, m := range lp.rules.modify {
-		if _, err := p.c.ELBV2.ModifyRule(ctx, &elbv2.ModifyRuleInput{
-			RuleArn: ptr(m.arn),
-			Actions: []elbv2types.Action{albAction(m.rule.Action, tgARN)},
-		}); err != nil {
+		in := &elbv2.ModifyRuleInput{
+			RuleArn:    ptr(m.arn),
+			Actions:    []elbv2types.Action{albAction(m.rule.Action, tgARN)},
+			Transforms: albTransforms(m.rule.Transforms),
+		}
+		if m.resetTransforms {
+			in.ResetTransforms = ptr(true)
+		}
+		if _, err := p.c.ELBV2.ModifyRule(ctx, in); err != nil {
 			return fmt.Errorf("modifying rule: %w", classify(err))
 		}
 	}

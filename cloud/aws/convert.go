@@ -15,24 +15,69 @@ import (
 // shapes to canonical strings, so that the plan compares like with like whatever fields AWS (or an emulator)
 // chooses to fill in.
 
-// albConditions turns model conditions into ALB rule conditions.
+// albConditions turns model conditions into ALB rule conditions. Host and path conditions of the same kind
+// (wildcard or regex) share one ALB condition, which ORs their values: AWS takes at most one of each per rule.
 func albConditions(conds []cloud.Condition) []elbv2types.RuleCondition {
 	var out []elbv2types.RuleCondition
+	merged := map[string]int{}
+	mergeable := func(key string, add func(i int)) bool {
+		i, ok := merged[key]
+		if ok {
+			add(i)
+		} else {
+			merged[key] = len(out)
+		}
+		return ok
+	}
 	for _, c := range conds {
 		switch c.Type {
 		case cloud.ConditionHost:
-			out = append(out, elbv2types.RuleCondition{Field: ptr("host-header"),
-				HostHeaderConfig: &elbv2types.HostHeaderConditionConfig{Values: slices.Clone(c.Values)}})
+			values := slices.Clone(c.Values)
+			if mergeable(fmt.Sprintf("host/%t", c.Regex), func(i int) {
+				h := out[i].HostHeaderConfig
+				if c.Regex {
+					h.RegexValues = appendUnique(h.RegexValues, values...)
+				} else {
+					h.Values = appendUnique(h.Values, values...)
+				}
+			}) {
+				continue
+			}
+			cfg := &elbv2types.HostHeaderConditionConfig{Values: values}
+			if c.Regex {
+				cfg = &elbv2types.HostHeaderConditionConfig{RegexValues: values}
+			}
+			out = append(out, elbv2types.RuleCondition{Field: ptr("host-header"), HostHeaderConfig: cfg})
 		case cloud.ConditionPath:
 			var patterns []string
 			for _, v := range c.Values {
-				patterns = appendUnique(patterns, pathPatterns(c.PathMatch, v)...)
+				if c.Regex {
+					patterns = appendUnique(patterns, v)
+				} else {
+					patterns = appendUnique(patterns, pathPatterns(c.PathMatch, v)...)
+				}
 			}
-			out = append(out, elbv2types.RuleCondition{Field: ptr("path-pattern"),
-				PathPatternConfig: &elbv2types.PathPatternConditionConfig{Values: patterns}})
+			if mergeable(fmt.Sprintf("path/%t", c.Regex), func(i int) {
+				p := out[i].PathPatternConfig
+				if c.Regex {
+					p.RegexValues = appendUnique(p.RegexValues, patterns...)
+				} else {
+					p.Values = appendUnique(p.Values, patterns...)
+				}
+			}) {
+				continue
+			}
+			cfg := &elbv2types.PathPatternConditionConfig{Values: patterns}
+			if c.Regex {
+				cfg = &elbv2types.PathPatternConditionConfig{RegexValues: patterns}
+			}
+			out = append(out, elbv2types.RuleCondition{Field: ptr("path-pattern"), PathPatternConfig: cfg})
 		case cloud.ConditionHeader:
-			out = append(out, elbv2types.RuleCondition{Field: ptr("http-header"),
-				HttpHeaderConfig: &elbv2types.HttpHeaderConditionConfig{HttpHeaderName: ptr(c.HeaderName), Values: slices.Clone(c.Values)}})
+			cfg := &elbv2types.HttpHeaderConditionConfig{HttpHeaderName: ptr(c.HeaderName), Values: slices.Clone(c.Values)}
+			if c.Regex {
+				cfg = &elbv2types.HttpHeaderConditionConfig{HttpHeaderName: ptr(c.HeaderName), RegexValues: slices.Clone(c.Values)}
+			}
+			out = append(out, elbv2types.RuleCondition{Field: ptr("http-header"), HttpHeaderConfig: cfg})
 		case cloud.ConditionQuery:
 			kvs := make([]elbv2types.QueryStringKeyValuePair, 0, len(c.Query))
 			for _, q := range c.Query {
@@ -76,15 +121,18 @@ func conditionsKey(conds []elbv2types.RuleCondition) string {
 	for _, c := range conds {
 		field := deref(c.Field)
 		var name string
-		var values []string
+		var values, regex []string
 		switch {
 		case c.HostHeaderConfig != nil:
 			values = lowerAll(c.HostHeaderConfig.Values)
+			regex = c.HostHeaderConfig.RegexValues
 		case c.PathPatternConfig != nil:
 			values = slices.Clone(c.PathPatternConfig.Values)
+			regex = c.PathPatternConfig.RegexValues
 		case c.HttpHeaderConfig != nil:
 			name = strings.ToLower(deref(c.HttpHeaderConfig.HttpHeaderName))
 			values = slices.Clone(c.HttpHeaderConfig.Values)
+			regex = c.HttpHeaderConfig.RegexValues
 		case c.QueryStringConfig != nil:
 			for _, kv := range c.QueryStringConfig.Values {
 				values = append(values, deref(kv.Key)+"="+deref(kv.Value))
@@ -100,6 +148,15 @@ func conditionsKey(conds []elbv2types.RuleCondition) string {
 			}
 		}
 		slices.Sort(values)
+		if len(regex) > 0 {
+			// Regular expressions are case-sensitive as written, and never equal a wildcard condition.
+			regex = slices.Clone(regex)
+			slices.Sort(regex)
+			parts = append(parts, fmt.Sprintf("%s[%s]~%q", field, name, regex))
+			if len(values) == 0 {
+				continue
+			}
+		}
 		parts = append(parts, fmt.Sprintf("%s[%s]=%q", field, name, values))
 	}
 	slices.Sort(parts)
@@ -143,6 +200,11 @@ func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 		tgs := make([]elbv2types.TargetGroupTuple, 0, len(a.Forward))
 		var waiting []elbv2types.TargetGroupTuple
 		for _, f := range a.Forward {
+			if f.External != "" {
+				// Resolved to an ARN by the provider before any plan is made.
+				tgs = append(tgs, elbv2types.TargetGroupTuple{TargetGroupArn: ptr(f.External), Weight: ptr(f.Weight)})
+				continue
+			}
 			arn := tgARN(f.TargetGroupID)
 			// A replacement waiting for a healthy target (see waitingRef) takes weight 0 beside the group it
 			// replaces: AWS health-checks only target groups a listener uses.
@@ -154,7 +216,11 @@ func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 		}
 		// Past the quota, waiting replacements go without health checks until the wait is over.
 		tgs = append(tgs, waiting[:min(len(waiting), max(0, forwardTargetGroupQuota-len(tgs)))]...)
-		return elbv2types.Action{Type: elbv2types.ActionTypeEnumForward, ForwardConfig: &elbv2types.ForwardActionConfig{TargetGroups: tgs}}
+		fc := &elbv2types.ForwardActionConfig{TargetGroups: tgs}
+		if a.Stickiness > 0 {
+			fc.TargetGroupStickinessConfig = &elbv2types.TargetGroupStickinessConfig{Enabled: ptr(true), DurationSeconds: ptr(a.Stickiness)}
+		}
+		return elbv2types.Action{Type: elbv2types.ActionTypeEnumForward, ForwardConfig: fc}
 	}
 }
 
@@ -177,7 +243,11 @@ func actionsKey(actions []elbv2types.Action) string {
 				tgs = append(tgs, deref(a.TargetGroupArn)+"*1")
 			}
 			slices.Sort(tgs)
-			parts = append(parts, "forward:"+strings.Join(tgs, ","))
+			key := "forward:" + strings.Join(tgs, ",")
+			if a.ForwardConfig != nil && a.ForwardConfig.TargetGroupStickinessConfig != nil && deref(a.ForwardConfig.TargetGroupStickinessConfig.Enabled) {
+				key += fmt.Sprintf("|sticky:%d", deref(a.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds))
+			}
+			parts = append(parts, key)
 		case a.Type == elbv2types.ActionTypeEnumRedirect && a.RedirectConfig != nil:
 			r := a.RedirectConfig
 			parts = append(parts, fmt.Sprintf("redirect:%s|%s|%s|%s|%s|%s", deref(r.Protocol), deref(r.Host), deref(r.Port),
@@ -190,6 +260,45 @@ func actionsKey(actions []elbv2types.Action) string {
 		}
 	}
 	return strings.Join(parts, ";")
+}
+
+// albTransforms turns model transforms into ALB rule transforms.
+func albTransforms(ts []cloud.Transform) []elbv2types.RuleTransform {
+	var out []elbv2types.RuleTransform
+	for _, t := range ts {
+		rewrites := make([]elbv2types.RewriteConfig, 0, len(t.Rewrites))
+		for _, r := range t.Rewrites {
+			rewrites = append(rewrites, elbv2types.RewriteConfig{Regex: ptr(r.Regex), Replace: ptr(r.Replace)})
+		}
+		rt := elbv2types.RuleTransform{Type: elbv2types.TransformTypeEnum(t.Type)}
+		if t.Type == cloud.TransformHostHeader {
+			rt.HostHeaderRewriteConfig = &elbv2types.HostHeaderRewriteConfig{Rewrites: rewrites}
+		} else {
+			rt.UrlRewriteConfig = &elbv2types.UrlRewriteConfig{Rewrites: rewrites}
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+// transformsKey is the canonical form of a rule's transforms; AWS applies them in order, so order counts.
+func transformsKey(ts []elbv2types.RuleTransform) string {
+	var b strings.Builder
+	for _, t := range ts {
+		var rewrites []elbv2types.RewriteConfig
+		switch {
+		case t.HostHeaderRewriteConfig != nil:
+			rewrites = t.HostHeaderRewriteConfig.Rewrites
+		case t.UrlRewriteConfig != nil:
+			rewrites = t.UrlRewriteConfig.Rewrites
+		}
+		fmt.Fprintf(&b, "%s:", t.Type)
+		for _, r := range rewrites {
+			fmt.Fprintf(&b, "%q>%q,", deref(r.Regex), deref(r.Replace))
+		}
+		b.WriteString(";")
+	}
+	return b.String()
 }
 
 func orDefault(v, def string) string {

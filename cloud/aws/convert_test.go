@@ -416,3 +416,84 @@ func TestWaitingReplacementsWithinTheForwardQuota(t *testing.T) {
 		t.Errorf("five groups, one waiting: %d groups, first %s; want the five serving ones only", len(got), deref(got[0].TargetGroupArn))
 	}
 }
+
+func TestConvertRegexAndMergedConditions(t *testing.T) {
+	got := albConditions([]cloud.Condition{
+		{Type: cloud.ConditionHost, Values: []string{"a.example.com"}},
+		{Type: cloud.ConditionPath, PathMatch: cloud.PathPrefix, Values: []string{"/api"}},
+		// An annotation's extra host and path values join the Ingress's: AWS takes one of each per rule.
+		{Type: cloud.ConditionHost, Values: []string{"b.example.com"}},
+		{Type: cloud.ConditionPath, PathMatch: cloud.PathPattern, Values: []string{"/anno/*"}},
+		{Type: cloud.ConditionHeader, HeaderName: "User-Agent", Values: []string{".+Chrome.+"}, Regex: true},
+	})
+	if len(got) != 3 {
+		t.Fatalf("got %d conditions, want host, path and header", len(got))
+	}
+	if v := got[0].HostHeaderConfig.Values; !slices.Equal(v, []string{"a.example.com", "b.example.com"}) {
+		t.Errorf("hosts %q", v)
+	}
+	if v := got[1].PathPatternConfig.Values; !slices.Equal(v, []string{"/api", "/api/*", "/anno/*"}) {
+		t.Errorf("paths %q", v)
+	}
+	if h := got[2].HttpHeaderConfig; len(h.Values) != 0 || !slices.Equal(h.RegexValues, []string{".+Chrome.+"}) {
+		t.Errorf("header %+v: want regexValues only", h)
+	}
+
+	regex := albConditions([]cloud.Condition{{Type: cloud.ConditionHost, Values: []string{"^A$"}, Regex: true},
+		{Type: cloud.ConditionPath, PathMatch: cloud.PathPattern, Values: []string{"^/a$"}, Regex: true}})
+	if h, p := regex[0].HostHeaderConfig, regex[1].PathPatternConfig; len(h.Values)+len(p.Values) != 0 ||
+		!slices.Equal(h.RegexValues, []string{"^A$"}) || !slices.Equal(p.RegexValues, []string{"^/a$"}) {
+		t.Errorf("regex host %+v path %+v", h, p)
+	}
+	// A regex never compares equal to the same text as a wildcard value, and keeps its case.
+	wild := albConditions([]cloud.Condition{{Type: cloud.ConditionHost, Values: []string{"^A$"}},
+		{Type: cloud.ConditionPath, PathMatch: cloud.PathPattern, Values: []string{"^/a$"}}})
+	if conditionsKey(regex) == conditionsKey(wild) {
+		t.Errorf("regex and wildcard conditions share the key %s", conditionsKey(regex))
+	}
+	lowered := albConditions([]cloud.Condition{{Type: cloud.ConditionHost, Values: []string{"^a$"}, Regex: true},
+		{Type: cloud.ConditionPath, PathMatch: cloud.PathPattern, Values: []string{"^/a$"}, Regex: true}})
+	if conditionsKey(regex) == conditionsKey(lowered) {
+		t.Errorf("regexes differing in case share the key %s", conditionsKey(regex))
+	}
+}
+
+func TestConvertStickinessExternalAndTransforms(t *testing.T) {
+	ref := func(id string) string { return "arn:owned/" + id }
+	fwd := cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{
+		{TargetGroupID: "a", Weight: 20}, {External: "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/legacy/x", Weight: 80}}}
+	plain := albAction(fwd, ref)
+	if tgs := plain.ForwardConfig.TargetGroups; deref(tgs[0].TargetGroupArn) != "arn:owned/a" ||
+		deref(tgs[1].TargetGroupArn) != "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/legacy/x" || deref(tgs[1].Weight) != 80 {
+		t.Errorf("forward %+v", tgs)
+	}
+	if plain.ForwardConfig.TargetGroupStickinessConfig != nil {
+		t.Errorf("stickiness sent when off")
+	}
+	fwd.Stickiness = 120
+	sticky := albAction(fwd, ref)
+	if s := sticky.ForwardConfig.TargetGroupStickinessConfig; !deref(s.Enabled) || deref(s.DurationSeconds) != 120 {
+		t.Errorf("stickiness %+v", s)
+	}
+	if actionsKey([]elbv2types.Action{plain}) == actionsKey([]elbv2types.Action{sticky}) {
+		t.Errorf("stickiness does not change the key")
+	}
+	// AWS reports stickiness off explicitly: the same as not sending it.
+	off := albAction(cloud.Action{Type: cloud.ActionForward, Forward: fwd.Forward}, ref)
+	off.ForwardConfig.TargetGroupStickinessConfig = &elbv2types.TargetGroupStickinessConfig{Enabled: ptr(false)}
+	if actionsKey([]elbv2types.Action{plain}) != actionsKey([]elbv2types.Action{off}) {
+		t.Errorf("stickiness off reads as a change")
+	}
+
+	ts := []cloud.Transform{{Type: cloud.TransformURL, Rewrites: []cloud.Rewrite{{Regex: "^/api/(.+)$", Replace: "/$1"}}},
+		{Type: cloud.TransformHostHeader, Rewrites: []cloud.Rewrite{{Regex: "a", Replace: "b"}}}}
+	got := albTransforms(ts)
+	if len(got) != 2 || got[0].UrlRewriteConfig == nil || deref(got[0].UrlRewriteConfig.Rewrites[0].Replace) != "/$1" ||
+		got[1].HostHeaderRewriteConfig == nil || deref(got[1].HostHeaderRewriteConfig.Rewrites[0].Regex) != "a" {
+		t.Errorf("transforms %+v", got)
+	}
+	changed := albTransforms([]cloud.Transform{{Type: cloud.TransformURL, Rewrites: []cloud.Rewrite{{Regex: "^/api/(.+)$", Replace: "/v2/$1"}}}, ts[1]})
+	if transformsKey(got) == transformsKey(changed) || transformsKey(nil) != "" {
+		t.Errorf("transforms keys do not tell the change")
+	}
+}

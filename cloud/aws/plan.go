@@ -171,6 +171,8 @@ type ruleCreate struct {
 type ruleModify struct {
 	arn  string
 	rule cloud.Rule
+	// resetTransforms removes the transforms the rule has and the model no longer wants.
+	resetTransforms bool
 }
 
 // AWS quotas a load balancer must fit (Application Load Balancer quotas, defaults).
@@ -210,8 +212,14 @@ func checkQuotas(d *desired) error {
 						wildcards += strings.Count(v, "*") + strings.Count(v, "?")
 					}
 				}
+				// A regular expression is one value, and its * and ? are not wildcards.
+				values += len(conditionRegexValues(c))
 			}
 			what := conditionsKey(albConditions(r.Conditions))
+			if n := len(r.Action.Forward); n > forwardTargetGroupQuota {
+				return fmt.Errorf("listener %d, rule %s: %d target groups exceed the AWS quota of %d target groups per forward action",
+					l.Port, what, n, forwardTargetGroupQuota)
+			}
 			if values > conditionValueQuota {
 				return fmt.Errorf("listener %d, rule %s: %d condition values exceed the AWS quota of %d condition values per rule "+
 					"(a prefix path counts twice: the path and everything under it)", l.Port, what, values, conditionValueQuota)
@@ -265,6 +273,19 @@ func conditionValues(c elbv2types.RuleCondition) []string {
 		return out
 	}
 	return c.Values
+}
+
+// conditionRegexValues are the regular expressions of one ALB condition.
+func conditionRegexValues(c elbv2types.RuleCondition) []string {
+	switch {
+	case c.HostHeaderConfig != nil:
+		return c.HostHeaderConfig.RegexValues
+	case c.PathPatternConfig != nil:
+		return c.PathPatternConfig.RegexValues
+	case c.HttpHeaderConfig != nil:
+		return c.HttpHeaderConfig.RegexValues
+	}
+	return nil
 }
 
 // makePlan diffs desired against actual. It is pure: no calls, no clock.
@@ -990,8 +1011,11 @@ func planRules(want []cloud.Rule, have []elbv2types.Rule, tgRef func(string) str
 			rp.creates = append(rp.creates, ruleCreate{rule: r, priority: prio.priority[i]})
 			continue
 		}
-		if actionsKey(matched[i].Actions) != actionsKey([]elbv2types.Action{albAction(r.Action, tgRef)}) {
-			rp.modify = append(rp.modify, ruleModify{arn: deref(matched[i].RuleArn), rule: r})
+		haveTransforms := transformsKey(matched[i].Transforms)
+		if actionsKey(matched[i].Actions) != actionsKey([]elbv2types.Action{albAction(r.Action, tgRef)}) ||
+			haveTransforms != transformsKey(albTransforms(r.Transforms)) {
+			rp.modify = append(rp.modify, ruleModify{arn: deref(matched[i].RuleArn), rule: r,
+				resetTransforms: len(r.Transforms) == 0 && haveTransforms != ""})
 		}
 	}
 	for k, r := range byKey {

@@ -1557,6 +1557,24 @@ func TestCheckQuotas(t *testing.T) {
 			d.listeners[1].Rules = []cloud.Rule{rule(host("*.a.example.com", "*.b.example.com"),
 				cloud.Condition{Type: cloud.ConditionPath, PathMatch: cloud.PathPattern, Values: []string{"/x/*/*", "/y/?/*"}})}
 		}, want: "quota of 5 wildcards per rule"},
+		{name: "regexes count as values, not wildcards", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(cloud.Condition{Type: cloud.ConditionHost, Regex: true, Values: []string{".*a*", ".*b*"}},
+				cloud.Condition{Type: cloud.ConditionPath, Regex: true, Values: []string{"^/x*?$", "^/y*?$", "^/z*?$"}})}
+		}},
+		{name: "6 values with regexes", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(cloud.Condition{Type: cloud.ConditionHost, Regex: true, Values: []string{".*a*", ".*b*"}},
+				cloud.Condition{Type: cloud.ConditionHeader, HeaderName: "h", Regex: true, Values: []string{"1", "2", "3", "4"}})}
+		}, want: "quota of 5 condition values per rule"},
+		{name: "5 target groups in a forward fit", mutate: func(d *desired) {
+			r := rule(host(testHost))
+			r.Action.Forward = slices.Repeat(r.Action.Forward, 5)
+			d.listeners[1].Rules = []cloud.Rule{r}
+		}},
+		{name: "6 target groups in a forward", mutate: func(d *desired) {
+			r := rule(host(testHost))
+			r.Action.Forward = slices.Repeat(r.Action.Forward, 6)
+			d.listeners[1].Rules = []cloud.Rule{r}
+		}, want: "quota of 5 target groups per forward action"},
 		{name: "26 certificates on a listener", mutate: func(d *desired) {
 			for i := range 24 {
 				d.listeners[1].certs = append(d.listeners[1].certs, fmt.Sprintf("%s%d", certC, i))

@@ -178,6 +178,9 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		}
 		d.listeners = append(d.listeners, dl)
 	}
+	if err := p.resolveExternalTargetGroups(ctx, d); err != nil {
+		return nil, nil, err
+	}
 	if err := checkQuotas(d); err != nil {
 		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
 	}

@@ -255,6 +255,24 @@ var _ = Describe("Ingress reconciler", func() {
 		expectAddress(ing, stack("early"))
 	})
 
+	It("reads the Services of a weighted forward action, and converges once they exist", func() {
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+		ing := newIngress(ns, "canary", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "split", 0))
+		ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{Name: "use-annotation"}
+		ing.Annotations = map[string]string{"alb.ingress.kubernetes.io/actions.split": `{"type":"forward","forwardConfig":{"targetGroups":[` +
+			`{"serviceName":"web","servicePort":80,"weight":90},{"serviceName":"web-canary","servicePort":"http","weight":10}]}}`}
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "ServiceNotFound").Should(ContainElement(ContainSubstring(ns + "/web-canary")))
+		Expect(provider.LoadBalancer(stack("canary"))).To(BeNil())
+
+		// The Service named only inside the action is watched: creating it converges the Ingress.
+		Expect(k8s.Create(ctx, service(ns, "web-canary", 80))).To(Succeed())
+		expectAddress(ing, stack("canary"))
+		fwd := provider.LoadBalancer(stack("canary")).Listeners[0].Rules[0].Action.Forward
+		Expect(fwd).To(Equal([]cloud.WeightedTargetGroup{{TargetGroupID: stack("canary") + "/web:80", Weight: 90},
+			{TargetGroupID: stack("canary") + "/web-canary:80", Weight: 10}}))
+	})
+
 	It("warns about an invalid annotation and leaves the load balancer as it is", func() {
 		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
 		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))

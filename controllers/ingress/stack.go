@@ -60,7 +60,14 @@ func indexByService(o client.Object) []string {
 func backendServices(ing *networkingv1.Ingress) []types.NamespacedName {
 	var out []types.NamespacedName
 	add := func(be *networkingv1.IngressBackend) {
-		if be != nil && be.Service != nil {
+		switch {
+		case be == nil || be.Service == nil:
+		case be.Service.Port.Name == useAnnotation:
+			// Not a Service: the Services are those its action forwards to.
+			for _, name := range actionServices(ing.Annotations, be.Service.Name) {
+				out = append(out, types.NamespacedName{Namespace: ing.Namespace, Name: name})
+			}
+		default:
 			out = append(out, types.NamespacedName{Namespace: ing.Namespace, Name: be.Service.Name})
 		}
 	}

@@ -234,7 +234,7 @@ func Translate(in Input) Output {
 			l.DefaultAction = sslRedirectAction(g.settings.SSLRedirect)
 		}
 		for _, r := range rules {
-			if !redirect && slices.Contains(r.ports, port) {
+			if !redirect && slices.Contains(r.ports, port) && keepRule(l, l.Rules, r.rule) {
 				r.rule.Priority = int32(len(l.Rules) + 1)
 				l.Rules = append(l.Rules, r.rule)
 			}
@@ -338,9 +338,12 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 
 // orderedRule is a rule before priorities are given, with the sort keys that order it.
 type orderedRule struct {
-	rule     cloud.Rule
+	rule cloud.Rule
+	// leading is a catch-all redirect listed first (LBC's older ssl-redirect pattern): it goes before the
+	// member's other rules, as it does in LBC, which keeps manifest order across hosts.
+	leading  bool
 	hostRank int // 0 exact host, 1 wildcard host, 2 any host
-	pathRank int // 0 exact, 1 prefix or pattern
+	pathRank int // 0 exact, 1 prefix, 2 ImplementationSpecific (manifest order)
 	pathLen  int
 	host     string
 	path     string
@@ -348,9 +351,16 @@ type orderedRule struct {
 }
 
 // compareRules orders rules as Ingress semantics need them on a first-match load balancer: exact hosts before
-// wildcard hosts before no host, exact paths before prefixes, and longer prefixes before shorter. Ties keep
-// member and spec order (the sort is stable), so the order never depends on map iteration.
+// wildcard hosts before no host, exact paths before prefixes, longer prefixes before shorter, then
+// ImplementationSpecific paths in manifest order, as LBC documents. Ties keep member and spec order (the sort
+// is stable), so the order never depends on map iteration.
 func compareRules(a, b orderedRule) int {
+	if a.leading != b.leading {
+		if a.leading {
+			return -1
+		}
+		return 1
+	}
 	return cmp.Or(
 		cmp.Compare(a.hostRank, b.hostRank),
 		cmp.Compare(a.host, b.host),
@@ -491,34 +501,38 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	}
 	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, nodeSelector: nodeSelector,
 		attributes: tgAttrs, m: m}
+	routes, err := newRoutes(a, backends)
+	if err != nil {
+		return nil, err
+	}
 
 	if ing.Spec.DefaultBackend != nil {
-		act, err := backends.forward(ing.Spec.DefaultBackend)
+		act, err := routes.action(ing.Spec.DefaultBackend)
 		if err != nil {
 			return nil, err
 		}
 		m.defaultAction = &act
 	}
-	for _, rule := range ing.Spec.Rules {
+	for i, rule := range ing.Spec.Rules {
 		if rule.HTTP == nil {
 			continue
 		}
-		for _, path := range rule.HTTP.Paths {
-			act, err := backends.forward(&path.Backend)
+		for j, path := range rule.HTTP.Paths {
+			r, err := routes.rule(rule.Host, path)
 			if err != nil {
 				return nil, err
 			}
-			r, err := orderRule(rule.Host, path, act)
-			if err != nil {
-				return nil, err
-			}
+			r.leading = i == 0 && j == 0 && leadingRedirect(r.rule)
 			m.rules = append(m.rules, r)
 		}
+	}
+	if err := routes.unused(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action) (orderedRule, error) {
+func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action, useRegex bool) (orderedRule, error) {
 	// Host names are case-insensitive: order by the lower-cased name so that "A.com" and "a.com" rules interleave
 	// by path length instead of "B.com" sorting between them.
 	host = strings.ToLower(host)
@@ -541,10 +555,19 @@ func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action)
 	case networkingv1.PathTypeExact:
 		match, r.pathRank = cloud.PathExact, 0
 	case networkingv1.PathTypeImplementationSpecific:
-		// The AWS Load Balancer Controller passes these through as ALB path patterns ("/*", "/api/*").
-		match = cloud.PathPattern
+		// The AWS Load Balancer Controller passes these through as ALB path patterns ("/*", "/api/*"), after the
+		// Exact and Prefix paths of the same host, in manifest order (the sort is stable and the keys tie).
+		match, r.pathRank, r.path = cloud.PathPattern, 2, ""
 	}
 	p := path.Path
+	if useRegex && match == cloud.PathPattern && p != "" {
+		// use-regex-path-match: the path after its leading / is a regular expression, as LBC reads it.
+		if !strings.HasPrefix(p, "/") || len(p) < 2 || len(p) > 129 {
+			return r, fmt.Errorf("regex path %q must be / followed by 1 to 128 characters of regular expression", p)
+		}
+		r.rule.Conditions = append(r.rule.Conditions, cloud.Condition{Type: cloud.ConditionPath, PathMatch: match, Values: []string{p[1:]}, Regex: true})
+		return r, nil
+	}
 	switch {
 	case p == "" && match == cloud.PathPattern:
 		// An omitted path means every path; the pattern "/" would match only the root.
@@ -563,7 +586,9 @@ func orderRule(host string, path networkingv1.HTTPIngressPath, act cloud.Action)
 	if match != cloud.PathPattern && strings.ContainsAny(p, "*?") {
 		return r, fmt.Errorf("path %q: * and ? are wildcards on a load balancer; use pathType ImplementationSpecific for a pattern", p)
 	}
-	r.pathLen = len(strings.TrimRight(p, "*"))
+	if match != cloud.PathPattern {
+		r.pathLen = len(strings.TrimRight(p, "*"))
+	}
 	r.rule.Conditions = append(r.rule.Conditions, cloud.Condition{Type: cloud.ConditionPath, PathMatch: match, Values: []string{p}})
 	return r, nil
 }

@@ -211,16 +211,41 @@ func TestTranslateRuleOrder(t *testing.T) {
 		{2, "a.example.com", cloud.PathExact, "/z", w},
 		{3, "a.example.com", cloud.PathPrefix, "/api/v1/x", w},
 		{4, "a.example.com", cloud.PathPrefix, "/api/v1", w},
-		// A pattern's length leaves out its trailing wildcard; equal lengths fall back to the path text.
-		{5, "a.example.com", cloud.PathPattern, "/api/*", w},
-		{6, "a.example.com", cloud.PathPrefix, "/same", a}, // equal keys keep spec order
-		{7, "a.example.com", cloud.PathPrefix, "/same", w},
-		{8, "a.example.com", cloud.PathPrefix, "/api", w},
-		{9, "a.example.com", cloud.PathPrefix, "/", w},
+		{5, "a.example.com", cloud.PathPrefix, "/same", a}, // equal keys keep spec order
+		{6, "a.example.com", cloud.PathPrefix, "/same", w},
+		{7, "a.example.com", cloud.PathPrefix, "/api", w},
+		{8, "a.example.com", cloud.PathPrefix, "/", w},
+		// ImplementationSpecific paths follow the host's Exact and Prefix paths, as in LBC.
+		{9, "a.example.com", cloud.PathPattern, "/api/*", w},
 		{10, "b.example.com", cloud.PathPrefix, "/", w},
 		{11, "*.example.com", cloud.PathPrefix, "/", w},
 		{12, "", cloud.PathPrefix, "/", w},
 	}))
+}
+
+func TestTranslateImplementationSpecificKeepsManifestOrder(t *testing.T) {
+	g := NewWithT(t)
+	pattern, prefix := networkingv1.PathTypeImplementationSpecific, networkingv1.PathTypePrefix
+	web, api := backend("web", 80), backend("api", 9000)
+	// Shortest first: a sort by length would put /api/v1/* first; LBC keeps the order the manifest gives.
+	ing := ingress("app", nil,
+		rule("a.example.com", httpPath("/*", pattern, web), httpPath("/api/*", pattern, api), httpPath("/api/v1/*", pattern, web),
+			httpPath("/x", prefix, api)),
+		rule("", httpPath("/b/*", pattern, web), httpPath("/a/long/path/*", pattern, api)))
+	out := Translate(input(ing))
+	g.Expect(out.Errors).To(BeEmpty())
+	w, a := "ns/app/web:80", "ns/app/api:9000"
+	want := []ruleView{
+		{1, "a.example.com", cloud.PathPrefix, "/x", a},
+		{2, "a.example.com", cloud.PathPattern, "/*", w},
+		{3, "a.example.com", cloud.PathPattern, "/api/*", a},
+		{4, "a.example.com", cloud.PathPattern, "/api/v1/*", w},
+		{5, "", cloud.PathPattern, "/b/*", w},
+		{6, "", cloud.PathPattern, "/a/long/path/*", a},
+	}
+	g.Expect(viewRules(listener(out.LoadBalancer, 80))).To(Equal(want))
+	// The same Ingress again, as after a restart: the same order.
+	g.Expect(viewRules(listener(Translate(input(ing)).LoadBalancer, 80))).To(Equal(want))
 }
 
 func TestTranslateRejectsResourceBackend(t *testing.T) {

@@ -46,13 +46,13 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 		before := provider.LoadBalancer(stack("app"))
 		ensures := provider.CallCount(fake.MethodEnsure, stack("app"))
 
-		// A source-IP restriction that a load balancer built without it would silently drop.
+		// Authentication that a load balancer built without it would silently drop.
 		Expect(update(ing, func(i *networkingv1.Ingress) {
-			i.Annotations = map[string]string{"alb.ingress.kubernetes.io/conditions.web": `[{"field":"source-ip","sourceIpConfig":{"values":["10.0.0.0/8"]}}]`}
+			i.Annotations = map[string]string{"alb.ingress.kubernetes.io/auth-type": "cognito"}
 			i.Spec.Rules[0].HTTP.Paths[0].Path = "/changed"
 		})).To(Succeed())
 		Eventually(warningNotes).WithArguments(ing, "UnsupportedAnnotation").
-			Should(ContainElement(ContainSubstring("alb.ingress.kubernetes.io/conditions.web")))
+			Should(ContainElement(ContainSubstring("alb.ingress.kubernetes.io/auth-type")))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(Equal(ensures))
 		Expect(provider.CallCount(fake.MethodDelete, stack("app"))).To(BeZero())
 		Expect(provider.LoadBalancer(stack("app"))).To(Equal(before))

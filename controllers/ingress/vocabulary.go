@@ -73,7 +73,7 @@ var lbcKeys = map[string]keyStatus{
 	// Listeners and rules.
 	"ssl-redirect":          implemented,
 	"mutual-authentication": refused,
-	"use-regex-path-match":  refused,
+	"use-regex-path-match":  implemented, // routing.go
 	"create-acm-cert":       refused,
 	"acm-pca-arn":           refused,
 	// Authentication.
@@ -117,7 +117,6 @@ var noOpValues = map[string]string{
 	"backend-protocol":           "HTTP",  // cloudlb's target groups are HTTP
 	"backend-protocol-version":   "HTTP1", // cloudlb sets no protocol version: ELBv2's default
 	"auth-type":                  "none",
-	"use-regex-path-match":       "false",
 	"enable-frontend-nlb":        "false",
 	"multi-cluster-target-group": "false",
 }
@@ -125,9 +124,9 @@ var noOpValues = map[string]string{
 // lbcFamilies are LBC's templated keys, by the prefix of their name: actions.${name}, conditions.${name} and
 // transforms.${name} (per backend), listener-attributes.${Protocol}-${Port}, target-control-port.${svc}.${port}.
 var lbcFamilies = map[string]keyStatus{
-	"actions.":             refused,
-	"conditions.":          refused,
-	"transforms.":          refused,
+	"actions.":             implemented, // routing.go
+	"conditions.":          implemented,
+	"transforms.":          implemented,
 	"listener-attributes.": implemented,
 	"target-control-port.": refused,
 }

@@ -24,6 +24,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annSuccessCodes: "200-299", annWAFv2ACLARN: "arn:aws:wafv2:us-east-1:1:regional/webacl/x/y",
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
+		annUseRegexPathMatch: "false",
 	}
 	maps.Copy(valid, lboptsValid)
 	var implementedKeys []string
@@ -41,10 +42,8 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 }
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
-	for _, k := range []string{"auth-type", "conditions.web",
-		"actions.ssl-redirect", "transforms.web", "jwt-validation",
-		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
-		"use-regex-path-match"} {
+	for _, k := range []string{"auth-type", "jwt-validation",
+		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol"} {
 		t.Run(k, func(t *testing.T) {
 			g := NewWithT(t)
 			bad := webIngress("bad", map[string]string{albPrefix + k: "x"})
@@ -79,7 +78,7 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 	g := NewWithT(t)
 	noOps := map[string]string{
 		albPrefix + "backend-protocol": "HTTP", albPrefix + "backend-protocol-version": "HTTP1", albPrefix + "auth-type": "none",
-		albPrefix + "use-regex-path-match": "false", albPrefix + "enable-frontend-nlb": "false",
+		albPrefix + "enable-frontend-nlb":        "false",
 		albPrefix + "multi-cluster-target-group": "false",
 	}
 	in := input(webIngress("app", noOps))
@@ -89,7 +88,7 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 	g.Expect(out.LoadBalancer).NotTo(BeNil())
 
 	for k, v := range map[string]string{"backend-protocol": "HTTPS", "backend-protocol-version": "GRPC", "auth-type": "cognito",
-		"use-regex-path-match": "true", "enable-frontend-nlb": "true", "multi-cluster-target-group": "true"} {
+		"enable-frontend-nlb": "true", "multi-cluster-target-group": "true"} {
 		out := Translate(input(webIngress("app", map[string]string{albPrefix + k: v})))
 		g.Expect(out.Errors[key("app")]).To(BeAssignableToTypeOf(&UnsupportedAnnotationError{}), k)
 	}
@@ -113,7 +112,7 @@ func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
 		{albPrefix + "Scheme", "annotation alb.ingress.kubernetes.io/Scheme (did you mean alb.ingress.kubernetes.io/scheme?)" + ignored},
 		{albPrefix + "targetgroup-attributes", "annotation alb.ingress.kubernetes.io/targetgroup-attributes (did you mean alb.ingress.kubernetes.io/target-group-attributes?)" + ignored},
 		{albPrefix + "group-name", "annotation alb.ingress.kubernetes.io/group-name (did you mean alb.ingress.kubernetes.io/group.name?)" + ignored},
-		{albPrefix + "action.redirect", "annotation alb.ingress.kubernetes.io/action.redirect (did you mean alb.ingress.kubernetes.io/actions.redirect, which cloudlb does not implement yet?)" + ignored},
+		{albPrefix + "action.redirect", "annotation alb.ingress.kubernetes.io/action.redirect (did you mean alb.ingress.kubernetes.io/actions.redirect?)" + ignored},
 		{"alb.ingress.kubernets.io/scheme", "annotation alb.ingress.kubernets.io/scheme (did you mean alb.ingress.kubernetes.io/scheme?)" + ignored},
 		{"cloudlb.io/scheme", "annotation cloudlb.io/scheme (did you mean alb.ingress.kubernetes.io/scheme?)" + ignored},
 		{albPrefix + "websocket-paths", "annotation alb.ingress.kubernetes.io/websocket-paths" + ignored},
