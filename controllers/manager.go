@@ -177,8 +177,8 @@ func serverOptions(o Options) (metricsserver.Options, webhook.Options) {
 	return metrics, webhook.Options{Port: o.Webhook.Port, Host: o.Webhook.Host, CertDir: o.Webhook.CertDir, TLSOpts: tlsOpts}
 }
 
-// stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, and its
-// alb.ingress.kubernetes.io/ annotations, which refuse the Ingresses routing to it until cloudlb reads them.
+// stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, its IP
+// families (IPv6 target groups), and its alb.ingress.kubernetes.io/ annotations (overrides of the Ingress's).
 func stripService(o any) (any, error) {
 	svc, ok := o.(*corev1.Service)
 	if !ok {
@@ -186,7 +186,7 @@ func stripService(o any) (any, error) {
 	}
 	svc.ManagedFields = nil
 	maps.DeleteFunc(svc.Annotations, func(k, _ string) bool { return !strings.HasPrefix(k, "alb.ingress.kubernetes.io/") })
-	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector}
+	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector, IPFamilies: svc.Spec.IPFamilies}
 	svc.Status = corev1.ServiceStatus{}
 	return svc, nil
 }

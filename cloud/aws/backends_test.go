@@ -81,7 +81,9 @@ var _ = Describe("Backend protocols and address families", func() {
 	groupOf := func(id string) elbv2types.TargetGroup {
 		GinkgoHelper()
 		tgs := ownedTargetGroups(stack)
-		i := slices.IndexFunc(tgs, func(tg elbv2types.TargetGroup) bool { return tagsOf(*tg.TargetGroupArn)[cloud.TagResource] == cloud.TagValue(id) })
+		i := slices.IndexFunc(tgs, func(tg elbv2types.TargetGroup) bool {
+			return tagsOf(*tg.TargetGroupArn)[cloud.TagResource] == cloud.TagValue(id)
+		})
 		Expect(i).To(BeNumerically(">=", 0))
 		return tgs[i]
 	}

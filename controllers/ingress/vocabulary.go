@@ -59,6 +59,9 @@ var lbcKeys = map[string]keyStatus{
 	strings.TrimPrefix(annTargetNodeLabels, albPrefix): implemented,
 	strings.TrimPrefix(annGroupName, albPrefix):        implemented,
 	strings.TrimPrefix(annGroupOrder, albPrefix):       implemented,
+	// backends.go
+	strings.TrimPrefix(annBackendProtocol, albPrefix):        implemented,
+	strings.TrimPrefix(annBackendProtocolVersion, albPrefix): implemented,
 
 	// Load balancer.
 	"customer-owned-ipv4-pool":            refused,
@@ -85,8 +88,6 @@ var lbcKeys = map[string]keyStatus{
 	"auth-session-timeout":            refused,
 	"jwt-validation":                  refused,
 	// Target groups.
-	"backend-protocol":           refused,
-	"backend-protocol-version":   refused,
 	"multi-cluster-target-group": refused,
 	// Frontend NLB.
 	"enable-frontend-nlb":                                refused,
@@ -113,8 +114,6 @@ var lbcKeys = map[string]keyStatus{
 // noOpValues are values of refused keys that ask for exactly what cloudlb always does (LBC's defaults), so they
 // are accepted: manifests written for LBC often spell the defaults out.
 var noOpValues = map[string]string{
-	"backend-protocol":           "HTTP",  // cloudlb's target groups are HTTP
-	"backend-protocol-version":   "HTTP1", // cloudlb sets no protocol version: ELBv2's default
 	"auth-type":                  "none",
 	"use-regex-path-match":       "false",
 	"enable-frontend-nlb":        "false",
