@@ -50,6 +50,8 @@ type Options struct {
 	GCConfirmAfter time.Duration
 	// GCMaxDeletions caps the stacks collected per pass; zero means ingress.DefaultGCMaxDeletions.
 	GCMaxDeletions int
+	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
+	DefaultTargetType cloud.TargetType
 	// ReconcileTimeout bounds each reconcile of a stack; zero means no deadline.
 	ReconcileTimeout        time.Duration
 	LeaderElection          bool
@@ -128,6 +130,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		DriftCheckInterval: o.DriftCheckInterval,
 		Timeout:            o.ReconcileTimeout,
 		Locks:              locks,
+		DefaultTargetType:  o.DefaultTargetType,
 	}
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err

@@ -53,6 +53,8 @@ type Reconciler struct {
 	Timeout time.Duration
 	// Locks is shared with the garbage collector; nil serialises nothing beyond the work queue.
 	Locks *StackLocks
+	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
+	DefaultTargetType cloud.TargetType
 
 	waits backoff
 }
@@ -147,7 +149,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		heldKeys[client.ObjectKeyFromObject(ing)] = true
 	}
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
-		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys})
+		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
+		DefaultTargetType: r.DefaultTargetType})
 	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {

@@ -109,22 +109,25 @@ var _ = Describe("The cloudlb chart", func() {
 			"additional properties 'replicaCount' not allowed"),
 		Entry("a tag that --default-tags cannot carry", install, []string{`defaultTags.team=a\,b`},
 			"at '/defaultTags/team'"),
+		Entry("a target type LBC does not have", install, []string{"defaultTargetType=alb"},
+			"at '/defaultTargetType'"),
 		Entry("replicas without leader election", install, []string{"leaderElection.enabled=false"},
 			"replicas > 1 needs leaderElection.enabled=true"),
 	)
 
 	It("passes AWS settings to the controller only when they are set", func() {
 		// The controller in this repository may not know these flags yet: unset values must not render them.
-		Expect(controllerArgs(render(install))).NotTo(ContainElement(MatchRegexp(`^--(aws-|default-tags)`)))
+		Expect(controllerArgs(render(install))).NotTo(ContainElement(MatchRegexp(`^--(aws-|default-tags|default-target-type)`)))
 
 		args := controllerArgs(render(install, "--set", "region=eu-west-1,vpcId=vpc-0abc,endpointURL=http://127.0.0.1:5000",
-			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34"))
+			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34", "--set", "defaultTargetType=ip"))
 		Expect(args).To(ContainElements(
 			"--aws-region=eu-west-1",
 			"--aws-vpc-id=vpc-0abc",
 			"--aws-endpoint-url=http://127.0.0.1:5000",
 			"--aws-max-retries=0",
 			"--default-tags=cost-center=12 34,team=platform", // sorted, so that renders are stable
+			"--default-target-type=ip",
 		))
 	})
 
