@@ -108,19 +108,16 @@ func (b *backendResolver) forService(key types.NamespacedName, svc *corev1.Servi
 	if s, ok := b.services[key]; ok {
 		return s, nil
 	}
+	own := maps.Clone(svc.Annotations)
+	maps.DeleteFunc(own, func(k, _ string) bool { return !serviceKeys[k] || k == annTargetType && b.classTargetType })
+	if len(own) == 0 {
+		return b.settings, nil
+	}
 	merged := maps.Clone(b.a)
 	if merged == nil {
 		merged = annotations{}
 	}
-	own := false
-	for k, v := range svc.Annotations {
-		if serviceKeys[k] && !(k == annTargetType && b.classTargetType) {
-			merged[k], own = v, true
-		}
-	}
-	if !own {
-		return b.settings, nil
-	}
+	maps.Copy(merged, own)
 	s, err := merged.backendSettings(b.in.DefaultTargetType)
 	if err != nil {
 		return s, fmt.Errorf("backend Service %s: %w", key, err)

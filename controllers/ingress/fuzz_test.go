@@ -3,7 +3,6 @@ package ingress
 import (
 	"cmp"
 	"errors"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"reflect"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/cloudlb/cloudlb/cloud"
 )
