@@ -174,6 +174,23 @@ func settleFamilies(lb *cloud.LoadBalancer, bindings []v1alpha1.TargetGroupBindi
 	}
 }
 
+// ipv6OnlyWarnings name the Services of m with ip targets and only the IPv6 family behind a load balancer that is
+// not dualstack: their IPv4 target group can get no target.
+func ipv6OnlyWarnings(in Input, lb *cloud.LoadBalancer, m *member) []string {
+	if strings.HasPrefix(string(lb.IPAddressType), string(cloud.IPAddressTypeDualStack)) {
+		return nil
+	}
+	var out []string
+	for _, b := range m.bindings {
+		svc := in.Services[types.NamespacedName{Namespace: b.ServiceNamespace, Name: b.ServiceName}]
+		if b.IPAddressType == cloud.TargetIPv6 && svc != nil && !slices.Contains(svc.Spec.IPFamilies, corev1.IPv4Protocol) {
+			out = append(out, fmt.Sprintf("service %s/%s has only the IPv6 family, whose endpoints cannot register in the IPv4 "+
+				"target group of a load balancer that is not dualstack: set ip-address-type dualstack", b.ServiceNamespace, b.ServiceName))
+		}
+	}
+	return out
+}
+
 // classTargetType says whether the IngressClassParams of ing's class set the target type, which then wins over a
 // backend Service's annotation as over the Ingress's.
 func classTargetType(in Input, ing *networkingv1.Ingress) bool {

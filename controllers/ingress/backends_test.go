@@ -236,6 +236,7 @@ func TestIPv6TargetGroups(t *testing.T) {
 		{"dualstack, ip, IPv4 Service", "dualstack", "ip", []corev1.IPFamily{corev1.IPv4Protocol}, ""},
 		{"dualstack, instance, IPv6 Service", "dualstack", "instance", []corev1.IPFamily{corev1.IPv6Protocol}, ""},
 		{"ipv4, ip, IPv6 Service", "", "ip", []corev1.IPFamily{corev1.IPv6Protocol}, ""},
+		{"ipv4, ip, dual-stack Service", "", "ip", []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -249,6 +250,11 @@ func TestIPv6TargetGroups(t *testing.T) {
 			g.Expect(out.Errors).To(BeEmpty())
 			g.Expect(out.LoadBalancer.TargetGroups[0].IPAddressType).To(Equal(tc.want))
 			g.Expect(out.Bindings[0].IPAddressType).To(Equal(tc.want))
+			if tc.name == "ipv4, ip, IPv6 Service" {
+				g.Expect(out.Warnings[key("app")]).To(ConsistOf(ContainSubstring("service ns/web has only the IPv6 family")))
+			} else {
+				g.Expect(out.Warnings[key("app")]).To(BeEmpty())
+			}
 		})
 	}
 

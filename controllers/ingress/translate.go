@@ -184,7 +184,7 @@ func Translate(in Input) Output {
 			continue
 		}
 		if out.Errors[key] == nil {
-			out.Warnings[key] = m.warnings
+			out.Warnings[key] = append(slices.Clone(m.warnings), ipv6OnlyWarnings(in, lb, m)...)
 		}
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
