@@ -1,7 +1,10 @@
 package ingress
 
 import (
+	"cmp"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -269,6 +272,51 @@ func TestIPv6TargetGroups(t *testing.T) {
 		g.Expect(out.Errors).To(BeEmpty())
 		for _, tg := range out.LoadBalancer.TargetGroups {
 			g.Expect(tg.IPAddressType).To(Equal(map[string]string{"ns/a/web:80": "ipv6", "ns/b/web:80": ""}[tg.ID]), tg.ID)
+		}
+	})
+}
+
+// FuzzBackendSettings holds the target group annotations to the parsers' contract (fuzz_test.go), and what they
+// accept to what a target group takes: one of its protocols and versions, and gRPC codes 0 to 99 for GRPC only.
+func FuzzBackendSettings(f *testing.F) {
+	f.Add(uint8(0), "", "", "", "")
+	f.Add(uint8(0xf), "HTTPS", "GRPC", "0-99", "health")
+	f.Add(uint8(0xf), "HTTP", "HTTP2", "200,302", "8080")
+	f.Add(uint8(0x6), "", "GRPC", "12-3", "")
+	f.Fuzz(func(t *testing.T, present uint8, proto, version, codes, port string) {
+		keys := []string{annBackendProtocol, annBackendProtocolVersion, annSuccessCodes, annHCPort}
+		a := annotations{}
+		var set []string
+		for i, v := range []string{proto, version, codes, port} {
+			if present&(1<<i) != 0 {
+				a[keys[i]] = v
+				set = append(set, keys[i])
+			}
+		}
+		s, err := a.backendSettings("")
+		if err != nil {
+			requireAnnotationError(t, err, set...)
+			return
+		}
+		if s.protocol != cloud.ProtocolHTTP && s.protocol != cloud.ProtocolHTTPS {
+			t.Fatalf("protocol %q", s.protocol)
+		}
+		switch s.version {
+		case "", cloud.ProtocolVersionHTTP2:
+			if s.hc.GRPCCodes != "" || !successCodesRE.MatchString(s.hc.SuccessCodes) {
+				t.Fatalf("version %q: codes %q, gRPC codes %q", s.version, s.hc.SuccessCodes, s.hc.GRPCCodes)
+			}
+		case cloud.ProtocolVersionGRPC:
+			for _, item := range strings.Split(s.hc.GRPCCodes, ",") {
+				lo, hi, _ := strings.Cut(item, "-")
+				l, lerr := strconv.Atoi(lo)
+				h, herr := strconv.Atoi(cmp.Or(hi, lo))
+				if lerr != nil || herr != nil || l < 0 || h > 99 || l > h || s.hc.SuccessCodes != "" {
+					t.Fatalf("gRPC codes %q, HTTP codes %q", s.hc.GRPCCodes, s.hc.SuccessCodes)
+				}
+			}
+		default:
+			t.Fatalf("version %q", s.version)
 		}
 	})
 }
