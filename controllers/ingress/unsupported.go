@@ -51,7 +51,8 @@ func (e *ClassParametersError) Error() string {
 }
 
 // unsupported returns why cloudlb cannot yet give ing what it asks for, or nil: refused annotations on the
-// Ingress, then refused ones on a backend Service (where LBC reads overrides such as auth-* and tags). Its class's parameters are judged by classAnnotations.
+// Ingress, then refused ones on a backend Service (where LBC reads overrides such as auth-* and tags). Its class's
+// parameters are judged by classAnnotations.
 func unsupported(in Input, ing *networkingv1.Ingress) error {
 	if keys := refusedKeys(ing.Annotations); len(keys) > 0 {
 		return &UnsupportedAnnotationError{Keys: keys}
