@@ -119,15 +119,13 @@ var _ = Describe("The cloudlb chart", func() {
 
 	It("passes AWS settings to the controller only when they are set", func() {
 		// The controller in this repository may not know these flags yet: unset values must not render them.
-		Expect(controllerArgs(render(install))).NotTo(ContainElement(MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group)`)))
+		Expect(controllerArgs(render(install))).NotTo(ContainElement(
+			MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group|default-target-type)`)))
 
 		args := controllerArgs(render(install, "--set", "region=eu-west-1,vpcId=vpc-0abc,endpointURL=http://127.0.0.1:5000",
 			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34",
-			"--set", "externalManagedTags={billing,owner},watchNamespace=shop,disableIngressGroupNameAnnotation=true"))
-		Expect(controllerArgs(render(install))).NotTo(ContainElement(MatchRegexp(`^--(aws-|default-tags|default-target-type)`)))
-
-		args := controllerArgs(render(install, "--set", "region=eu-west-1,vpcId=vpc-0abc,endpointURL=http://127.0.0.1:5000",
-			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34", "--set", "defaultTargetType=ip"))
+			"--set", "externalManagedTags={billing,owner},watchNamespace=shop,disableIngressGroupNameAnnotation=true",
+			"--set", "defaultTargetType=ip"))
 		Expect(args).To(ContainElements(
 			"--aws-region=eu-west-1",
 			"--aws-vpc-id=vpc-0abc",
