@@ -233,7 +233,18 @@ type TargetGroup struct {
 	// Attributes are target group attributes to set (deregistration_delay.timeout_seconds, ...); others are
 	// left alone.
 	Attributes map[string]string `json:",omitempty"`
+	// ProtocolVersion is HTTP2 or GRPC; empty is HTTP1, the cloud's default.
+	ProtocolVersion string `json:",omitempty"`
+	// IPAddressType is ipv6 for a group of IPv6 targets; empty is ipv4.
+	IPAddressType string `json:",omitempty"`
 }
+
+// Target group protocol versions and address types besides the defaults.
+const (
+	ProtocolVersionHTTP2 = "HTTP2"
+	ProtocolVersionGRPC  = "GRPC"
+	TargetIPv6           = "ipv6"
+)
 
 // HealthCheck says how a target group probes its targets.
 type HealthCheck struct {
@@ -247,6 +258,9 @@ type HealthCheck struct {
 	UnhealthyThresholdCount int32
 	// SuccessCodes are HTTP codes such as "200" or "200-299" or "200,302".
 	SuccessCodes string
+	// GRPCCodes are gRPC status codes ("12", "0-99", "0,12") for a GRPC group; when set, they are the matcher and
+	// SuccessCodes is unused.
+	GRPCCodes string `json:",omitempty"`
 }
 
 // Target is one member of a target group: an IP address or an instance ID, on a port.

@@ -50,6 +50,8 @@ type Options struct {
 	GCConfirmAfter time.Duration
 	// GCMaxDeletions caps the stacks collected per pass; zero means ingress.DefaultGCMaxDeletions.
 	GCMaxDeletions int
+	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
+	DefaultTargetType cloud.TargetType
 	// ReconcileTimeout bounds each reconcile of a stack; zero means no deadline.
 	ReconcileTimeout        time.Duration
 	LeaderElection          bool
@@ -141,6 +143,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		DriftCheckInterval: o.DriftCheckInterval,
 		Timeout:            o.ReconcileTimeout,
 		Locks:              locks,
+		DefaultTargetType:  o.DefaultTargetType,
 
 		ExternalManagedTags:        o.ExternalManagedTags,
 		DisableGroupNameAnnotation: o.DisableIngressGroupNameAnnotation,
@@ -194,8 +197,8 @@ func serverOptions(o Options) (metricsserver.Options, webhook.Options) {
 	return metrics, webhook.Options{Port: o.Webhook.Port, Host: o.Webhook.Host, CertDir: o.Webhook.CertDir, TLSOpts: tlsOpts}
 }
 
-// stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, and its
-// alb.ingress.kubernetes.io/ annotations, which refuse the Ingresses routing to it until cloudlb reads them.
+// stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, its IP
+// families (IPv6 target groups), and its alb.ingress.kubernetes.io/ annotations (overrides of the Ingress's).
 func stripService(o any) (any, error) {
 	svc, ok := o.(*corev1.Service)
 	if !ok {
@@ -203,7 +206,7 @@ func stripService(o any) (any, error) {
 	}
 	svc.ManagedFields = nil
 	maps.DeleteFunc(svc.Annotations, func(k, _ string) bool { return !strings.HasPrefix(k, "alb.ingress.kubernetes.io/") })
-	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector}
+	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector, IPFamilies: svc.Spec.IPFamilies}
 	svc.Status = corev1.ServiceStatus{}
 	return svc, nil
 }

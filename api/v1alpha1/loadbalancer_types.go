@@ -90,6 +90,9 @@ type TargetGroupBinding struct {
 	// NodeSelector restricts instance targets to nodes with these labels.
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// IPAddressType is ipv6 for a target group of IPv6 addresses; empty is ipv4.
+	// +optional
+	IPAddressType string `json:"ipAddressType,omitempty"`
 }
 
 // LoadBalancer is the controller's record of one cloud load balancer: a read-only view for kubectl.

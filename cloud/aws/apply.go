@@ -64,7 +64,7 @@ func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Statu
 			HealthCheckTimeoutSeconds:  ptr(hc.TimeoutSeconds),
 			HealthyThresholdCount:      ptr(hc.HealthyThresholdCount),
 			UnhealthyThresholdCount:    ptr(hc.UnhealthyThresholdCount),
-			Matcher:                    &elbv2types.Matcher{HttpCode: ptr(hc.SuccessCodes)},
+			Matcher:                    matcher(hc),
 		}); err != nil {
 			return cloud.Status{}, nil, fmt.Errorf("modifying target group %s: %w", m.want.ID, classify(err))
 		}
@@ -177,7 +177,7 @@ func (p *Provider) applySecurityGroup(ctx context.Context, d *desired, sp *sgPla
 
 func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.TargetGroup) (string, error) {
 	hc := tg.HealthCheck
-	out, err := p.c.ELBV2.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
+	in := &elbv2.CreateTargetGroupInput{
 		Name:                       ptr(d.tgNames[tg.ID]),
 		Protocol:                   elbv2types.ProtocolEnum(tg.Protocol),
 		Port:                       ptr(tg.Port),
@@ -191,14 +191,30 @@ func (p *Provider) createTargetGroup(ctx context.Context, d *desired, tg cloud.T
 		HealthCheckTimeoutSeconds:  ptr(hc.TimeoutSeconds),
 		HealthyThresholdCount:      ptr(hc.HealthyThresholdCount),
 		UnhealthyThresholdCount:    ptr(hc.UnhealthyThresholdCount),
-		Matcher:                    &elbv2types.Matcher{HttpCode: ptr(hc.SuccessCodes)},
+		Matcher:                    matcher(hc),
 		Tags:                       tgTags(d, tg).elbv2(),
-	})
+	}
+	// Left out at their defaults (HTTP1, ipv4), so that a group is created exactly as before these existed.
+	if tg.ProtocolVersion != "" {
+		in.ProtocolVersion = ptr(tg.ProtocolVersion)
+	}
+	if tg.IPAddressType != "" {
+		in.IpAddressType = elbv2types.TargetGroupIpAddressTypeEnum(tg.IPAddressType)
+	}
+	out, err := p.c.ELBV2.CreateTargetGroup(ctx, in)
 	if err != nil {
 		return "", classify(err)
 	}
 	p.created.add(d.lb.Stack, deref(out.TargetGroups[0].TargetGroupArn))
 	return deref(out.TargetGroups[0].TargetGroupArn), nil
+}
+
+// matcher is a health check's success codes: gRPC codes for a GRPC group, HTTP codes otherwise.
+func matcher(hc cloud.HealthCheck) *elbv2types.Matcher {
+	if hc.GRPCCodes != "" {
+		return &elbv2types.Matcher{GrpcCode: ptr(hc.GRPCCodes)}
+	}
+	return &elbv2types.Matcher{HttpCode: ptr(hc.SuccessCodes)}
 }
 
 func (p *Provider) applyLoadBalancer(ctx context.Context, d *desired, pl *plan, sgIDs []string) (elbv2types.LoadBalancer, error) {

@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -625,7 +626,7 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 		}
 		if have == nil {
 			for _, old := range a.targetGroups {
-				if old.tags[cloud.TagResource] == cloud.TagValue(want.ID) && string(old.tg.TargetType) == string(want.TargetType) {
+				if old.tags[cloud.TagResource] == cloud.TagValue(want.ID) && sameTargets(old.tg, want) {
 					pl.copyTargets[want.ID] = deref(old.tg.TargetGroupArn)
 				}
 			}
@@ -656,11 +657,11 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 	for id, arn := range pl.tgServing {
 		servingFor[arn] = id
 	}
-	wantType := map[string]cloud.TargetType{}
+	wantTG := map[string]cloud.TargetGroup{}
 	// Tags hold cloud.TagValue(id); the plan's maps are keyed by the model's IDs.
 	modelID := map[string]string{}
 	for _, want := range d.lb.TargetGroups {
-		wantType[want.ID] = want.TargetType
+		wantTG[want.ID] = want
 		modelID[cloud.TagValue(want.ID)] = want.ID
 	}
 	for _, tg := range a.targetGroups {
@@ -676,9 +677,8 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 			if servingFor[arn] != "" {
 				id = servingFor[arn]
 			}
-			// Target syncs keep it in step only with targets of its own type: IPs do not register in an instance
-			// group, nor instance IDs in an IP group.
-			if t, ok := wantType[id]; ok && string(t) == string(tg.tg.TargetType) {
+			// Target syncs keep it in step only with targets it can take.
+			if want, ok := wantTG[id]; ok && sameTargets(tg.tg, want) {
 				pl.mirrors[id] = append(pl.mirrors[id], arn)
 			}
 		case !kept[arn]:
@@ -709,7 +709,8 @@ func planSwitch(d *desired, a *actual, pl *plan, id string, have, old *tgState, 
 		}
 		// A replacement made before a crash could copy the old group's targets has none: target syncs would
 		// not fill it either, since to them nothing changed.
-		if sameID && have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType {
+		if sameID && have != nil && a.health[deref(have.tg.TargetGroupArn)].targets == 0 && have.tg.TargetType == old.tg.TargetType &&
+			family(have.tg) == family(old.tg) {
 			pl.copyTargets[id] = oldARN
 		}
 	}
@@ -839,7 +840,29 @@ func healthCheckMatches(tg elbv2types.TargetGroup, hc cloud.HealthCheck) bool {
 		deref(tg.HealthCheckTimeoutSeconds) == hc.TimeoutSeconds &&
 		deref(tg.HealthyThresholdCount) == hc.HealthyThresholdCount &&
 		deref(tg.UnhealthyThresholdCount) == hc.UnhealthyThresholdCount &&
-		tg.Matcher != nil && deref(tg.Matcher.HttpCode) == hc.SuccessCodes
+		matcherMatches(tg.Matcher, hc)
+}
+
+func matcherMatches(m *elbv2types.Matcher, hc cloud.HealthCheck) bool {
+	switch {
+	case m == nil:
+		return false
+	case hc.GRPCCodes != "":
+		return deref(m.GrpcCode) == hc.GRPCCodes
+	default:
+		return deref(m.HttpCode) == hc.SuccessCodes
+	}
+}
+
+// sameTargets says whether targets of group have can go into a group as want asks for: the same kind of
+// target (IPs do not register in an instance group, nor instance IDs in an IP group) of the same address family.
+func sameTargets(have elbv2types.TargetGroup, want cloud.TargetGroup) bool {
+	return string(have.TargetType) == string(want.TargetType) && family(have) == cmp.Or(want.IPAddressType, "ipv4")
+}
+
+// family is a target group's address family; ipv4 when not reported.
+func family(tg elbv2types.TargetGroup) string {
+	return cmp.Or(string(tg.IpAddressType), "ipv4")
 }
 
 func planLoadBalancer(d *desired, a *actual, pl *plan) error {

@@ -146,10 +146,17 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 	}
 	for _, tg := range lb.TargetGroups {
 		// The name hashes what AWS cannot change in place and that matters, so that a change makes a new group
-		// alongside the old: protocol and target type. Not the port: targets are registered with their own
+		// alongside the old: protocol, target type, protocol version, address family. Not the port: targets are registered with their own
 		// ports, so the group's port is only a default and a stale one is harmless. And the load balancer's
 		// name: an ALB target group serves one load balancer only, so a replacement needs its own groups.
 		key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s", p.opts.ClusterName, lb.Stack, lb.Name, tg.ID, tg.Protocol, tg.TargetType)
+		// Protocol version and address family are immutable too; added only when set, so that the names of
+		// groups made before they existed do not change.
+		for _, v := range []string{tg.ProtocolVersion, tg.IPAddressType} {
+			if v != "" {
+				key += "\x00" + v
+			}
+		}
 		_, rest, _ := strings.Cut(tg.ID, "/")
 		d.tgNames[tg.ID] = cloud.Name(key, "k8s", rest)
 	}

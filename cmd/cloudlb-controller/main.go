@@ -30,7 +30,7 @@ func main() {
 
 func run() error {
 	var o controllers.Options
-	var cloudProvider, defaultTags, externalTags, clusterID string
+	var cloudProvider, defaultTags, externalTags, clusterID, defaultTargetType string
 	var awsOpts cloudaws.Options
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster; tags every cloud resource and scopes ownership (required).")
@@ -61,6 +61,8 @@ func run() error {
 		"How long a load balancer replaced by another (new name or scheme) keeps serving, so that DNS can follow, before it is deleted.")
 	flag.DurationVar(&awsOpts.TargetGroupHealthWait, "target-group-health-wait", 2*time.Minute,
 		"How long rules stay on a replaced target group while its replacement has no healthy target; then they switch with a warning.")
+	flag.StringVar(&defaultTargetType, "default-target-type", string(cloud.TargetTypeInstance),
+		"Target type of backends without a target-type annotation: instance or ip.")
 	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; they win over the tags an Ingress or its class asks for.")
 	flag.StringVar(&externalTags, "external-managed-tags", "",
 		"Tag keys, comma-separated, that something else manages: cloudlb never adds, changes or removes them, and refuses Ingresses that set them.")
@@ -95,6 +97,9 @@ func run() error {
 	}
 	if o.GCMaxDeletions < 1 {
 		return errors.New("--gc-max-deletions must be at least 1")
+	}
+	if o.DefaultTargetType = cloud.TargetType(defaultTargetType); o.DefaultTargetType != cloud.TargetTypeInstance && o.DefaultTargetType != cloud.TargetTypeIP {
+		return errors.New("--default-target-type must be instance or ip")
 	}
 	if o.ReconcileTimeout < 0 {
 		return errors.New("--reconcile-timeout must not be negative")

@@ -264,13 +264,19 @@ func (a annotations) tags() (map[string]string, error) {
 
 var successCodesRE = regexp.MustCompile(`^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$`)
 
-func (a annotations) healthCheck() (cloud.HealthCheck, error) {
+// healthCheck reads the health check of a target group of protocol proto and version (backends.go): its
+// protocol defaults to proto, and a GRPC group's path and codes to LBC's gRPC defaults. A named port is kept as
+// a name, for the backend's Service to resolve.
+func (a annotations) healthCheck(proto cloud.Protocol, version string) (cloud.HealthCheck, error) {
 	hc := cloud.HealthCheck{Port: "traffic-port", Path: "/", SuccessCodes: "200"}
-	proto, err := a.oneOf(annHCProtocol, string(cloud.ProtocolHTTP), "HTTP", "HTTPS")
+	if version == cloud.ProtocolVersionGRPC {
+		hc = cloud.HealthCheck{Port: "traffic-port", Path: grpcHealthCheckPath, GRPCCodes: "12"}
+	}
+	hcProto, err := a.oneOf(annHCProtocol, string(proto), "HTTP", "HTTPS")
 	if err != nil {
 		return hc, err
 	}
-	hc.Protocol = cloud.Protocol(proto)
+	hc.Protocol = cloud.Protocol(hcProto)
 	if v, ok := a[annHCPath]; ok {
 		if !strings.HasPrefix(v, "/") || len(v) > 1024 {
 			return hc, a.fail(annHCPath, "must start with / and be at most 1024 characters")
@@ -279,11 +285,15 @@ func (a annotations) healthCheck() (cloud.HealthCheck, error) {
 	}
 	if v, ok := a[annHCPort]; ok && v != "traffic-port" {
 		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 1 || n > 65535 {
-			return hc, a.fail(annHCPort, "must be traffic-port or a port from 1 to 65535")
+		switch {
+		case perr != nil && len(validation.IsValidPortName(v)) == 0:
+			hc.Port = v
+		case perr != nil || n < 1 || n > 65535:
+			return hc, a.fail(annHCPort, "must be traffic-port, a port from 1 to 65535 or the name of a port of the Service")
+		default:
+			// Atoi accepts "+80" and "080", which the cloud does not: pass on the canonical form.
+			hc.Port = strconv.Itoa(n)
 		}
-		// Atoi accepts "+80" and "080", which the cloud does not: pass on the canonical form.
-		hc.Port = strconv.Itoa(n)
 	}
 	if hc.IntervalSeconds, err = a.int32In(annHCInterval, 15, 5, 300); err != nil {
 		return hc, err
@@ -304,7 +314,11 @@ func (a annotations) healthCheck() (cloud.HealthCheck, error) {
 	if hc.UnhealthyThresholdCount, err = a.int32In(annUnhealthyCount, 2, 2, 10); err != nil {
 		return hc, err
 	}
-	if v, ok := a[annSuccessCodes]; ok {
+	if v, ok := a[annSuccessCodes]; ok && version == cloud.ProtocolVersionGRPC {
+		if hc.GRPCCodes, err = a.grpcCodes(); err != nil {
+			return hc, err
+		}
+	} else if ok {
 		v = strings.ReplaceAll(v, " ", "")
 		if !successCodesRE.MatchString(v) || !successCodesInRange(v) {
 			return hc, a.fail(annSuccessCodes, `must be HTTP codes from 200 to 499 such as "200", "200,302" or "200-299"`)

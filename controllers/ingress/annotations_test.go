@@ -165,7 +165,7 @@ func TestHealthCheck(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			got, err := tc.ann.healthCheck()
+			got, err := tc.ann.healthCheck(cloud.ProtocolHTTP, "")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(got).To(Equal(tc.want))
 		})
@@ -185,7 +185,8 @@ func TestHealthCheckInvalid(t *testing.T) {
 		{annotations{annHCPath: "/" + strings.Repeat("p", 1024)}, annHCPath, ""},
 		{annotations{annHCPort: "0"}, annHCPort, ""},
 		{annotations{annHCPort: "65536"}, annHCPort, ""},
-		{annotations{annHCPort: "http"}, annHCPort, ""},
+		{annotations{annHCPort: "http_port"}, annHCPort, ""}, // not a port name
+		{annotations{annHCPort: "-http"}, annHCPort, ""},
 		{annotations{annHCPort: ""}, annHCPort, ""},
 		{annotations{annHCInterval: "4", annHCTimeout: "2"}, annHCInterval, ""},
 		{annotations{annHCInterval: "301"}, annHCInterval, ""},
@@ -215,7 +216,7 @@ func TestHealthCheckInvalid(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.ann), func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := tc.ann.healthCheck()
+			_, err := tc.ann.healthCheck(cloud.ProtocolHTTP, "")
 			expectAnnotationError(g, err, tc.blamed)
 			g.Expect(err.Error()).To(ContainSubstring(tc.because))
 		})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -96,13 +97,15 @@ func FuzzHealthCheck(f *testing.F) {
 				set = append(set, hcKeys[i])
 			}
 		}
-		hc, err := a.healthCheck()
+		hc, err := a.healthCheck(cloud.ProtocolHTTP, "")
 		if err != nil {
 			requireAnnotationError(t, err, set...)
 			return
 		}
-		if n, err := strconv.Atoi(hc.Port); hc.Port != "traffic-port" && (err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != hc.Port) {
-			t.Fatalf("port %q is not traffic-port or a canonical port number", hc.Port)
+		n, nerr := strconv.Atoi(hc.Port)
+		named := nerr != nil && len(validation.IsValidPortName(hc.Port)) == 0
+		if hc.Port != "traffic-port" && !named && (nerr != nil || n < 1 || n > 65535 || strconv.Itoa(n) != hc.Port) {
+			t.Fatalf("port %q is not traffic-port, a port name or a canonical port number", hc.Port)
 		}
 		switch {
 		case hc.Protocol != cloud.ProtocolHTTP && hc.Protocol != cloud.ProtocolHTTPS:

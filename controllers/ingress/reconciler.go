@@ -59,6 +59,8 @@ type Reconciler struct {
 	// WatchNamespace, when set, is the only namespace the cache sees: applied members of other namespaces are
 	// held as they were applied, never taken for gone.
 	WatchNamespace string
+	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
+	DefaultTargetType cloud.TargetType
 
 	waits backoff
 	moves backoff
@@ -165,7 +167,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	}
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
 		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
-		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation})
+		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation,
+		DefaultTargetType: r.DefaultTargetType})
 	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {

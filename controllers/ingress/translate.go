@@ -49,6 +49,8 @@ type Input struct {
 	ExternalManagedTags []string
 	// DisableGroupNameAnnotation refuses group.name to Ingresses not already applied members of its group.
 	DisableGroupNameAnnotation bool
+	// DefaultTargetType is the target type of a backend whose annotations set none; empty means instance.
+	DefaultTargetType cloud.TargetType
 }
 
 // errHeld leaves a held member's part of the load balancer as it was applied.
@@ -140,7 +142,7 @@ func Translate(in Input) Output {
 	accepted := map[types.NamespacedName]*member{}
 	for _, ing := range precedence {
 		key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
-		if n := unknownAnnotations(ing.Annotations); n != "" && !in.Held[key] {
+		if n := notices(in, ing); n != "" && !in.Held[key] {
 			out.Notices[key] = n
 		}
 		m, err := fresh[key].m, fresh[key].err
@@ -186,7 +188,7 @@ func Translate(in Input) Output {
 			continue
 		}
 		if out.Errors[key] == nil {
-			out.Warnings[key] = m.warnings
+			out.Warnings[key] = append(slices.Clone(m.warnings), ipv6OnlyWarnings(in, lb, m)...)
 		}
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
@@ -250,6 +252,7 @@ func Translate(in Input) Output {
 	lb.TargetGroups = slices.CompactFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) bool { return a.ID == b.ID })
 	slices.SortFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) int { return cmp.Compare(a.ID, b.ID) })
 	out.Bindings = slices.CompactFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) bool { return a.ID == b.ID })
+	settleFamilies(lb, out.Bindings)
 	out.LoadBalancer = lb
 	return out
 }
@@ -483,24 +486,12 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		return nil, err
 	}
 
-	targetType, err := a.oneOf(annTargetType, string(cloud.TargetTypeInstance), string(cloud.TargetTypeInstance), string(cloud.TargetTypeIP))
+	// Read once for the Ingress, so that an invalid value fails it whatever its backends.
+	tgSettings, err := a.backendSettings(in.DefaultTargetType)
 	if err != nil {
 		return nil, err
 	}
-	hc, err := a.healthCheck()
-	if err != nil {
-		return nil, err
-	}
-	nodeSelector, err := a.nodeSelector()
-	if err != nil {
-		return nil, err
-	}
-	tgAttrs, err := a.attributes(annTGAttributes)
-	if err != nil {
-		return nil, err
-	}
-	backends := &backendResolver{in: in, ing: ing, targetType: cloud.TargetType(targetType), hc: hc, nodeSelector: nodeSelector,
-		attributes: tgAttrs, m: m}
+	backends := &backendResolver{in: in, ing: ing, a: a, settings: tgSettings, classTargetType: classTargetType(in, ing), m: m}
 	routes, err := newRoutes(a, backends)
 	if err != nil {
 		return nil, err
@@ -611,13 +602,16 @@ func certificateHosts(ing *networkingv1.Ingress) []string {
 
 // backendResolver turns Ingress backends into forward actions and target groups.
 type backendResolver struct {
-	in           Input
-	ing          *networkingv1.Ingress
-	targetType   cloud.TargetType
-	hc           cloud.HealthCheck
-	nodeSelector map[string]string
-	attributes   map[string]string
-	m            *member
+	in  Input
+	ing *networkingv1.Ingress
+	// a are the Ingress's annotations with its class's values; settings what they say for target groups.
+	a        annotations
+	settings backendSettings
+	// classTargetType: the class sets the target type, which a Service does not override.
+	classTargetType bool
+	// services caches the settings of Services that override some (backends.go).
+	services map[types.NamespacedName]backendSettings
+	m        *member
 }
 
 func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action, error) {
@@ -646,17 +640,28 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 		return cloud.Action{}, &ServiceError{Service: key, Port: portRef, Missing: "port"}
 	}
 
+	s, err := b.forService(key, svc)
+	if err != nil {
+		return cloud.Action{}, err
+	}
 	tg := cloud.TargetGroup{
-		ID:          fmt.Sprintf("%s/%s/%s:%d", b.ing.Namespace, b.ing.Name, svc.Name, sp.Port),
-		Protocol:    cloud.ProtocolHTTP,
-		TargetType:  b.targetType,
-		HealthCheck: b.hc,
-		Attributes:  b.attributes,
+		ID:              fmt.Sprintf("%s/%s/%s:%d", b.ing.Namespace, b.ing.Name, svc.Name, sp.Port),
+		Protocol:        s.protocol,
+		ProtocolVersion: s.version,
+		TargetType:      s.targetType,
+		HealthCheck:     s.hc,
+		Attributes:      s.attributes,
+	}
+	if tg.HealthCheck.Port, err = healthCheckPort(s.hc, s.targetType, key, svc); err != nil {
+		return cloud.Action{}, err
+	}
+	if s.targetType == cloud.TargetTypeIP && ipv6Service(svc) {
+		tg.IPAddressType = cloud.TargetIPv6
 	}
 	switch {
-	case b.targetType == cloud.TargetTypeIP && sp.TargetPort.IntValue() > 0:
+	case s.targetType == cloud.TargetTypeIP && sp.TargetPort.IntValue() > 0:
 		tg.Port = int32(sp.TargetPort.IntValue())
-	case b.targetType == cloud.TargetTypeIP:
+	case s.targetType == cloud.TargetTypeIP:
 		// A named target port resolves per endpoint; the group's own port is only a default.
 		tg.Port = sp.Port
 	case sp.NodePort > 0:
@@ -668,7 +673,7 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 	}
 	b.m.targetGroups = append(b.m.targetGroups, tg)
 	b.m.bindings = append(b.m.bindings, v1alpha1.TargetGroupBinding{ID: tg.ID, ServiceNamespace: key.Namespace, ServiceName: key.Name,
-		ServicePort: sp.Port, TargetType: string(b.targetType), NodeSelector: b.nodeSelector})
+		ServicePort: sp.Port, TargetType: string(s.targetType), NodeSelector: s.nodeSelector, IPAddressType: tg.IPAddressType})
 	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}}}, nil
 }
 

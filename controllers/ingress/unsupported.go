@@ -27,7 +27,7 @@ func (e *UnsupportedAnnotationError) Error() string {
 		noun += "s"
 	}
 	if e.Service != "" {
-		return fmt.Sprintf("backend Service %s has %s %s, and cloudlb does not read annotations from Services yet",
+		return fmt.Sprintf("backend Service %s has %s %s, which cloudlb does not implement on a Service yet",
 			e.Service, noun, strings.Join(e.Keys, ", "))
 	}
 	return fmt.Sprintf("cloudlb does not implement %s %s yet", noun, strings.Join(e.Keys, ", "))
@@ -51,8 +51,8 @@ func (e *ClassParametersError) Error() string {
 }
 
 // unsupported returns why cloudlb cannot yet give ing what it asks for, or nil: refused annotations on the
-// Ingress, then alb.ingress.kubernetes.io/ annotations on a backend Service (where LBC reads overrides such as
-// auth-*, healthcheck-* and target-type). Its class's parameters are judged by classAnnotations.
+// Ingress, then refused ones on a backend Service (where LBC reads overrides such as auth-* and tags). Its class's
+// parameters are judged by classAnnotations.
 func unsupported(in Input, ing *networkingv1.Ingress) error {
 	if keys := refusedKeys(ing.Annotations); len(keys) > 0 {
 		return &UnsupportedAnnotationError{Keys: keys}
@@ -64,10 +64,11 @@ func unsupported(in Input, ing *networkingv1.Ingress) error {
 			continue
 		}
 		seen = append(seen, s)
-		// cloudlb reads no annotations from Services yet; a refused key's no-op value is still what cloudlb does.
+		// A refused key's no-op value is still what cloudlb does. Keys nothing reads from a Service are noticed
+		// (serviceNotice), as LBC ignores them.
 		keys := refusedKeys(svc.Annotations)
 		for k := range svc.Annotations {
-			if st := statusOf(k); strings.HasPrefix(k, albPrefix) && (st == implemented || st == unknownKey) {
+			if serviceRefused[k] {
 				keys = append(keys, k)
 			}
 		}

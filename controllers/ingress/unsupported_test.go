@@ -76,6 +76,21 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 		expectAddress(ing, stack("app"))
 	})
 
+	It("applies a backend Service's override when its annotation changes", func() {
+		svc := service(ns, "grpc", 80)
+		Expect(k8s.Create(ctx, svc)).To(Succeed())
+		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "grpc", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		expectAddress(ing, stack("app"))
+		Expect(provider.LoadBalancer(stack("app")).TargetGroups[0].ProtocolVersion).To(BeEmpty())
+
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(svc), svc)).To(Succeed())
+		svc.Annotations = map[string]string{"alb.ingress.kubernetes.io/backend-protocol-version": "GRPC"}
+		Expect(k8s.Update(ctx, svc)).To(Succeed())
+		Eventually(func() cloud.TargetGroup { return provider.LoadBalancer(stack("app")).TargetGroups[0] }).Should(And(
+			HaveField("ProtocolVersion", "GRPC"), HaveField("HealthCheck.GRPCCodes", "12")))
+	})
+
 	It("warns about unknown keys on each change, even when nothing is applied", func() {
 		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
 		ing.Annotations = map[string]string{"alb.ingress.kubernetes.io/healthcheck-pth": "/healthz"}

@@ -65,6 +65,9 @@ var lbcKeys = map[string]keyStatus{
 	strings.TrimPrefix(annMinCapacity, albPrefix):  implemented,
 	strings.TrimPrefix(annPrefixLists, albPrefix):  implemented,
 	strings.TrimPrefix(annWAFv2ACLName, albPrefix): implemented,
+	// backends.go
+	strings.TrimPrefix(annBackendProtocol, albPrefix):        implemented,
+	strings.TrimPrefix(annBackendProtocolVersion, albPrefix): implemented,
 
 	// Load balancer.
 	"manage-backend-security-group-rules": refused,
@@ -86,8 +89,6 @@ var lbcKeys = map[string]keyStatus{
 	"auth-session-timeout":            refused,
 	"jwt-validation":                  refused,
 	// Target groups.
-	"backend-protocol":           refused,
-	"backend-protocol-version":   refused,
 	"multi-cluster-target-group": refused,
 	// Frontend NLB.
 	"enable-frontend-nlb":                                refused,
@@ -114,8 +115,6 @@ var lbcKeys = map[string]keyStatus{
 // noOpValues are values of refused keys that ask for exactly what cloudlb always does (LBC's defaults), so they
 // are accepted: manifests written for LBC often spell the defaults out.
 var noOpValues = map[string]string{
-	"backend-protocol":           "HTTP",  // cloudlb's target groups are HTTP
-	"backend-protocol-version":   "HTTP1", // cloudlb sets no protocol version: ELBv2's default
 	"auth-type":                  "none",
 	"enable-frontend-nlb":        "false",
 	"multi-cluster-target-group": "false",

@@ -25,6 +25,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
 		annUseRegexPathMatch: "false",
+		annBackendProtocol:   "HTTPS", annBackendProtocolVersion: "HTTP2",
 	}
 	maps.Copy(valid, lboptsValid)
 	var implementedKeys []string
@@ -43,7 +44,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
 	for _, k := range []string{"auth-type", "jwt-validation",
-		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol"} {
+		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "multi-cluster-target-group"} {
 		t.Run(k, func(t *testing.T) {
 			g := NewWithT(t)
 			bad := webIngress("bad", map[string]string{albPrefix + k: "x"})
@@ -77,7 +78,7 @@ func TestEveryRefusedKeyIsRefused(t *testing.T) {
 func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 	g := NewWithT(t)
 	noOps := map[string]string{
-		albPrefix + "backend-protocol": "HTTP", albPrefix + "backend-protocol-version": "HTTP1", albPrefix + "auth-type": "none",
+		albPrefix + "auth-type":                  "none",
 		albPrefix + "enable-frontend-nlb":        "false",
 		albPrefix + "multi-cluster-target-group": "false",
 	}
@@ -87,7 +88,7 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 	g.Expect(out.Errors).To(BeEmpty())
 	g.Expect(out.LoadBalancer).NotTo(BeNil())
 
-	for k, v := range map[string]string{"backend-protocol": "HTTPS", "backend-protocol-version": "GRPC", "auth-type": "cognito",
+	for k, v := range map[string]string{"auth-type": "cognito",
 		"enable-frontend-nlb": "true", "multi-cluster-target-group": "true"} {
 		out := Translate(input(webIngress("app", map[string]string{albPrefix + k: v})))
 		g.Expect(out.Errors[key("app")]).To(BeAssignableToTypeOf(&UnsupportedAnnotationError{}), k)
@@ -158,11 +159,11 @@ func TestBackendServiceAnnotationsRefuseTheIngress(t *testing.T) {
 	prefix := networkingv1.PathTypePrefix
 	ing := ingress("app", nil, rule("", httpPath("/", prefix, backend("web", 80)), httpPath("/api", prefix, backend("api", 9000))))
 
-	t.Run("any alb key on a backend Service", func(t *testing.T) {
+	t.Run("refused keys on a backend Service", func(t *testing.T) {
 		g := NewWithT(t)
 		in := input(ing)
 		in.Services[types.NamespacedName{Namespace: "ns", Name: "api"}].Annotations = map[string]string{
-			albPrefix + "healthcheck-path": "/ready", albPrefix + "auth-type": "cognito", "team": "x",
+			albPrefix + "healthcheck-path": "/ready", albPrefix + "auth-type": "cognito", albPrefix + "tags": "a=b", "team": "x",
 		}
 		out := Translate(in)
 		g.Expect(out.LoadBalancer).To(BeNil())
@@ -170,7 +171,7 @@ func TestBackendServiceAnnotationsRefuseTheIngress(t *testing.T) {
 		g.Expect(errors.As(out.Errors[key("app")], &ue)).To(BeTrue())
 		g.Expect(ue.Service).To(Equal("ns/api"))
 		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotations alb.ingress.kubernetes.io/auth-type, " +
-			"alb.ingress.kubernetes.io/healthcheck-path, and cloudlb does not read annotations from Services yet"))
+			"alb.ingress.kubernetes.io/tags, which cloudlb does not implement on a Service yet"))
 		g.Expect(reasonFor(ue)).To(Equal("UnsupportedAnnotation"))
 	})
 	t.Run("other annotations on a backend Service", func(t *testing.T) {

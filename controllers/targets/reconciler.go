@@ -439,7 +439,7 @@ func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error
 	}
 	if b.TargetType == string(cloud.TargetTypeIP) {
 		gate := gateCondition(b.record.Spec.Stack, b.ID)
-		return ipTargets(svc, b.ServicePort, in.endpointSlices, func(ep discoveryv1.Endpoint) bool {
+		return ipTargets(svc, b.ServicePort, addressFamily(b.TargetGroupBinding), in.endpointSlices, func(ep discoveryv1.Endpoint) bool {
 			pod := in.podOf(ep)
 			return pod != nil && hasGate(pod, gate) && podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
 		}, in.verified)

@@ -39,8 +39,8 @@ func podRef(es *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) bool {
 // Only pods are registered: an endpoint without a Pod reference is skipped, and one in a slice that the
 // EndpointSlice controller did not write counts only if verified says its pod holds the address. Anyone who
 // may write EndpointSlices could otherwise put any address of the VPC behind a load balancer.
-func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSlice, admit func(discoveryv1.Endpoint) bool,
-	verified func(pod, addr string) bool) ([]cloud.Target, error) {
+func ipTargets(svc *corev1.Service, port int32, family discoveryv1.AddressType, slices []discoveryv1.EndpointSlice,
+	admit func(discoveryv1.Endpoint) bool, verified func(pod, addr string) bool) ([]cloud.Target, error) {
 	sp := servicePort(svc, port)
 	if sp == nil {
 		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
@@ -48,8 +48,8 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 	var out []cloud.Target
 	for i := range slices {
 		es := &slices[i]
-		// Target groups are IPv4: an IPv6 address in a registration batch fails the whole batch.
-		if es.AddressType != discoveryv1.AddressTypeIPv4 {
+		// A target group takes one address family: an address of the other fails the whole registration batch.
+		if es.AddressType != family {
 			continue
 		}
 		// Slices are grouped by resolved port, so a named target port gets its number per slice.
@@ -77,6 +77,14 @@ func ipTargets(svc *corev1.Service, port int32, slices []discoveryv1.EndpointSli
 		}
 	}
 	return sortedUnique(out), nil
+}
+
+// addressFamily is the EndpointSlice address type of a binding's target group.
+func addressFamily(b v1alpha1.TargetGroupBinding) discoveryv1.AddressType {
+	if b.IPAddressType == cloud.TargetIPv6 {
+		return discoveryv1.AddressTypeIPv6
+	}
+	return discoveryv1.AddressTypeIPv4
 }
 
 // instanceTargets are the EC2 instances of the nodes that may receive traffic, on the Service's NodePort. A

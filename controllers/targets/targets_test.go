@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/test"
 )
@@ -55,7 +56,7 @@ func TestIPTargetsOnlyFromPods(t *testing.T) {
 	none := func(discoveryv1.Endpoint) bool { return false }
 	never := func(string, string) bool { return false }
 
-	got, err := ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, never)
+	got, err := ipTargets(svc, 80, discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointSlice{*es}, none, never)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +65,14 @@ func TestIPTargetsOnlyFromPods(t *testing.T) {
 	}
 
 	delete(es.Labels, discoveryv1.LabelManagedBy)
-	got, err = ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, never)
+	got, err = ipTargets(svc, 80, discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointSlice{*es}, none, never)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 0 {
 		t.Fatalf("unmanaged slice, no pod verified: got %v", got)
 	}
-	got, err = ipTargets(svc, 80, []discoveryv1.EndpointSlice{*es}, none, func(pod, addr string) bool {
+	got, err = ipTargets(svc, 80, discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointSlice{*es}, none, func(pod, addr string) bool {
 		return pod == "pod-10.0.0.4" && addr == "10.0.0.4"
 	})
 	if err != nil {
@@ -79,5 +80,31 @@ func TestIPTargetsOnlyFromPods(t *testing.T) {
 	}
 	if want := []cloud.Target{{ID: "10.0.0.4", Port: 8080}}; !slices.Equal(got, want) {
 		t.Fatalf("unmanaged slice, pod verified: got %v, want %v", got, want)
+	}
+}
+
+func TestIPTargetsOfTheBindingsAddressFamily(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+	v4 := test.EndpointSlice("shop", "web-v4", "web", "http", 8080, "10.0.0.1")
+	v6 := test.EndpointSlice("shop", "web-v6", "web", "http", 8080, "fd00::1", "fd00::2")
+	v6.AddressType = discoveryv1.AddressTypeIPv6
+	in := &inputs{endpointSlices: []discoveryv1.EndpointSlice{*v4, *v6}}
+	bind := func(family string) binding {
+		return binding{record: &v1alpha1.LoadBalancer{Spec: v1alpha1.LoadBalancerSpec{Stack: "shop/app"}},
+			TargetGroupBinding: v1alpha1.TargetGroupBinding{ID: "shop/app/web:80", ServiceNamespace: "shop", ServiceName: "web",
+				ServicePort: 80, TargetType: "ip", IPAddressType: family}}
+	}
+	for family, want := range map[string][]cloud.Target{
+		"":     {{ID: "10.0.0.1", Port: 8080}},
+		"ipv6": {{ID: "fd00::1", Port: 8080}, {ID: "fd00::2", Port: 8080}},
+	} {
+		got, err := in.targets(svc, bind(family))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("family %q: got %v, want %v", family, got, want)
+		}
 	}
 }

@@ -111,17 +111,21 @@ var _ = Describe("The cloudlb chart", func() {
 			"at '/defaultTags/team'"),
 		Entry("an external-managed tag key cloudlb owns", install, []string{"externalManagedTags={cloudlb.io/stack}"},
 			"at '/externalManagedTags/0'"),
+		Entry("a target type LBC does not have", install, []string{"defaultTargetType=alb"},
+			"at '/defaultTargetType'"),
 		Entry("replicas without leader election", install, []string{"leaderElection.enabled=false"},
 			"replicas > 1 needs leaderElection.enabled=true"),
 	)
 
 	It("passes AWS settings to the controller only when they are set", func() {
 		// The controller in this repository may not know these flags yet: unset values must not render them.
-		Expect(controllerArgs(render(install))).NotTo(ContainElement(MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group)`)))
+		Expect(controllerArgs(render(install))).NotTo(ContainElement(
+			MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group|default-target-type)`)))
 
 		args := controllerArgs(render(install, "--set", "region=eu-west-1,vpcId=vpc-0abc,endpointURL=http://127.0.0.1:5000",
 			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34",
-			"--set", "externalManagedTags={billing,owner},watchNamespace=shop,disableIngressGroupNameAnnotation=true"))
+			"--set", "externalManagedTags={billing,owner},watchNamespace=shop,disableIngressGroupNameAnnotation=true",
+			"--set", "defaultTargetType=ip"))
 		Expect(args).To(ContainElements(
 			"--aws-region=eu-west-1",
 			"--aws-vpc-id=vpc-0abc",
@@ -131,6 +135,7 @@ var _ = Describe("The cloudlb chart", func() {
 			"--external-managed-tags=billing,owner",
 			"--watch-namespace=shop",
 			"--disable-ingress-group-name-annotation=true",
+			"--default-target-type=ip",
 		))
 	})
 
