@@ -465,6 +465,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if w := tlsWithoutHTTPS(a, ing, ports); w != "" {
+		m.warnings = append(m.warnings, w)
+	}
 	sslPolicy, err := a.sslPolicy()
 	if err != nil {
 		return nil, err
@@ -482,7 +485,7 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		}
 		m.listeners = append(m.listeners, l)
 	}
-	if err := a.listenerAttributes(annotations(ing.Annotations), m.listeners); err != nil {
+	if err := a.listenerSettings(annotations(ing.Annotations), m.listeners); err != nil {
 		return nil, err
 	}
 
