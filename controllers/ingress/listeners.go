@@ -239,3 +239,22 @@ func tlsWithoutHTTPS(a annotations, ing *networkingv1.Ingress, ports []listenPor
 	return fmt.Sprintf("spec.tls is set but the load balancer listens on HTTP:80 only: as with the AWS Load Balancer Controller, HTTPS "+
 		"needs %s or %s such as [{\"HTTPS\": 443}] (certificates are then found by host)", annCertificateARN, annListenPorts)
 }
+
+// keepsOldTLSDefault says whether ing, which relies on the listen-ports default with spec.tls but no named
+// certificate, was applied with the HTTPS:443 listener that cloudlb's default gave such an Ingress before it
+// followed the AWS Load Balancer Controller's (HTTP:80). Switching it would drop its HTTPS traffic on upgrade, so
+// it keeps HTTPS:443 (with a Warning) until its manifest says which listeners it wants.
+func keepsOldTLSDefault(in Input, ing *networkingv1.Ingress, a annotations, ports []listenPort) bool {
+	if len(ing.Spec.TLS) == 0 || len(ports) != 1 || ports[0] != (listenPort{cloud.ProtocolHTTP, 80}) {
+		return false
+	}
+	if _, ok := a[annListenPorts]; ok {
+		return false
+	}
+	kept := decodeMember(in.Kept[types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}])
+	if kept == nil || len(kept.listeners) != 1 {
+		return false
+	}
+	l := kept.listeners[0]
+	return l.Port == 443 && l.Protocol == cloud.ProtocolHTTPS
+}

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -326,4 +327,42 @@ func FuzzMutualAuthentication(f *testing.F) {
 			t.Fatalf("%q parsed to %+v", v, *m)
 		}
 	})
+}
+
+// An Ingress with spec.tls and no named certificate was served HTTPS:443 before cloudlb followed the AWS Load
+// Balancer Controller's listen-ports default (HTTP:80): once applied so, it keeps HTTPS:443 rather than losing its
+// HTTPS traffic on upgrade, while a new one gets HTTP:80.
+func TestAppliedMemberKeepsTheOldTLSDefault(t *testing.T) {
+	g := NewWithT(t)
+	tlsIngress := func(ann map[string]string) *networkingv1.Ingress {
+		ing := webIngress("app", ann)
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"a.example.com"}}}
+		return ing
+	}
+	listeners := func(out Output) []string {
+		var ls []string
+		for _, l := range out.LoadBalancer.Listeners {
+			ls = append(ls, fmt.Sprintf("%s:%d", l.Protocol, l.Port))
+		}
+		return ls
+	}
+
+	fresh := Translate(input(tlsIngress(nil)))
+	g.Expect(listeners(fresh)).To(Equal([]string{"HTTP:80"}))
+
+	// What the old default made, as kept on the record.
+	old := Translate(input(tlsIngress(map[string]string{annListenPorts: `[{"HTTPS": 443}]`})))
+	g.Expect(listeners(old)).To(Equal([]string{"HTTPS:443"}))
+	in := input(tlsIngress(nil))
+	in.Applied = map[types.NamespacedName]bool{key("app"): true}
+	in.Kept = map[types.NamespacedName]string{key("app"): old.Models[key("app")]}
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(listeners(out)).To(Equal([]string{"HTTPS:443"}))
+	g.Expect(out.LoadBalancer.Listeners[0].CertificateHosts).To(Equal([]string{"a.example.com"}))
+	g.Expect(out.Warnings[key("app")]).To(ContainElement(ContainSubstring("the HTTPS:443 listener it was served on is kept")))
+
+	// A member applied with HTTP:80 stays there.
+	in.Kept = map[types.NamespacedName]string{key("app"): fresh.Models[key("app")]}
+	g.Expect(listeners(Translate(in))).To(Equal([]string{"HTTP:80"}))
 }
