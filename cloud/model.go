@@ -98,6 +98,27 @@ type Listener struct {
 	// Attributes are listener attributes to set (routing.http.response.server.enabled, ...); others are left
 	// alone.
 	Attributes map[string]string `json:",omitempty"`
+	// MutualAuthentication is the listener's client certificate (mTLS) setting; nil leaves it as it is.
+	MutualAuthentication *MutualAuthentication `json:",omitempty"`
+}
+
+// Mutual authentication modes.
+const (
+	MutualAuthenticationOff         = "off"
+	MutualAuthenticationPassthrough = "passthrough"
+	MutualAuthenticationVerify      = "verify"
+)
+
+// MutualAuthentication says whether and how a listener asks clients for certificates.
+type MutualAuthentication struct {
+	// Mode is off, passthrough or verify.
+	Mode string
+	// TrustStore is the trust store that verifies client certificates, by ARN or by name; verify only.
+	TrustStore string `json:",omitempty"`
+	// IgnoreClientCertificateExpiry accepts expired client certificates; verify only.
+	IgnoreClientCertificateExpiry bool `json:",omitempty"`
+	// AdvertiseTrustStoreCaNames is "on" to send the trust store's CA names to clients; verify only, "" is off.
+	AdvertiseTrustStoreCaNames string `json:",omitempty"`
 }
 
 // Rule routes requests that match all of its conditions.

@@ -374,6 +374,8 @@ func (p *Provider) prepareListener(ctx context.Context, stack string, userTags m
 		Certificates:    defaultCertificate(want),
 		DefaultActions:  []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
 		Tags:            p.tagsFor(userTags, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
+		// Only when the model sets it, so that a listener made without it is made as before.
+		MutualAuthentication: albMutualAuthentication(want),
 	})
 	if err != nil {
 		return "", certificateError(err, want.certs)
@@ -410,6 +412,8 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 				SslPolicy:      sslPolicy(want),
 				Certificates:   defaultCertificate(want),
 				DefaultActions: []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+				// nil when the model does not set it: AWS then leaves the listener's setting as it is.
+				MutualAuthentication: albMutualAuthentication(want),
 			}); err != nil {
 				return certificateError(err, want.certs)
 			}

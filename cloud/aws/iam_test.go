@@ -195,7 +195,7 @@ func iamAuthorizations() map[string][]iamAuthz {
 	// Reads on "*": these actions take no resource, or cloudlb must read before it knows what is its own.
 	for _, a := range []string{iamELB("DescribeLoadBalancers"), iamELB("DescribeLoadBalancerAttributes"), iamELB("DescribeListeners"),
 		iamELB("DescribeListenerCertificates"), iamELB("DescribeListenerAttributes"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
-		iamELB("DescribeTargetHealth"), iamELB("DescribeTags"), "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+		iamELB("DescribeTargetHealth"), iamELB("DescribeTags"), iamELB("DescribeTrustStores"), "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
 		"acm:ListCertificates", "tag:GetResources", iamELB("DescribeCapacityReservation"), "wafv2:ListWebACLs"} {
 		out[a] = []iamAuthz{iamOn(a, "*", nil)}
 	}

@@ -46,6 +46,8 @@ type desired struct {
 type desiredListener struct {
 	cloud.Listener
 	certs []string // resolved; the first is the default
+	// trustStore is the ARN of the trust store of a verify MutualAuthentication, resolved from its name.
+	trustStore string
 	// hold keeps an existing listener exactly as it is, and creates none: an HTTPS listener whose certificates
 	// cannot be found (expired, re-imported) must keep serving with the ones it has.
 	hold bool
@@ -978,7 +980,8 @@ func planListener(want desiredListener, have *listenerState, tgRef func(string) 
 	lp.modify = string(have.l.Protocol) != string(want.Protocol) ||
 		(want.Protocol == cloud.ProtocolHTTPS && deref(have.l.SslPolicy) != want.SSLPolicy) ||
 		defaultCert != first(want.certs) ||
-		actionsKey(have.l.DefaultActions) != actionsKey([]elbv2types.Action{albAction(want.DefaultAction, tgRef)})
+		actionsKey(have.l.DefaultActions) != actionsKey([]elbv2types.Action{albAction(want.DefaultAction, tgRef)}) ||
+		mutualAuthenticationDiffers(have.l.MutualAuthentication, want)
 	for _, c := range tail(want.certs) {
 		// A default certificate that stops being the default leaves the listener with ModifyListener unless
 		// it is also in the certificate list, which have.certs cannot tell: add it (AWS ignores a repeat).

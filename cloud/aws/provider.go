@@ -182,6 +182,11 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 					"(or not created): set the certificate-arn annotation or issue a certificate for its hosts in ACM", l.Port))
 				dl.hold = true
 			}
+			if w, err := p.resolveTrustStore(ctx, &dl); err != nil {
+				return nil, nil, err
+			} else if w != "" {
+				warnings = append(warnings, w)
+			}
 		}
 		d.listeners = append(d.listeners, dl)
 	}

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -8,7 +9,9 @@ import (
 	"strconv"
 	"strings"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 	"github.com/cloudlb/cloudlb/cloud"
@@ -52,6 +55,14 @@ func sslRedirectTarget(port string, listeners map[int32]cloud.Protocol) error {
 // a permanent redirect to HTTPS on port, keeping the host, path and query (the provider's defaults).
 func sslRedirectAction(port string) cloud.Action {
 	return cloud.Action{Type: cloud.ActionRedirect, Redirect: &cloud.Redirect{Protocol: string(cloud.ProtocolHTTPS), Port: port, StatusCode: 301}}
+}
+
+// listenerSettings reads the listener annotations beyond listen-ports onto the member's listeners.
+func (a annotations) listenerSettings(own annotations, listeners []cloud.Listener) error {
+	if err := a.listenerAttributes(own, listeners); err != nil {
+		return err
+	}
+	return a.mutualAuthentication(listeners)
 }
 
 // annListenerAttributes prefixes listener-attributes.${Protocol}-${Port}: the attributes of one listener.
@@ -98,6 +109,10 @@ func listenerConflicts(l, h cloud.Listener, other types.NamespacedName, conflict
 			return conflict(fmt.Sprintf("annotation %s%s-%d key %s", annListenerAttributes, l.Protocol, l.Port, k), l.Attributes[k], v, other)
 		}
 	}
+	if l.MutualAuthentication != nil && h.MutualAuthentication != nil && *l.MutualAuthentication != *h.MutualAuthentication {
+		return conflict(fmt.Sprintf("annotation %s on port %d", annMutualAuthentication, l.Port),
+			fmt.Sprintf("%+v", *l.MutualAuthentication), fmt.Sprintf("%+v", *h.MutualAuthentication), other)
+	}
 	return nil
 }
 
@@ -112,15 +127,22 @@ func mergeListener(h, l cloud.Listener) cloud.Listener {
 		maps.Copy(attrs, l.Attributes)
 		h.Attributes = attrs
 	}
+	if h.MutualAuthentication == nil {
+		h.MutualAuthentication = l.MutualAuthentication
+	}
 	return h
 }
 
 // listenerGroupWide sums up the listener settings a group must agree on, for member.groupWide.
 func listenerGroupWide(l cloud.Listener) string {
-	if len(l.Attributes) == 0 {
-		return ""
+	var b strings.Builder
+	if len(l.Attributes) > 0 {
+		fmt.Fprintf(&b, "/%v", l.Attributes)
 	}
-	return fmt.Sprintf("/%v", l.Attributes)
+	if l.MutualAuthentication != nil {
+		fmt.Fprintf(&b, "/%+v", *l.MutualAuthentication)
+	}
+	return b.String()
 }
 
 // classListenerAttributes turns IngressClassParams listeners into the listener-attributes annotations they stand
@@ -137,4 +159,102 @@ func classListenerAttributes(ls []elbv2.Listener, fail func(field, reason, event
 		}
 	}
 	return out, nil
+}
+
+// annMutualAuthentication is the mTLS setting of HTTPS listeners, a JSON list with one entry per port.
+const annMutualAuthentication = albPrefix + "mutual-authentication"
+
+// mtlsEntry is one entry of mutual-authentication. JSON field names match in any case, as LBC reads them.
+type mtlsEntry struct {
+	Port                          json.RawMessage `json:"port"`
+	Mode                          string          `json:"mode"`
+	TrustStore                    *string         `json:"trustStore"`
+	IgnoreClientCertificateExpiry *bool           `json:"ignoreClientCertificateExpiry"`
+	AdvertiseTrustStoreCaNames    *string         `json:"advertiseTrustStoreCaNames"`
+}
+
+// mutualAuthentication reads mutual-authentication onto the member's HTTPS listeners, with the rules of the AWS
+// Load Balancer Controller: mode off, passthrough or verify; a trust store (ARN or name) with verify only, and
+// required there; ignoreClientCertificateExpiry and advertiseTrustStoreCaNames ("on" or "off") with verify only.
+// Each port must be one of the Ingress's HTTPS listeners, as LBC documents.
+func (a annotations) mutualAuthentication(listeners []cloud.Listener) error {
+	v, ok := a[annMutualAuthentication]
+	if !ok {
+		return nil
+	}
+	var entries []mtlsEntry
+	if err := json.Unmarshal([]byte(v), &entries); err != nil {
+		return a.fail(annMutualAuthentication, `must be a JSON list such as [{"port": 443, "mode": "verify", "trustStore": "my-store"}]`)
+	}
+	if len(entries) == 0 {
+		return a.fail(annMutualAuthentication, "must name at least one port")
+	}
+	seen := map[int32]bool{}
+	for _, e := range entries {
+		port, ok := jsonPort(e.Port)
+		if !ok {
+			return a.fail(annMutualAuthentication, "port %s must be a number from 1 to 65535", e.Port)
+		}
+		i := slices.IndexFunc(listeners, func(l cloud.Listener) bool { return l.Port == port && l.Protocol == cloud.ProtocolHTTPS })
+		switch {
+		case seen[port]:
+			return a.fail(annMutualAuthentication, "port %d is listed twice", port)
+		case i < 0:
+			return a.fail(annMutualAuthentication, "port %d is not an HTTPS port of listen-ports", port)
+		}
+		seen[port] = true
+		m := &cloud.MutualAuthentication{Mode: e.Mode}
+		verify := e.Mode == cloud.MutualAuthenticationVerify
+		switch {
+		case e.Mode != cloud.MutualAuthenticationOff && e.Mode != cloud.MutualAuthenticationPassthrough && !verify:
+			return a.fail(annMutualAuthentication, "port %d: mode must be off, passthrough or verify", port)
+		case verify && strings.TrimSpace(ptr.Deref(e.TrustStore, "")) == "":
+			return a.fail(annMutualAuthentication, "port %d: mode verify needs a trustStore (an ARN or a name)", port)
+		case !verify && (e.TrustStore != nil || e.IgnoreClientCertificateExpiry != nil || e.AdvertiseTrustStoreCaNames != nil):
+			return a.fail(annMutualAuthentication, "port %d: trustStore, ignoreClientCertificateExpiry and advertiseTrustStoreCaNames go with mode verify only", port)
+		case e.AdvertiseTrustStoreCaNames != nil && *e.AdvertiseTrustStoreCaNames != "on" && *e.AdvertiseTrustStoreCaNames != "off":
+			return a.fail(annMutualAuthentication, "port %d: advertiseTrustStoreCaNames must be on or off", port)
+		}
+		if verify {
+			m.TrustStore = strings.TrimSpace(*e.TrustStore)
+			m.IgnoreClientCertificateExpiry = ptr.Deref(e.IgnoreClientCertificateExpiry, false)
+			if ptr.Deref(e.AdvertiseTrustStoreCaNames, "") == "on" {
+				m.AdvertiseTrustStoreCaNames = "on"
+			}
+		}
+		listeners[i].MutualAuthentication = m
+	}
+	return nil
+}
+
+// tlsWithoutHTTPS warns about an Ingress whose spec.tls asks for TLS that the load balancer does not serve: as in
+// the AWS Load Balancer Controller, spec.tls alone does not make HTTPS the default listener.
+func tlsWithoutHTTPS(a annotations, ing *networkingv1.Ingress, ports []listenPort) string {
+	if len(ing.Spec.TLS) == 0 || slices.ContainsFunc(ports, func(p listenPort) bool { return p.Protocol == cloud.ProtocolHTTPS }) {
+		return ""
+	}
+	if _, ok := a[annListenPorts]; ok {
+		return ""
+	}
+	return fmt.Sprintf("spec.tls is set but the load balancer listens on HTTP:80 only: as with the AWS Load Balancer Controller, HTTPS "+
+		"needs %s or %s such as [{\"HTTPS\": 443}] (certificates are then found by host)", annCertificateARN, annListenPorts)
+}
+
+// keepsOldTLSDefault says whether ing, which relies on the listen-ports default with spec.tls but no named
+// certificate, was applied with the HTTPS:443 listener that cloudlb's default gave such an Ingress before it
+// followed the AWS Load Balancer Controller's (HTTP:80). Switching it would drop its HTTPS traffic on upgrade, so
+// it keeps HTTPS:443 (with a Warning) until its manifest says which listeners it wants.
+func keepsOldTLSDefault(in Input, ing *networkingv1.Ingress, a annotations, ports []listenPort) bool {
+	if len(ing.Spec.TLS) == 0 || len(ports) != 1 || ports[0] != (listenPort{cloud.ProtocolHTTP, 80}) {
+		return false
+	}
+	if _, ok := a[annListenPorts]; ok {
+		return false
+	}
+	kept := decodeMember(in.Kept[types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}])
+	if kept == nil || len(kept.listeners) != 1 {
+		return false
+	}
+	l := kept.listeners[0]
+	return l.Port == 443 && l.Protocol == cloud.ProtocolHTTPS
 }

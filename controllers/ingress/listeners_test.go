@@ -1,10 +1,13 @@
 package ingress
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
@@ -79,6 +82,21 @@ func TestSSLRedirectIsGroupWide(t *testing.T) {
 		out := group(a, b)
 		g.Expect(out.Errors).To(BeEmpty())
 		g.Expect(listener(out.LoadBalancer, 80).DefaultAction.Redirect.Port).To(Equal("443"))
+	})
+	t.Run("a member whose HTTPS port comes from a later member waits for it to be applied", func(t *testing.T) {
+		g := NewWithT(t)
+		a := webIngress("a", map[string]string{annListenPorts: `[{"HTTP": 80}]`, annSSLRedirect: "443"})
+		b := webIngress("b", map[string]string{annListenPorts: bothPorts})
+		in := Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b}}
+		out := Translate(in)
+		g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{b}))
+		expectAnnotationError(g, out.Errors[key("a")], annSSLRedirect)
+		g.Expect(listener(out.LoadBalancer, 80).DefaultAction.Type).To(Equal(cloud.ActionFixedResponse))
+
+		in.Applied = map[types.NamespacedName]bool{key("b"): true}
+		out = Translate(in)
+		g.Expect(out.Errors).To(BeEmpty())
+		g.Expect(listener(out.LoadBalancer, 80).DefaultAction.Type).To(Equal(cloud.ActionRedirect))
 	})
 	t.Run("members that set different ports conflict", func(t *testing.T) {
 		g := NewWithT(t)
@@ -212,4 +230,139 @@ func TestListenerAttributesFromIngressClassParams(t *testing.T) {
 	g.Expect(out.LoadBalancer).To(BeNil())
 	g.Expect(out.Errors[key("app")]).To(MatchError(ContainSubstring("spec.listeners: ")))
 	g.Expect(reasonFor(out.Errors[key("app")])).To(Equal(reasonParamsInvalid))
+}
+
+func TestMutualAuthentication(t *testing.T) {
+	const ports = `[{"HTTPS": 443}, {"HTTPS": 8443}, {"HTTPS": "9443"}, {"HTTP": 80}]`
+	g := NewWithT(t)
+	out := Translate(input(webIngress("app", map[string]string{annListenPorts: ports, annMutualAuthentication: `[
+		{"port": 443, "mode": "verify", "trustStore": "arn:aws:elasticloadbalancing:us-east-1:1:truststore/ts/1", "ignoreClientCertificateExpiry": true},
+		{"Port": "8443", "Mode": "verify", "TrustStore": "my-store", "advertiseTrustStoreCaNames": "on"},
+		{"port": 9443, "mode": "passthrough"}]`})))
+	g.Expect(out.Errors).To(BeEmpty())
+	lb := out.LoadBalancer
+	g.Expect(listener(lb, 443).MutualAuthentication).To(Equal(&cloud.MutualAuthentication{Mode: "verify",
+		TrustStore: "arn:aws:elasticloadbalancing:us-east-1:1:truststore/ts/1", IgnoreClientCertificateExpiry: true}))
+	g.Expect(listener(lb, 8443).MutualAuthentication).To(Equal(&cloud.MutualAuthentication{Mode: "verify", TrustStore: "my-store",
+		AdvertiseTrustStoreCaNames: "on"}))
+	g.Expect(listener(lb, 9443).MutualAuthentication).To(Equal(&cloud.MutualAuthentication{Mode: "passthrough"}))
+	g.Expect(listener(lb, 80).MutualAuthentication).To(BeNil())
+
+	plain := Translate(input(webIngress("app", map[string]string{annListenPorts: ports})))
+	g.Expect(listener(plain.LoadBalancer, 443).MutualAuthentication).To(BeNil(), "without the annotation the setting is left alone")
+
+	off := Translate(input(webIngress("app", map[string]string{annListenPorts: ports, annMutualAuthentication: `[{"port": 443, "mode": "off"}]`})))
+	g.Expect(listener(off.LoadBalancer, 443).MutualAuthentication).To(Equal(&cloud.MutualAuthentication{Mode: "off"}))
+}
+
+func TestMutualAuthenticationInvalid(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{`{"port": 443, "mode": "off"}`, "must be a JSON list"},
+		{`[]`, "at least one port"},
+		{`[{"port": 443, "mode": "verify"}]`, "needs a trustStore"},
+		{`[{"port": 443, "mode": "verify", "trustStore": " "}]`, "needs a trustStore"},
+		{`[{"port": 443, "mode": "strict", "trustStore": "ts"}]`, "mode must be off, passthrough or verify"},
+		{`[{"port": 443}]`, "mode must be off, passthrough or verify"},
+		{`[{"port": 443, "mode": "off", "trustStore": "ts"}]`, "verify only"},
+		{`[{"port": 443, "mode": "passthrough", "ignoreClientCertificateExpiry": false}]`, "verify only"},
+		{`[{"port": 443, "mode": "off", "advertiseTrustStoreCaNames": "off"}]`, "verify only"},
+		{`[{"port": 443, "mode": "verify", "trustStore": "ts", "advertiseTrustStoreCaNames": "yes"}]`, "must be on or off"},
+		{`[{"port": 80, "mode": "off"}]`, "port 80 is not an HTTPS port"},
+		{`[{"port": 8443, "mode": "off"}]`, "port 8443 is not an HTTPS port"},
+		{`[{"port": 0, "mode": "off"}]`, "from 1 to 65535"},
+		{`[{"mode": "off"}]`, "from 1 to 65535"},
+		{`[{"port": 443, "mode": "off"}, {"port": "443", "mode": "passthrough"}]`, "listed twice"},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			g := NewWithT(t)
+			out := Translate(input(webIngress("app", map[string]string{annListenPorts: bothPorts, annMutualAuthentication: tc.value})))
+			g.Expect(out.LoadBalancer).To(BeNil())
+			expectAnnotationError(g, out.Errors[key("app")], annMutualAuthentication)
+			g.Expect(out.Errors[key("app")]).To(MatchError(ContainSubstring(tc.want)))
+		})
+	}
+}
+
+func TestMutualAuthenticationInAGroup(t *testing.T) {
+	g := NewWithT(t)
+	verify := `[{"port": 443, "mode": "verify", "trustStore": "ts"}]`
+	a := webIngress("a", map[string]string{annListenPorts: bothPorts, annMutualAuthentication: verify})
+	b := webIngress("b", map[string]string{annListenPorts: bothPorts})
+	out := Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, b}})
+	g.Expect(out.Errors).To(BeEmpty(), "a member that does not set it takes the group's")
+	g.Expect(listener(out.LoadBalancer, 443).MutualAuthentication.Mode).To(Equal("verify"))
+
+	c := webIngress("c", map[string]string{annListenPorts: bothPorts, annMutualAuthentication: `[{"port": 443, "mode": "passthrough"}]`})
+	out = Translate(Input{ClusterName: "c1", Stack: "group", Services: testServices(), Ingresses: []*networkingv1.Ingress{a, c}})
+	g.Expect(out.Members).To(Equal([]*networkingv1.Ingress{a}))
+	g.Expect(out.Errors[key("c")]).To(MatchError(ContainSubstring("annotation alb.ingress.kubernetes.io/mutual-authentication on port 443")))
+}
+
+// FuzzMutualAuthentication holds the mutual-authentication parser to the parsers' contract (fuzz_test.go), and
+// what it accepts to what ELBv2 accepts: a known mode on an HTTPS listener, a trust store with verify only.
+func FuzzMutualAuthentication(f *testing.F) {
+	for _, s := range []string{`[{"port": 443, "mode": "verify", "trustStore": "ts", "ignoreClientCertificateExpiry": true}]`,
+		`[{"Port": "443", "Mode": "passthrough"}]`, `[{"port": 80, "mode": "off"}]`, `[]`, `null`, `[{"port": 443}]`,
+		`[{"port": 443, "mode": "verify", "trustStore": "ts", "advertiseTrustStoreCaNames": "on"}, {"port": 443, "mode": "off"}]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		a := annotations{annMutualAuthentication: v}
+		listeners := []cloud.Listener{{Port: 80, Protocol: cloud.ProtocolHTTP}, {Port: 443, Protocol: cloud.ProtocolHTTPS}}
+		if err := a.mutualAuthentication(listeners); err != nil {
+			requireAnnotationError(t, err, annMutualAuthentication)
+			return
+		}
+		if listeners[0].MutualAuthentication != nil {
+			t.Fatalf("%q set mTLS on an HTTP listener", v)
+		}
+		m := listeners[1].MutualAuthentication
+		if m == nil {
+			t.Fatalf("%q accepted but set nothing", v)
+		}
+		verify := m.Mode == cloud.MutualAuthenticationVerify
+		if !slices.Contains([]string{"off", "passthrough", "verify"}, m.Mode) || verify != (m.TrustStore != "") ||
+			(!verify && (m.IgnoreClientCertificateExpiry || m.AdvertiseTrustStoreCaNames != "")) ||
+			(m.AdvertiseTrustStoreCaNames != "" && m.AdvertiseTrustStoreCaNames != "on") {
+			t.Fatalf("%q parsed to %+v", v, *m)
+		}
+	})
+}
+
+// An Ingress with spec.tls and no named certificate was served HTTPS:443 before cloudlb followed the AWS Load
+// Balancer Controller's listen-ports default (HTTP:80): once applied so, it keeps HTTPS:443 rather than losing its
+// HTTPS traffic on upgrade, while a new one gets HTTP:80.
+func TestAppliedMemberKeepsTheOldTLSDefault(t *testing.T) {
+	g := NewWithT(t)
+	tlsIngress := func(ann map[string]string) *networkingv1.Ingress {
+		ing := webIngress("app", ann)
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"a.example.com"}}}
+		return ing
+	}
+	listeners := func(out Output) []string {
+		var ls []string
+		for _, l := range out.LoadBalancer.Listeners {
+			ls = append(ls, fmt.Sprintf("%s:%d", l.Protocol, l.Port))
+		}
+		return ls
+	}
+
+	fresh := Translate(input(tlsIngress(nil)))
+	g.Expect(listeners(fresh)).To(Equal([]string{"HTTP:80"}))
+
+	// What the old default made, as kept on the record.
+	old := Translate(input(tlsIngress(map[string]string{annListenPorts: `[{"HTTPS": 443}]`})))
+	g.Expect(listeners(old)).To(Equal([]string{"HTTPS:443"}))
+	in := input(tlsIngress(nil))
+	in.Applied = map[types.NamespacedName]bool{key("app"): true}
+	in.Kept = map[types.NamespacedName]string{key("app"): old.Models[key("app")]}
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(listeners(out)).To(Equal([]string{"HTTPS:443"}))
+	g.Expect(out.LoadBalancer.Listeners[0].CertificateHosts).To(Equal([]string{"a.example.com"}))
+	g.Expect(out.Warnings[key("app")]).To(ContainElement(ContainSubstring("the HTTPS:443 listener it was served on is kept")))
+
+	// A member applied with HTTP:80 stays there.
+	in.Kept = map[types.NamespacedName]string{key("app"): fresh.Models[key("app")]}
+	g.Expect(listeners(Translate(in))).To(Equal([]string{"HTTP:80"}))
 }

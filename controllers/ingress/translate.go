@@ -465,6 +465,14 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if keepsOldTLSDefault(in, ing, a, ports) {
+		ports = []listenPort{{cloud.ProtocolHTTPS, 443}}
+		m.warnings = append(m.warnings, fmt.Sprintf("spec.tls without %s or %s: the HTTPS:443 listener it was served on is kept; "+
+			"set %s such as [{\"HTTPS\": 443}] to keep it for good (a new Ingress written so gets HTTP:80, as with the AWS Load Balancer Controller)",
+			annCertificateARN, annListenPorts, annListenPorts))
+	} else if w := tlsWithoutHTTPS(a, ing, ports); w != "" {
+		m.warnings = append(m.warnings, w)
+	}
 	sslPolicy, err := a.sslPolicy()
 	if err != nil {
 		return nil, err
@@ -482,7 +490,7 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		}
 		m.listeners = append(m.listeners, l)
 	}
-	if err := a.listenerAttributes(annotations(ing.Annotations), m.listeners); err != nil {
+	if err := a.listenerSettings(annotations(ing.Annotations), m.listeners); err != nil {
 		return nil, err
 	}
 

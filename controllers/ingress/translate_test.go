@@ -447,6 +447,11 @@ func TestTranslateListeners(t *testing.T) {
 			ing.Spec.TLS = tc.tls
 			out := Translate(input(ing))
 			g.Expect(out.Errors).To(BeEmpty())
+			if tc.name == "spec.tls alone keeps HTTP the default" {
+				g.Expect(out.Warnings[key("app")]).To(ConsistOf(ContainSubstring("spec.tls is set but the load balancer listens on HTTP:80 only")))
+			} else {
+				g.Expect(out.Warnings[key("app")]).To(BeEmpty())
+			}
 			var got []cloud.Listener
 			for _, l := range out.LoadBalancer.Listeners {
 				got = append(got, cloud.Listener{Port: l.Port, Protocol: l.Protocol, Certificates: l.Certificates,

@@ -75,7 +75,7 @@ var lbcKeys = map[string]keyStatus{
 	"web-acl-id":                          refused, // deprecated alias of waf-acl-id, still read
 	// Listeners and rules.
 	"ssl-redirect":          implemented,
-	"mutual-authentication": refused,
+	"mutual-authentication": implemented,
 	"use-regex-path-match":  implemented, // routing.go
 	"create-acm-cert":       refused,
 	"acm-pca-arn":           refused,

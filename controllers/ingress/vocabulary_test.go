@@ -17,8 +17,9 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 	g := NewWithT(t)
 	valid := map[string]string{
 		annScheme: "internet-facing", annIPAddressType: "dualstack", annLoadBalancerName: "my-lb",
-		annListenPorts: `[{"HTTP": 80}, {"HTTPS": 443}]`, annSSLRedirect: "443", annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x",
-		annSSLPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", annSubnets: "subnet-1,subnet-2", annSecurityGroups: "sg-1",
+		annListenPorts: `[{"HTTP": 80}, {"HTTPS": 443}]`, annSSLRedirect: "443", annMutualAuthentication: `[{"port": 443, "mode": "off"}]`,
+		annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x",
+		annSSLPolicy:      "ELBSecurityPolicy-TLS13-1-2-2021-06", annSubnets: "subnet-1,subnet-2", annSecurityGroups: "sg-1",
 		annInboundCIDRs: "10.0.0.0/8", annTags: "team=web", annTargetType: "ip", annHCPath: "/healthz", annHCPort: "8080",
 		annHCProtocol: "HTTPS", annHCInterval: "30", annHCTimeout: "10", annHealthyCount: "3", annUnhealthyCount: "3",
 		annSuccessCodes: "200-299", annWAFv2ACLARN: "arn:aws:wafv2:us-east-1:1:regional/webacl/x/y",
@@ -44,7 +45,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
 	for _, k := range []string{"auth-type", "jwt-validation",
-		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "multi-cluster-target-group"} {
+		"web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "multi-cluster-target-group"} {
 		t.Run(k, func(t *testing.T) {
 			g := NewWithT(t)
 			bad := webIngress("bad", map[string]string{albPrefix + k: "x"})
