@@ -34,10 +34,6 @@ var serviceKeys = map[string]bool{
 	annSuccessCodes: true, annTGAttributes: true, annTargetNodeLabels: true,
 }
 
-// serviceRefused are keys that LBC reads from a backend Service, and that cloudlb implements on an Ingress but not
-// yet on a Service: an Ingress whose Service has one is left out, as for any refused key.
-var serviceRefused = map[string]bool{annTags: true}
-
 // backendSettings are what the annotations set for the target groups of one backend Service.
 type backendSettings struct {
 	targetType cloud.TargetType
@@ -215,7 +211,7 @@ func serviceNotice(in Input, ing *networkingv1.Ingress) string {
 		}
 		seen[s] = true
 		for k := range svc.Annotations {
-			if st := statusOf(k); st != 0 && st != refused && !serviceKeys[k] && !serviceRefused[k] {
+			if st := statusOf(k); st != 0 && st != refused && !serviceKeys[k] && k != annTags {
 				keys = append(keys, k+" (Service "+s.String()+")")
 			}
 		}
@@ -231,4 +227,21 @@ func serviceNotice(in Input, ing *networkingv1.Ingress) string {
 // notices joins what unknownAnnotations says of the Ingress and serviceNotice of its Services.
 func notices(in Input, ing *networkingv1.Ingress) string {
 	return strings.TrimSpace(unknownAnnotations(ing.Annotations) + " " + serviceNotice(in, ing))
+}
+
+// serviceTags reads the tags annotation of a backend Service: tags of that Service's target groups, over the
+// Ingress's (--default-tags still win), as in LBC. A key managed outside cloudlb is refused, as on the Ingress.
+func serviceTags(in Input, key types.NamespacedName, svc *corev1.Service) (map[string]string, error) {
+	a := annotations(svc.Annotations)
+	tags, err := a.tags()
+	if err != nil {
+		return nil, fmt.Errorf("backend Service %s: %w", key, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		if slices.Contains(in.ExternalManagedTags, k) {
+			return nil, fmt.Errorf("backend Service %s: %w", key,
+				a.fail(annTags, "tag key %q is managed outside cloudlb (--external-managed-tags): cloudlb never sets it", k))
+		}
+	}
+	return tags, nil
 }

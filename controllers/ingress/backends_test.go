@@ -217,6 +217,44 @@ func TestServiceAnnotationsOverrideTheIngress(t *testing.T) {
 	})
 }
 
+// A backend Service's tags go on its target groups, over the Ingress's tags for them, as in LBC; an invalid or
+// externally managed key names the Service and the annotation.
+func TestServiceTags(t *testing.T) {
+	prefix := networkingv1.PathTypePrefix
+	ing := ingress("app", map[string]string{annTags: "team=web,env=prod"},
+		rule("", httpPath("/", prefix, backend("web", 80)), httpPath("/api", prefix, backend("api", 9000))))
+	api := types.NamespacedName{Namespace: "ns", Name: "api"}
+
+	g := NewWithT(t)
+	in := input(ing)
+	in.Services[api].Annotations = map[string]string{annTags: "team=api,cost-center=42"}
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(out.Notices).To(BeEmpty())
+	g.Expect(out.LoadBalancer.Tags).To(Equal(map[string]string{"team": "web", "env": "prod"}), "the load balancer keeps the Ingress's")
+	for _, tg := range out.LoadBalancer.TargetGroups {
+		switch tg.ID {
+		case "ns/app/api:9000":
+			g.Expect(tg.Tags).To(Equal(map[string]string{"team": "api", "cost-center": "42"}))
+		default:
+			g.Expect(tg.Tags).To(BeEmpty(), tg.ID)
+		}
+	}
+
+	in = input(ing)
+	in.Services[api].Annotations = map[string]string{annTags: "cloudlb.io/stack=x"}
+	out = Translate(in)
+	expectAnnotationError(g, out.Errors[key("app")], annTags)
+	g.Expect(out.Errors[key("app")].Error()).To(HavePrefix("backend Service ns/api: annotation " + annTags))
+
+	in = input(ing)
+	in.ExternalManagedTags = []string{"cost-center"}
+	in.Services[api].Annotations = map[string]string{annTags: "cost-center=42"}
+	out = Translate(in)
+	expectAnnotationError(g, out.Errors[key("app")], annTags)
+	g.Expect(out.Errors[key("app")].Error()).To(ContainSubstring("--external-managed-tags"))
+}
+
 func TestDefaultTargetType(t *testing.T) {
 	g := NewWithT(t)
 	in := input(webIngress("app", nil))

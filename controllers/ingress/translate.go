@@ -663,6 +663,9 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 	if tg.HealthCheck.Port, err = healthCheckPort(s.hc, s.targetType, key, svc); err != nil {
 		return cloud.Action{}, err
 	}
+	if tg.Tags, err = serviceTags(b.in, key, svc); err != nil {
+		return cloud.Action{}, err
+	}
 	if s.targetType == cloud.TargetTypeIP && ipv6Service(svc) {
 		tg.IPAddressType = cloud.TargetIPv6
 	}

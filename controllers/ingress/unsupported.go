@@ -51,7 +51,7 @@ func (e *ClassParametersError) Error() string {
 }
 
 // unsupported returns why cloudlb cannot yet give ing what it asks for, or nil: refused annotations on the
-// Ingress, then refused ones on a backend Service (where LBC reads overrides such as auth-* and tags). Its class's
+// Ingress, then refused ones on a backend Service (where LBC reads overrides such as auth-*). Its class's
 // parameters are judged by classAnnotations.
 func unsupported(in Input, ing *networkingv1.Ingress) error {
 	if keys := refusedKeys(ing.Annotations); len(keys) > 0 {
@@ -66,14 +66,7 @@ func unsupported(in Input, ing *networkingv1.Ingress) error {
 		seen = append(seen, s)
 		// A refused key's no-op value is still what cloudlb does. Keys nothing reads from a Service are noticed
 		// (serviceNotice), as LBC ignores them.
-		keys := refusedKeys(svc.Annotations)
-		for k := range svc.Annotations {
-			if serviceRefused[k] {
-				keys = append(keys, k)
-			}
-		}
-		if len(keys) > 0 {
-			slices.Sort(keys)
+		if keys := refusedKeys(svc.Annotations); len(keys) > 0 {
 			return &UnsupportedAnnotationError{Keys: keys, Service: s.String()}
 		}
 	}

@@ -171,8 +171,8 @@ func TestBackendServiceAnnotationsRefuseTheIngress(t *testing.T) {
 		var ue *UnsupportedAnnotationError
 		g.Expect(errors.As(out.Errors[key("app")], &ue)).To(BeTrue())
 		g.Expect(ue.Service).To(Equal("ns/api"))
-		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotations alb.ingress.kubernetes.io/auth-type, " +
-			"alb.ingress.kubernetes.io/tags, which cloudlb does not implement on a Service yet"))
+		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotation alb.ingress.kubernetes.io/auth-type, " +
+			"which cloudlb does not implement on a Service yet"))
 		g.Expect(reasonFor(ue)).To(Equal("UnsupportedAnnotation"))
 	})
 	t.Run("other annotations on a backend Service", func(t *testing.T) {
