@@ -487,8 +487,9 @@ func (p *Provider) revokeBackendRules(ctx context.Context, source string) error 
 			for _, perm := range sg.IpPermissions {
 				for _, pair := range perm.UserIdGroupPairs {
 					if deref(pair.GroupId) == source && deref(pair.Description) == marker {
+						// The pair as described, description included, names this rule and no other.
 						revoke = append(revoke, ec2types.IpPermission{IpProtocol: perm.IpProtocol, FromPort: perm.FromPort, ToPort: perm.ToPort,
-							UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: ptr(source)}}})
+							UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: ptr(source), Description: pair.Description}}})
 					}
 				}
 			}
