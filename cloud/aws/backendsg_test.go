@@ -183,6 +183,15 @@ var _ = Describe("Backend security group", func() {
 		Expect(rules(pods)).To(ConsistOf(shared + ":8081"))
 	})
 
+	It("refuses backend rules when the controller runs without the backend group", func() {
+		off := newProvider(cluster, nil)
+		lb := model("default/ip", "/")
+		lb.SecurityGroups, lb.BackendRules = []string{group("mine", nil)}, true
+		_, err := off.Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "%v", err)
+		Expect(ownedLoadBalancers("default/ip")).To(BeEmpty())
+	})
+
 	It("never deletes a backend group of another cluster", func() {
 		other := group("other-backend", map[string]string{cloud.TagCluster: cluster, cloud.TagClusterID: "another-uid",
 			cloud.TagResource: cloud.ResourceBackendSecurityGroup})

@@ -148,6 +148,10 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 	} else if p.opts.BackendSecurityGroup != "" {
 		d.backendSGs = []string{p.opts.BackendSecurityGroup}
 	}
+	if lb.BackendRules && !p.opts.ManageBackendSecurityGroup {
+		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "rules from the backend security group to the targets were asked for, "+
+			"but the controller runs with --enable-backend-security-group=false")
+	}
 	if p.backendEnabled(lb) {
 		id, err := p.backendGroup(ctx, true)
 		if err != nil {

@@ -65,11 +65,12 @@ var lbcKeys = map[string]keyStatus{
 	strings.TrimPrefix(annMinCapacity, albPrefix):  implemented,
 	strings.TrimPrefix(annPrefixLists, albPrefix):  implemented,
 	strings.TrimPrefix(annWAFv2ACLName, albPrefix): implemented,
+	// backendsg.go.
+	strings.TrimPrefix(annManageBackendRules, albPrefix): implemented,
 
 	// Load balancer.
-	"manage-backend-security-group-rules": refused,
-	"waf-acl-id":                          refused,
-	"web-acl-id":                          refused, // deprecated alias of waf-acl-id, still read
+	"waf-acl-id": refused,
+	"web-acl-id": refused, // deprecated alias of waf-acl-id, still read
 	// Listeners and rules.
 	"ssl-redirect":          implemented,
 	"mutual-authentication": refused,

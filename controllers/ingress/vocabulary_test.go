@@ -26,6 +26,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
 	}
 	maps.Copy(valid, lboptsValid)
+	valid[annManageBackendRules] = "true"
 	var implementedKeys []string
 	for name, s := range lbcKeys {
 		if s == implemented {
