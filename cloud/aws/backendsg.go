@@ -282,11 +282,13 @@ func hasSourceRule(perms []ec2types.IpPermission, source string, port int32) boo
 func (p *Provider) learnGroups(ctx context.Context, targets []cloud.Target) error {
 	b := &p.backend
 	var ips, instances []string
+	seen := map[string]bool{}
 	b.mu.Lock()
 	for _, t := range targets {
-		if _, ok := b.groupsOf[t.ID]; ok || slices.Contains(ips, t.ID) || slices.Contains(instances, t.ID) {
+		if _, ok := b.groupsOf[t.ID]; ok || seen[t.ID] {
 			continue
 		}
+		seen[t.ID] = true
 		if strings.HasPrefix(t.ID, "i-") {
 			instances = append(instances, t.ID)
 		} else {
@@ -309,7 +311,7 @@ func (p *Provider) learnGroups(ctx context.Context, targets []cloud.Target) erro
 					groups = append(groups, deref(g.GroupId))
 				}
 				for _, addr := range ni.PrivateIpAddresses {
-					if ip := deref(addr.PrivateIpAddress); slices.Contains(batch, ip) {
+					if ip := deref(addr.PrivateIpAddress); seen[ip] {
 						found[ip] = groups
 					}
 				}
@@ -362,6 +364,23 @@ func (p *Provider) learnGroups(ctx context.Context, targets []cloud.Target) erro
 		b.mu.Unlock()
 	}
 	return nil
+}
+
+// forgetTargets drops the groups learned for targets that left, so that an address a new pod reuses, maybe on an
+// interface with other groups, is looked up again.
+func (p *Provider) forgetTargets(had map[cloud.Target]cloud.TargetState, targets []cloud.Target) {
+	keep := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		keep[t.ID] = true
+	}
+	b := &p.backend
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for t := range had {
+		if !keep[t.ID] {
+			delete(b.groupsOf, t.ID)
+		}
+	}
 }
 
 // targetGroupOf picks the one security group of a target that cloudlb may open, as the AWS Load Balancer

@@ -145,6 +145,39 @@ var _ = Describe("Backend security group", func() {
 		Expect(rules(nodes)).To(BeEmpty())
 	})
 
+	It("describes only targets not seen before, in batches, and adds no rule a group already has", func() {
+		pods := group("pods", nil)
+		var targets []cloud.Target
+		for range 230 {
+			targets = append(targets, cloud.Target{ID: eni(pods), Port: 8080})
+		}
+		lb := model("default/ip", "/")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		counter.Reset()
+		_, err = p.SyncTargets(ctx, "default/ip", lb.TargetGroups[0].ID, targets[:220])
+		Expect(err).NotTo(HaveOccurred())
+		counts := counter.Counts()
+		Expect(counts["DescribeNetworkInterfaces"]).To(Equal(2), "220 addresses, 200 a call")
+		Expect(counts["AuthorizeSecurityGroupIngress"]).To(Equal(1))
+
+		// A rollout: ten pods go, ten come, in the same group.
+		counter.Reset()
+		_, err = p.SyncTargets(ctx, "default/ip", lb.TargetGroups[0].ID, targets[10:])
+		Expect(err).NotTo(HaveOccurred())
+		counts = counter.Counts()
+		Expect(counts["DescribeNetworkInterfaces"]).To(Equal(1))
+		Expect(counts).NotTo(HaveKey("DescribeSecurityGroups"))
+		Expect(counts).NotTo(HaveKey("AuthorizeSecurityGroupIngress"))
+		Expect(rules(pods)).To(ConsistOf(*backend()[0].GroupId + ":8080"))
+
+		// Addresses that left are looked up again when they come back: a new pod may hold one on another interface.
+		counter.Reset()
+		_, err = p.SyncTargets(ctx, "default/ip", lb.TargetGroups[0].ID, targets[:220])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(counter.Counts()["DescribeNetworkInterfaces"]).To(Equal(1))
+	})
+
 	It("reads, after a restart, which target groups it opens the targets' groups for", func() {
 		pods := group("pods", nil)
 		podIP := eni(pods)

@@ -309,6 +309,9 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 		}
 		return nil, classify(err)
 	}
+	if access.source != "" {
+		p.forgetTargets(have, targets)
+	}
 	if v, ok := p.tgMirrors.Load(stack + "\x00" + tgID); ok {
 		for _, mirror := range v.([]string) {
 			if _, err := p.syncTargetGroup(ctx, mirror, targets); err != nil && !hasCode(err, "TargetGroupNotFound") {
