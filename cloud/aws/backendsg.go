@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/cloudlb/cloudlb/cloud"
@@ -34,7 +35,13 @@ type backendState struct {
 	// decides whether to delete it, so that no load balancer is given a group being deleted.
 	life sync.RWMutex
 
+	// rules serialises adding rules with pruning them, so that a prune never revokes a rule a sync just added.
+	rules sync.Mutex
+
 	mu sync.Mutex
+	// recent are the targets each target group ("stack\x00id") was last given, which a prune counts as needed
+	// even before the target group reports them.
+	recent map[string][]cloud.Target
 	// id is the shared group's ID once found or created.
 	id string
 	// access is what target syncs need to know of a target group ("stack\x00id"), learned by Ensure or read
@@ -193,11 +200,19 @@ func (p *Provider) accessOf(ctx context.Context, stack, tgID, arn string) (tgAcc
 // allowTargets adds, to the security group of each target, a rule from the backend group on the target's port and
 // on the health check port, unless it is known to exist. It makes AWS calls only for targets it has not seen and
 // for rules it has not applied.
-func (p *Provider) allowTargets(ctx context.Context, a tgAccess, targets []cloud.Target) error {
+func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, targets []cloud.Target) error {
+	b := &p.backend
+	b.rules.Lock()
+	defer b.rules.Unlock()
+	b.mu.Lock()
+	if b.recent == nil {
+		b.recent = map[string][]cloud.Target{}
+	}
+	b.recent[key] = targets
+	b.mu.Unlock()
 	if err := p.learnGroups(ctx, targets); err != nil {
 		return err
 	}
-	b := &p.backend
 	want := map[string][]int32{}
 	b.mu.Lock()
 	for _, t := range targets {
@@ -426,15 +441,26 @@ func (p *Provider) releaseBackend(ctx context.Context) error {
 	if !p.opts.ManageBackendSecurityGroup {
 		return nil
 	}
+	id, using, err := p.deleteUnusedBackend(ctx)
+	if err != nil || len(using) == 0 {
+		return err
+	}
+	// Outside the life lock: pruning reads every target group, and Ensure need not wait for it.
+	return p.pruneBackendRules(ctx, id, using)
+}
+
+// deleteUnusedBackend revokes the backend group's rules and deletes it when no load balancer of the cluster carries
+// it; otherwise it returns the load balancers that do.
+func (p *Provider) deleteUnusedBackend(ctx context.Context) (string, []string, error) {
 	p.backend.life.Lock()
 	defer p.backend.life.Unlock()
 	id, err := p.backendGroup(ctx, false)
 	if err != nil || id == "" {
-		return err
+		return "", nil, err
 	}
 	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeLB)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	arns := sortedKeys(owned)
 	p.created.mu.Lock()
@@ -444,43 +470,47 @@ func (p *Provider) releaseBackend(ctx context.Context) error {
 		}
 	}
 	p.created.mu.Unlock()
+	var using []string
 	for _, batch := range chunks(arns, 20) {
 		lbs, err := p.describeLBs(ctx, batch)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		for _, lb := range lbs {
 			if slices.Contains(lb.SecurityGroups, id) {
-				return nil
+				using = append(using, deref(lb.LoadBalancerArn))
 			}
 		}
 	}
-	if err := p.revokeBackendRules(ctx, id); err != nil {
-		return err
+	if len(using) > 0 {
+		return id, using, nil
+	}
+	if err := p.revokeBackendRules(ctx, id, nil); err != nil {
+		return "", nil, err
 	}
 	p.forgetBackend()
 	if p.opts.BackendSecurityGroup != "" {
-		return nil
+		return "", nil, nil
 	}
 	// Read the tags again right before deleting: only the cluster's own shared group goes.
 	out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
 	if hasCode(err, "InvalidGroup.NotFound") {
-		return nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return classify(err)
+		return "", nil, classify(err)
 	}
 	if len(out.SecurityGroups) != 1 || !p.ownsBackend(fromEC2(out.SecurityGroups[0].Tags)) {
-		return nil
+		return "", nil, nil
 	}
 	if _, err := p.c.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: ptr(id)}); err != nil &&
 		!hasCode(err, "InvalidGroup.NotFound") {
 		if hasCode(err, "DependencyViolation") {
-			return p.securityGroupInUse(ctx, id)
+			return "", nil, p.securityGroupInUse(ctx, id)
 		}
-		return fmt.Errorf("deleting the backend security group %s: %w", id, classify(err))
+		return "", nil, fmt.Errorf("deleting the backend security group %s: %w", id, classify(err))
 	}
-	return nil
+	return "", nil, nil
 }
 
 func (p *Provider) forgetBackend() {
@@ -492,7 +522,7 @@ func (p *Provider) forgetBackend() {
 
 // revokeBackendRules revokes, from every group that lets source in, the rules that carry this cluster's marker;
 // the groups' other rules are left as they are.
-func (p *Provider) revokeBackendRules(ctx context.Context, source string) error {
+func (p *Provider) revokeBackendRules(ctx context.Context, source string, needed map[string]bool) error {
 	marker := backendRuleMarker + p.opts.ClusterID
 	pages := ec2.NewDescribeSecurityGroupsPaginator(p.c.EC2, &ec2.DescribeSecurityGroupsInput{
 		Filters: []ec2types.Filter{{Name: ptr("ip-permission.group-id"), Values: []string{source}}}})
@@ -505,7 +535,9 @@ func (p *Provider) revokeBackendRules(ctx context.Context, source string) error 
 			var revoke []ec2types.IpPermission
 			for _, perm := range sg.IpPermissions {
 				for _, pair := range perm.UserIdGroupPairs {
-					if deref(pair.GroupId) == source && deref(pair.Description) == marker {
+					port := deref(perm.FromPort)
+					if deref(pair.GroupId) == source && deref(pair.Description) == marker && deref(perm.ToPort) == port &&
+						!needed[ruleKey(source, deref(sg.GroupId), port)] {
 						// The pair as described, description included, names this rule and no other.
 						revoke = append(revoke, ec2types.IpPermission{IpProtocol: perm.IpProtocol, FromPort: perm.FromPort, ToPort: perm.ToPort,
 							UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: ptr(source), Description: pair.Description}}})
@@ -519,7 +551,108 @@ func (p *Provider) revokeBackendRules(ctx context.Context, source string) error 
 				!hasCode(err, "InvalidPermission.NotFound") {
 				return fmt.Errorf("revoking the backend security group's rules on %s: %w", deref(sg.GroupId), classify(err))
 			}
+			p.backend.mu.Lock()
+			for _, perm := range revoke {
+				delete(p.backend.applied, ruleKey(source, deref(sg.GroupId), deref(perm.FromPort)))
+			}
+			p.backend.mu.Unlock()
 		}
 	}
 	return nil
+}
+
+// pruneBackendRules revokes the rules cloudlb added from source that no target of the load balancers using it
+// needs any more: their target groups' registered targets, and the targets last given to each, count. Nothing is
+// revoked while a target's security group is unknown.
+func (p *Provider) pruneBackendRules(ctx context.Context, source string, using []string) error {
+	b := &p.backend
+	b.rules.Lock()
+	defer b.rules.Unlock()
+	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeTG)
+	if err != nil {
+		return err
+	}
+	arns := sortedKeys(owned)
+	p.created.mu.Lock()
+	for arn := range p.created.stacks {
+		if isTGARN(arn) && !slices.Contains(arns, arn) {
+			arns = append(arns, arn)
+		}
+	}
+	p.created.mu.Unlock()
+	type need struct {
+		targets    []cloud.Target
+		healthPort int32
+	}
+	var needs []need
+	for _, batch := range chunks(arns, 20) {
+		tgs, err := p.describeTGs(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, tg := range tgs {
+			if !slices.ContainsFunc(tg.LoadBalancerArns, func(lb string) bool { return slices.Contains(using, lb) }) {
+				continue
+			}
+			health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
+			if hasCode(err, "TargetGroupNotFound") {
+				continue
+			}
+			if err != nil {
+				return classify(err)
+			}
+			n := need{healthPort: healthPort(deref(tg.HealthCheckPort))}
+			for _, h := range health.TargetHealthDescriptions {
+				if h.Target != nil {
+					n.targets = append(n.targets, cloud.Target{ID: deref(h.Target.Id), Port: deref(h.Target.Port)})
+				}
+			}
+			needs = append(needs, n)
+		}
+	}
+	b.mu.Lock()
+	for key, targets := range b.recent {
+		needs = append(needs, need{targets: targets, healthPort: b.access[key].healthPort})
+	}
+	b.mu.Unlock()
+	var all []cloud.Target
+	for _, n := range needs {
+		all = append(all, n.targets...)
+	}
+	if err := p.learnGroups(ctx, all); err != nil {
+		return err
+	}
+	needed := map[string]bool{}
+	b.mu.Lock()
+	for _, n := range needs {
+		for _, t := range n.targets {
+			if _, known := b.groupsOf[t.ID]; !known {
+				b.mu.Unlock()
+				log.FromContext(ctx).Info("not pruning the backend security group's rules: a target's security groups are unknown", "target", t.ID)
+				return nil
+			}
+			for _, g := range b.groupsOf[t.ID] {
+				// Every group of the target counts, not only the one picked: conservative, never a revoke too many.
+				needed[ruleKey(source, g, t.Port)] = true
+				if n.healthPort > 0 {
+					needed[ruleKey(source, g, n.healthPort)] = true
+				}
+			}
+		}
+	}
+	b.mu.Unlock()
+	return p.revokeBackendRules(ctx, source, needed)
+}
+
+// forgetStack drops what target syncs of a deleted stack's target groups left in memory.
+func (p *Provider) forgetStack(stack string) {
+	b := &p.backend
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for key := range b.recent {
+		if strings.HasPrefix(key, stack+"\x00") {
+			delete(b.recent, key)
+			delete(b.access, key)
+		}
+	}
 }

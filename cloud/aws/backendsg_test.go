@@ -137,7 +137,8 @@ var _ = Describe("Backend security group", func() {
 
 		Expect(p.Delete(ctx, "default/ip", cloud.Known{})).To(Succeed())
 		Expect(backend()).To(HaveLen(1), "still on a load balancer")
-		Expect(rules(nodes)).To(ContainElement(shared + ":30080"))
+		Expect(rules(nodes)).To(ConsistOf(shared+":30080"), "only the rules a target still needs")
+		Expect(rules(pods)).To(ConsistOf("10.0.0.0/8:22"))
 
 		Expect(p.Delete(ctx, "default/inst", cloud.Known{})).To(Succeed())
 		Expect(backend()).To(BeEmpty())
@@ -186,10 +187,23 @@ var _ = Describe("Backend security group", func() {
 		Expect(err).NotTo(HaveOccurred())
 		shared := *backend()[0].GroupId
 
+		other := model("default/other", "/")
+		other.Name = "k8s-default-other"
+		other.TargetGroups[0].HealthCheck.Port = "9090"
+		_, err = p.Ensure(ctx, other, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = p.SyncTargets(ctx, "default/other", other.TargetGroups[0].ID, []cloud.Target{{ID: podIP, Port: 8081}})
+		Expect(err).NotTo(HaveOccurred())
+
 		restarted := newProvider(cluster, nil, func(o *cloudaws.Options) { o.ManageBackendSecurityGroup = true })
 		_, err = restarted.SyncTargets(ctx, "default/ip", lb.TargetGroups[0].ID, []cloud.Target{{ID: podIP, Port: 8080}})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(rules(pods)).To(ConsistOf(shared + ":8080"))
+		Expect(rules(pods)).To(ConsistOf(shared+":8080", shared+":8081", shared+":9090"))
+
+		// What the other load balancer's targets need is read from the cloud, not from memory.
+		again := newProvider(cluster, nil, func(o *cloudaws.Options) { o.ManageBackendSecurityGroup = true })
+		Expect(again.Delete(ctx, "default/ip", cloud.Known{})).To(Succeed())
+		Expect(rules(pods)).To(ConsistOf(shared+":8081", shared+":9090"))
 	})
 
 	It("leaves the targets' groups alone for a load balancer with the user's own groups", func() {

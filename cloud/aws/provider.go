@@ -258,6 +258,7 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 			return cloud.Errorf(cloud.KindPending, "load balancer %s is still being deleted", deref(lb.LoadBalancerArn))
 		}
 	}
+	p.forgetStack(stack)
 	return p.releaseBackend(ctx)
 }
 
@@ -298,7 +299,7 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 		return nil, err
 	}
 	if access.source != "" {
-		if err := p.allowTargets(ctx, access, targets); err != nil {
+		if err := p.allowTargets(ctx, stack+"\x00"+tgID, access, targets); err != nil {
 			return nil, err
 		}
 	}
