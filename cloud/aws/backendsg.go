@@ -436,13 +436,15 @@ func otherCluster(tags tagSet) bool {
 }
 
 // releaseBackend runs after a stack was deleted: when no load balancer of this cluster carries the backend
-// group any more, the rules cloudlb added from it go, and so does the group if it is the cluster's shared one.
-func (p *Provider) releaseBackend(ctx context.Context) error {
+// group any more, the rules cloudlb added from it go, and so does the group if it is the cluster's shared one;
+// otherwise, with prune, the rules no remaining target needs go.
+func (p *Provider) releaseBackend(ctx context.Context, prune bool) error {
 	if !p.opts.ManageBackendSecurityGroup {
 		return nil
 	}
 	id, using, err := p.deleteUnusedBackend(ctx)
-	if err != nil || len(using) == 0 {
+	// A stack that had no load balancer left no target behind: no need to read every target group again.
+	if err != nil || len(using) == 0 || !prune {
 		return err
 	}
 	// Outside the life lock: pruning reads every target group, and Ensure need not wait for it.

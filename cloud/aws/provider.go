@@ -259,7 +259,7 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 		}
 	}
 	p.forgetStack(stack)
-	return p.releaseBackend(ctx)
+	return p.releaseBackend(ctx, len(lbs) > 0)
 }
 
 // Stacks lists every stack that owns a load balancer, target group or security group carrying this cluster's
