@@ -35,6 +35,8 @@ type backendState struct {
 	// decides whether to delete it, so that no load balancer is given a group being deleted.
 	life sync.RWMutex
 
+	// find serialises looking up and creating the shared group.
+	find sync.Mutex
 	// rules serialises adding rules with pruning them, so that a prune never revokes a rule a sync just added.
 	rules sync.Mutex
 
@@ -75,6 +77,9 @@ func (p *Provider) backendGroup(ctx context.Context, create bool) (string, error
 		return p.opts.BackendSecurityGroup, nil
 	}
 	b := &p.backend
+	// Concurrent Ensures of a new cluster would otherwise each create a group of the same name.
+	b.find.Lock()
+	defer b.find.Unlock()
 	b.mu.Lock()
 	id := b.id
 	b.mu.Unlock()

@@ -93,11 +93,12 @@ var _ = Describe("Backend security group", func() {
 				IpRanges: []ec2types.IpRange{{CidrIp: aws.String("10.0.0.0/8")}}}}})
 		Expect(err).NotTo(HaveOccurred())
 		nodes := group("nodes", map[string]string{"kubernetes.io/cluster/" + cluster: "owned"})
-		extra := group("extra", nil)
+		extra, extra2 := group("extra", nil), group("extra2", nil)
 		foreign := group("foreign", map[string]string{"kubernetes.io/cluster/other": "owned"})
 		podIP, podIP2 := eni(pods), eni(pods)
 		twoGroupsIP := eni(extra, nodes)
 		foreignIP := eni(foreign)
+		ambiguousIP := eni(extra, extra2)
 		node := instance(nodes)
 
 		ipLB := model("default/ip", "/")
@@ -111,11 +112,12 @@ var _ = Describe("Backend security group", func() {
 
 		ipTG := ipLB.TargetGroups[0].ID
 		_, err = p.SyncTargets(ctx, "default/ip", ipTG, []cloud.Target{{ID: podIP, Port: 8080}, {ID: podIP2, Port: 8080},
-			{ID: twoGroupsIP, Port: 8081}, {ID: foreignIP, Port: 8080}})
+			{ID: twoGroupsIP, Port: 8081}, {ID: foreignIP, Port: 8080}, {ID: ambiguousIP, Port: 8082}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(rules(pods)).To(ConsistOf("10.0.0.0/8:22", shared+":8080", shared+":9090"))
 		Expect(rules(nodes)).To(ConsistOf(shared+":8081", shared+":9090"), "the one group tagged for the cluster")
 		Expect(rules(extra)).To(BeEmpty())
+		Expect(rules(extra2)).To(BeEmpty(), "two groups, none tagged for the cluster")
 		Expect(rules(foreign)).To(BeEmpty(), "a group of another cluster")
 
 		// Nothing changed: no AWS call beyond the target group's own.
