@@ -213,7 +213,7 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 	if b.recent == nil {
 		b.recent = map[string][]cloud.Target{}
 	}
-	b.recent[key] = targets
+	b.recent[key] = slices.Clone(targets)
 	b.mu.Unlock()
 	if err := p.learnGroups(ctx, targets); err != nil {
 		return err
