@@ -57,6 +57,9 @@ type LoadBalancer struct {
 	SubnetTags map[string][]string `json:",omitempty"`
 	// SecurityGroups replace the provider-managed frontend group when set.
 	SecurityGroups []string
+	// BackendRules, with SecurityGroups, also puts the provider's shared backend group on the load balancer and lets
+	// the provider open the targets' security groups to it, as it does for load balancers with a managed frontend.
+	BackendRules bool `json:",omitempty"`
 	// InboundCIDRs are allowed on the listener ports by the managed frontend group.
 	InboundCIDRs []string
 	// Tags are user tags; the provider adds its ownership tags on top.

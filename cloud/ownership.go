@@ -34,6 +34,11 @@ const (
 	// restarted controller keeps counting instead of starting the grace period over, or deleting at once.
 	TagRetiredAt = "cloudlb.io/retired-at"
 
+	// ResourceBackendSecurityGroup is the TagResource value of the cluster's shared backend security group. That
+	// group belongs to the cluster, not to a stack: it carries TagCluster, TagClusterID and this TagResource and no
+	// TagStack, so that garbage collection never sees it as a stack's; it is deleted only with all three tags.
+	ResourceBackendSecurityGroup = "backend-security-group"
+
 	// Finalizer is set on every Ingress whose cloud resources the controller has or may have created, and is
 	// removed only after Provider.Delete succeeded for the Ingress's stack (or the Ingress left it).
 	Finalizer = "cloudlb.io/load-balancer"

@@ -24,6 +24,9 @@ import (
 func (p *Provider) apply(ctx context.Context, d *desired, pl *plan) (cloud.Status, map[string]string, error) {
 	stack := d.lb.Stack
 	sgIDs := d.userSGs
+	if sgIDs != nil {
+		sgIDs = append(slices.Clone(sgIDs), d.backendSGs...)
+	}
 	if pl.sg != nil {
 		id, err := p.applySecurityGroup(ctx, d, pl.sg)
 		if err != nil {

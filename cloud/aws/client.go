@@ -37,9 +37,13 @@ type Options struct {
 	EndpointURL string
 	// MaxRetries is how often the SDK retries a throttled or failed call.
 	MaxRetries int
-	// BackendSecurityGroup, when set, is attached to every load balancer that has a managed frontend group. The
-	// controller never modifies it: allow it on the nodes' and pods' security groups once.
+	// BackendSecurityGroup, when set, is attached to every load balancer that has a managed frontend group. With
+	// ManageBackendSecurityGroup it is the source of the rules on the targets' groups instead of a shared group
+	// cloudlb makes; either way cloudlb never modifies, nor deletes, the group itself.
 	BackendSecurityGroup string
+	// ManageBackendSecurityGroup puts a shared backend security group on every load balancer with a managed
+	// frontend group (or BackendRules) and opens the targets' security groups to it on their ports.
+	ManageBackendSecurityGroup bool
 	// DefaultTags go on every resource, over the user's own tags.
 	DefaultTags map[string]string
 	// ExternalManagedTags are tag keys that someone else manages: never added, changed or removed.

@@ -189,13 +189,17 @@ func iamAuthorizations() map[string][]iamAuthz {
 	for _, op := range []string{"ModifyTargetGroup", "DeleteTargetGroup", "ModifyTargetGroupAttributes", "RegisterTargets", "DeregisterTargets"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnTG, iamOwned)}
 	}
-	for _, op := range []string{"DeleteSecurityGroup", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"} {
-		out["ec2:"+op] = []iamAuthz{iamOn("ec2:"+op, arnSG, iamOwned)}
+	out["ec2:DeleteSecurityGroup"] = []iamAuthz{iamOn("ec2:DeleteSecurityGroup", arnSG, iamOwned)}
+	// Rules go on the security groups of nodes and pods too, which carry no cloudlb tag (as in the AWS Load
+	// Balancer Controller's policy); cloudlb revokes only the rules whose description carries its marker.
+	for _, op := range []string{"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"} {
+		out["ec2:"+op] = []iamAuthz{iamOn("ec2:"+op, arnSG, nil)}
 	}
 	// Reads on "*": these actions take no resource, or cloudlb must read before it knows what is its own.
 	for _, a := range []string{iamELB("DescribeLoadBalancers"), iamELB("DescribeLoadBalancerAttributes"), iamELB("DescribeListeners"),
 		iamELB("DescribeListenerCertificates"), iamELB("DescribeListenerAttributes"), iamELB("DescribeRules"), iamELB("DescribeTargetGroups"), iamELB("DescribeTargetGroupAttributes"),
 		iamELB("DescribeTargetHealth"), iamELB("DescribeTags"), iamELB("DescribeTrustStores"), "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+		"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances",
 		"acm:ListCertificates", "tag:GetResources", iamELB("DescribeCapacityReservation"), "wafv2:ListWebACLs"} {
 		out[a] = []iamAuthz{iamOn(a, "*", nil)}
 	}

@@ -22,8 +22,10 @@ type desired struct {
 	// backendSGs go on every load balancer with a managed frontend group, so that nodes and pods can allow
 	// traffic from the load balancers with one rule made once.
 	backendSGs []string
-	sgName     string
-	listeners  []desiredListener
+	// backendManaged says backendSGs holds the one group the targets' groups are opened to.
+	backendManaged bool
+	sgName         string
+	listeners      []desiredListener
 	// tgNames maps target group IDs to their cloud names, which hash the settings AWS cannot change in place.
 	tgNames map[string]string
 	tags    tagSet
@@ -931,7 +933,9 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	}
 	pl.lb.setSubnets = !sameSet(subnets, d.subnets)
 	wantSGs := d.userSGs
-	if wantSGs == nil {
+	if wantSGs != nil {
+		wantSGs = append(slices.Clone(wantSGs), d.backendSGs...)
+	} else {
 		// The managed group: any change of its ID shows as a create in the SG plan, which sets groups too.
 		wantSGs = append([]string{""}, d.backendSGs...)
 		if pl.sg.id != "" {

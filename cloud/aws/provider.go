@@ -39,6 +39,7 @@ type Provider struct {
 	// tgMirrors maps the same keys to the ARNs of replaced groups still serving, which target syncs keep in step.
 	tgMirrors sync.Map
 	tags      tagPolicy
+	backend   backendState
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -66,11 +67,13 @@ func New(c Clients, o Options) *Provider {
 
 // Ensure converges the stack's resources to lb.
 func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known cloud.Known) (cloud.Status, error) {
+	p.backend.life.RLock()
+	defer p.backend.life.RUnlock()
 	d, warnings, err := p.resolve(ctx, lb)
 	if err != nil {
 		return cloud.Status{}, err
 	}
-	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: d.userSGs})
+	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: append(slices.Clone(d.userSGs), d.backendSGs...)})
 	if err != nil {
 		return cloud.Status{}, err
 	}
@@ -106,6 +109,7 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 			p.tgMirrors.Delete(lb.Stack + "\x00" + id)
 		}
 	}
+	p.rememberAccess(d)
 	st.Warnings = append(warnings, st.Warnings...)
 	return st, nil
 }
@@ -143,6 +147,17 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		}
 	} else if p.opts.BackendSecurityGroup != "" {
 		d.backendSGs = []string{p.opts.BackendSecurityGroup}
+	}
+	if lb.BackendRules && !p.opts.ManageBackendSecurityGroup {
+		return nil, nil, cloud.Errorf(cloud.KindInvalidSpec, "rules from the backend security group to the targets were asked for, "+
+			"but the controller runs with --enable-backend-security-group=false")
+	}
+	if p.backendEnabled(lb) {
+		id, err := p.backendGroup(ctx, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		d.backendSGs, d.backendManaged = []string{id}, true
 	}
 	for _, tg := range lb.TargetGroups {
 		// The name hashes what AWS cannot change in place and that matters, so that a change makes a new group
@@ -258,7 +273,8 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 			return cloud.Errorf(cloud.KindPending, "load balancer %s is still being deleted", deref(lb.LoadBalancerArn))
 		}
 	}
-	return nil
+	p.forgetStack(stack)
+	return p.releaseBackend(ctx, len(lbs) > 0)
 }
 
 // Stacks lists every stack that owns a load balancer, target group or security group carrying this cluster's
@@ -292,12 +308,25 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 	if err != nil {
 		return nil, err
 	}
+	// Make before break: the targets' groups let the load balancer in before the targets are registered.
+	access, err := p.accessOf(ctx, stack, tgID, arn)
+	if err != nil {
+		return nil, err
+	}
+	if access.source != "" {
+		if err := p.allowTargets(ctx, stack+"\x00"+tgID, access, targets); err != nil {
+			return nil, err
+		}
+	}
 	have, err := p.syncTargetGroup(ctx, arn, targets)
 	if err != nil {
 		if hasCode(err, "TargetGroupNotFound") {
 			p.tgARNs.Delete(stack + "\x00" + tgID)
 		}
 		return nil, classify(err)
+	}
+	if access.source != "" {
+		p.forgetTargets(have, targets)
 	}
 	if v, ok := p.tgMirrors.Load(stack + "\x00" + tgID); ok {
 		for _, mirror := range v.([]string) {

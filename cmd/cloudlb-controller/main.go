@@ -54,7 +54,9 @@ func run() error {
 	flag.StringVar(&awsOpts.VPCID, "aws-vpc-id", "", "VPC of the load balancers and target groups; defaults to the instance's VPC from IMDS.")
 	flag.StringVar(&awsOpts.EndpointURL, "aws-endpoint-url", "", "One endpoint for every AWS API (LocalStack, moto); AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> also work.")
 	flag.StringVar(&awsOpts.BackendSecurityGroup, "aws-backend-security-group", "",
-		"Security group ID attached to every load balancer with a managed frontend group; allow it on nodes and pods to let the load balancers reach their targets.")
+		"Security group ID attached to every load balancer with a managed frontend group instead of the shared backend group cloudlb makes; cloudlb never modifies or deletes it.")
+	flag.BoolVar(&awsOpts.ManageBackendSecurityGroup, "enable-backend-security-group", true,
+		"Put a shared backend security group on every load balancer with a managed frontend group, and open the targets' security groups to it on their ports.")
 	flag.IntVar(&awsOpts.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
 	flag.StringVar(&awsOpts.DefaultSSLPolicy, "default-ssl-policy", cloudaws.DefaultSSLPolicy, "Security policy of HTTPS listeners without an ssl-policy annotation.")
 	flag.DurationVar(&awsOpts.ReplacementGrace, "lb-replacement-grace", 5*time.Minute,

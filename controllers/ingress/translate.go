@@ -281,6 +281,8 @@ type settings struct {
 	MinCapacity  string `json:",omitempty"`
 	PrefixLists  string `json:",omitempty"`
 	WAFv2ACLName string `json:",omitempty"`
+	// BackendRules is manage-backend-security-group-rules (backendsg.go).
+	BackendRules string `json:",omitempty"`
 }
 
 func (s settings) model(in Input) *cloud.LoadBalancer {
@@ -336,6 +338,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		lb.Attributes[k] = v
 	}
 	s.lbOptionsModel(lb)
+	s.backendRulesModel(lb)
 	return lb
 }
 
@@ -440,6 +443,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 		return nil, err
 	}
 	if err := m.readLBOptions(a); err != nil {
+		return nil, err
+	}
+	if err := m.readBackendRules(a); err != nil {
 		return nil, err
 	}
 	lbAttrs, err := a.attributes(annLBAttributes)
@@ -750,6 +756,7 @@ func (s *settings) fields() []struct {
 		{annSSLRedirect, &s.SSLRedirect},
 		{annCOIPPool, &s.COIPPool}, {annIPAMPool, &s.IPAMPool}, {annMinCapacity, &s.MinCapacity},
 		{annPrefixLists, &s.PrefixLists}, {annWAFv2ACLName, &s.WAFv2ACLName},
+		{annManageBackendRules, &s.BackendRules},
 	}
 }
 

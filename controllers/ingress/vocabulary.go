@@ -68,11 +68,12 @@ var lbcKeys = map[string]keyStatus{
 	// backends.go
 	strings.TrimPrefix(annBackendProtocol, albPrefix):        implemented,
 	strings.TrimPrefix(annBackendProtocolVersion, albPrefix): implemented,
+	// backendsg.go.
+	strings.TrimPrefix(annManageBackendRules, albPrefix): implemented,
 
 	// Load balancer.
-	"manage-backend-security-group-rules": refused,
-	"waf-acl-id":                          refused,
-	"web-acl-id":                          refused, // deprecated alias of waf-acl-id, still read
+	"waf-acl-id": refused,
+	"web-acl-id": refused, // deprecated alias of waf-acl-id, still read
 	// Listeners and rules.
 	"ssl-redirect":          implemented,
 	"mutual-authentication": implemented,

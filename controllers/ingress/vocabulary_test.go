@@ -29,6 +29,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annBackendProtocol:   "HTTPS", annBackendProtocolVersion: "HTTP2",
 	}
 	maps.Copy(valid, lboptsValid)
+	valid[annManageBackendRules] = "true"
 	var implementedKeys []string
 	for name, s := range lbcKeys {
 		if s == implemented {

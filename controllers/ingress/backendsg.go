@@ -1,0 +1,31 @@
+package ingress
+
+import (
+	"fmt"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// annManageBackendRules asks, for a load balancer with the user's own security-groups, for what a load balancer
+// with a managed frontend group always gets: the shared backend security group, and rules from it on the
+// targets' groups. As in the AWS Load Balancer Controller it is group-wide and ignored without security-groups.
+const annManageBackendRules = albPrefix + "manage-backend-security-group-rules"
+
+// readBackendRules reads manage-backend-security-group-rules into the member's settings.
+func (m *member) readBackendRules(a annotations) error {
+	v, err := a.oneOf(annManageBackendRules, "", "true", "false")
+	if err != nil {
+		return err
+	}
+	m.settings.BackendRules = v
+	if v != "" && m.settings.SecurityGroups == "" {
+		m.warnings = append(m.warnings, fmt.Sprintf("annotation %s is ignored: without %s the load balancer's managed security group "+
+			"always comes with the backend security group and its rules", annManageBackendRules, annSecurityGroups))
+	}
+	return nil
+}
+
+// backendRulesModel puts the group's choice into the model; only load balancers with the user's groups carry it.
+func (s settings) backendRulesModel(lb *cloud.LoadBalancer) {
+	lb.BackendRules = s.BackendRules == "true" && len(lb.SecurityGroups) > 0
+}
