@@ -70,6 +70,8 @@ type Options struct {
 	WatchNamespace string
 	// DisableIngressGroupNameAnnotation refuses new use of the group.name annotation.
 	DisableIngressGroupNameAnnotation bool
+	// MoveGrace is how long the stack an Ingress left keeps serving it once its new stack does.
+	MoveGrace time.Duration
 	// EnableHTTP2 lets the metrics and webhook servers negotiate HTTP/2, which is off by default because of its
 	// denial-of-service weaknesses (CVE-2023-44487 rapid reset, CVE-2023-39325).
 	EnableHTTP2 bool
@@ -147,6 +149,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 
 		ExternalManagedTags:        o.ExternalManagedTags,
 		DisableGroupNameAnnotation: o.DisableIngressGroupNameAnnotation,
+		MoveGrace:                  o.MoveGrace,
 		WatchNamespace:             o.WatchNamespace,
 	}
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {

@@ -82,6 +82,8 @@ func run() error {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	// A member moving to another group is a replacement of its load balancer: it gets the same grace.
+	o.MoveGrace = awsOpts.ReplacementGrace
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	var err error

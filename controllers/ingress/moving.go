@@ -7,6 +7,7 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -17,8 +18,9 @@ import (
 
 // Moves between stacks are make before break. A member that joins another stack (a changed group.name, or its
 // class's) keeps its rules in the stack it leaves, as a held member does, until the record of its new stack
-// says it is applied there; only then does the old stack drop its rules, or delete its load balancer if it was
-// the last member. A member that its new stack refuses keeps being served where it was.
+// says it is applied there and Ready, and then for MoveGrace more, so that DNS (external-dns follows the status)
+// and the new load balancer's target health can catch up; only then does the old stack drop its rules, or delete
+// its load balancer if it was the last member. A member that its new stack refuses keeps being served where it was.
 
 // firstMoveWait is how soon a stack looks again whether its moving members are served where they went.
 const firstMoveWait = 2 * time.Second
@@ -39,11 +41,35 @@ func (r *Reconciler) moving(ctx context.Context, view *groupView, ing *networkin
 		case apierrors.IsNotFound(err):
 		case err != nil:
 			return false, err
-		case appliedIn(there, ing):
-			return false, nil
+		case appliedIn(there, ing) && meta.IsStatusConditionTrue(there.Status.Conditions, "Ready"):
+			return !r.moveGraceOver(stackKey(s), ing), nil
 		}
 	}
 	return true, nil
+}
+
+// moveGraceOver reports whether MoveGrace has passed since this process first saw ing served by its new stack.
+// The time is kept in memory only: after a restart the grace starts again, which only delays the clean-up.
+func (r *Reconciler) moveGraceOver(newStack string, ing *networkingv1.Ingress) bool {
+	if r.MoveGrace <= 0 {
+		return true
+	}
+	key := newStack + "\x00" + string(ing.UID)
+	now := time.Now()
+	r.moves.mu.Lock()
+	defer r.moves.mu.Unlock()
+	if r.movedAt == nil {
+		r.movedAt = map[string]time.Time{}
+	}
+	first, ok := r.movedAt[key]
+	if !ok {
+		r.movedAt[key], first = now, now
+	}
+	if now.Sub(first) < r.MoveGrace {
+		return false
+	}
+	delete(r.movedAt, key)
+	return true
 }
 
 func appliedIn(record *v1alpha1.LoadBalancer, ing *networkingv1.Ingress) bool {

@@ -62,8 +62,14 @@ type Reconciler struct {
 	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
 	DefaultTargetType cloud.TargetType
 
+	// MoveGrace is how long a member that moved to another stack stays served by the one it left once the new
+	// one serves it (see moving.go).
+	MoveGrace time.Duration
+
 	waits backoff
 	moves backoff
+	// movedAt is when a moving member was first seen served by its new stack; guarded by moves.mu.
+	movedAt map[string]time.Time
 }
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update;patch
