@@ -98,6 +98,18 @@ type Listener struct {
 	// Attributes are listener attributes to set (routing.http.response.server.enabled, ...); others are left
 	// alone.
 	Attributes map[string]string `json:",omitempty"`
+	// CreateCertificates ask the provider to make, keep and attach a certificate for each request's hosts; until
+	// every one is issued the listener is left as it is (or not created), and Ensure reports Pending.
+	CreateCertificates []CertificateRequest `json:",omitempty"`
+}
+
+// CertificateRequest is a certificate the provider makes and deletes itself.
+type CertificateRequest struct {
+	// Hosts are the names the certificate covers; the first is its subject.
+	Hosts []string
+	// CertificateAuthority is the ID (ARN on AWS) of a private CA to issue it; "" means a public certificate
+	// validated through DNS.
+	CertificateAuthority string `json:",omitempty"`
 }
 
 // Rule routes requests that match all of its conditions.
@@ -255,4 +267,24 @@ type Status struct {
 	// Pending says the load balancer serves the model but the cloud is still releasing resources it replaced;
 	// Ensure should be called again shortly to finish the clean-up.
 	Pending bool
+	// Certificates are the certificates the provider made for CreateCertificates, issued or not.
+	Certificates []CertificateStatus
+}
+
+// CertificateStatus is one certificate made for a CertificateRequest.
+type CertificateStatus struct {
+	Hosts []string
+	// ID is the certificate's cloud ID (an ARN on AWS).
+	ID string
+	// State is the cloud's own status of the certificate (ISSUED, PENDING_VALIDATION, ... on AWS).
+	State string
+	// Validation are the DNS records that prove control of the hosts, while the certificate awaits them.
+	Validation []DNSRecord
+}
+
+// DNSRecord is one DNS record to create.
+type DNSRecord struct {
+	Name  string
+	Type  string
+	Value string
 }
