@@ -220,6 +220,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			if !routine {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
 			}
+			for _, msg := range certificateEvents(record.Status.Certificates, status.Certificates) {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "CertificatePendingValidation", "Ensure", "%s", msg)
+			}
 		}
 	}
 	update := recordUpdate{members: out.Members, left: out.Errors, converged: true, models: out.Models, bindings: out.Bindings,
@@ -531,6 +534,7 @@ func (r *Reconciler) patchRecordStatus(ctx context.Context, record *v1alpha1.Loa
 func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 	if u.observed != nil {
 		st.DNSName, st.ID, st.Scheme = strings.ToLower(u.observed.DNSName), u.observed.ID, u.scheme
+		st.Certificates = certificateRecords(u.observed.Certificates)
 	}
 	if u.members != nil {
 		st.Ingresses = make([]string, len(u.members))

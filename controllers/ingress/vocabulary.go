@@ -74,8 +74,8 @@ var lbcKeys = map[string]keyStatus{
 	"ssl-redirect":          implemented,
 	"mutual-authentication": refused,
 	"use-regex-path-match":  refused,
-	"create-acm-cert":       refused,
-	"acm-pca-arn":           refused,
+	"create-acm-cert":       implemented, // acmcert.go
+	"acm-pca-arn":           implemented,
 	// Authentication.
 	"auth-type":                       refused,
 	"auth-idp-cognito":                refused,
