@@ -179,6 +179,13 @@ func (p *Provider) ensureCertificate(ctx context.Context, d *desired, req cloud.
 	arn := deref(out.CertificateArn)
 	p.madeCerts.add(d.lb.Stack, arn, cloud.TagValue(key))
 	desc, err := p.c.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: ptr(arn)})
+	if hasCode(err, "ResourceNotFoundException") {
+		// The token of a request for the same hosts, within the hour, whose certificate was deleted since (hosts
+		// changed and changed back): AWS keeps answering with it until the hour is over.
+		p.madeCerts.forget(d.lb.Stack, arn)
+		return cloud.CertificateStatus{}, cloud.Errorf(cloud.KindPending, "ACM answers the request for %s with %s, deleted since: "+
+			"a new certificate is requested once the request's idempotency token expires (an hour)", strings.Join(req.Hosts, ", "), arn)
+	}
 	if err != nil {
 		return cloud.CertificateStatus{}, classify(err)
 	}

@@ -24,6 +24,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annSuccessCodes: "200-299", annWAFv2ACLARN: "arn:aws:wafv2:us-east-1:1:regional/webacl/x/y",
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
+		annCreateACMCert: "true", annACMPCAARN: "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x",
 	}
 	maps.Copy(valid, lboptsValid)
 	var implementedKeys []string
