@@ -188,6 +188,25 @@ var _ = Describe("Created certificates", func() {
 		Expect(counter.Mutating()).To(BeEmpty(), "an issued, attached certificate converges")
 	})
 
+	It("makes no second certificate after a restart while the tagging API does not list the first", func() {
+		blind := func() *cloudaws.Provider {
+			c := motoClients(counter.Middleware)
+			c.Tagging = &laggingTagging{Tagging: c.Tagging, lag: 1000}
+			stub.ACM = c.ACM
+			c.ACM = stub
+			return cloudaws.New(c, providerOptions())
+		}
+		lb := withCreatedCertificate(model(stack, "/a"), "", "a.example.com")
+		first := ensure(blind(), lb).Certificates[0].ID
+		counter.Reset()
+		again := ensure(blind(), lb).Certificates[0].ID
+		Expect(counter.Counts()["RequestCertificate"]).To(Equal(1), "the restarted process cannot see the first one, so asks again")
+		Expect(again).To(Equal(first), "with the same idempotency token, which ACM answers with the same certificate")
+		all, err := acmc.ListCertificates(ctx, &acm.ListCertificatesInput{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all.CertificateSummaryList).To(HaveLen(1))
+	})
+
 	It("replaces the certificate when the hosts change: the new one is attached before the old is deleted", func() {
 		p := provider()
 		ensure(p, withCreatedCertificate(model(stack, "/a"), "", "a.example.com"))
