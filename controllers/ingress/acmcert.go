@@ -106,3 +106,14 @@ func certificateEvents(shown []v1alpha1.CertificateStatus, now []cloud.Certifica
 	}
 	return out
 }
+
+// pendingCertificates says which certificates are not issued yet, for the record's Ready condition.
+func pendingCertificates(certs []cloud.CertificateStatus) string {
+	var out []string
+	for _, c := range certs {
+		if c.State != "ISSUED" {
+			out = append(out, fmt.Sprintf("certificate %s for %s is %s: its HTTPS listeners wait for it", c.ID, strings.Join(c.Hosts, ", "), c.State))
+		}
+	}
+	return strings.Join(out, "; ")
+}

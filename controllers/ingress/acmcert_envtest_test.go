@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,6 +65,16 @@ var _ = Describe("create-acm-cert", func() {
 		Eventually(certificates).WithArguments("shop").Should(ConsistOf(And(
 			HaveField("Hosts", []string{"shop.example.com"}), HaveField("State", "PENDING_VALIDATION"),
 			HaveField("ValidationRecords", ConsistOf(v1alpha1.DNSRecord{Name: "_v.shop.example.com.", Type: "CNAME", Value: "_v.acm-validations.aws."})))))
+		Eventually(func() string {
+			rec := &v1alpha1.LoadBalancer{}
+			if err := k8s.Get(ctx, client.ObjectKey{Name: ns + ".shop"}, rec); err != nil {
+				return ""
+			}
+			if c := meta.FindStatusCondition(rec.Status.Conditions, "Ready"); c != nil {
+				return c.Reason
+			}
+			return ""
+		}).Should(Equal("CertificatePendingValidation"))
 		Eventually(normalNotes).WithArguments(ing, "CertificatePendingValidation").Should(ContainElement(
 			And(ContainSubstring("shop.example.com"), ContainSubstring("_v.shop.example.com. CNAME _v.acm-validations.aws."))))
 		stack := ns + "/shop"

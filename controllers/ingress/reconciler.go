@@ -246,6 +246,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	case status.Pending:
 		// Not recorded as converged, so that the next pass calls Ensure again and finishes the clean-up.
 		result.RequeueAfter = r.waits.next(stack)
+		if msg := pendingCertificates(status.Certificates); msg != "" {
+			// Like Degraded: the load balancer serves what it can; its HTTPS listeners wait for their certificate.
+			update.reason, update.message = "CertificatePendingValidation", msg
+		}
 	case len(status.Warnings) > 0:
 		// Discovery came up short (a certificate not yet issued): look again sooner than the drift check.
 		update.reason, update.message = "Degraded", strings.Join(status.Warnings, "; ")
