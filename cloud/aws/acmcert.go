@@ -220,10 +220,10 @@ func certificateStatus(req cloud.CertificateRequest, c *acmtypes.CertificateDeta
 }
 
 // deleteCertificates deletes the stack's certificates that are not in use, each only once its tags, read right
-// before, show it is this cluster's and this stack's. It reports whether one is still attached somewhere (AWS
-// refuses to delete it then): the caller tries again later, and never detaches it by force.
-func (p *Provider) deleteCertificates(ctx context.Context, stack string, a *actual, inUse map[string]bool) (bool, error) {
-	blocked := false
+// before, show it is this cluster's and this stack's. It returns those still attached somewhere (AWS refuses to
+// delete them then): the caller tries again later, and never detaches them by force.
+func (p *Provider) deleteCertificates(ctx context.Context, stack string, a *actual, inUse map[string]bool) ([]string, error) {
+	var blocked []string
 	for _, arn := range sortedKeys(p.certCandidates(stack, a)) {
 		if inUse[arn] {
 			continue
@@ -234,7 +234,7 @@ func (p *Provider) deleteCertificates(ctx context.Context, stack string, a *actu
 			continue
 		}
 		if err != nil {
-			return false, classify(err)
+			return nil, classify(err)
 		}
 		tags := tagSet{}
 		for _, t := range out.Tags {
@@ -246,11 +246,11 @@ func (p *Provider) deleteCertificates(ctx context.Context, stack string, a *actu
 		_, err = p.c.ACM.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: ptr(arn)})
 		switch {
 		case hasCode(err, "ResourceInUseException"):
-			blocked = true
+			blocked = append(blocked, arn)
 		case hasCode(err, "ResourceNotFoundException"), err == nil:
 			p.madeCerts.forget(stack, arn)
 		default:
-			return false, classify(err)
+			return nil, classify(err)
 		}
 	}
 	return blocked, nil

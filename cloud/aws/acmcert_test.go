@@ -275,6 +275,7 @@ var _ = Describe("Created certificates", func() {
 
 		err = p.Delete(ctx, stack, cloud.Known{})
 		Expect(cloud.IsPending(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring(mine))
 		Expect(certificateExists(mine)).To(BeTrue())
 		Expect(certificateAttached(ctx, mine)).To(BeTrue())
 

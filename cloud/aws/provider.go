@@ -122,7 +122,7 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 		if err != nil {
 			return cloud.Status{}, err
 		}
-		st.Pending = st.Pending || blocked
+		st.Pending = st.Pending || len(blocked) > 0
 	}
 	return st, nil
 }
@@ -265,8 +265,9 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 	if err != nil {
 		return err
 	}
-	if blocked {
-		return cloud.Errorf(cloud.KindPending, "a certificate of stack %s is still in use", stack)
+	if len(blocked) > 0 {
+		return cloud.Errorf(cloud.KindPending, "certificate %s is still attached to a listener; it is deleted once detached",
+			strings.Join(blocked, ", "))
 	}
 	return nil
 }
