@@ -103,6 +103,9 @@ type Listener struct {
 	Attributes map[string]string `json:",omitempty"`
 	// MutualAuthentication is the listener's client certificate (mTLS) setting; nil leaves it as it is.
 	MutualAuthentication *MutualAuthentication `json:",omitempty"`
+	// CreateCertificates ask the provider to make, keep and attach a certificate for each request's hosts; until
+	// every one is issued the listener is left as it is (or not created), and Ensure reports Pending.
+	CreateCertificates []CertificateRequest `json:",omitempty"`
 }
 
 // Mutual authentication modes.
@@ -122,6 +125,15 @@ type MutualAuthentication struct {
 	IgnoreClientCertificateExpiry bool `json:",omitempty"`
 	// AdvertiseTrustStoreCaNames is "on" to send the trust store's CA names to clients; verify only, "" is off.
 	AdvertiseTrustStoreCaNames string `json:",omitempty"`
+}
+
+// CertificateRequest is a certificate the provider makes and deletes itself.
+type CertificateRequest struct {
+	// Hosts are the names the certificate covers; the first is its subject.
+	Hosts []string
+	// CertificateAuthority is the ID (ARN on AWS) of a private CA to issue it; "" means a public certificate
+	// validated through DNS.
+	CertificateAuthority string `json:",omitempty"`
 }
 
 // Rule routes requests that match all of its conditions.
@@ -324,4 +336,24 @@ type Status struct {
 	// Pending says the load balancer serves the model but the cloud is still releasing resources it replaced;
 	// Ensure should be called again shortly to finish the clean-up.
 	Pending bool
+	// Certificates are the certificates the provider made for CreateCertificates, issued or not.
+	Certificates []CertificateStatus
+}
+
+// CertificateStatus is one certificate made for a CertificateRequest.
+type CertificateStatus struct {
+	Hosts []string
+	// ID is the certificate's cloud ID (an ARN on AWS).
+	ID string
+	// State is the cloud's own status of the certificate (ISSUED, PENDING_VALIDATION, ... on AWS).
+	State string
+	// Validation are the DNS records that prove control of the hosts, while the certificate awaits them.
+	Validation []DNSRecord
+}
+
+// DNSRecord is one DNS record to create.
+type DNSRecord struct {
+	Name  string
+	Type  string
+	Value string
 }

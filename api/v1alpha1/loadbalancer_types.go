@@ -58,6 +58,33 @@ type LoadBalancerStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Certificates are the certificates cloudlb requested for the create-acm-cert annotation, with the DNS
+	// records to create for those that await validation.
+	// +optional
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
+}
+
+// CertificateStatus is one certificate cloudlb requested.
+type CertificateStatus struct {
+	// Hosts are the names the certificate covers.
+	Hosts []string `json:"hosts"`
+	// ID is the certificate's ARN.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// State is ACM's status of the certificate: PENDING_VALIDATION until the validation records resolve, then
+	// ISSUED, when cloudlb attaches it.
+	// +optional
+	State string `json:"state,omitempty"`
+	// ValidationRecords are the DNS records that prove control of the hosts (for you or external-dns to create).
+	// +optional
+	ValidationRecords []DNSRecord `json:"validationRecords,omitempty"`
+}
+
+// DNSRecord is a DNS record to create.
+type DNSRecord struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
 }
 
 // MemberStatus is one Ingress of a stack.

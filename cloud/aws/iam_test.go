@@ -167,6 +167,11 @@ func iamAuthorizations() map[string][]iamAuthz {
 		// The managed group's user tags follow the tags annotation.
 		"ec2:DeleteTags":          {iamOn("ec2:DeleteTags", arnSG, iamOwned)},
 		"acm:DescribeCertificate": {iamOn("acm:DescribeCertificate", arnCert, nil)},
+		// Tags are read before a delete even when they are no longer cloudlb's: that is what the check is for.
+		"acm:ListTagsForCertificate": {iamOn("acm:ListTagsForCertificate", arnCert, nil)},
+		// RequestCertificate takes no resource; a request with tags is also authorised as acm:AddTagsToCertificate.
+		"acm:RequestCertificate": {iamOn("acm:RequestCertificate", "*", iamCreating), iamOn("acm:AddTagsToCertificate", arnCert, iamCreating)},
+		"acm:DeleteCertificate":  {iamOn("acm:DeleteCertificate", arnCert, iamOwned)},
 
 		"wafv2:GetWebACLForResource": {iamOn("wafv2:GetWebACLForResource", arnWebACL, nil), iamOn("wafv2:GetWebACLForResource", arnLB, nil), iamOn("wafv2:GetWebACL", arnWebACL, nil)},
 		"wafv2:AssociateWebACL":      {iamOn("wafv2:AssociateWebACL", arnWebACL, nil), iamOn("wafv2:AssociateWebACL", arnLB, nil), iamOn(iamELB("SetWebAcl"), "*", nil)},

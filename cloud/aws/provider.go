@@ -40,6 +40,7 @@ type Provider struct {
 	tgMirrors sync.Map
 	tags      tagPolicy
 	backend   backendState
+	madeCerts madeCerts
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -85,6 +86,11 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 	if err := p.observeAttributes(ctx, lb, a); err != nil {
 		return cloud.Status{}, err
 	}
+	certs, certsInUse, certsPending, certWarnings, err := p.ensureCertificates(ctx, d, a)
+	if err != nil {
+		return cloud.Status{}, err
+	}
+	warnings = append(warnings, certWarnings...)
 	if a.health, err = p.observeHealth(ctx, healthChecks(d, a)); err != nil {
 		return cloud.Status{}, err
 	}
@@ -111,6 +117,17 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 	}
 	p.rememberAccess(d)
 	st.Warnings = append(warnings, st.Warnings...)
+	st.Certificates = certs
+	if certsPending {
+		st.Pending = true
+	} else {
+		// Only once every certificate asked for is attached: until then a held listener still uses the one it replaces.
+		blocked, err := p.deleteCertificates(ctx, lb.Stack, a, certsInUse)
+		if err != nil {
+			return cloud.Status{}, err
+		}
+		st.Pending = st.Pending || len(blocked) > 0
+	}
 	return st, nil
 }
 
@@ -182,7 +199,7 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 			if dl.SSLPolicy == "" {
 				dl.SSLPolicy = p.opts.DefaultSSLPolicy
 			}
-			if len(dl.certs) == 0 {
+			if len(dl.certs) == 0 && (len(l.CertificateHosts) > 0 || len(l.CreateCertificates) == 0) {
 				arns, missing, err := p.certificatesFor(ctx, l.CertificateHosts)
 				if err != nil {
 					return nil, nil, err
@@ -192,7 +209,8 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 				}
 				dl.certs = arns
 			}
-			if len(dl.certs) == 0 {
+			// A listener with certificates to make is held, if need be, once their state is known (acmcert.go).
+			if len(dl.certs) == 0 && len(l.CreateCertificates) == 0 {
 				warnings = append(warnings, fmt.Sprintf("HTTPS listener on port %d has no certificate, so it is left as it is "+
 					"(or not created): set the certificate-arn annotation or issue a certificate for its hosts in ACM", l.Port))
 				dl.hold = true
@@ -274,7 +292,18 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 		}
 	}
 	p.forgetStack(stack)
-	return p.releaseBackend(ctx, len(lbs) > 0)
+	if err := p.releaseBackend(ctx, len(lbs) > 0); err != nil {
+		return err
+	}
+	blocked, err := p.deleteCertificates(ctx, stack, a, nil)
+	if err != nil {
+		return err
+	}
+	if len(blocked) > 0 {
+		return cloud.Errorf(cloud.KindPending, "certificate %s is still attached to a listener; it is deleted once detached",
+			strings.Join(blocked, ", "))
+	}
+	return nil
 }
 
 // Stacks lists every stack that owns a load balancer, target group or security group carrying this cluster's
@@ -282,7 +311,7 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 // tagged: a stack key longer than a tag value allows is listed as cloud.TagValue(stack).
 func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
 	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID},
-		resourceTypeLB, resourceTypeTG, "ec2:security-group")
+		resourceTypeLB, resourceTypeTG, "ec2:security-group", resourceTypeCert)
 	if err != nil {
 		return nil, err
 	}

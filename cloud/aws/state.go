@@ -28,6 +28,8 @@ type actual struct {
 	held map[string]heldLB
 	// health holds the targets of target groups that replace another group (see healthChecks), by ARN.
 	health map[string]groupHealth
+	// certs are the certificates the stack made (acmcert.go), by ARN, with their tags as the tagging API lists them.
+	certs map[string]tagSet
 }
 
 // heldLB is a load balancer holding a name, with its tags, that the stack does not own.
@@ -108,10 +110,11 @@ type scope struct {
 // own listeners, rules and security groups; every resource found other than by the tagging API is checked for
 // ownership tags before it counts. Legacy resources (no cluster identity tag) proven by known.ID are adopted.
 func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual, error) {
-	owned, err := p.taggedARNs(ctx, p.ownerFilter(stack), resourceTypeLB, resourceTypeTG)
+	owned, err := p.taggedARNs(ctx, p.ownerFilter(stack), resourceTypeLB, resourceTypeTG, resourceTypeCert)
 	if err != nil {
 		return nil, err
 	}
+	a := &actual{held: map[string]heldLB{}, certs: map[string]tagSet{}}
 	var lbARNs, tgARNs []string
 	for arn, tags := range owned {
 		switch {
@@ -120,12 +123,13 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 			lbARNs = append(lbARNs, arn)
 		case isTGARN(arn):
 			tgARNs = append(tgARNs, arn)
+		case isCertARN(arn):
+			a.certs[arn] = tags
 		}
 	}
 	slices.Sort(lbARNs)
 	slices.Sort(tgARNs)
 
-	a := &actual{held: map[string]heldLB{}}
 	lbs := map[string]*lbState{}
 	for _, batch := range chunks(lbARNs, 20) {
 		described, err := p.describeLBs(ctx, batch)

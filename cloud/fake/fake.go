@@ -42,6 +42,11 @@ type Provider struct {
 	errs    map[string][]error
 	inject  map[string]func(stack string) error
 	latency map[string]time.Duration
+	// certs are the certificates made for CreateCertificates, by stack and request.
+	certs map[string]map[string]*cloud.CertificateStatus
+	// issued are the certificate IDs issued (IssueCertificates); private CAs issue at once.
+	issued  map[string]bool
+	certSeq int
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -64,6 +69,8 @@ func (p *Provider) Reset() {
 	p.errs = map[string][]error{}
 	p.inject = map[string]func(string) error{}
 	p.latency = map[string]time.Duration{}
+	p.certs = map[string]map[string]*cloud.CertificateStatus{}
+	p.issued = map[string]bool{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.
@@ -144,7 +151,71 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.K
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lbs[lb.Stack] = clone(lb)
-	return cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack}, nil
+	st := cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack}
+	st.Certificates, st.Pending = p.ensureCertificates(lb)
+	return st, nil
+}
+
+// ensureCertificates makes a certificate per request once, pending DNS validation until IssueCertificates, and
+// forgets those no longer requested once every one requested is issued, as the AWS provider deletes them.
+func (p *Provider) ensureCertificates(lb *cloud.LoadBalancer) ([]cloud.CertificateStatus, bool) {
+	have := p.certs[lb.Stack]
+	want := map[string]*cloud.CertificateStatus{}
+	var out []cloud.CertificateStatus
+	pending := false
+	for _, l := range lb.Listeners {
+		for _, r := range l.CreateCertificates {
+			key := strings.Join(r.Hosts, ",") + "|" + r.CertificateAuthority
+			if _, ok := want[key]; ok {
+				continue
+			}
+			c, ok := have[key]
+			if !ok {
+				p.certSeq++
+				c = &cloud.CertificateStatus{Hosts: slices.Clone(r.Hosts), ID: fmt.Sprintf("fake-cert://%s/%d", lb.Stack, p.certSeq)}
+				if r.CertificateAuthority != "" {
+					p.issued[c.ID] = true
+				}
+			}
+			c.State, c.Validation = "ISSUED", nil
+			if !p.issued[c.ID] {
+				c.State, pending = "PENDING_VALIDATION", true
+				for _, h := range r.Hosts {
+					c.Validation = append(c.Validation, cloud.DNSRecord{Name: "_v." + strings.TrimPrefix(h, "*.") + ".", Type: "CNAME", Value: "_v.acm-validations.aws."})
+				}
+			}
+			want[key] = c
+			out = append(out, *c)
+		}
+	}
+	if pending {
+		maps.Copy(want, have)
+	}
+	p.certs[lb.Stack] = want
+	return out, pending
+}
+
+// IssueCertificates issues every certificate made so far.
+func (p *Provider) IssueCertificates() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, certs := range p.certs {
+		for _, c := range certs {
+			p.issued[c.ID] = true
+		}
+	}
+}
+
+// Certificates returns the IDs of the certificates stack holds, sorted.
+func (p *Provider) Certificates(stack string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, c := range p.certs[stack] {
+		out = append(out, c.ID)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Delete forgets stack.
@@ -155,6 +226,7 @@ func (p *Provider) Delete(ctx context.Context, stack string, _ cloud.Known) erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.lbs, stack)
+	delete(p.certs, stack)
 	for k := range p.targets {
 		if k.stack == stack {
 			delete(p.targets, k)
@@ -251,6 +323,7 @@ func clone(lb *cloud.LoadBalancer) *cloud.LoadBalancer {
 	for i, l := range lb.Listeners {
 		l.Certificates = slices.Clone(l.Certificates)
 		l.CertificateHosts = slices.Clone(l.CertificateHosts)
+		l.CreateCertificates = slices.Clone(l.CreateCertificates)
 		l.Rules = slices.Clone(l.Rules)
 		c.Listeners[i] = l
 	}

@@ -229,6 +229,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			if !routine {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
 			}
+			for _, msg := range certificateEvents(record.Status.Certificates, status.Certificates) {
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "CertificatePendingValidation", "Ensure", "%s", msg)
+			}
 		}
 	}
 	update := recordUpdate{members: out.Members, left: out.Errors, converged: true, models: out.Models, bindings: out.Bindings,
@@ -252,6 +255,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	case status.Pending:
 		// Not recorded as converged, so that the next pass calls Ensure again and finishes the clean-up.
 		result.RequeueAfter = r.waits.next(stack)
+		if msg := pendingCertificates(status.Certificates); msg != "" {
+			// Like Degraded: the load balancer serves what it can; its HTTPS listeners wait for their certificate.
+			update.reason, update.message = "CertificatePendingValidation", msg
+		}
 	case len(status.Warnings) > 0:
 		// Discovery came up short (a certificate not yet issued): look again sooner than the drift check.
 		update.reason, update.message = "Degraded", strings.Join(status.Warnings, "; ")
@@ -540,6 +547,7 @@ func (r *Reconciler) patchRecordStatus(ctx context.Context, record *v1alpha1.Loa
 func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 	if u.observed != nil {
 		st.DNSName, st.ID, st.Scheme = strings.ToLower(u.observed.DNSName), u.observed.ID, u.scheme
+		st.Certificates = certificateRecords(u.observed.Certificates)
 	}
 	if u.members != nil {
 		st.Ingresses = make([]string, len(u.members))

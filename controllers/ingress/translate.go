@@ -201,6 +201,7 @@ func Translate(in Input) Output {
 			*l = mergeListener(*l, lp)
 			l.Certificates = appendNew(l.Certificates, lp.Certificates...)
 			l.CertificateHosts = appendNew(l.CertificateHosts, lp.CertificateHosts...)
+			l.CreateCertificates = appendNewRequests(l.CreateCertificates, lp.CreateCertificates...)
 		}
 		// Each member's rules are ordered on their own, then follow the rules of the members before it: a member
 		// that joins or leaves moves no other member's rules relative to one another.
@@ -467,7 +468,11 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := a.listenPorts(len(certs) > 0)
+	certReq, err := a.certificateRequest(ing, len(certs) > 0)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := a.listenPorts(len(certs) > 0 || certReq != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -493,6 +498,9 @@ func translateMember(in Input, ing *networkingv1.Ingress) (*member, error) {
 			l.Certificates = certs
 			l.CertificateHosts = hosts
 			l.SSLPolicy = sslPolicy
+			if certReq != nil {
+				l.CertificateHosts, l.CreateCertificates = nil, []cloud.CertificateRequest{*certReq}
+			}
 		}
 		m.listeners = append(m.listeners, l)
 	}

@@ -78,8 +78,8 @@ var lbcKeys = map[string]keyStatus{
 	"ssl-redirect":          implemented,
 	"mutual-authentication": implemented,
 	"use-regex-path-match":  implemented, // routing.go
-	"create-acm-cert":       refused,
-	"acm-pca-arn":           refused,
+	"create-acm-cert":       implemented, // acmcert.go
+	"acm-pca-arn":           implemented,
 	// Authentication.
 	"auth-type":                       refused,
 	"auth-idp-cognito":                refused,

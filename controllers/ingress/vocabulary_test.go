@@ -27,6 +27,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
 		annUseRegexPathMatch: "false",
 		annBackendProtocol:   "HTTPS", annBackendProtocolVersion: "HTTP2",
+		annCreateACMCert: "true", annACMPCAARN: "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x",
 	}
 	maps.Copy(valid, lboptsValid)
 	valid[annManageBackendRules] = "true"
