@@ -298,8 +298,9 @@ func (p *Provider) retag(ctx context.Context, t tagChange) error {
 // the rules no longer wanted.
 func (p *Provider) applyListeners(ctx context.Context, stack string, userTags map[string]string, lbARN string, pl *plan, tgARN func(string) string) error {
 	arns := map[int32]string{}
+	actions := func(a cloud.Action) []elbv2types.Action { return albActions(a, tgARN, pl.secrets) }
 	for _, lp := range pl.listeners {
-		arn, err := p.prepareListener(ctx, stack, userTags, lbARN, lp, tgARN)
+		arn, err := p.prepareListener(ctx, stack, userTags, lbARN, lp, actions)
 		if err != nil {
 			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
@@ -318,14 +319,14 @@ func (p *Provider) applyListeners(ctx context.Context, stack string, userTags ma
 			ListenerArn: ptr(arns[s.port]),
 			Priority:    ptr(s.create.priority),
 			Conditions:  albConditions(s.create.rule.Conditions),
-			Actions:     []elbv2types.Action{albAction(s.create.rule.Action, tgARN)},
+			Actions:     actions(s.create.rule.Action),
 			Tags:        p.tagsFor(userTags, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
 		}); err != nil {
 			return fmt.Errorf("listener %d: creating rule at priority %d: %w", s.port, s.create.priority, classify(err))
 		}
 	}
 	for _, lp := range pl.listeners {
-		if err := p.finishListener(ctx, arns[lp.want.Port], lp, tgARN, deleted); err != nil {
+		if err := p.finishListener(ctx, arns[lp.want.Port], lp, actions, deleted); err != nil {
 			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
 	}
@@ -333,7 +334,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack string, userTags ma
 }
 
 // prepareListener creates a new listener with its certificates, or reorders an existing one's rules.
-func (p *Provider) prepareListener(ctx context.Context, stack string, userTags map[string]string, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
+func (p *Provider) prepareListener(ctx context.Context, stack string, userTags map[string]string, lbARN string, lp listenerPlan, actions func(cloud.Action) []elbv2types.Action) (string, error) {
 	want := lp.want
 	if lp.existing != nil {
 		arn := deref(lp.existing.l.ListenerArn)
@@ -355,7 +356,7 @@ func (p *Provider) prepareListener(ctx context.Context, stack string, userTags m
 		Protocol:        elbv2types.ProtocolEnum(want.Protocol),
 		SslPolicy:       sslPolicy(want),
 		Certificates:    defaultCertificate(want),
-		DefaultActions:  []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+		DefaultActions:  actions(want.DefaultAction),
 		Tags:            p.tagsFor(userTags, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
 	})
 	if err != nil {
@@ -369,11 +370,11 @@ func (p *Provider) prepareListener(ctx context.Context, stack string, userTags m
 }
 
 // finishListener modifies rules, then the listener itself, then removes what is no longer wanted.
-func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPlan, tgARN func(string) string, deleted map[string]bool) error {
+func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPlan, actions func(cloud.Action) []elbv2types.Action, deleted map[string]bool) error {
 	for _, m := range lp.rules.modify {
 		if _, err := p.c.ELBV2.ModifyRule(ctx, &elbv2.ModifyRuleInput{
 			RuleArn: ptr(m.arn),
-			Actions: []elbv2types.Action{albAction(m.rule.Action, tgARN)},
+			Actions: actions(m.rule.Action),
 		}); err != nil {
 			return fmt.Errorf("modifying rule: %w", classify(err))
 		}
@@ -387,7 +388,7 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 				Protocol:       elbv2types.ProtocolEnum(want.Protocol),
 				SslPolicy:      sslPolicy(want),
 				Certificates:   defaultCertificate(want),
-				DefaultActions: []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+				DefaultActions: actions(want.DefaultAction),
 			}); err != nil {
 				return certificateError(err, want.certs)
 			}

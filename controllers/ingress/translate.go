@@ -49,6 +49,8 @@ type Input struct {
 	ExternalManagedTags []string
 	// DisableGroupNameAnnotation refuses group.name to Ingresses not already applied members of its group.
 	DisableGroupNameAnnotation bool
+	// Secrets are the Secrets that members and their Services name for OIDC (auth.go); a missing one has no entry.
+	Secrets map[types.NamespacedName]*corev1.Secret
 }
 
 // errHeld leaves a held member's part of the load balancer as it was applied.
@@ -187,6 +189,9 @@ func Translate(in Input) Output {
 		}
 		if out.Errors[key] == nil {
 			out.Warnings[key] = m.warnings
+			if w := authOnPlainListener(m); w != "" && g.settings.SSLRedirect == "" {
+				out.Warnings[key] = append(slices.Clone(m.warnings), w)
+			}
 		}
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
@@ -219,8 +224,9 @@ func Translate(in Input) Output {
 		}
 	}
 
-	fallback := cloud.Action{Type: cloud.ActionFixedResponse,
+	notFound := cloud.Action{Type: cloud.ActionFixedResponse,
 		FixedResponse: &cloud.FixedResponse{StatusCode: 404, ContentType: "text/plain"}}
+	fallback := notFound
 	if defaultAction != nil {
 		fallback = *defaultAction
 	}
@@ -233,8 +239,14 @@ func Translate(in Input) Output {
 		if redirect {
 			l.DefaultAction = sslRedirectAction(g.settings.SSLRedirect)
 		}
+		// Fail closed: an ALB authenticates on HTTPS only, so an HTTP listener never forwards to a backend that
+		// asks for authentication.
+		plain := l.Protocol != cloud.ProtocolHTTPS
+		if plain && l.DefaultAction.Authenticate != nil {
+			l.DefaultAction = notFound
+		}
 		for _, r := range rules {
-			if !redirect && slices.Contains(r.ports, port) {
+			if !redirect && slices.Contains(r.ports, port) && (!plain || r.rule.Action.Authenticate == nil) {
 				r.rule.Priority = int32(len(l.Rules) + 1)
 				l.Rules = append(l.Rules, r.rule)
 			}
@@ -250,6 +262,7 @@ func Translate(in Input) Output {
 	lb.TargetGroups = slices.CompactFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) bool { return a.ID == b.ID })
 	slices.SortFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) int { return cmp.Compare(a.ID, b.ID) })
 	out.Bindings = slices.CompactFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) bool { return a.ID == b.ID })
+	lb.ClientSecrets, lb.AppliedClientSecrets = clientSecrets(in), appliedClientSecrets(in)
 	out.LoadBalancer = lb
 	return out
 }
@@ -641,10 +654,15 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 		b.m.warnings = append(b.m.warnings, fmt.Sprintf(
 			"service %s port %s has no NodePort, which target-type instance needs: use a NodePort Service or target-type ip", key, portRef))
 	}
+	auth, err := authFor(b.in, b.ing, svc)
+	if err != nil {
+		return cloud.Action{}, err
+	}
 	b.m.targetGroups = append(b.m.targetGroups, tg)
 	b.m.bindings = append(b.m.bindings, v1alpha1.TargetGroupBinding{ID: tg.ID, ServiceNamespace: key.Namespace, ServiceName: key.Name,
 		ServicePort: sp.Port, TargetType: string(b.targetType), NodeSelector: b.nodeSelector})
-	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}}}, nil
+	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}},
+		Authenticate: auth}, nil
 }
 
 func describeBackend(be *networkingv1.IngressBackend) string {

@@ -67,7 +67,7 @@ func unsupported(in Input, ing *networkingv1.Ingress) error {
 		// cloudlb reads no annotations from Services yet; a refused key's no-op value is still what cloudlb does.
 		keys := refusedKeys(svc.Annotations)
 		for k := range svc.Annotations {
-			if st := statusOf(k); strings.HasPrefix(k, albPrefix) && (st == implemented || st == unknownKey) {
+			if st := statusOf(k); strings.HasPrefix(k, albPrefix) && (st == implemented || st == unknownKey) && !slices.Contains(authKeys, k) {
 				keys = append(keys, k)
 			}
 		}

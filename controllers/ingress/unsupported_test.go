@@ -62,16 +62,16 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 
 	It("refuses an Ingress whose backend Service carries an alb.ingress.kubernetes.io/ annotation until it is removed", func() {
 		svc := service(ns, "authd", 80)
-		svc.Annotations = map[string]string{"alb.ingress.kubernetes.io/auth-type": "cognito", "team": "web"}
+		svc.Annotations = map[string]string{"alb.ingress.kubernetes.io/healthcheck-path": "/ready", "team": "web"}
 		Expect(k8s.Create(ctx, svc)).To(Succeed())
 		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "authd", 80))
 		Expect(k8s.Create(ctx, ing)).To(Succeed())
 		Eventually(warningNotes).WithArguments(ing, "UnsupportedAnnotation").Should(ContainElement(ContainSubstring(
-			"backend Service " + ns + "/authd has annotation alb.ingress.kubernetes.io/auth-type")))
+			"backend Service " + ns + "/authd has annotation alb.ingress.kubernetes.io/healthcheck-path")))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(BeZero())
 
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(svc), svc)).To(Succeed())
-		delete(svc.Annotations, "alb.ingress.kubernetes.io/auth-type")
+		delete(svc.Annotations, "alb.ingress.kubernetes.io/healthcheck-path")
 		Expect(k8s.Update(ctx, svc)).To(Succeed())
 		expectAddress(ing, stack("app"))
 	})

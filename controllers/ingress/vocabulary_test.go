@@ -24,6 +24,8 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annSuccessCodes: "200-299", annWAFv2ACLARN: "arn:aws:wafv2:us-east-1:1:regional/webacl/x/y",
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
+		annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthOnUnauth: "deny", annAuthScope: "email openid",
+		annAuthSessionCookie: "c", annAuthSessionTimeout: "60", annAuthIDPOIDC: oidcJSON,
 	}
 	maps.Copy(valid, lboptsValid)
 	var implementedKeys []string
@@ -41,7 +43,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 }
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
-	for _, k := range []string{"auth-type", "conditions.web",
+	for _, k := range []string{"conditions.web",
 		"actions.ssl-redirect", "transforms.web", "jwt-validation",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
 		"use-regex-path-match"} {
@@ -88,7 +90,7 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 	g.Expect(out.Errors).To(BeEmpty())
 	g.Expect(out.LoadBalancer).NotTo(BeNil())
 
-	for k, v := range map[string]string{"backend-protocol": "HTTPS", "backend-protocol-version": "GRPC", "auth-type": "cognito",
+	for k, v := range map[string]string{"backend-protocol": "HTTPS", "backend-protocol-version": "GRPC",
 		"use-regex-path-match": "true", "enable-frontend-nlb": "true", "multi-cluster-target-group": "true"} {
 		out := Translate(input(webIngress("app", map[string]string{albPrefix + k: v})))
 		g.Expect(out.Errors[key("app")]).To(BeAssignableToTypeOf(&UnsupportedAnnotationError{}), k)
@@ -98,10 +100,10 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
-		albPrefix + "jwt-validation": "{}", albPrefix + "auth-type": "cognito", annScheme: "internal",
+		albPrefix + "jwt-validation": "{}", albPrefix + "mutual-authentication": "[]", annScheme: "internal",
 	})))
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"cloudlb does not implement annotations alb.ingress.kubernetes.io/auth-type, alb.ingress.kubernetes.io/jwt-validation yet"))
+		"cloudlb does not implement annotations alb.ingress.kubernetes.io/jwt-validation, alb.ingress.kubernetes.io/mutual-authentication yet"))
 }
 
 func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
@@ -170,7 +172,7 @@ func TestBackendServiceAnnotationsRefuseTheIngress(t *testing.T) {
 		var ue *UnsupportedAnnotationError
 		g.Expect(errors.As(out.Errors[key("app")], &ue)).To(BeTrue())
 		g.Expect(ue.Service).To(Equal("ns/api"))
-		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotations alb.ingress.kubernetes.io/auth-type, " +
+		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotation " +
 			"alb.ingress.kubernetes.io/healthcheck-path, and cloudlb does not read annotations from Services yet"))
 		g.Expect(reasonFor(ue)).To(Equal("UnsupportedAnnotation"))
 	})

@@ -1,0 +1,55 @@
+package cloud
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// AuthType is the identity provider an Authenticate step signs users in with.
+type AuthType string
+
+// Authentication types.
+const (
+	AuthOIDC    AuthType = "oidc"
+	AuthCognito AuthType = "cognito"
+)
+
+// Authenticate signs the user in before an action is taken. The model never holds an OIDC client secret, since
+// it is encoded onto the LoadBalancer record and hashed for change detection: ClientSecretHash names it, and
+// the provider finds the value in LoadBalancer.ClientSecrets.
+type Authenticate struct {
+	Type AuthType
+	// OIDC.
+	Issuer                string `json:",omitempty"`
+	AuthorizationEndpoint string `json:",omitempty"`
+	TokenEndpoint         string `json:",omitempty"`
+	UserInfoEndpoint      string `json:",omitempty"`
+	ClientID              string `json:",omitempty"`
+	ClientSecretHash      string `json:",omitempty"`
+	// Cognito.
+	UserPoolARN      string `json:",omitempty"`
+	UserPoolClientID string `json:",omitempty"`
+	UserPoolDomain   string `json:",omitempty"`
+	// Both.
+	ExtraParams              map[string]string `json:",omitempty"`
+	OnUnauthenticatedRequest string
+	Scope                    string
+	SessionCookie            string
+	SessionTimeout           int64
+}
+
+// ClientSecrets are OIDC client secrets by ClientSecretHash. They never reach a log line, an event or the record:
+// the type prints redacted and the LoadBalancer field that holds it is not encoded.
+type ClientSecrets map[string]string
+
+// String keeps the values out of anything formatted with %v or %s.
+func (ClientSecrets) String() string { return "[redacted]" }
+
+// GoString keeps the values out of anything formatted with %#v.
+func (ClientSecrets) GoString() string { return "[redacted]" }
+
+// ClientSecretHash identifies a client secret on the model and the record without revealing it.
+func ClientSecretHash(secret string) string {
+	sum := sha256.Sum256([]byte("cloudlb client secret\x00" + secret))
+	return hex.EncodeToString(sum[:16])
+}

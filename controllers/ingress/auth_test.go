@@ -1,0 +1,229 @@
+package ingress
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+const (
+	oidcJSON = `{"issuer":"https://idp.example.com","authorizationEndpoint":"https://idp.example.com/auth",` +
+		`"tokenEndpoint":"https://idp.example.com/token","userInfoEndpoint":"https://idp.example.com/userinfo","secretName":"oidc"}`
+	cognitoJSON = `{"userPoolARN":"arn:aws:cognito-idp:us-east-1:1:userpool/p","userPoolClientID":"cid","userPoolDomain":"dom",` +
+		`"authenticationRequestExtraParams":{"display":"page"}}`
+	testClientSecret = "s3cr3t-value-never-shown"
+)
+
+func oidcSecret(id, secret string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "oidc"},
+		Data: map[string][]byte{"clientID": []byte(id), "clientSecret": []byte(secret)}}
+}
+
+// authInput is a member with HTTPS and HTTP listeners whose backend web carries ann on the Ingress.
+func authInput(ann map[string]string, secrets ...*corev1.Secret) Input {
+	all := map[string]string{annListenPorts: `[{"HTTP": 80}, {"HTTPS": 443}]`, annCertificateARN: "arn:aws:acm:us-east-1:1:certificate/x"}
+	for k, v := range ann {
+		all[k] = v
+	}
+	in := input(webIngress("app", all))
+	in.Secrets = map[types.NamespacedName]*corev1.Secret{}
+	for _, s := range secrets {
+		in.Secrets[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
+	}
+	return in
+}
+
+func authListener(lb *cloud.LoadBalancer, port int32) cloud.Listener {
+	for _, l := range lb.Listeners {
+		if l.Port == port {
+			return l
+		}
+	}
+	return cloud.Listener{}
+}
+
+func TestAuthOIDC(t *testing.T) {
+	g := NewWithT(t)
+	out := Translate(authInput(map[string]string{annAuthType: "oidc", annAuthIDPOIDC: oidcJSON}, oidcSecret("my-client\n", testClientSecret+"\n")))
+	g.Expect(out.Errors).To(BeEmpty())
+	https := authListener(out.LoadBalancer, 443)
+	g.Expect(https.Rules).To(HaveLen(1))
+	g.Expect(https.Rules[0].Action.Type).To(Equal(cloud.ActionForward))
+	g.Expect(https.Rules[0].Action.Authenticate).To(Equal(&cloud.Authenticate{Type: cloud.AuthOIDC, Issuer: "https://idp.example.com",
+		AuthorizationEndpoint: "https://idp.example.com/auth", TokenEndpoint: "https://idp.example.com/token",
+		UserInfoEndpoint: "https://idp.example.com/userinfo", ClientID: "my-client", ClientSecretHash: cloud.ClientSecretHash(testClientSecret),
+		OnUnauthenticatedRequest: "authenticate", Scope: "openid", SessionCookie: "AWSELBAuthSessionCookie", SessionTimeout: 604800}))
+	// The value travels beside the model, never in it.
+	g.Expect(out.LoadBalancer.ClientSecrets).To(Equal(cloud.ClientSecrets{cloud.ClientSecretHash(testClientSecret): testClientSecret}))
+	g.Expect(out.LoadBalancer.Hash()).NotTo(BeEmpty())
+	for _, encoded := range out.Models {
+		raw := decodeRaw(t, encoded)
+		g.Expect(raw).To(ContainSubstring(cloud.ClientSecretHash(testClientSecret)))
+		g.Expect(raw).NotTo(ContainSubstring(testClientSecret))
+	}
+
+	// Fail closed on HTTP: the rule is not there, and the member is told why.
+	g.Expect(authListener(out.LoadBalancer, 80).Rules).To(BeEmpty())
+	g.Expect(strings.Join(out.Warnings[key("app")], ";")).To(ContainSubstring("HTTPS listeners only: the backends with " + annAuthType +
+		" get no rules on port 80"))
+}
+
+func TestAuthSSLRedirectNeedsNoWarning(t *testing.T) {
+	g := NewWithT(t)
+	out := Translate(authInput(map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annSSLRedirect: "443"}))
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(out.Warnings[key("app")]).To(BeEmpty())
+	g.Expect(authListener(out.LoadBalancer, 80).DefaultAction.Type).To(Equal(cloud.ActionRedirect))
+	au := authListener(out.LoadBalancer, 443).Rules[0].Action.Authenticate
+	g.Expect(au).To(Equal(&cloud.Authenticate{Type: cloud.AuthCognito, UserPoolARN: "arn:aws:cognito-idp:us-east-1:1:userpool/p",
+		UserPoolClientID: "cid", UserPoolDomain: "dom", ExtraParams: map[string]string{"display": "page"},
+		OnUnauthenticatedRequest: "authenticate", Scope: "openid", SessionCookie: "AWSELBAuthSessionCookie", SessionTimeout: 604800}))
+}
+
+func TestAuthDefaultBackend(t *testing.T) {
+	g := NewWithT(t)
+	in := authInput(map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON})
+	in.Ingresses[0].Spec.DefaultBackend = &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web",
+		Port: networkingv1.ServiceBackendPort{Number: 80}}}
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(authListener(out.LoadBalancer, 443).DefaultAction.Authenticate).NotTo(BeNil())
+	http := authListener(out.LoadBalancer, 80).DefaultAction
+	g.Expect(http.Type).To(Equal(cloud.ActionFixedResponse))
+	g.Expect(http.Authenticate).To(BeNil())
+}
+
+func TestAuthServiceWinsKeyByKey(t *testing.T) {
+	g := NewWithT(t)
+	in := authInput(map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthScope: "email", annAuthSessionTimeout: "60"})
+	in.Services[key("web")].Annotations = map[string]string{annAuthScope: "profile openid", annAuthOnUnauth: "allow"}
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	au := authListener(out.LoadBalancer, 443).Rules[0].Action.Authenticate
+	g.Expect(au.Scope).To(Equal("profile openid"))
+	g.Expect(au.OnUnauthenticatedRequest).To(Equal("allow"))
+	g.Expect(au.SessionTimeout).To(Equal(int64(60)))
+
+	// A Service's auth-type none turns the Ingress's authentication off for that backend only.
+	in.Services[key("web")].Annotations = map[string]string{annAuthType: "none"}
+	out = Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(authListener(out.LoadBalancer, 443).Rules[0].Action.Authenticate).To(BeNil())
+	g.Expect(authListener(out.LoadBalancer, 80).Rules).To(HaveLen(1))
+}
+
+func TestAuthInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ann  map[string]string
+		key  string
+	}{
+		{"unknown type", map[string]string{annAuthType: "saml"}, annAuthType},
+		{"oidc without idp", map[string]string{annAuthType: "oidc"}, annAuthType},
+		{"cognito without idp", map[string]string{annAuthType: "cognito"}, annAuthType},
+		{"oidc not json", map[string]string{annAuthType: "oidc", annAuthIDPOIDC: "{"}, annAuthIDPOIDC},
+		{"oidc unknown field", map[string]string{annAuthType: "oidc", annAuthIDPOIDC: `{"issuer":"x","clientSecret":"y"}`}, annAuthIDPOIDC},
+		{"oidc missing endpoint", map[string]string{annAuthType: "oidc", annAuthIDPOIDC: `{"issuer":"x","secretName":"oidc"}`}, annAuthIDPOIDC},
+		{"cognito missing domain", map[string]string{annAuthType: "cognito", annAuthIDPCognito: `{"userPoolARN":"a","userPoolClientID":"b"}`}, annAuthIDPCognito},
+		{"bad on-unauthenticated", map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthOnUnauth: "maybe"}, annAuthOnUnauth},
+		{"empty scope", map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthScope: " "}, annAuthScope},
+		{"empty cookie", map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthSessionCookie: ""}, annAuthSessionCookie},
+		{"timeout not a number", map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthSessionTimeout: "1d"}, annAuthSessionTimeout},
+		{"timeout too long", map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthSessionTimeout: "604801"}, annAuthSessionTimeout},
+		{"timeout zero", map[string]string{annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthSessionTimeout: "0"}, annAuthSessionTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			out := Translate(authInput(tc.ann, oidcSecret("id", testClientSecret)))
+			var ae *AnnotationError
+			g.Expect(errors.As(out.Errors[key("app")], &ae)).To(BeTrue(), "%v", out.Errors)
+			g.Expect(ae.Key).To(Equal(tc.key))
+			g.Expect(out.LoadBalancer).To(BeNil())
+		})
+	}
+}
+
+func TestAuthSecretMissing(t *testing.T) {
+	ann := map[string]string{annAuthType: "oidc", annAuthIDPOIDC: oidcJSON}
+	for _, tc := range []struct {
+		name   string
+		secret *corev1.Secret
+		want   string
+	}{
+		{"no Secret", nil, "Secret ns/oidc, named by annotation " + annAuthIDPOIDC + ", not found"},
+		{"no clientID", oidcSecret("", testClientSecret), "has no non-empty key clientID"},
+		{"no clientSecret", oidcSecret("id", ""), "has no non-empty key clientSecret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			in := authInput(ann)
+			if tc.secret != nil {
+				in.Secrets[key("oidc")] = tc.secret
+			}
+			out := Translate(in)
+			var se *SecretError
+			g.Expect(errors.As(out.Errors[key("app")], &se)).To(BeTrue(), "%v", out.Errors)
+			g.Expect(se.Error()).To(ContainSubstring(tc.want))
+			g.Expect(se.Error()).NotTo(ContainSubstring(testClientSecret))
+			g.Expect(reasonFor(se)).To(Equal("SecretNotFound"))
+			g.Expect(out.LoadBalancer).To(BeNil())
+		})
+	}
+	t.Run("legacy clientId key", func(t *testing.T) {
+		g := NewWithT(t)
+		s := oidcSecret("", testClientSecret)
+		delete(s.Data, "clientID")
+		s.Data["clientId"] = []byte("legacy")
+		out := Translate(authInput(ann, s))
+		g.Expect(out.Errors).To(BeEmpty())
+		g.Expect(authListener(out.LoadBalancer, 443).Rules[0].Action.Authenticate.ClientID).To(Equal("legacy"))
+	})
+}
+
+// A member kept as last applied after its Secret went away keeps its authenticated rules; the secrets the cloud
+// has are those of the kept models.
+func TestAuthKeptMemberKeepsItsAuthentication(t *testing.T) {
+	g := NewWithT(t)
+	ann := map[string]string{annAuthType: "oidc", annAuthIDPOIDC: oidcJSON}
+	first := Translate(authInput(ann, oidcSecret("id", testClientSecret)))
+	g.Expect(first.Errors).To(BeEmpty())
+	in := authInput(ann)
+	in.Applied = map[types.NamespacedName]bool{key("app"): true}
+	in.Kept = first.Models
+	out := Translate(in)
+	g.Expect(out.Errors[key("app")]).To(BeAssignableToTypeOf(&SecretError{}))
+	g.Expect(out.LoadBalancer).NotTo(BeNil())
+	g.Expect(authListener(out.LoadBalancer, 443).Rules[0].Action.Authenticate.ClientSecretHash).To(Equal(cloud.ClientSecretHash(testClientSecret)))
+	g.Expect(out.LoadBalancer.AppliedClientSecrets).To(Equal(map[string]bool{cloud.ClientSecretHash(testClientSecret): true}))
+	g.Expect(out.LoadBalancer.ClientSecrets).To(BeEmpty())
+	g.Expect(authListener(out.LoadBalancer, 80).Rules).To(BeEmpty())
+}
+
+// decodeRaw is a kept model's JSON, as the record holds it under its gzip and base64.
+func decodeRaw(t *testing.T, encoded string) string {
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
