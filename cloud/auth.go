@@ -12,6 +12,8 @@ type AuthType string
 const (
 	AuthOIDC    AuthType = "oidc"
 	AuthCognito AuthType = "cognito"
+	// AuthJWT validates a JSON Web Token that the request carries instead of signing a user in.
+	AuthJWT AuthType = "jwt-validation"
 )
 
 // Authenticate signs the user in before an action is taken. The model never holds an OIDC client secret, since
@@ -30,12 +32,23 @@ type Authenticate struct {
 	UserPoolARN      string `json:",omitempty"`
 	UserPoolClientID string `json:",omitempty"`
 	UserPoolDomain   string `json:",omitempty"`
-	// Both.
+	// OIDC and Cognito.
 	ExtraParams              map[string]string `json:",omitempty"`
-	OnUnauthenticatedRequest string
-	Scope                    string
-	SessionCookie            string
-	SessionTimeout           int64
+	OnUnauthenticatedRequest string            `json:",omitempty"`
+	Scope                    string            `json:",omitempty"`
+	SessionCookie            string            `json:",omitempty"`
+	SessionTimeout           int64             `json:",omitempty"`
+	// JWT validation; Issuer is the token's issuer.
+	JWKSEndpoint string     `json:",omitempty"`
+	Claims       []JWTClaim `json:",omitempty"`
+}
+
+// JWTClaim is a claim a valid token must carry, with one of Values.
+type JWTClaim struct {
+	Name string
+	// Format is single-string, string-array or space-separated-values.
+	Format string
+	Values []string
 }
 
 // ClientSecrets are OIDC client secrets by ClientSecretHash. They never reach a log line, an event or the record:

@@ -26,6 +26,14 @@ func albActions(a cloud.Action, tgARN func(id string) string, secrets cloud.Clie
 }
 
 func albAuthAction(au cloud.Authenticate, secrets cloud.ClientSecrets) elbv2types.Action {
+	if au.Type == cloud.AuthJWT {
+		cfg := &elbv2types.JwtValidationActionConfig{JwksEndpoint: ptr(au.JWKSEndpoint), Issuer: ptr(au.Issuer)}
+		for _, c := range au.Claims {
+			cfg.AdditionalClaims = append(cfg.AdditionalClaims, elbv2types.JwtValidationActionAdditionalClaim{Name: ptr(c.Name),
+				Format: elbv2types.JwtValidationActionAdditionalClaimFormatEnum(c.Format), Values: slices.Clone(c.Values)})
+		}
+		return elbv2types.Action{Type: elbv2types.ActionTypeEnumJwtValidation, JwtValidationConfig: cfg}
+	}
 	if au.Type == cloud.AuthCognito {
 		return elbv2types.Action{Type: elbv2types.ActionTypeEnumAuthenticateCognito, AuthenticateCognitoConfig: &elbv2types.AuthenticateCognitoActionConfig{
 			UserPoolArn:                      ptr(au.UserPoolARN),
@@ -78,6 +86,13 @@ func authKey(a elbv2types.Action) string {
 		return fmt.Sprintf("oidc:%s|%s|%s|%s|%s|%s|%s|%s|%s|%d", deref(c.Issuer), deref(c.AuthorizationEndpoint), deref(c.TokenEndpoint),
 			deref(c.UserInfoEndpoint), deref(c.ClientId), params(c.AuthenticationRequestExtraParams), c.OnUnauthenticatedRequest,
 			deref(c.Scope), deref(c.SessionCookieName), timeout(c.SessionTimeout))
+	}
+	if j := a.JwtValidationConfig; j != nil {
+		var claims []string
+		for _, c := range j.AdditionalClaims {
+			claims = append(claims, fmt.Sprintf("%s/%s=%q", deref(c.Name), c.Format, c.Values))
+		}
+		return fmt.Sprintf("jwt:%s|%s|%s", deref(j.JwksEndpoint), deref(j.Issuer), strings.Join(claims, ","))
 	}
 	c := a.AuthenticateCognitoConfig
 	return fmt.Sprintf("cognito:%s|%s|%s|%s|%s|%s|%s|%d", deref(c.UserPoolArn), deref(c.UserPoolClientId), deref(c.UserPoolDomain),

@@ -163,7 +163,7 @@ func actionsKey(actions []elbv2types.Action) string {
 	parts := make([]string, 0, len(actions))
 	for _, a := range byOrder(actions) {
 		switch {
-		case a.AuthenticateOidcConfig != nil || a.AuthenticateCognitoConfig != nil:
+		case a.AuthenticateOidcConfig != nil || a.AuthenticateCognitoConfig != nil || a.JwtValidationConfig != nil:
 			parts = append(parts, authKey(a))
 		case a.Type == elbv2types.ActionTypeEnumForward:
 			var tgs []string

@@ -33,6 +33,8 @@ const (
 	annAuthScope          = albPrefix + "auth-scope"
 	annAuthSessionCookie  = albPrefix + "auth-session-cookie"
 	annAuthSessionTimeout = albPrefix + "auth-session-timeout"
+	// annJWTValidation is read from the Ingress only, as the AWS Load Balancer Controller reads it.
+	annJWTValidation = albPrefix + "jwt-validation"
 
 	// The keys of an OIDC Secret; clientId is the name the AWS ALB Ingress Controller used.
 	secretKeyClientID       = "clientID"
@@ -98,8 +100,61 @@ func svcAnnotations(svc *corev1.Service) map[string]string {
 	return svc.Annotations
 }
 
-// authFor is the authentication step in front of backend svc of ing, nil for none.
+// authFor is the authentication step in front of backend svc of ing, nil for none: a sign-in (auth-type) or
+// the validation of a token (jwt-validation), never both.
 func authFor(in Input, ing *networkingv1.Ingress, svc *corev1.Service) (*cloud.Authenticate, error) {
+	signIn, err := signInFor(in, ing, svc)
+	if err != nil {
+		return nil, err
+	}
+	jwt, err := annotations(ing.Annotations).jwtValidation()
+	if err != nil {
+		return nil, err
+	}
+	if jwt == nil {
+		return signIn, nil
+	}
+	if signIn != nil {
+		return nil, annotations(ing.Annotations).fail(annJWTValidation, "cannot be combined with %s %s on the same backend", annAuthType, signIn.Type)
+	}
+	return jwt, nil
+}
+
+type jwtConfig struct {
+	JWKSEndpoint string `json:"jwksEndpoint"`
+	Issuer       string `json:"issuer"`
+	Claims       []struct {
+		Name   string   `json:"name"`
+		Format string   `json:"format"`
+		Values []string `json:"values"`
+	} `json:"additionalClaims,omitempty"`
+}
+
+func (a annotations) jwtValidation() (*cloud.Authenticate, error) {
+	var c jwtConfig
+	if ok, err := a.authJSON(annJWTValidation, &c); !ok || err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(c.JWKSEndpoint) == "" || strings.TrimSpace(c.Issuer) == "" {
+		return nil, a.fail(annJWTValidation, "jwksEndpoint and issuer are required")
+	}
+	au := &cloud.Authenticate{Type: cloud.AuthJWT, JWKSEndpoint: c.JWKSEndpoint, Issuer: c.Issuer}
+	for _, cl := range c.Claims {
+		if cl.Name == "" || len(cl.Values) == 0 {
+			return nil, a.fail(annJWTValidation, "an additional claim needs a name and values")
+		}
+		if !slices.Contains([]string{"single-string", "string-array", "space-separated-values"}, cl.Format) {
+			return nil, a.fail(annJWTValidation, "claim %s: format must be single-string, string-array or space-separated-values", cl.Name)
+		}
+		if cl.Format == "single-string" && len(cl.Values) != 1 {
+			return nil, a.fail(annJWTValidation, "claim %s: a single-string claim has one value", cl.Name)
+		}
+		au.Claims = append(au.Claims, cloud.JWTClaim{Name: cl.Name, Format: cl.Format, Values: cl.Values})
+	}
+	return au, nil
+}
+
+func signInFor(in Input, ing *networkingv1.Ingress, svc *corev1.Service) (*cloud.Authenticate, error) {
 	a := authAnnotations(ing, svc)
 	typ, err := a.oneOf(annAuthType, "none", "none", string(cloud.AuthOIDC), string(cloud.AuthCognito))
 	if err != nil {
@@ -271,8 +326,8 @@ func authOnPlainListener(m *member) string {
 	if len(ports) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("authentication works on HTTPS listeners only: the backends with %s get no rules on port %s "+
-		"(set annotation %s to redirect HTTP to HTTPS)", annAuthType, strings.Join(ports, ", "), annSSLRedirect)
+	return fmt.Sprintf("authentication works on HTTPS listeners only: the backends with %s or %s get no rules on port %s "+
+		"(set annotation %s to redirect HTTP to HTTPS)", annAuthType, annJWTValidation, strings.Join(ports, ", "), annSSLRedirect)
 }
 
 // authSecretNames are the Secrets the members and their backend Services name for OIDC, whatever their

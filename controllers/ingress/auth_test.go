@@ -24,6 +24,8 @@ const (
 	cognitoJSON = `{"userPoolARN":"arn:aws:cognito-idp:us-east-1:1:userpool/p","userPoolClientID":"cid","userPoolDomain":"dom",` +
 		`"authenticationRequestExtraParams":{"display":"page"}}`
 	testClientSecret = "s3cr3t-value-never-shown"
+	jwtJSON          = `{"jwksEndpoint":"https://idp.example.com/jwks","issuer":"https://idp.example.com",` +
+		`"additionalClaims":[{"name":"admin","format":"single-string","values":["true"]},{"name":"scope","format":"space-separated-values","values":["read","write"]}]}`
 )
 
 func oidcSecret(id, secret string) *corev1.Secret {
@@ -77,7 +79,7 @@ func TestAuthOIDC(t *testing.T) {
 	// Fail closed on HTTP: the rule is not there, and the member is told why.
 	g.Expect(authListener(out.LoadBalancer, 80).Rules).To(BeEmpty())
 	g.Expect(strings.Join(out.Warnings[key("app")], ";")).To(ContainSubstring("HTTPS listeners only: the backends with " + annAuthType +
-		" get no rules on port 80"))
+		" or " + annJWTValidation + " get no rules on port 80"))
 }
 
 func TestAuthSSLRedirectNeedsNoWarning(t *testing.T) {
@@ -152,6 +154,34 @@ func TestAuthInvalid(t *testing.T) {
 			g.Expect(ae.Key).To(Equal(tc.key))
 			g.Expect(out.LoadBalancer).To(BeNil())
 		})
+	}
+}
+
+func TestJWTValidation(t *testing.T) {
+	g := NewWithT(t)
+	out := Translate(authInput(map[string]string{annJWTValidation: jwtJSON}))
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(authListener(out.LoadBalancer, 443).Rules[0].Action.Authenticate).To(Equal(&cloud.Authenticate{Type: cloud.AuthJWT,
+		JWKSEndpoint: "https://idp.example.com/jwks", Issuer: "https://idp.example.com", Claims: []cloud.JWTClaim{
+			{Name: "admin", Format: "single-string", Values: []string{"true"}},
+			{Name: "scope", Format: "space-separated-values", Values: []string{"read", "write"}}}}))
+	g.Expect(authListener(out.LoadBalancer, 80).Rules).To(BeEmpty())
+	g.Expect(strings.Join(out.Warnings[key("app")], ";")).To(ContainSubstring(annJWTValidation))
+
+	for name, ann := range map[string]map[string]string{
+		"not json":       {annJWTValidation: "{"},
+		"no issuer":      {annJWTValidation: `{"jwksEndpoint":"https://j"}`},
+		"unknown field":  {annJWTValidation: `{"jwksEndpoint":"https://j","issuer":"i","audience":"x"}`},
+		"bad format":     {annJWTValidation: `{"jwksEndpoint":"https://j","issuer":"i","additionalClaims":[{"name":"a","format":"int","values":["1"]}]}`},
+		"no values":      {annJWTValidation: `{"jwksEndpoint":"https://j","issuer":"i","additionalClaims":[{"name":"a","format":"string-array"}]}`},
+		"two single":     {annJWTValidation: `{"jwksEndpoint":"https://j","issuer":"i","additionalClaims":[{"name":"a","format":"single-string","values":["1","2"]}]}`},
+		"with a sign-in": {annJWTValidation: jwtJSON, annAuthType: "cognito", annAuthIDPCognito: cognitoJSON},
+		"no claim name":  {annJWTValidation: `{"jwksEndpoint":"https://j","issuer":"i","additionalClaims":[{"format":"string-array","values":["1"]}]}`},
+	} {
+		out := Translate(authInput(ann))
+		var ae *AnnotationError
+		g.Expect(errors.As(out.Errors[key("app")], &ae)).To(BeTrue(), name)
+		g.Expect(ae.Key).To(Equal(annJWTValidation), name)
 	}
 }
 

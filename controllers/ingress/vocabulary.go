@@ -84,7 +84,7 @@ var lbcKeys = map[string]keyStatus{
 	"auth-scope":                      implemented,
 	"auth-session-cookie":             implemented,
 	"auth-session-timeout":            implemented,
-	"jwt-validation":                  refused,
+	"jwt-validation":                  implemented,
 	// Target groups.
 	"backend-protocol":           refused,
 	"backend-protocol-version":   refused,

@@ -24,7 +24,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annSuccessCodes: "200-299", annWAFv2ACLARN: "arn:aws:wafv2:us-east-1:1:regional/webacl/x/y",
 		annLBAttributes: "idle_timeout.timeout_seconds=120", annTGAttributes: "deregistration_delay.timeout_seconds=30",
 		annShield: "true", annTargetNodeLabels: "kubernetes.io/os=linux", annGroupName: "shared", annGroupOrder: "-10",
-		annAuthType: "cognito", annAuthIDPCognito: cognitoJSON, annAuthOnUnauth: "deny", annAuthScope: "email openid",
+		annAuthType: "none", annAuthIDPCognito: cognitoJSON, annJWTValidation: jwtJSON, annAuthOnUnauth: "deny", annAuthScope: "email openid",
 		annAuthSessionCookie: "c", annAuthSessionTimeout: "60", annAuthIDPOIDC: oidcJSON,
 	}
 	maps.Copy(valid, lboptsValid)
@@ -44,7 +44,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
 	for _, k := range []string{"conditions.web",
-		"actions.ssl-redirect", "transforms.web", "jwt-validation",
+		"actions.ssl-redirect", "transforms.web",
 		"mutual-authentication", "web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "backend-protocol",
 		"use-regex-path-match"} {
 		t.Run(k, func(t *testing.T) {
@@ -100,10 +100,10 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
-		albPrefix + "jwt-validation": "{}", albPrefix + "mutual-authentication": "[]", annScheme: "internal",
+		albPrefix + "use-regex-path-match": "true", albPrefix + "mutual-authentication": "[]", annScheme: "internal",
 	})))
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"cloudlb does not implement annotations alb.ingress.kubernetes.io/jwt-validation, alb.ingress.kubernetes.io/mutual-authentication yet"))
+		"cloudlb does not implement annotations alb.ingress.kubernetes.io/mutual-authentication, alb.ingress.kubernetes.io/use-regex-path-match yet"))
 }
 
 func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
