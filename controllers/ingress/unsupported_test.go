@@ -33,10 +33,10 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 
 	It("gives a new Ingress no load balancer and leaves an existing one as it is", func() {
 		fresh := newIngress(ns, "fresh", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
-		fresh.Annotations = map[string]string{"alb.ingress.kubernetes.io/jwt-validation": "{}"}
+		fresh.Annotations = map[string]string{"alb.ingress.kubernetes.io/mutual-authentication": `[{"port":443,"mode":"verify"}]`}
 		Expect(k8s.Create(ctx, fresh)).To(Succeed())
 		Eventually(warningNotes).WithArguments(fresh, "UnsupportedAnnotation").Should(ContainElement(
-			"cloudlb does not implement annotation alb.ingress.kubernetes.io/jwt-validation yet; the load balancer is left as it is"))
+			"cloudlb does not implement annotation alb.ingress.kubernetes.io/mutual-authentication yet; the load balancer is left as it is"))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("fresh"))).To(BeZero())
 		Expect(provider.LoadBalancer(stack("fresh"))).To(BeNil())
 
