@@ -3,6 +3,7 @@ package cloud
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 )
 
 // AuthType is the identity provider an Authenticate step signs users in with.
@@ -66,3 +67,29 @@ func ClientSecretHash(secret string) string {
 	sum := sha256.Sum256([]byte("cloudlb client secret\x00" + secret))
 	return hex.EncodeToString(sum[:16])
 }
+
+// RedactSecrets keeps the values of secrets out of err's message, which may quote a request back (a cloud's
+// validation error can), while errors.Is and errors.As still see the error it wraps.
+func RedactSecrets(err error, secrets ClientSecrets) error {
+	if err == nil || len(secrets) == 0 {
+		return err
+	}
+	return &redactedError{err: err, secrets: secrets}
+}
+
+type redactedError struct {
+	err     error
+	secrets ClientSecrets
+}
+
+func (e *redactedError) Error() string {
+	msg := e.err.Error()
+	for _, v := range e.secrets {
+		if v != "" {
+			msg = strings.ReplaceAll(msg, v, "[redacted]")
+		}
+	}
+	return msg
+}
+
+func (e *redactedError) Unwrap() error { return e.err }

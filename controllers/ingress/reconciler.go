@@ -193,6 +193,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	hash := appliedHash(out.LoadBalancer, out.Members)
 	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
 	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
+	// The error reaches Events, logs and the record.
+	err = cloud.RedactSecrets(err, out.LoadBalancer.ClientSecrets)
 	if cloud.IsNotFound(err) {
 		// The cloud does not list yet what it just created: look again, ever more patiently, without alarm.
 		log.FromContext(ctx).Info("waiting for the cloud to list a resource", "stack", stack, "reason", err.Error())
