@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,4 +257,64 @@ func decodeRaw(t *testing.T, encoded string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// FuzzAuth holds the authentication parsers to their contract: an AnnotationError naming one of the keys set
+// (or a SecretError), or an action with every field AWS requires.
+func FuzzAuth(f *testing.F) {
+	f.Add("oidc", oidcJSON, "", "", "", "")
+	f.Add("cognito", "", cognitoJSON, "", "600", "deny")
+	f.Add("none", "", "", jwtJSON, "", "")
+	f.Add("oidc", `{"secretName":"x"}`, "null", "{}", "-1", "allow")
+	f.Fuzz(func(t *testing.T, typ, oidc, cognito, jwt, timeout, onUnauth string) {
+		ann := map[string]string{annAuthType: typ}
+		for k, v := range map[string]string{annAuthIDPOIDC: oidc, annAuthIDPCognito: cognito, annJWTValidation: jwt,
+			annAuthSessionTimeout: timeout, annAuthOnUnauth: onUnauth} {
+			if v != "" {
+				ann[k] = v
+			}
+		}
+		ing := webIngress("app", ann)
+		in := authInput(nil, oidcSecret("id", testClientSecret))
+		au, err := authFor(in, ing, in.Services[key("web")])
+		if err != nil {
+			var se *SecretError
+			if errors.As(err, &se) {
+				return
+			}
+			var keys []string
+			for k := range ann {
+				keys = append(keys, k)
+			}
+			requireAnnotationError(t, err, keys...)
+			if strings.Contains(err.Error(), testClientSecret) {
+				t.Fatal("the error shows the client secret")
+			}
+			return
+		}
+		if au == nil {
+			return
+		}
+		switch au.Type {
+		case cloud.AuthOIDC:
+			if au.Issuer == "" || au.TokenEndpoint == "" || au.ClientID != "id" || au.ClientSecretHash != cloud.ClientSecretHash(testClientSecret) {
+				t.Fatalf("incomplete OIDC action %+v", au)
+			}
+		case cloud.AuthCognito:
+			if au.UserPoolARN == "" || au.UserPoolClientID == "" || au.UserPoolDomain == "" {
+				t.Fatalf("incomplete Cognito action %+v", au)
+			}
+		case cloud.AuthJWT:
+			if au.Issuer == "" || au.JWKSEndpoint == "" {
+				t.Fatalf("incomplete JWT validation %+v", au)
+			}
+			return
+		default:
+			t.Fatalf("type %q", au.Type)
+		}
+		if au.SessionTimeout < 1 || au.SessionTimeout > maxSessionTimeout || au.Scope == "" || au.SessionCookie == "" ||
+			!slices.Contains([]string{"authenticate", "allow", "deny"}, au.OnUnauthenticatedRequest) {
+			t.Fatalf("invalid sign-in options %+v", au)
+		}
+	})
 }
