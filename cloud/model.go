@@ -84,6 +84,11 @@ type LoadBalancer struct {
 	IPAMIPv4Pool string `json:",omitempty"`
 	// MinimumCapacityUnits is the load balancer capacity reservation: nil leaves it alone, 0 resets it.
 	MinimumCapacityUnits *int32 `json:",omitempty"`
+	// ClientSecrets resolve the ClientSecretHash of Authenticate steps; never encoded, so never hashed or recorded.
+	ClientSecrets ClientSecrets `json:"-"`
+	// AppliedClientSecrets are the ClientSecretHashes the cloud already has: the cloud never returns a client
+	// secret, so an Authenticate step whose hash is not among them is written again.
+	AppliedClientSecrets map[string]bool `json:"-"`
 }
 
 // Listener accepts traffic on one port.
@@ -228,6 +233,8 @@ type Action struct {
 	FixedResponse *FixedResponse        `json:",omitempty"`
 	// Stickiness keeps a client on the target group it was first forwarded to for this many seconds; 0 is off.
 	Stickiness int32 `json:",omitempty"`
+	// Authenticate, when set, signs the user in before the action is taken.
+	Authenticate *Authenticate `json:",omitempty"`
 }
 
 // WeightedTargetGroup is a forward destination, referring to a TargetGroup by ID, or to a target group the

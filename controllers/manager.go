@@ -118,6 +118,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 			DefaultNamespaces: namespaces,
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Service{}:            {Transform: stripService},
+				secretMetadata():             {Transform: stripSecretMetadata},
 				&corev1.Node{}:               {Transform: stripNode},
 				&discoveryv1.EndpointSlice{}: {Transform: stripEndpointSlice},
 				// Only pods that carry a cloudlb readiness gate: EndpointSlices carry what everything else needs.
@@ -198,6 +199,24 @@ func serverOptions(o Options) (metricsserver.Options, webhook.Options) {
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return metrics, webhook.Options{Port: o.Webhook.Port, Host: o.Webhook.Host, CertDir: o.Webhook.CertDir, TLSOpts: tlsOpts}
+}
+
+// secretMetadata is the type of the Secret watch, which holds metadata only (ingress/auth.go).
+func secretMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return m
+}
+
+// stripSecretMetadata keeps a Secret's name only: its annotations can hold its data (kubectl's
+// last-applied-configuration), and the watch needs nothing but the name.
+func stripSecretMetadata(o any) (any, error) {
+	m, ok := o.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return o, nil
+	}
+	m.ManagedFields, m.Annotations, m.Labels, m.OwnerReferences = nil, nil, nil, nil
+	return m, nil
 }
 
 // stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, its IP

@@ -317,8 +317,9 @@ func (p *Provider) retag(ctx context.Context, t tagChange) error {
 // the rules no longer wanted.
 func (p *Provider) applyListeners(ctx context.Context, stack string, userTags map[string]string, lbARN string, pl *plan, tgARN func(string) string) error {
 	arns := map[int32]string{}
+	actions := func(a cloud.Action) []elbv2types.Action { return albActions(a, tgARN, pl.secrets) }
 	for _, lp := range pl.listeners {
-		arn, err := p.prepareListener(ctx, stack, userTags, lbARN, lp, tgARN)
+		arn, err := p.prepareListener(ctx, stack, userTags, lbARN, lp, actions)
 		if err != nil {
 			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
@@ -337,7 +338,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack string, userTags ma
 			ListenerArn: ptr(arns[s.port]),
 			Priority:    ptr(s.create.priority),
 			Conditions:  albConditions(s.create.rule.Conditions),
-			Actions:     []elbv2types.Action{albAction(s.create.rule.Action, tgARN)},
+			Actions:     actions(s.create.rule.Action),
 			Transforms:  albTransforms(s.create.rule.Transforms),
 			Tags:        p.tagsFor(userTags, stack, fmt.Sprintf("rule/%d", s.port)).elbv2(),
 		}); err != nil {
@@ -345,7 +346,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack string, userTags ma
 		}
 	}
 	for _, lp := range pl.listeners {
-		if err := p.finishListener(ctx, arns[lp.want.Port], lp, tgARN, deleted); err != nil {
+		if err := p.finishListener(ctx, arns[lp.want.Port], lp, actions, deleted); err != nil {
 			return fmt.Errorf("listener %d: %w", lp.want.Port, err)
 		}
 	}
@@ -353,7 +354,7 @@ func (p *Provider) applyListeners(ctx context.Context, stack string, userTags ma
 }
 
 // prepareListener creates a new listener with its certificates, or reorders an existing one's rules.
-func (p *Provider) prepareListener(ctx context.Context, stack string, userTags map[string]string, lbARN string, lp listenerPlan, tgARN func(string) string) (string, error) {
+func (p *Provider) prepareListener(ctx context.Context, stack string, userTags map[string]string, lbARN string, lp listenerPlan, actions func(cloud.Action) []elbv2types.Action) (string, error) {
 	want := lp.want
 	if lp.existing != nil {
 		arn := deref(lp.existing.l.ListenerArn)
@@ -375,7 +376,7 @@ func (p *Provider) prepareListener(ctx context.Context, stack string, userTags m
 		Protocol:        elbv2types.ProtocolEnum(want.Protocol),
 		SslPolicy:       sslPolicy(want),
 		Certificates:    defaultCertificate(want),
-		DefaultActions:  []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+		DefaultActions:  actions(want.DefaultAction),
 		Tags:            p.tagsFor(userTags, stack, fmt.Sprintf("listener/%d", want.Port)).elbv2(),
 		// Only when the model sets it, so that a listener made without it is made as before.
 		MutualAuthentication: albMutualAuthentication(want),
@@ -391,11 +392,11 @@ func (p *Provider) prepareListener(ctx context.Context, stack string, userTags m
 }
 
 // finishListener modifies rules, then the listener itself, then removes what is no longer wanted.
-func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPlan, tgARN func(string) string, deleted map[string]bool) error {
+func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPlan, actions func(cloud.Action) []elbv2types.Action, deleted map[string]bool) error {
 	for _, m := range lp.rules.modify {
 		in := &elbv2.ModifyRuleInput{
 			RuleArn:    ptr(m.arn),
-			Actions:    []elbv2types.Action{albAction(m.rule.Action, tgARN)},
+			Actions:    actions(m.rule.Action),
 			Transforms: albTransforms(m.rule.Transforms),
 		}
 		if m.resetTransforms {
@@ -414,7 +415,7 @@ func (p *Provider) finishListener(ctx context.Context, arn string, lp listenerPl
 				Protocol:       elbv2types.ProtocolEnum(want.Protocol),
 				SslPolicy:      sslPolicy(want),
 				Certificates:   defaultCertificate(want),
-				DefaultActions: []elbv2types.Action{albAction(want.DefaultAction, tgARN)},
+				DefaultActions: actions(want.DefaultAction),
 				// nil when the model does not set it: AWS then leaves the listener's setting as it is.
 				MutualAuthentication: albMutualAuthentication(want),
 			}); err != nil {

@@ -227,8 +227,10 @@ func albAction(a cloud.Action, tgARN func(id string) string) elbv2types.Action {
 // actionsKey is the canonical form of a list of ALB actions.
 func actionsKey(actions []elbv2types.Action) string {
 	parts := make([]string, 0, len(actions))
-	for _, a := range actions {
+	for _, a := range byOrder(actions) {
 		switch {
+		case a.AuthenticateOidcConfig != nil || a.AuthenticateCognitoConfig != nil || a.JwtValidationConfig != nil:
+			parts = append(parts, authKey(a))
 		case a.Type == elbv2types.ActionTypeEnumForward:
 			var tgs []string
 			if a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0 {

@@ -99,6 +99,7 @@ const (
 	arnTG         = "arn:aws:elasticloadbalancing:us-west-2:111122223333:targetgroup/k8s-web/73e2d6bc24d8a067"
 	arnSG         = "arn:aws:ec2:us-west-2:111122223333:security-group/sg-0123456789abcdef0"
 	arnVPC        = "arn:aws:ec2:us-west-2:111122223333:vpc/vpc-0123456789abcdef0"
+	arnUserPool   = "arn:aws:cognito-idp:us-west-2:111122223333:userpool/us-west-2_EXAMPLE"
 	arnWebACL     = "arn:aws:wafv2:us-west-2:111122223333:regional/webacl/web/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
 	arnProtection = "arn:aws:shield::111122223333:protection/a1b2c3d4-5678-90ab-cdef-EXAMPLE22222"
 	arnCert       = "arn:aws:acm:us-west-2:111122223333:certificate/a1b2c3d4-5678-90ab-cdef-EXAMPLE33333"
@@ -190,6 +191,11 @@ func iamAuthorizations() map[string][]iamAuthz {
 	}
 	for _, op := range []string{"ModifyRule", "DeleteRule"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnRule, iamOwned)}
+	}
+	// An authenticate-cognito action is also authorised as reading its user pool client, with the caller's rights.
+	cognito := iamOn("cognito-idp:DescribeUserPoolClient", arnUserPool, nil)
+	for _, op := range []string{"CreateListener", "ModifyListener", "CreateRule", "ModifyRule"} {
+		out[iamELB(op)] = append(out[iamELB(op)], cognito)
 	}
 	for _, op := range []string{"ModifyTargetGroup", "DeleteTargetGroup", "ModifyTargetGroupAttributes", "RegisterTargets", "DeregisterTargets"} {
 		out[iamELB(op)] = []iamAuthz{iamOn(iamELB(op), arnTG, iamOwned)}

@@ -53,6 +53,8 @@ type desiredListener struct {
 	// hold keeps an existing listener exactly as it is, and creates none: an HTTPS listener whose certificates
 	// cannot be found (expired, re-imported) must keep serving with the ones it has.
 	hold bool
+	// appliedSecrets are cloud.LoadBalancer.AppliedClientSecrets.
+	appliedSecrets map[string]bool
 }
 
 // plan is a pure diff of desired and actual. Apply carries it out in dependency order.
@@ -95,6 +97,8 @@ type plan struct {
 	// mirrors maps a target group ID to the replaced groups of that ID that still serve: target syncs keep them
 	// in step with the new group.
 	mirrors map[string][]string
+	// secrets are the model's client secrets, for the authenticate actions written.
+	secrets cloud.ClientSecrets
 	// pending says a replaced resource is kept for now: Ensure must be called again to finish.
 	pending  bool
 	warnings []string
@@ -296,7 +300,7 @@ func conditionRegexValues(c elbv2types.RuleCondition) []string {
 // makePlan diffs desired against actual. It is pure: no calls, no clock.
 func makePlan(d *desired, a *actual) (*plan, error) {
 	pl := &plan{keepTGs: map[string]string{}, tgAttrs: map[string]map[string]string{}, copyTargets: map[string]string{},
-		tgServing: map[string]string{}, mirrors: map[string][]string{}}
+		tgServing: map[string]string{}, mirrors: map[string][]string{}, secrets: d.lb.ClientSecrets}
 	planSecurityGroup(d, a, pl)
 	if err := planLoadBalancer(d, a, pl); err != nil {
 		return nil, err
@@ -984,8 +988,9 @@ func planListener(want desiredListener, have *listenerState, tgRef func(string) 
 	lp.modify = string(have.l.Protocol) != string(want.Protocol) ||
 		(want.Protocol == cloud.ProtocolHTTPS && deref(have.l.SslPolicy) != want.SSLPolicy) ||
 		defaultCert != first(want.certs) ||
-		actionsKey(have.l.DefaultActions) != actionsKey([]elbv2types.Action{albAction(want.DefaultAction, tgRef)}) ||
-		mutualAuthenticationDiffers(have.l.MutualAuthentication, want)
+		actionsKey(have.l.DefaultActions) != actionsKey(albActions(want.DefaultAction, tgRef, nil)) ||
+		mutualAuthenticationDiffers(have.l.MutualAuthentication, want) ||
+		staleSecret(want.DefaultAction, want.appliedSecrets)
 	for _, c := range tail(want.certs) {
 		// A default certificate that stops being the default leaves the listener with ModifyListener unless
 		// it is also in the certificate list, which have.certs cannot tell: add it (AWS ignores a repeat).
@@ -998,14 +1003,14 @@ func planListener(want desiredListener, have *listenerState, tgRef func(string) 
 			lp.delCerts = append(lp.delCerts, c)
 		}
 	}
-	rp, err := planRules(dedupeRules(want.Rules), have.rules, tgRef)
+	rp, err := planRules(dedupeRules(want.Rules), have.rules, tgRef, want.appliedSecrets)
 	lp.rules = rp
 	return lp, err
 }
 
 // planRules keeps every existing rule whose conditions are still wanted, modifying its actions in place, and
 // moves, creates and deletes the rest so that the listener's order matches the model.
-func planRules(want []cloud.Rule, have []elbv2types.Rule, tgRef func(string) string) (rulePlan, error) {
+func planRules(want []cloud.Rule, have []elbv2types.Rule, tgRef func(string) string, appliedSecrets map[string]bool) (rulePlan, error) {
 	var rp rulePlan
 	byKey := map[string]elbv2types.Rule{}
 	occupied := map[int32]bool{}
@@ -1042,7 +1047,7 @@ func planRules(want []cloud.Rule, have []elbv2types.Rule, tgRef func(string) str
 			continue
 		}
 		haveTransforms := transformsKey(matched[i].Transforms)
-		if actionsKey(matched[i].Actions) != actionsKey([]elbv2types.Action{albAction(r.Action, tgRef)}) ||
+		if actionsKey(matched[i].Actions) != actionsKey(albActions(r.Action, tgRef, nil)) || staleSecret(r.Action, appliedSecrets) ||
 			haveTransforms != transformsKey(albTransforms(r.Transforms)) {
 			rp.modify = append(rp.modify, ruleModify{arn: deref(matched[i].RuleArn), rule: r,
 				resetTransforms: len(r.Transforms) == 0 && haveTransforms != ""})

@@ -1336,7 +1336,7 @@ func TestPlanRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rp, err := planRules(tc.want, tc.have, tgRef)
+			rp, err := planRules(tc.want, tc.have, tgRef, nil)
 			if err != nil {
 				t.Fatalf("planRules: %v", err)
 			}

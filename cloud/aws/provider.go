@@ -194,7 +194,7 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 	}
 	var warnings []string
 	for _, l := range lb.Listeners {
-		dl := desiredListener{Listener: l, certs: l.Certificates}
+		dl := desiredListener{Listener: l, certs: l.Certificates, appliedSecrets: lb.AppliedClientSecrets}
 		if l.Protocol == cloud.ProtocolHTTPS {
 			if dl.SSLPolicy == "" {
 				dl.SSLPolicy = p.opts.DefaultSSLPolicy

@@ -211,7 +211,7 @@ func serviceNotice(in Input, ing *networkingv1.Ingress) string {
 		}
 		seen[s] = true
 		for k := range svc.Annotations {
-			if st := statusOf(k); st != 0 && st != refused && !serviceKeys[k] && k != annTags {
+			if st := statusOf(k); st != 0 && st != refused && !serviceKeys[k] && k != annTags && !slices.Contains(authKeys, k) {
 				keys = append(keys, k+" (Service "+s.String()+")")
 			}
 		}

@@ -76,6 +76,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingressclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=cloudlb.io,resources=loadbalancers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=cloudlb.io,resources=loadbalancers/status,verbs=get;update;patch
@@ -101,7 +102,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress), builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService))
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService)).
+		// Metadata only: a change to a Secret that an OIDC configuration names reconciles its Ingresses, which
+		// read it by name from the API server (auth.go). Secret data is never cached.
+		WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(r.stacksOfSecret))
 	b = r.watchClassParams(mgr, b)
 	return b.WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).Complete(r)
 }
@@ -165,6 +169,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	secrets, err := r.secrets(ctx, active, services)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	// Held members are passed along so that their part of a group's load balancer stays as it was applied:
 	// holding an Ingress must not take its rules off a load balancer that other members keep up to date.
 	heldKeys := map[types.NamespacedName]bool{}
@@ -174,7 +182,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
 		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
 		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation,
-		DefaultTargetType: r.DefaultTargetType})
+		DefaultTargetType: r.DefaultTargetType, Secrets: secrets})
 	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
@@ -194,6 +202,8 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	hash := appliedHash(out.LoadBalancer, out.Members)
 	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
 	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
+	// The error reaches Events, logs and the record.
+	err = cloud.RedactSecrets(err, out.LoadBalancer.ClientSecrets)
 	if cloud.IsNotFound(err) {
 		// The cloud does not list yet what it just created: look again, ever more patiently, without alarm.
 		log.FromContext(ctx).Info("waiting for the cloud to list a resource", "stack", stack, "reason", err.Error())
@@ -664,7 +674,10 @@ func reasonFor(err error) string {
 	var ue *UnsupportedAnnotationError
 	var ce *ClassParametersError
 	var cpe *ClassParamsError
+	var sec *SecretError
 	switch {
+	case errors.As(err, &sec):
+		return "SecretNotFound"
 	case errors.As(err, &cpe):
 		return cpe.EventReason
 	case errors.As(err, &ae):

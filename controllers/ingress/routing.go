@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -174,6 +175,13 @@ func (r *routes) action(be *networkingv1.IngressBackend) (cloud.Action, error) {
 	if err != nil {
 		return cloud.Action{}, r.a.fail(key, "%v", err)
 	}
+	// Fail closed: the Ingress's authentication goes before every action it asks for, as in LBC, not only
+	// before forwards to its Services.
+	if out.Authenticate == nil {
+		if out.Authenticate, err = authFor(r.backends.in, r.backends.ing, nil); err != nil {
+			return cloud.Action{}, err
+		}
+	}
 	return out, nil
 }
 
@@ -301,6 +309,7 @@ func (r *routes) convertForward(act lbcAction) (cloud.Action, error) {
 		return cloud.Action{}, fmt.Errorf("forward has %d target groups; AWS takes at most 5", n)
 	}
 	out := cloud.Action{Type: cloud.ActionForward}
+	servicesSeen := 0
 	for i, tg := range fc.TargetGroups {
 		wtg := cloud.WeightedTargetGroup{Weight: 1}
 		switch {
@@ -347,6 +356,13 @@ func (r *routes) convertForward(act lbcAction) (cloud.Action, error) {
 			if err != nil {
 				return cloud.Action{}, err
 			}
+			// One rule authenticates one way: the Services of a forward must agree on it (their auth-*
+			// annotations over the Ingress's), and the action takes it.
+			if servicesSeen > 0 && !reflect.DeepEqual(out.Authenticate, fwd.Authenticate) {
+				return cloud.Action{}, fmt.Errorf("targetGroups[%d]: Service %s asks for another authentication than the other Services of this forward", i, *tg.ServiceName)
+			}
+			out.Authenticate = fwd.Authenticate
+			servicesSeen++
 			wtg.TargetGroupID = fwd.Forward[0].TargetGroupID
 		default:
 			return cloud.Action{}, fmt.Errorf("targetGroups[%d] needs serviceName and servicePort, targetGroupARN or targetGroupName", i)

@@ -51,6 +51,8 @@ type Input struct {
 	DisableGroupNameAnnotation bool
 	// DefaultTargetType is the target type of a backend whose annotations set none; empty means instance.
 	DefaultTargetType cloud.TargetType
+	// Secrets are the Secrets that members and their Services name for OIDC (auth.go); a missing one has no entry.
+	Secrets map[types.NamespacedName]*corev1.Secret
 }
 
 // errHeld leaves a held member's part of the load balancer as it was applied.
@@ -189,6 +191,9 @@ func Translate(in Input) Output {
 		}
 		if out.Errors[key] == nil {
 			out.Warnings[key] = append(slices.Clone(m.warnings), ipv6OnlyWarnings(in, lb, m)...)
+			if w := authOnPlainListener(m); w != "" && g.settings.SSLRedirect == "" {
+				out.Warnings[key] = append(out.Warnings[key], w)
+			}
 		}
 		for _, lp := range m.listeners {
 			l, ok := listeners[lp.Port]
@@ -222,8 +227,9 @@ func Translate(in Input) Output {
 		}
 	}
 
-	fallback := cloud.Action{Type: cloud.ActionFixedResponse,
+	notFound := cloud.Action{Type: cloud.ActionFixedResponse,
 		FixedResponse: &cloud.FixedResponse{StatusCode: 404, ContentType: "text/plain"}}
+	fallback := notFound
 	if defaultAction != nil {
 		fallback = *defaultAction
 	}
@@ -236,8 +242,18 @@ func Translate(in Input) Output {
 		if redirect {
 			l.DefaultAction = sslRedirectAction(g.settings.SSLRedirect)
 		}
+		// Fail closed: an ALB authenticates on HTTPS only, so an HTTP listener never forwards to a backend that
+		// asks for authentication. A redirect or fixed response needs none there, as in LBC.
+		plain := l.Protocol != cloud.ProtocolHTTPS
+		if act, ok := onListener(l.DefaultAction, plain); ok {
+			l.DefaultAction = act
+		} else {
+			l.DefaultAction = notFound
+		}
 		for _, r := range rules {
-			if !redirect && slices.Contains(r.ports, port) && keepRule(l, l.Rules, r.rule) {
+			act, ok := onListener(r.rule.Action, plain)
+			if !redirect && ok && slices.Contains(r.ports, port) && keepRule(l, l.Rules, r.rule) {
+				r.rule.Action = act
 				r.rule.Priority = int32(len(l.Rules) + 1)
 				l.Rules = append(l.Rules, r.rule)
 			}
@@ -254,6 +270,7 @@ func Translate(in Input) Output {
 	slices.SortFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) int { return cmp.Compare(a.ID, b.ID) })
 	out.Bindings = slices.CompactFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) bool { return a.ID == b.ID })
 	settleFamilies(lb, out.Bindings)
+	lb.ClientSecrets, lb.AppliedClientSecrets = clientSecrets(in), appliedClientSecrets(in)
 	out.LoadBalancer = lb
 	return out
 }
@@ -696,10 +713,15 @@ func (b *backendResolver) forward(be *networkingv1.IngressBackend) (cloud.Action
 		b.m.warnings = append(b.m.warnings, fmt.Sprintf(
 			"service %s port %s has no NodePort, which target-type instance needs: use a NodePort Service or target-type ip", key, portRef))
 	}
+	auth, err := authFor(b.in, b.ing, svc)
+	if err != nil {
+		return cloud.Action{}, err
+	}
 	b.m.targetGroups = append(b.m.targetGroups, tg)
 	b.m.bindings = append(b.m.bindings, v1alpha1.TargetGroupBinding{ID: tg.ID, ServiceNamespace: key.Namespace, ServiceName: key.Name,
 		ServicePort: sp.Port, TargetType: string(s.targetType), NodeSelector: s.nodeSelector, IPAddressType: tg.IPAddressType})
-	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}}}, nil
+	return cloud.Action{Type: cloud.ActionForward, Forward: []cloud.WeightedTargetGroup{{TargetGroupID: tg.ID, Weight: 1}},
+		Authenticate: auth}, nil
 }
 
 func describeBackend(be *networkingv1.IngressBackend) string {
@@ -939,4 +961,17 @@ func lower(in []string) []string {
 		out[i] = strings.ToLower(s)
 	}
 	return out
+}
+
+// onListener is the action a listener takes for act: on a listener that cannot authenticate (plain HTTP), a
+// forward that asks for authentication has none (false), and other actions go without the authentication.
+func onListener(act cloud.Action, plain bool) (cloud.Action, bool) {
+	if !plain || act.Authenticate == nil {
+		return act, true
+	}
+	if act.Type == cloud.ActionForward {
+		return cloud.Action{}, false
+	}
+	act.Authenticate = nil
+	return act, true
 }

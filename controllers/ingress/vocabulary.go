@@ -81,14 +81,14 @@ var lbcKeys = map[string]keyStatus{
 	"create-acm-cert":       implemented, // acmcert.go
 	"acm-pca-arn":           implemented,
 	// Authentication.
-	"auth-type":                       refused,
-	"auth-idp-cognito":                refused,
-	"auth-idp-oidc":                   refused,
-	"auth-on-unauthenticated-request": refused,
-	"auth-scope":                      refused,
-	"auth-session-cookie":             refused,
-	"auth-session-timeout":            refused,
-	"jwt-validation":                  refused,
+	"auth-type":                       implemented,
+	"auth-idp-cognito":                implemented,
+	"auth-idp-oidc":                   implemented,
+	"auth-on-unauthenticated-request": implemented,
+	"auth-scope":                      implemented,
+	"auth-session-cookie":             implemented,
+	"auth-session-timeout":            implemented,
+	"jwt-validation":                  implemented,
 	// Target groups.
 	"multi-cluster-target-group": refused,
 	// Frontend NLB.
@@ -116,7 +116,6 @@ var lbcKeys = map[string]keyStatus{
 // noOpValues are values of refused keys that ask for exactly what cloudlb always does (LBC's defaults), so they
 // are accepted: manifests written for LBC often spell the defaults out.
 var noOpValues = map[string]string{
-	"auth-type":                  "none",
 	"enable-frontend-nlb":        "false",
 	"multi-cluster-target-group": "false",
 }

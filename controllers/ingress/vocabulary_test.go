@@ -28,6 +28,8 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 		annUseRegexPathMatch: "false",
 		annBackendProtocol:   "HTTPS", annBackendProtocolVersion: "HTTP2",
 		annCreateACMCert: "true", annACMPCAARN: "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x",
+		annAuthType: "none", annAuthIDPCognito: cognitoJSON, annJWTValidation: jwtJSON, annAuthOnUnauth: "deny", annAuthScope: "email openid",
+		annAuthSessionCookie: "c", annAuthSessionTimeout: "60", annAuthIDPOIDC: oidcJSON,
 	}
 	maps.Copy(valid, lboptsValid)
 	valid[annManageBackendRules] = "true"
@@ -46,7 +48,7 @@ func TestImplementedAnnotationsAreNeitherRefusedNorUnknown(t *testing.T) {
 }
 
 func TestRefusedAnnotationLeavesTheMemberOut(t *testing.T) {
-	for _, k := range []string{"auth-type", "jwt-validation",
+	for _, k := range []string{
 		"web-acl-id", "target-control-port.web.80", "frontend-nlb-scheme", "multi-cluster-target-group"} {
 		t.Run(k, func(t *testing.T) {
 			g := NewWithT(t)
@@ -91,7 +93,7 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 	g.Expect(out.Errors).To(BeEmpty())
 	g.Expect(out.LoadBalancer).NotTo(BeNil())
 
-	for k, v := range map[string]string{"auth-type": "cognito",
+	for k, v := range map[string]string{
 		"enable-frontend-nlb": "true", "multi-cluster-target-group": "true"} {
 		out := Translate(input(webIngress("app", map[string]string{albPrefix + k: v})))
 		g.Expect(out.Errors[key("app")]).To(BeAssignableToTypeOf(&UnsupportedAnnotationError{}), k)
@@ -101,10 +103,10 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
-		albPrefix + "jwt-validation": "{}", albPrefix + "auth-type": "cognito", annScheme: "internal",
+		albPrefix + "use-regex-path-match": "true", albPrefix + "mutual-authentication": "[]", annScheme: "internal",
 	})))
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"cloudlb does not implement annotations alb.ingress.kubernetes.io/auth-type, alb.ingress.kubernetes.io/jwt-validation yet"))
+		"cloudlb does not implement annotations alb.ingress.kubernetes.io/mutual-authentication, alb.ingress.kubernetes.io/use-regex-path-match yet"))
 }
 
 func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
