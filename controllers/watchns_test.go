@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
@@ -125,5 +126,13 @@ var _ = Describe("--watch-namespace and --disable-ingress-group-name-annotation"
 		Expect(p.CallCount(fake.MethodEnsure, watched+"/app")).To(Equal(ensures), "held as it was applied: not even re-ensured")
 		Expect(c.Get(ctx, client.ObjectKeyFromObject(mine), mine)).To(Succeed())
 		Expect(mine.Finalizers).To(ContainElement(cloud.Finalizer))
+
+		By("a group whose record lists a member of another namespace still converges on the watched one")
+		rec := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "spans"}, Spec: v1alpha1.LoadBalancerSpec{Stack: "spans"}}
+		Expect(c.Create(ctx, rec)).To(Succeed())
+		rec.Status.Members = []v1alpha1.MemberStatus{{Name: other + "/x", Applied: true}, {Name: watched + "/y", Applied: true}}
+		Expect(c.Status().Update(ctx, rec)).To(Succeed())
+		web(watched, "y", "alb.ingress.kubernetes.io/group.name", "spans")
+		Eventually(func() *cloud.LoadBalancer { return p.LoadBalancer("spans") }).ShouldNot(BeNil())
 	})
 })

@@ -230,7 +230,8 @@ func (r *Reconciler) candidates(ctx context.Context, v *groupView, stack string,
 	}
 	for _, m := range record.Status.Members {
 		ns, name, ok := strings.Cut(m.Name, "/")
-		if !ok || seen[types.NamespacedName{Namespace: ns, Name: name}] {
+		// A member of a namespace the cache does not watch cannot be read; unseenMembers holds it as applied.
+		if !ok || seen[types.NamespacedName{Namespace: ns, Name: name}] || (r.WatchNamespace != "" && ns != r.WatchNamespace) {
 			continue
 		}
 		var ing networkingv1.Ingress
