@@ -158,15 +158,42 @@ func ipv6Service(svc *corev1.Service) bool {
 // settleFamilies makes the target groups that translation marked IPv6 IPv4 again, with their bindings, unless
 // the load balancer is dualstack: only a dualstack load balancer takes IPv6 targets. Decided on the merged model,
 // because the address type is group-wide and a member may leave it to another.
-func settleFamilies(lb *cloud.LoadBalancer, bindings []v1alpha1.TargetGroupBinding) {
-	if strings.HasPrefix(string(lb.IPAddressType), string(cloud.IPAddressTypeDualStack)) {
-		return
+//
+// A target group applied as IPv4 whose Service still has the IPv4 family stays IPv4: cloudlb made IPv4 groups for
+// dualstack Services before it followed LBC here, and an upgrade must not replace a serving group by one of
+// another family whose targets may never turn healthy.
+func settleFamilies(in Input, lb *cloud.LoadBalancer, bindings []v1alpha1.TargetGroupBinding) {
+	dualstack := strings.HasPrefix(string(lb.IPAddressType), string(cloud.IPAddressTypeDualStack))
+	appliedIPv4 := map[string]bool{}
+	if dualstack {
+		for _, enc := range in.Kept {
+			if m := decodeMember(enc); m != nil {
+				for _, tg := range m.targetGroups {
+					appliedIPv4[tg.ID] = tg.IPAddressType == ""
+				}
+			}
+		}
+	}
+	keepIPv4 := func(id string) bool {
+		if !dualstack {
+			return true
+		}
+		i := slices.IndexFunc(bindings, func(b v1alpha1.TargetGroupBinding) bool { return b.ID == id })
+		if i < 0 || !appliedIPv4[id] {
+			return false
+		}
+		svc := in.Services[types.NamespacedName{Namespace: bindings[i].ServiceNamespace, Name: bindings[i].ServiceName}]
+		return svc != nil && slices.Contains(svc.Spec.IPFamilies, corev1.IPv4Protocol)
 	}
 	for i := range lb.TargetGroups {
-		lb.TargetGroups[i].IPAddressType = ""
+		if keepIPv4(lb.TargetGroups[i].ID) {
+			lb.TargetGroups[i].IPAddressType = ""
+		}
 	}
 	for i := range bindings {
-		bindings[i].IPAddressType = ""
+		if keepIPv4(bindings[i].ID) {
+			bindings[i].IPAddressType = ""
+		}
 	}
 }
 

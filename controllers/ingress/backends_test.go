@@ -312,6 +312,30 @@ func TestIPv6TargetGroups(t *testing.T) {
 			g.Expect(tg.IPAddressType).To(Equal(map[string]string{"ns/a/web:80": "ipv6", "ns/b/web:80": ""}[tg.ID]), tg.ID)
 		}
 	})
+
+	// Earlier cloudlb made IPv4 groups for dual-stack Services: an upgrade keeps a serving group's family while
+	// the Service still has IPv4, and a group of an IPv6-only Service, which can have no IPv4 target, moves.
+	t.Run("a target group applied as IPv4 stays IPv4 while its Service has the IPv4 family", func(t *testing.T) {
+		g := NewWithT(t)
+		ann := map[string]string{annTargetType: "ip", annIPAddressType: "dualstack"}
+		web := types.NamespacedName{Namespace: "ns", Name: "web"}
+		before := input(webIngress("app", ann))
+		before.Services[web].Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+		applied := Translate(before).Models[key("app")]
+
+		in := input(webIngress("app", ann))
+		in.Services[web].Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+		in.Applied = map[types.NamespacedName]bool{key("app"): true}
+		in.Kept = map[types.NamespacedName]string{key("app"): applied}
+		out := Translate(in)
+		g.Expect(out.LoadBalancer.TargetGroups[0].IPAddressType).To(BeEmpty())
+		g.Expect(out.Bindings[0].IPAddressType).To(BeEmpty())
+
+		in.Services[web].Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+		out = Translate(in)
+		g.Expect(out.LoadBalancer.TargetGroups[0].IPAddressType).To(Equal("ipv6"))
+		g.Expect(out.Bindings[0].IPAddressType).To(Equal("ipv6"))
+	})
 }
 
 // FuzzBackendSettings holds the target group annotations to the parsers' contract (fuzz_test.go), and what they

@@ -269,7 +269,7 @@ func Translate(in Input) Output {
 	lb.TargetGroups = slices.CompactFunc(lb.TargetGroups, func(a, b cloud.TargetGroup) bool { return a.ID == b.ID })
 	slices.SortFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) int { return cmp.Compare(a.ID, b.ID) })
 	out.Bindings = slices.CompactFunc(out.Bindings, func(a, b v1alpha1.TargetGroupBinding) bool { return a.ID == b.ID })
-	settleFamilies(lb, out.Bindings)
+	settleFamilies(in, lb, out.Bindings)
 	lb.ClientSecrets, lb.AppliedClientSecrets = clientSecrets(in), appliedClientSecrets(in)
 	out.LoadBalancer = lb
 	return out
