@@ -33,10 +33,10 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 
 	It("gives a new Ingress no load balancer and leaves an existing one as it is", func() {
 		fresh := newIngress(ns, "fresh", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
-		fresh.Annotations = map[string]string{"alb.ingress.kubernetes.io/mutual-authentication": `[{"port":443,"mode":"verify"}]`}
+		fresh.Annotations = map[string]string{"alb.ingress.kubernetes.io/waf-acl-id": "acl-1"}
 		Expect(k8s.Create(ctx, fresh)).To(Succeed())
 		Eventually(warningNotes).WithArguments(fresh, "UnsupportedAnnotation").Should(ContainElement(
-			"cloudlb does not implement annotation alb.ingress.kubernetes.io/mutual-authentication yet; the load balancer is left as it is"))
+			"cloudlb does not implement annotation alb.ingress.kubernetes.io/waf-acl-id yet; the load balancer is left as it is"))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("fresh"))).To(BeZero())
 		Expect(provider.LoadBalancer(stack("fresh"))).To(BeNil())
 
@@ -46,13 +46,13 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 		before := provider.LoadBalancer(stack("app"))
 		ensures := provider.CallCount(fake.MethodEnsure, stack("app"))
 
-		// Authentication that a load balancer built without it would silently drop.
+		// A WAF Classic web ACL, which a load balancer built without it would silently drop.
 		Expect(update(ing, func(i *networkingv1.Ingress) {
-			i.Annotations = map[string]string{"alb.ingress.kubernetes.io/auth-type": "cognito"}
+			i.Annotations = map[string]string{"alb.ingress.kubernetes.io/web-acl-id": "acl-1"}
 			i.Spec.Rules[0].HTTP.Paths[0].Path = "/changed"
 		})).To(Succeed())
 		Eventually(warningNotes).WithArguments(ing, "UnsupportedAnnotation").
-			Should(ContainElement(ContainSubstring("alb.ingress.kubernetes.io/auth-type")))
+			Should(ContainElement(ContainSubstring("alb.ingress.kubernetes.io/web-acl-id")))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(Equal(ensures))
 		Expect(provider.CallCount(fake.MethodDelete, stack("app"))).To(BeZero())
 		Expect(provider.LoadBalancer(stack("app"))).To(Equal(before))
@@ -62,16 +62,16 @@ var _ = Describe("Annotations cloudlb does not implement", func() {
 
 	It("refuses an Ingress whose backend Service carries an alb.ingress.kubernetes.io/ annotation until it is removed", func() {
 		svc := service(ns, "authd", 80)
-		svc.Annotations = map[string]string{"alb.ingress.kubernetes.io/healthcheck-path": "/ready", "team": "web"}
+		svc.Annotations = map[string]string{"alb.ingress.kubernetes.io/waf-acl-id": "acl-1", "team": "web"}
 		Expect(k8s.Create(ctx, svc)).To(Succeed())
 		ing := newIngress(ns, "app", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "authd", 80))
 		Expect(k8s.Create(ctx, ing)).To(Succeed())
 		Eventually(warningNotes).WithArguments(ing, "UnsupportedAnnotation").Should(ContainElement(ContainSubstring(
-			"backend Service " + ns + "/authd has annotation alb.ingress.kubernetes.io/healthcheck-path")))
+			"backend Service " + ns + "/authd has annotation alb.ingress.kubernetes.io/waf-acl-id")))
 		Expect(provider.CallCount(fake.MethodEnsure, stack("app"))).To(BeZero())
 
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(svc), svc)).To(Succeed())
-		delete(svc.Annotations, "alb.ingress.kubernetes.io/healthcheck-path")
+		delete(svc.Annotations, "alb.ingress.kubernetes.io/waf-acl-id")
 		Expect(k8s.Update(ctx, svc)).To(Succeed())
 		expectAddress(ing, stack("app"))
 	})

@@ -103,10 +103,10 @@ func TestNoOpValuesOfRefusedKeysAreAccepted(t *testing.T) {
 func TestRefusedAnnotationsAreAllNamed(t *testing.T) {
 	g := NewWithT(t)
 	out := Translate(input(webIngress("app", map[string]string{
-		albPrefix + "use-regex-path-match": "true", albPrefix + "mutual-authentication": "[]", annScheme: "internal",
+		albPrefix + "web-acl-id": "x", albPrefix + "frontend-nlb-scheme": "internal", annScheme: "internal",
 	})))
 	g.Expect(out.Errors[key("app")]).To(MatchError(
-		"cloudlb does not implement annotations alb.ingress.kubernetes.io/mutual-authentication, alb.ingress.kubernetes.io/use-regex-path-match yet"))
+		"cloudlb does not implement annotations alb.ingress.kubernetes.io/frontend-nlb-scheme, alb.ingress.kubernetes.io/web-acl-id yet"))
 }
 
 func TestUnknownAnnotationsAreNoticedAndIgnored(t *testing.T) {
@@ -168,14 +168,14 @@ func TestBackendServiceAnnotationsRefuseTheIngress(t *testing.T) {
 		g := NewWithT(t)
 		in := input(ing)
 		in.Services[types.NamespacedName{Namespace: "ns", Name: "api"}].Annotations = map[string]string{
-			albPrefix + "healthcheck-path": "/ready", albPrefix + "auth-type": "cognito", albPrefix + "tags": "a=b", "team": "x",
+			albPrefix + "healthcheck-path": "/ready", albPrefix + "waf-acl-id": "x", albPrefix + "tags": "a=b", "team": "x",
 		}
 		out := Translate(in)
 		g.Expect(out.LoadBalancer).To(BeNil())
 		var ue *UnsupportedAnnotationError
 		g.Expect(errors.As(out.Errors[key("app")], &ue)).To(BeTrue())
 		g.Expect(ue.Service).To(Equal("ns/api"))
-		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotation alb.ingress.kubernetes.io/auth-type, " +
+		g.Expect(ue.Error()).To(Equal("backend Service ns/api has annotation alb.ingress.kubernetes.io/waf-acl-id, " +
 			"which cloudlb does not implement on a Service yet"))
 		g.Expect(reasonFor(ue)).To(Equal("UnsupportedAnnotation"))
 	})
