@@ -413,6 +413,10 @@ func (r *routes) conditions(name string) (extras, error) {
 	if err := decodeStrict(raw, &conds); err != nil {
 		return ex, r.a.fail(key, "not a list of conditions: %v", err)
 	}
+	// Fail closed: an empty list (a template that rendered nothing) would serve the rule unrestricted.
+	if len(conds) == 0 {
+		return ex, r.a.fail(key, "names no condition")
+	}
 	fail := func(i int, reason string, args ...any) error {
 		return r.a.fail(key, "condition %d: %s", i, fmt.Sprintf(reason, args...))
 	}
@@ -437,6 +441,14 @@ func (r *routes) conditions(name string) (extras, error) {
 		return all, len(v.RegexValues) > 0, nil
 	}
 	for i, c := range conds {
+		// AWS takes one condition of each of these fields per rule; joining two would match either, where the
+		// manifest asks for both.
+		if (c.Field == "host-header" || c.Field == "path-pattern") && one[c.Field] {
+			return ex, fail(i, "a second %s condition: a rule takes one, list its values in one condition", c.Field)
+		}
+		if c.Field == "host-header" || c.Field == "path-pattern" {
+			one[c.Field] = true
+		}
 		switch c.Field {
 		case "host-header":
 			vs, regex, err := values(i, c.HostHeaderConfig, "hostHeaderConfig", true)
@@ -541,6 +553,9 @@ func (r *routes) transforms(name string) ([]cloud.Transform, error) {
 	var ts []lbcTransform
 	if err := decodeStrict(raw, &ts); err != nil {
 		return nil, r.a.fail(key, "not a list of transforms: %v", err)
+	}
+	if len(ts) == 0 {
+		return nil, r.a.fail(key, "names no transform")
 	}
 	var out []cloud.Transform
 	for i, t := range ts {

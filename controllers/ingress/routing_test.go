@@ -205,6 +205,10 @@ func TestConditionsInvalid(t *testing.T) {
 		"empty query value":             {"", `[{"field":"query-string","queryStringConfig":{"values":[{"key":"a","value":""}]}}]`},
 		"too many values":               {"www.example.com", `[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"H","values":["1","2","3","4"]}}]`},
 		"too many wildcards":            {"", `[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"H","values":["***","***"]}}]`},
+		"null":                          {"", `null`},
+		"no condition":                  {"", `[]`},
+		"host-header twice":             {"", `[{"field":"host-header","hostHeaderConfig":{"values":["a.com"]}},{"field":"host-header","hostHeaderConfig":{"values":["b.com"]}}]`},
+		"path-pattern twice":            {"", `[{"field":"path-pattern","pathPatternConfig":{"values":["/a"]}},{"field":"path-pattern","pathPatternConfig":{"values":["/b"]}}]`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -253,6 +257,7 @@ func TestTransforms(t *testing.T) {
 
 	for name, json := range map[string]string{
 		"not a list":        `{"type":"url-rewrite"}`,
+		"null":              `null`,
 		"unknown type":      `[{"type":"path-rewrite","urlRewriteConfig":{"rewrites":[{"regex":"a","replace":"b"}]}}]`,
 		"config of another": `[{"type":"url-rewrite","hostHeaderRewriteConfig":{"rewrites":[{"regex":"a","replace":"b"}]}}]`,
 		"no rewrites":       `[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[]}}]`,
