@@ -43,17 +43,47 @@ func (p *Provider) resolveExternalTargetGroups(ctx context.Context, d *desired) 
 		}
 		return a, nil
 	}
+	var external []string
+	collect := func(a cloud.Action) {
+		for _, f := range a.Forward {
+			if f.External != "" && !slices.Contains(external, f.External) {
+				external = append(external, f.External)
+			}
+		}
+	}
 	for i := range d.listeners {
 		l := &d.listeners[i]
 		var err error
 		if l.DefaultAction, err = resolve(l.DefaultAction); err != nil {
 			return err
 		}
+		collect(l.DefaultAction)
 		l.Rules = slices.Clone(l.Rules)
 		for j := range l.Rules {
 			if l.Rules[j].Action, err = resolve(l.Rules[j].Action); err != nil {
 				return err
 			}
+			collect(l.Rules[j].Action)
+		}
+	}
+	return p.refuseManagedTargetGroups(ctx, external)
+}
+
+// refuseManagedTargetGroups refuses forwards to target groups that cloudlb manages for a stack: such a group is
+// fed from another Ingress's Service and goes with it (a forward from here would block its deletion), so an
+// Ingress reaches it through the Service, not by ARN or name.
+func (p *Provider) refuseManagedTargetGroups(ctx context.Context, arns []string) error {
+	if len(arns) == 0 {
+		return nil
+	}
+	tags, err := p.describeTags(ctx, arns)
+	if err != nil {
+		return classify(err)
+	}
+	for _, arn := range arns {
+		if stack := tags[arn][cloud.TagStack]; tags[arn][cloud.TagCluster] != "" {
+			return cloud.Errorf(cloud.KindInvalidSpec, "target group %s, named in a forward action, is managed by cloudlb for stack %s: "+
+				"forward to its Service instead", arn, stack)
 		}
 	}
 	return nil

@@ -373,5 +373,14 @@ var _ = Describe("Routing rules", func() {
 		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "%v", err)
 		Expect(err).To(MatchError(ContainSubstring("no-such-group")))
 		Expect(counter.Mutating()).To(BeEmpty())
+
+		By("naming a target group cloudlb manages for a stack: refused before any write")
+		ensure(lb)
+		counter.Reset()
+		_, err = p.Ensure(ctx, withRules(cloud.Rule{Conditions: []cloud.Condition{exact("/x")}, Action: cloud.Action{Type: cloud.ActionForward,
+			Forward: []cloud.WeightedTargetGroup{{External: arnOf(tgA), Weight: 1}}}}), cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "%v", err)
+		Expect(err).To(MatchError(ContainSubstring("managed by cloudlb")))
+		Expect(counter.Mutating()).To(BeEmpty())
 	})
 })
