@@ -56,8 +56,15 @@ func refuseNewGroupName(in Input, ing *networkingv1.Ingress) error {
 	if _, set := a[annGroupName]; !set || !in.DisableGroupNameAnnotation {
 		return nil
 	}
-	if in.Applied[types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}] {
+	key := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+	if in.Applied[key] {
 		return nil
+	}
+	// The class's group overrides the annotation (with a Warning), so the annotation forms no group.
+	if c := in.Classes[key]; c != nil {
+		if p := in.ClassParams[c.Name]; p != nil && p.Spec.Group != nil && p.Spec.Group.Name != "" {
+			return nil
+		}
 	}
 	return a.fail(annGroupName, "new use of this annotation is disabled by --disable-ingress-group-name-annotation")
 }

@@ -121,6 +121,18 @@ func TestTranslateDisableGroupNameAnnotation(t *testing.T) {
 	}
 }
 
+// With the flag on, an Ingress whose class's IngressClassParams set the group is served in that group even if it
+// still carries a group.name annotation: the class's group overrides it, so it forms no group of its own.
+func TestDisableGroupNameAnnotationLeavesClassGroups(t *testing.T) {
+	g := NewWithT(t)
+	in := paramsInput(map[string]string{annGroupName: "old"}, elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: "platform"}})
+	in.Stack = "platform"
+	in.DisableGroupNameAnnotation = true
+	out := Translate(in)
+	g.Expect(out.Errors).To(BeEmpty())
+	g.Expect(out.LoadBalancer).NotTo(BeNil())
+}
+
 func TestUnseenMembersAreHeld(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
