@@ -211,6 +211,9 @@ func Translate(in Input) Output {
 		// Each member's rules are ordered on their own, then follow the rules of the members before it: a member
 		// that joins or leaves moves no other member's rules relative to one another.
 		slices.SortStableFunc(m.rules, compareRules)
+		if w := reordered(in.Kept[key], m); w != "" && out.Errors[key] == nil {
+			out.Warnings[key] = append(out.Warnings[key], w)
+		}
 		for _, r := range m.rules {
 			r.ports = m.ports()
 			rules = append(rules, r)
@@ -974,4 +977,28 @@ func onListener(act cloud.Action, plain bool) (cloud.Action, bool) {
 	}
 	act.Authenticate = nil
 	return act, true
+}
+
+// reordered warns when the member's rules are the ones it was last applied with, in another order: cloudlb now
+// keeps ImplementationSpecific paths in manifest order, as LBC does, where it used to sort them with the Prefix
+// paths by length, so an upgrade can change which rule matches first without any change to the Ingress.
+func reordered(kept string, m *member) string {
+	old := decodeMember(kept)
+	if old == nil || len(old.rules) != len(m.rules) || len(m.rules) < 2 {
+		return ""
+	}
+	conds := func(rs []orderedRule) []string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			b, _ := json.Marshal(r.rule.Conditions)
+			out[i] = string(b)
+		}
+		return out
+	}
+	was, now := conds(old.rules), conds(m.rules)
+	if slices.Equal(was, now) || !slices.Equal(slices.Sorted(slices.Values(was)), slices.Sorted(slices.Values(now))) {
+		return ""
+	}
+	return "the order of this Ingress's rules changed with no change to its paths: ImplementationSpecific paths now keep " +
+		"manifest order, as with the AWS Load Balancer Controller; list the more specific path first if it should match first"
 }

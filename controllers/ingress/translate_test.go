@@ -246,6 +246,22 @@ func TestTranslateImplementationSpecificKeepsManifestOrder(t *testing.T) {
 	g.Expect(viewRules(listener(out.LoadBalancer, 80))).To(Equal(want))
 	// The same Ingress again, as after a restart: the same order.
 	g.Expect(viewRules(listener(Translate(input(ing)).LoadBalancer, 80))).To(Equal(want))
+	g.Expect(out.Warnings[key("app")]).To(BeEmpty())
+
+	// Applied before in another order (as cloudlb sorted these paths before it followed LBC): the new order, with
+	// a Warning, once; applied in this order, no Warning.
+	longestFirst := ingress("app", nil,
+		rule("a.example.com", httpPath("/api/v1/*", pattern, web), httpPath("/api/*", pattern, api), httpPath("/*", pattern, web),
+			httpPath("/x", prefix, api)),
+		rule("", httpPath("/a/long/path/*", pattern, api), httpPath("/b/*", pattern, web)))
+	in := input(ing)
+	in.Applied = map[types.NamespacedName]bool{key("app"): true}
+	in.Kept = map[types.NamespacedName]string{key("app"): Translate(input(longestFirst)).Models[key("app")]}
+	upgraded := Translate(in)
+	g.Expect(viewRules(listener(upgraded.LoadBalancer, 80))).To(Equal(want))
+	g.Expect(upgraded.Warnings[key("app")]).To(ConsistOf(ContainSubstring("ImplementationSpecific paths now keep manifest order")))
+	in.Kept = map[types.NamespacedName]string{key("app"): out.Models[key("app")]}
+	g.Expect(Translate(in).Warnings[key("app")]).To(BeEmpty())
 }
 
 func TestTranslateRejectsResourceBackend(t *testing.T) {
