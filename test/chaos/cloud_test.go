@@ -36,6 +36,8 @@ type tgInfo struct {
 type cloudState struct {
 	stacks map[string]*stackCloud
 	strays []string
+	// backendSGs are the cluster's shared backend security groups, which belong to no stack.
+	backendSGs []string
 }
 
 // readCloud reads moto's state directly, not through a fault proxy.
@@ -112,6 +114,10 @@ func readCloud(ctx context.Context) (cloudState, error) {
 		for _, tag := range g.Tags {
 			t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 		}
+		if t[cloud.TagResource] == cloud.ResourceBackendSecurityGroup && t[cloud.TagCluster] != "" {
+			st.backendSGs = append(st.backendSGs, aws.ToString(g.GroupId))
+			continue
+		}
 		if s := of(t, "security group "+aws.ToString(g.GroupId)); s != nil {
 			s.sgs = append(s.sgs, aws.ToString(g.GroupId))
 		}
@@ -178,6 +184,10 @@ func problems(st cloudState, wants map[string]want) []string {
 	var out []string
 	for _, s := range st.strays {
 		out = append(out, "stray "+s)
+	}
+	// One shared backend security group while any load balancer is left, none once the last has gone.
+	if n := min(len(wants), 1); len(st.backendSGs) != n {
+		out = append(out, fmt.Sprintf("%d backend security groups %v, want %d", len(st.backendSGs), st.backendSGs, n))
 	}
 	for stack, got := range st.stacks {
 		w, ok := wants[stack]

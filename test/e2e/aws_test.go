@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,8 +94,9 @@ var _ = Describe("The controller binary with the AWS provider against moto", Ord
 		Expect(err).NotTo(HaveOccurred())
 		Expect(tgs).To(HaveLen(1))
 		tgARN = tgs[0]
-		// Seen here, so that "none left" after the deletion below is a check that can fail.
-		Expect(securityGroups(ctx, cluster)).To(HaveLen(1))
+		// Seen here, so that "none left" after the deletion below is a check that can fail: the load balancer's
+		// managed group and the cluster's shared backend group.
+		Expect(securityGroups(ctx, cluster)).To(HaveLen(2))
 
 		Eventually(targets).WithArguments(ctx, tgARN).Should(ConsistOf(endpoints(ips("172.31.0.", 11, 13), podPort)))
 	})
@@ -173,8 +175,13 @@ func owned(ctx context.Context, cluster string, resourceTypes ...string) ([]stri
 		if err != nil {
 			return nil, err
 		}
+		// The filter is checked here too: moto does not apply a tag filter's values to every resource type.
 		for _, r := range page.ResourceTagMappingList {
-			arns = append(arns, aws.ToString(r.ResourceARN))
+			if slices.ContainsFunc(r.Tags, func(t taggingtypes.Tag) bool {
+				return aws.ToString(t.Key) == "cloudlb.io/cluster" && aws.ToString(t.Value) == cluster
+			}) {
+				arns = append(arns, aws.ToString(r.ResourceARN))
+			}
 		}
 	}
 	return arns, nil
