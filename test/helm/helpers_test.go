@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -87,9 +88,10 @@ func remove(objs []*unstructured.Unstructured) {
 		Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed())
 	}
 	for _, o := range objs {
+		// A CRD goes only once the API server has cleaned up its instances, which a loaded machine takes its time over.
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopy()))
-		}).Should(BeTrue(), "%s %s is still there", o.GetKind(), o.GetName())
+		}).WithTimeout(2*time.Minute).Should(BeTrue(), "%s %s is still there", o.GetKind(), o.GetName())
 	}
 }
 
