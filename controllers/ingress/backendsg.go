@@ -18,9 +18,11 @@ func (m *member) readBackendRules(a annotations) error {
 		return err
 	}
 	m.settings.BackendRules = v
-	if v != "" && m.settings.SecurityGroups == "" {
-		m.warnings = append(m.warnings, fmt.Sprintf("annotation %s is ignored: without %s the load balancer's managed security group "+
-			"always comes with the backend security group and its rules", annManageBackendRules, annSecurityGroups))
+	// "false" asks for nothing, and in a group another member may bring the security groups it applies to.
+	if v == "true" && m.settings.SecurityGroups == "" {
+		m.warnings = append(m.warnings, fmt.Sprintf("annotation %s applies only to a load balancer with %s (on this Ingress or "+
+			"another member of its group); one with the managed security group gets the backend security group anyway, "+
+			"unless --enable-backend-security-group=false", annManageBackendRules, annSecurityGroups))
 	}
 	return nil
 }

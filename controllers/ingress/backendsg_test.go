@@ -19,7 +19,8 @@ func TestManageBackendRules(t *testing.T) {
 		{"the user's groups alone", map[string]string{annSecurityGroups: "sg-1"}, false, false},
 		{"turned off with the user's groups", map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: " false "}, false, false},
 		// As in the AWS Load Balancer Controller: a managed frontend group always comes with the backend group.
-		{"ignored without the user's groups", map[string]string{annManageBackendRules: "false"}, false, true},
+		// "false" asks for nothing there, so nothing is ignored.
+		{"false without the user's groups", map[string]string{annManageBackendRules: "false"}, false, false},
 		{"ignored without the user's groups, true", map[string]string{annManageBackendRules: "true"}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -28,7 +29,7 @@ func TestManageBackendRules(t *testing.T) {
 			g.Expect(out.Errors).To(BeEmpty())
 			g.Expect(out.LoadBalancer.BackendRules).To(Equal(tc.want))
 			if tc.warn {
-				g.Expect(out.Warnings[key("app")]).To(ConsistOf(ContainSubstring("annotation " + annManageBackendRules + " is ignored")))
+				g.Expect(out.Warnings[key("app")]).To(ConsistOf(ContainSubstring("annotation " + annManageBackendRules + " applies only to a load balancer with")))
 			} else {
 				g.Expect(out.Warnings[key("app")]).To(BeEmpty())
 			}

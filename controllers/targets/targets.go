@@ -33,8 +33,8 @@ func podRef(es *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) bool {
 
 // ipTargets are the endpoints that should receive traffic: ready and not terminating. A terminating endpoint
 // is left out, so that it is deregistered and the target group's deregistration delay drains it. admit lets in
-// an endpoint that is not ready yet: a pod whose only missing condition is this target group's readiness gate
-// must be registered, or the gate could never turn true.
+// an endpoint that is not ready yet: a pod that carries this target group's readiness gate and whose containers
+// are ready must be registered, or the gate could never turn true (as in LBC, other gates are not waited for).
 //
 // Only pods are registered: an endpoint without a Pod reference is skipped, and one in a slice that the
 // EndpointSlice controller did not write counts only if verified says its pod holds the address. Anyone who
