@@ -274,6 +274,21 @@ var _ = Describe("Backend security group", func() {
 		Expect(ownedLoadBalancers("default/ip")).To(BeEmpty())
 	})
 
+	It("reads the shared group's tags again right before deleting it, not the ID it remembers", func() {
+		lb := model("default/ip", "/")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(backend()).To(HaveLen(1))
+		shared := *backend()[0].GroupId
+		// After p found it, the group stops naming this cluster's identity (handed over, or restored elsewhere).
+		_, err = ec2c.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{shared},
+			Tags: []ec2types.Tag{{Key: aws.String(cloud.TagClusterID)}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Delete(ctx, "default/ip", cloud.Known{})).To(Succeed())
+		Expect(backend()).To(HaveLen(1))
+		Expect(*backend()[0].GroupId).To(Equal(shared))
+	})
+
 	It("never deletes a backend group of another cluster", func() {
 		other := group("other-backend", map[string]string{cloud.TagCluster: cluster, cloud.TagClusterID: "another-uid",
 			cloud.TagResource: cloud.ResourceBackendSecurityGroup})
