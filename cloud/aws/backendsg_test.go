@@ -232,6 +232,39 @@ var _ = Describe("Backend security group", func() {
 		Expect(rules(pods)).To(ConsistOf(shared + ":8081"))
 	})
 
+	It("revokes, from the group the flag names, only the rules with this cluster identity's marker", func() {
+		// The flag's group may be shared with another cluster, or be a source of the user's own rules: a rule
+		// from it is this cluster's only by the marker in its description, which names this cluster's identity.
+		shared := group("flag-backend", nil)
+		pods := group("pods", nil)
+		for port, description := range map[int32]string{7070: "cloudlb.io/backend cluster-id=another-uid", 7071: ""} {
+			pair := ec2types.UserIdGroupPair{GroupId: aws.String(shared)}
+			if description != "" {
+				pair.Description = aws.String(description)
+			}
+			_, err := ec2c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(pods),
+				IpPermissions: []ec2types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+					UserIdGroupPairs: []ec2types.UserIdGroupPair{pair}}}})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		p = newProvider(cluster, counter, func(o *cloudaws.Options) {
+			o.ManageBackendSecurityGroup, o.BackendSecurityGroup = true, shared
+		})
+		podIP := eni(pods)
+		lb := model("default/ip", "/")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ownedLoadBalancers("default/ip")[0].SecurityGroups).To(ContainElement(shared))
+		_, err = p.SyncTargets(ctx, "default/ip", lb.TargetGroups[0].ID, []cloud.Target{{ID: podIP, Port: 8080}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules(pods)).To(ConsistOf(shared+":7070", shared+":7071", shared+":8080"))
+
+		Expect(p.Delete(ctx, "default/ip", cloud.Known{})).To(Succeed())
+		Expect(rules(pods)).To(ConsistOf(shared+":7070", shared+":7071"), "another cluster's rule and the user's stay")
+		_, err = ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{shared}})
+		Expect(err).NotTo(HaveOccurred(), "the flag's group is never deleted")
+	})
+
 	It("refuses backend rules when the controller runs without the backend group", func() {
 		off := newProvider(cluster, nil)
 		lb := model("default/ip", "/")
@@ -239,6 +272,21 @@ var _ = Describe("Backend security group", func() {
 		_, err := off.Ensure(ctx, lb, cloud.Known{})
 		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "%v", err)
 		Expect(ownedLoadBalancers("default/ip")).To(BeEmpty())
+	})
+
+	It("reads the shared group's tags again right before deleting it, not the ID it remembers", func() {
+		lb := model("default/ip", "/")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(backend()).To(HaveLen(1))
+		shared := *backend()[0].GroupId
+		// After p found it, the group stops naming this cluster's identity (handed over, or restored elsewhere).
+		_, err = ec2c.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{shared},
+			Tags: []ec2types.Tag{{Key: aws.String(cloud.TagClusterID)}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Delete(ctx, "default/ip", cloud.Known{})).To(Succeed())
+		Expect(backend()).To(HaveLen(1))
+		Expect(*backend()[0].GroupId).To(Equal(shared))
 	})
 
 	It("never deletes a backend group of another cluster", func() {

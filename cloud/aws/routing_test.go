@@ -382,5 +382,11 @@ var _ = Describe("Routing rules", func() {
 		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "%v", err)
 		Expect(err).To(MatchError(ContainSubstring("managed by cloudlb")))
 		Expect(counter.Mutating()).To(BeEmpty())
+
+		By("deleting the stack while its rules forward to them: they stay, with their tags only")
+		Expect(p.Delete(ctx, stack, cloud.Known{})).To(Succeed())
+		for _, arn := range []string{byARN, byName} {
+			Expect(tagsOf(arn)).To(Equal(map[string]string{"owner": "legacy-team"}), "still there, untouched")
+		}
 	})
 })

@@ -142,3 +142,39 @@ var _ = Describe("Tags on every resource", func() {
 		Expect(sgTags()).To(HaveKeyWithValue("team", "platform"))
 	})
 })
+
+var _ = Describe("Tags on listeners and rules not this cluster's", func() {
+	const stack = "default/tags-foreign"
+	It("never retags a listener or rule whose tags, read right before, name another cluster identity or none", func() {
+		ctx := context.Background()
+		resetCloud()
+		p := newProvider(cluster, &test.CallCounter{})
+		lb := model(stack, "/api", "/")
+		lb.Tags = map[string]string{"team": "web"}
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		lbs := ownedLoadBalancers(stack)
+		Expect(lbs).To(HaveLen(1))
+		listener := *listenersOf(*lbs[0].LoadBalancerArn)[0].ListenerArn
+		var rules []string
+		for _, r := range sortedRules(listener) {
+			rules = append(rules, *r.RuleArn)
+		}
+		Expect(rules).To(HaveLen(2))
+		// One rule now says it is another cluster's (same name, other identity); the other lost cloudlb's tags.
+		_, err = elbc.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{rules[0]},
+			Tags: []elbv2types.Tag{{Key: aws.String(cloud.TagClusterID), Value: aws.String("another-uid")}}})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = elbc.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{rules[1]},
+			TagKeys: []string{cloud.TagCluster, cloud.TagClusterID, cloud.TagStack, cloud.TagResource}})
+		Expect(err).NotTo(HaveOccurred())
+
+		lb.Tags = map[string]string{"cost": "42"}
+		_, err = p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tagsOf(listener)).To(SatisfyAll(HaveKeyWithValue("cost", "42"), Not(HaveKey("team"))), "the listener is ours")
+		Expect(tagsOf(rules[0])).To(SatisfyAll(HaveKeyWithValue("team", "web"), Not(HaveKey("cost")),
+			HaveKeyWithValue(cloud.TagClusterID, "another-uid")))
+		Expect(tagsOf(rules[1])).To(SatisfyAll(HaveKeyWithValue("team", "web"), Not(HaveKey("cost")), Not(HaveKey(cloud.TagCluster))))
+	})
+})
