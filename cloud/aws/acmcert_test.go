@@ -3,6 +3,7 @@ package aws_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -205,6 +206,21 @@ var _ = Describe("Created certificates", func() {
 		all, err := acmc.ListCertificates(ctx, &acm.ListCertificatesInput{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all.CertificateSummaryList).To(HaveLen(1))
+	})
+
+	It("requests no certificate for a listener that the certificates to make would take over AWS's quota", func() {
+		// AWS refuses a 26th certificate on a listener (TooManyCertificates), which moto does not: the quota is
+		// checked before anything is requested, counting the certificates still to make.
+		lb := withCreatedCertificate(model(stack, "/a"), "", "a.example.com")
+		https := &lb.Listeners[len(lb.Listeners)-1]
+		https.CreateCertificates = append(https.CreateCertificates, cloud.CertificateRequest{Hosts: []string{"b.example.com"}})
+		for i := range 24 {
+			https.Certificates = append(https.Certificates, fmt.Sprintf("arn:aws:acm:us-east-1:123456789012:certificate/given-%d", i))
+		}
+		_, err := provider().Ensure(ctx, lb, cloud.Known{})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "Ensure: %v", err)
+		Expect(err.Error()).To(ContainSubstring("quota of 25 certificates per listener"))
+		Expect(counter.Mutating()).To(BeEmpty(), "no certificate requested, nothing made")
 	})
 
 	It("replaces the certificate when the hosts change: the new one is attached before the old is deleted", func() {

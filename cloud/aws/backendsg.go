@@ -247,6 +247,7 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 			have[deref(sg.GroupId)] = sg.IpPermissions
 		}
 	}
+	var full []string
 	for _, g := range groups {
 		var add []ec2types.IpPermission
 		for _, port := range want[g] {
@@ -255,8 +256,15 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 			}
 		}
 		if len(add) > 0 {
-			if _, err := p.c.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: ptr(g), IpPermissions: add}); err != nil &&
-				!hasCode(err, "InvalidPermission.Duplicate") {
+			_, err := p.c.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: ptr(g), IpPermissions: add})
+			switch {
+			case hasCode(err, "RulesPerSecurityGroupLimitExceeded"):
+				// The group is at its quota of inbound rules (60 by default) and stays so until its owner acts:
+				// returning at once would hold every registration and deregistration of the target group,
+				// on every retry. The other groups are opened, and SyncTargets leaves out this group's targets.
+				full = append(full, g)
+				continue
+			case err != nil && !hasCode(err, "InvalidPermission.Duplicate"):
 				return fmt.Errorf("allowing the backend security group on %s: %w", g, classify(err))
 			}
 		}
@@ -269,7 +277,33 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 		}
 		b.mu.Unlock()
 	}
+	if len(full) > 0 {
+		return &fullGroupsError{groups: full}
+	}
 	return nil
+}
+
+// fullGroupsError names the targets' security groups that AWS refused a rule from the backend group
+// (RulesPerSecurityGroupLimitExceeded).
+type fullGroupsError struct{ groups []string }
+
+func (e *fullGroupsError) Error() string {
+	return fmt.Sprintf("the targets' security groups %s are at AWS's quota of inbound rules per security group: the load balancer "+
+		"cannot reach their targets, which are not registered until a rule is freed or the quota raised", strings.Join(e.groups, ", "))
+}
+
+// reachable leaves out of targets those whose security group is one of full.
+func (p *Provider) reachable(ctx context.Context, targets []cloud.Target, full []string) []cloud.Target {
+	b := &p.backend
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []cloud.Target
+	for _, t := range targets {
+		if !slices.Contains(full, p.targetGroupOf(ctx, t.ID)) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func ruleKey(source, group string, port int32) string {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -146,6 +148,36 @@ var _ = Describe("Backend security group", func() {
 		Expect(backend()).To(BeEmpty())
 		Expect(rules(pods)).To(ConsistOf("10.0.0.0/8:22"), "the user's own rule stays")
 		Expect(rules(nodes)).To(BeEmpty())
+	})
+
+	It("registers the other targets, and deregisters the gone ones, while AWS refuses a full group a rule", func() {
+		pods, nodes := group("pods", nil), group("nodes", nil)
+		stub := &fullEC2{full: map[string]bool{pods: true}}
+		c := motoClients(counter.Middleware)
+		stub.EC2, c.EC2 = c.EC2, stub
+		o := providerOptions()
+		o.ManageBackendSecurityGroup = true
+		p := cloudaws.New(c, o)
+		lb := model("default/ip", "/")
+		_, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		tg := lb.TargetGroups[0].ID
+		inFull, gone, other := eni(pods), eni(nodes), eni(nodes)
+		_, err = p.SyncTargets(ctx, "default/ip", tg, []cloud.Target{{ID: gone, Port: 8080}})
+		Expect(err).NotTo(HaveOccurred())
+
+		for range 2 {
+			_, err = p.SyncTargets(ctx, "default/ip", tg, []cloud.Target{{ID: inFull, Port: 8080}, {ID: other, Port: 8080}})
+			Expect(err).To(MatchError(ContainSubstring(pods)))
+			Expect(registeredTargets("default/ip")).To(ConsistOf(other), "never a target the load balancer cannot reach")
+			Expect(rules(pods)).To(BeEmpty())
+		}
+
+		stub.free(pods)
+		_, err = p.SyncTargets(ctx, "default/ip", tg, []cloud.Target{{ID: inFull, Port: 8080}, {ID: other, Port: 8080}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(registeredTargets("default/ip")).To(ConsistOf(inFull, other))
+		Expect(rules(pods)).NotTo(BeEmpty())
 	})
 
 	It("describes only targets not seen before, in batches, and adds no rule a group already has", func() {
@@ -304,3 +336,29 @@ var _ = Describe("Backend security group", func() {
 })
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// fullEC2 is moto's EC2 with a rule of AWS that moto does not keep: a security group at its quota of inbound rules
+// (60 by default) refuses another (RulesPerSecurityGroupLimitExceeded).
+type fullEC2 struct {
+	cloudaws.EC2
+	mu   sync.Mutex
+	full map[string]bool
+}
+
+func (s *fullEC2) free(group string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.full, group)
+}
+
+func (s *fullEC2) AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput,
+	o ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {
+	s.mu.Lock()
+	full := s.full[aws.ToString(in.GroupId)]
+	s.mu.Unlock()
+	if full {
+		return nil, &smithy.GenericAPIError{Code: "RulesPerSecurityGroupLimitExceeded",
+			Message: "The maximum number of rules per security group has been reached."}
+	}
+	return s.EC2.AuthorizeSecurityGroupIngress(ctx, in, o...)
+}

@@ -207,9 +207,16 @@ func checkQuotas(d *desired) error {
 	}
 	rules := 0
 	for _, l := range d.listeners {
-		if n := len(l.certs); n > certificateQuota {
-			return fmt.Errorf("listener %d: %d certificates exceed the AWS quota of %d certificates per listener (the default one included)",
-				l.Port, n, certificateQuota)
+		// The certificates to make count too, each request once (ensureCertificates attaches one certificate per
+		// request): checked only once they were requested and issued, they would be made in ACM for a listener
+		// that AWS then refuses them (TooManyCertificates), on every Ensure.
+		made := map[string]bool{}
+		for _, req := range l.CreateCertificates {
+			made[certificateKey(req)] = true
+		}
+		if n := len(l.certs) + len(made); n > certificateQuota {
+			return fmt.Errorf("listener %d: %d certificates (%d to make) exceed the AWS quota of %d certificates per listener "+
+				"(the default one included)", l.Port, n, len(made), certificateQuota)
 		}
 		for _, r := range dedupeRules(l.Rules) {
 			rules++

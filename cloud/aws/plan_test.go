@@ -1580,6 +1580,18 @@ func TestCheckQuotas(t *testing.T) {
 				d.listeners[1].certs = append(d.listeners[1].certs, fmt.Sprintf("%s%d", certC, i))
 			}
 		}, want: "quota of 25 certificates per listener"},
+		{name: "26 certificates on a listener, 2 of them to make", mutate: func(d *desired) {
+			for i := range 22 {
+				d.listeners[1].certs = append(d.listeners[1].certs, fmt.Sprintf("%s%d", certC, i))
+			}
+			d.listeners[1].CreateCertificates = []cloud.CertificateRequest{{Hosts: []string{"a.example.com"}}, {Hosts: []string{"b.example.com"}}}
+		}, want: "quota of 25 certificates per listener"},
+		{name: "25 certificates on a listener: a request repeated is one certificate", mutate: func(d *desired) {
+			for i := range 22 {
+				d.listeners[1].certs = append(d.listeners[1].certs, fmt.Sprintf("%s%d", certC, i))
+			}
+			d.listeners[1].CreateCertificates = []cloud.CertificateRequest{{Hosts: []string{"a.example.com"}}, {Hosts: []string{"a.example.com"}}}
+		}},
 		{name: "51 listeners", mutate: func(d *desired) {
 			d.userSGs = []string{"sg-user"}
 			for i := range 49 {

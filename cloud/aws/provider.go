@@ -5,6 +5,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -342,9 +343,15 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 	if err != nil {
 		return nil, err
 	}
+	var full *fullGroupsError
 	if access.source != "" {
 		if err := p.allowTargets(ctx, stack+"\x00"+tgID, access, targets); err != nil {
-			return nil, err
+			if !errors.As(err, &full) {
+				return nil, err
+			}
+			// Fail closed for the targets the load balancer cannot reach; the rest are synced, and the error
+			// is returned after, for a retry.
+			targets = p.reachable(ctx, targets, full.groups)
 		}
 	}
 	have, err := p.syncTargetGroup(ctx, arn, targets)
@@ -371,6 +378,9 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 			state = cloud.TargetInitial
 		}
 		out = append(out, cloud.TargetHealth{Target: t, State: state})
+	}
+	if full != nil {
+		return nil, full
 	}
 	return out, nil
 }

@@ -23,6 +23,11 @@ func checkTagLimits(d *desired, a *actual, pl *plan) error {
 	for _, want := range d.lb.TargetGroups {
 		arn, ok := pl.keepTGs[want.ID]
 		if !ok {
+			// A new group: its own tags come on top of the stack's, which only the load balancer's check counts,
+			// and AWS would refuse the group (TooManyTags) after the load balancer was made.
+			if err := d.policy.fits(nil, tgTags(d, want), maxTags-1); err != nil {
+				return fmt.Errorf("target group %s: %w", want.ID, err)
+			}
 			continue
 		}
 		for _, tg := range a.targetGroups {

@@ -41,6 +41,32 @@ func TestMakePlanCountsExternalTagsAgainstTheLimit(t *testing.T) {
 	}
 }
 
+// A new target group's own tags add to the stack's: refused before any change, not by AWS (TooManyTags) when the
+// group is created halfway through an apply.
+func TestMakePlanRefusesANewTargetGroupOverTheTagLimit(t *testing.T) {
+	base := len(tgTags(testDesired(), testDesired().lb.TargetGroups[0]))
+	// 49 tags fit: one is kept for cloud.TagRetiredAt.
+	for _, over := range []bool{false, true} {
+		d, a := testDesired(), testActual()
+		a.targetGroups = nil
+		tg := &d.lb.TargetGroups[0]
+		tg.Tags = map[string]string{}
+		for i := range maxTags - 1 - base {
+			tg.Tags[fmt.Sprintf("k%02d", i)] = "v"
+		}
+		if over {
+			tg.Tags["one-more"] = "v"
+		}
+		_, err := makePlan(d, a)
+		switch {
+		case !over && err != nil:
+			t.Errorf("49 tags: makePlan: %v", err)
+		case over && (err == nil || !strings.Contains(err.Error(), "target group "+tg.ID+": 50 tags")):
+			t.Errorf("50 tags: makePlan error %v, want the target group's tags refused", err)
+		}
+	}
+}
+
 // --default-tags win over every tag the model asks for, as in the AWS Load Balancer Controller; ownership wins over
 // both; external-managed keys are written by no one.
 func TestDefaultTagsPrecedence(t *testing.T) {
