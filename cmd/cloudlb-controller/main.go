@@ -164,7 +164,7 @@ func parseTags(s string) (map[string]string, error) {
 		if !ok || k == "" {
 			return nil, fmt.Errorf("--default-tags: %q is not key=value", kv)
 		}
-		if strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:") {
+		if ingress.ReservedTagKey(k) {
 			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", k)
 		}
 		out[k] = strings.TrimSpace(v)
@@ -179,7 +179,7 @@ func parseTagKeys(s string, defaults map[string]string) ([]string, error) {
 		if k = strings.TrimSpace(k); k == "" || slices.Contains(out, k) {
 			continue
 		}
-		if strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:") {
+		if ingress.ReservedTagKey(k) {
 			return nil, fmt.Errorf("--external-managed-tags: key %q uses a reserved prefix", k)
 		}
 		if _, ok := defaults[k]; ok {

@@ -237,6 +237,12 @@ const maxUserTags = 50 - 3
 var tagKeyRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 var tagValueRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`)
 
+// ReservedTagKey says whether a tag key is under cloudlb's prefix (its ownership tags) or AWS's, which no
+// Ingress, class or flag may set: a user could otherwise forge or strip ownership.
+func ReservedTagKey(k string) bool {
+	return strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:")
+}
+
 // tags parses "k1=v1,k2=v2". Keys under the provider's own prefixes are refused so that a user cannot forge or
 // strip ownership.
 func (a annotations) tags() (map[string]string, error) {
@@ -254,7 +260,7 @@ func (a annotations) tags() (map[string]string, error) {
 		switch {
 		case !ok || !tagKeyRE.MatchString(k) || !tagValueRE.MatchString(v):
 			return nil, a.fail(annTags, "tag %q is not a valid key=value pair", item)
-		case strings.HasPrefix(k, "cloudlb.io/") || strings.HasPrefix(strings.ToLower(k), "aws:"):
+		case ReservedTagKey(k):
 			return nil, a.fail(annTags, "tag key %q uses a reserved prefix", k)
 		}
 		out[k] = v

@@ -297,7 +297,7 @@ func appliedClientSecrets(in Input) map[string]bool {
 		}
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(in.Kept), func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) }) {
-		m := decodeMember(in.Kept[k])
+		m := in.keptMember(k)
 		if m == nil {
 			continue
 		}

@@ -166,8 +166,8 @@ func settleFamilies(in Input, lb *cloud.LoadBalancer, bindings []v1alpha1.Target
 	dualstack := strings.HasPrefix(string(lb.IPAddressType), string(cloud.IPAddressTypeDualStack))
 	appliedIPv4 := map[string]bool{}
 	if dualstack {
-		for _, enc := range in.Kept {
-			if m := decodeMember(enc); m != nil {
+		for key := range in.Kept {
+			if m := in.keptMember(key); m != nil {
 				for _, tg := range m.targetGroups {
 					appliedIPv4[tg.ID] = tg.IPAddressType == ""
 				}

@@ -108,9 +108,6 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 		return report, nil
 	}
 	live, err := c.liveStacks(ctx, c.Client)
-	if err == nil {
-		err = c.keptByRecords(ctx, live)
-	}
 	if err != nil {
 		c.seen = prev
 		return report, err
@@ -164,7 +161,8 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 	return report, errors.Join(errs...)
 }
 
-// liveStacks reads, through r, the tag values of the stacks that some live Ingress keeps.
+// liveStacks reads, through r, the tag values of the stacks that some live Ingress keeps, as a member or as an
+// applied member held there (keptByRecords).
 func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...client.ListOption) (map[string]bool, error) {
 	var ings networkingv1.IngressList
 	if err := r.List(ctx, &ings, opts...); err != nil {
@@ -174,9 +172,10 @@ func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...cli
 	if err != nil {
 		return nil, err
 	}
-	live := map[string]bool{}
+	live, alive := map[string]bool{}, map[string]bool{}
 	for i := range ings.Items {
 		if ing := &ings.Items[i]; isLive(ing, view.classes, c.LegacyClass) {
+			alive[client.ObjectKeyFromObject(ing).String()] = true
 			stacks, err := view.stacks(ctx, ing)
 			if err != nil {
 				return nil, err
@@ -191,7 +190,7 @@ func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...cli
 			}
 		}
 	}
-	return live, nil
+	return live, keptByRecords(ctx, r, alive, live)
 }
 
 // deleteOrphan deletes stack (a tag value) and its record, under the stack's lock, unless the API server

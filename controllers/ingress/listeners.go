@@ -251,7 +251,7 @@ func keepsOldTLSDefault(in Input, ing *networkingv1.Ingress, a annotations, port
 	if _, ok := a[annListenPorts]; ok {
 		return false
 	}
-	kept := decodeMember(in.Kept[types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}])
+	kept := in.keptMember(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	if kept == nil || len(kept.listeners) != 1 {
 		return false
 	}

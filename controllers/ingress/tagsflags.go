@@ -77,26 +77,12 @@ func (c *Collector) watched(stack string) bool {
 	return c.WatchNamespace == "" || strings.HasPrefix(stack, c.WatchNamespace+"/")
 }
 
-// keptByRecords marks live the stacks whose record names a live Ingress as an applied member. Such an Ingress
-// moved away from the stack (a group.name added or changed) and is held there when its new stack refuses it
-// (heldAway): collecting the stack would take away the load balancer it still serves through.
-func (c *Collector) keptByRecords(ctx context.Context, live map[string]bool) error {
-	var ings networkingv1.IngressList
-	if err := c.Client.List(ctx, &ings); err != nil {
-		return err
-	}
-	var classes networkingv1.IngressClassList
-	if err := c.Client.List(ctx, &classes); err != nil {
-		return err
-	}
-	alive := map[string]bool{}
-	for i := range ings.Items {
-		if ing := &ings.Items[i]; isLive(ing, classes.Items, c.LegacyClass) {
-			alive[client.ObjectKeyFromObject(ing).String()] = true
-		}
-	}
+// keptByRecords marks live the stacks whose record names a live Ingress (alive, by namespace/name) as an applied
+// member. Such an Ingress moved away from the stack (a group.name added or changed) and is held there when its
+// new stack refuses it (heldAway): collecting the stack would take away the load balancer it still serves through.
+func keptByRecords(ctx context.Context, r client.Reader, alive, live map[string]bool) error {
 	var records v1alpha1.LoadBalancerList
-	if err := c.Client.List(ctx, &records); err != nil {
+	if err := r.List(ctx, &records); err != nil {
 		return err
 	}
 	for _, rec := range records.Items {

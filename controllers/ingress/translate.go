@@ -53,6 +53,18 @@ type Input struct {
 	DefaultTargetType cloud.TargetType
 	// Secrets are the Secrets that members and their Services name for OIDC (auth.go); a missing one has no entry.
 	Secrets map[types.NamespacedName]*corev1.Secret
+
+	// kept is Kept decoded, once per Translate: precedence, the fallback of a failed member, the listener and
+	// address-family defaults and the applied client secrets all read it, and a decode is a gunzip and a JSON parse.
+	kept map[types.NamespacedName]*member
+}
+
+// keptMember is the decoded Kept contribution of key, nil when there is none or it does not read.
+func (in Input) keptMember(key types.NamespacedName) *member {
+	if in.kept == nil {
+		return decodeMember(in.Kept[key])
+	}
+	return in.kept[key]
 }
 
 // errHeld leaves a held member's part of the load balancer as it was applied.
@@ -107,6 +119,12 @@ func (e *ServiceError) Error() string {
 func Translate(in Input) Output {
 	out := Output{Errors: map[types.NamespacedName]error{}, Warnings: map[types.NamespacedName][]string{},
 		Notices: map[types.NamespacedName]string{}, Models: map[types.NamespacedName]string{}}
+	in.kept = make(map[types.NamespacedName]*member, len(in.Kept))
+	for key, enc := range in.Kept {
+		if m := decodeMember(enc); m != nil {
+			in.kept[key] = m
+		}
+	}
 	ings := slices.Clone(in.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return cmp.Or(cmp.Compare(memberOrder(a), memberOrder(b)), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -132,7 +150,7 @@ func Translate(in Input) Output {
 		if !in.Applied[key] {
 			return 2
 		}
-		if kept, now := decodeMember(in.Kept[key]), fresh[key].m; kept != nil && now != nil && kept.groupWide() != now.groupWide() {
+		if kept, now := in.keptMember(key), fresh[key].m; kept != nil && now != nil && kept.groupWide() != now.groupWide() {
 			return 1
 		}
 		return 0
@@ -157,7 +175,7 @@ func Translate(in Input) Output {
 		if err != nil {
 			out.Errors[key] = err
 			// The kept contribution fitted the group when it was applied; it still must, or it goes too.
-			if kept := decodeMember(in.Kept[key]); kept != nil && g.rules+len(kept.ruleList()) <= ruleQuota && g.merge(key, kept) == nil {
+			if kept := in.keptMember(key); kept != nil && g.rules+len(kept.ruleList()) <= ruleQuota && g.merge(key, kept) == nil {
 				accepted[key] = kept
 				out.Models[key] = in.Kept[key]
 			}
@@ -211,7 +229,7 @@ func Translate(in Input) Output {
 		// Each member's rules are ordered on their own, then follow the rules of the members before it: a member
 		// that joins or leaves moves no other member's rules relative to one another.
 		slices.SortStableFunc(m.rules, compareRules)
-		if w := reordered(in.Kept[key], m); w != "" && out.Errors[key] == nil {
+		if w := reordered(in.keptMember(key), m); w != "" && out.Errors[key] == nil {
 			out.Warnings[key] = append(out.Warnings[key], w)
 		}
 		for _, r := range m.rules {
@@ -982,9 +1000,8 @@ func onListener(act cloud.Action, plain bool) (cloud.Action, bool) {
 // reordered warns when the member's rules are the ones it was last applied with, in another order: cloudlb now
 // keeps ImplementationSpecific paths in manifest order, as LBC does, where it used to sort them with the Prefix
 // paths by length, so an upgrade can change which rule matches first without any change to the Ingress.
-func reordered(kept string, m *member) string {
-	old := decodeMember(kept)
-	if old == nil || len(old.rules) != len(m.rules) || len(m.rules) < 2 {
+func reordered(old, m *member) string {
+	if old == nil || old == m || len(old.rules) != len(m.rules) || len(m.rules) < 2 {
 		return ""
 	}
 	conds := func(rs []orderedRule) []string {
