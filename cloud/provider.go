@@ -9,6 +9,10 @@ type Provider interface {
 	// Ensure converges the cloud to lb and returns what it observed. Calling it again with the same lb makes
 	// no mutating call. known is what this cluster last recorded of the stack.
 	Ensure(ctx context.Context, lb *LoadBalancer, known Known) (Status, error)
+	// Plan observes the cloud and returns what Ensure with the same lb and known would change, without any
+	// mutating call: what Ensure would write before it plans (adopting a resource, requesting a certificate,
+	// making a shared group) is a planned change too.
+	Plan(ctx context.Context, lb *LoadBalancer, known Known) (Plan, error)
 	// Delete removes every resource owned by stack. Nothing left, including nothing there to begin with, is
 	// success. known is what this cluster last recorded of the stack.
 	Delete(ctx context.Context, stack string, known Known) error

@@ -172,6 +172,11 @@ func (p *Provider) ensureCertificate(ctx context.Context, d *desired, req cloud.
 	for _, k := range sortedKeys(tags) {
 		in.Tags = append(in.Tags, acmtypes.Tag{Key: ptr(k), Value: ptr(tags[k])})
 	}
+	if rec := planning(ctx); rec != nil {
+		// Requested now, a certificate awaits validation: the listener it is for is held, as it will be.
+		rec.add(cloud.Change{Action: cloud.ActionCreate, Kind: kindCert, Resource: strings.Join(req.Hosts, ","), New: orDefault(req.CertificateAuthority, "DNS validation")})
+		return cloud.CertificateStatus{Hosts: req.Hosts, State: string(acmtypes.CertificateStatusPendingValidation)}, nil
+	}
 	out, err := p.c.ACM.RequestCertificate(ctx, in)
 	if err != nil {
 		return cloud.CertificateStatus{}, classify(fmt.Errorf("requesting a certificate for %s: %w", strings.Join(req.Hosts, ", "), err))
@@ -241,6 +246,10 @@ func (p *Provider) deleteCertificates(ctx context.Context, stack string, a *actu
 			tags[deref(t.Key)] = deref(t.Value)
 		}
 		if !p.owns(tags, stack) {
+			continue
+		}
+		if rec := planning(ctx); rec != nil {
+			rec.add(cloud.Change{Action: cloud.ActionDelete, Kind: kindCert, Resource: arn})
 			continue
 		}
 		_, err = p.c.ACM.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: ptr(arn)})

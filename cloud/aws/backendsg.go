@@ -96,13 +96,17 @@ func (p *Provider) backendGroup(ctx context.Context, create bool) (string, error
 			break
 		}
 	}
+	if rec := planning(ctx); id == "" && create && rec != nil {
+		rec.add(cloud.Change{Action: cloud.ActionCreate, Kind: kindSG, Resource: backendGroupName(p.opts), New: "shared backend of cluster " + p.opts.ClusterName})
+		return newBackendGroupID, nil
+	}
 	if id == "" && create {
 		tags := p.tags.merge(nil, nil)
 		tags[cloud.TagCluster] = p.opts.ClusterName
 		tags[cloud.TagClusterID] = p.opts.ClusterID
 		tags[cloud.TagResource] = cloud.ResourceBackendSecurityGroup
 		created, err := p.c.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
-			GroupName:         ptr(cloud.Name(p.opts.ClusterName+"\x00"+p.opts.ClusterID+"\x00backend", "k8s-traffic", p.opts.ClusterName)),
+			GroupName:         ptr(backendGroupName(p.opts)),
 			Description:       ptr("[cloudlb] shared backend of the load balancers of cluster " + p.opts.ClusterName),
 			VpcId:             ptr(p.opts.VPCID),
 			TagSpecifications: tags.ec2(ec2types.ResourceTypeSecurityGroup),

@@ -111,6 +111,7 @@ func NewFromConfig(ctx context.Context, o Options) (*Provider, error) {
 		}
 	}
 	cfg.APIOptions = append(cfg.APIOptions, instrument)
+	cfg.APIOptions = append(cfg.APIOptions, refuseWritesWhilePlanning)
 	cfg.APIOptions = append(cfg.APIOptions, o.APIOptions...)
 	clients := Clients{
 		ELBV2:   elbv2.NewFromConfig(cfg),

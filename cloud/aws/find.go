@@ -226,7 +226,9 @@ func (p *Provider) findSGs(ctx context.Context, stack string, sc scope, lbs []*l
 		switch {
 		case p.owns(tags, stack):
 		case proven[id] && p.legacy(tags, stack):
-			if _, err := p.c.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
+			if rec := planning(ctx); rec != nil {
+				rec.add(cloud.Change{Action: cloud.ActionTag, Kind: kindSG, Resource: deref(sg.GroupName), Field: "tag " + cloud.TagClusterID, New: p.opts.ClusterID})
+			} else if _, err := p.c.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
 				Tags: tagSet{cloud.TagClusterID: p.opts.ClusterID}.ec2Tags()}); err != nil {
 				return nil, fmt.Errorf("adopting security group %s: %w", id, classify(err))
 			}
@@ -250,7 +252,9 @@ func (p *Provider) claim(ctx context.Context, stack, arn string, tags tagSet, pr
 			return false, cloud.Errorf(cloud.KindBlocked, "%s, made by an earlier cloudlb, has %d tags, the AWS limit: remove one of "+
 				"its other tags so that cloudlb can add %s and adopt it", arn, len(tags), cloud.TagClusterID)
 		}
-		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn},
+		if rec := planning(ctx); rec != nil {
+			rec.add(cloud.Change{Action: cloud.ActionTag, Kind: kindOf(arn), Resource: arn, Field: "tag " + cloud.TagClusterID, New: p.opts.ClusterID})
+		} else if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn},
 			Tags: tagSet{cloud.TagClusterID: p.opts.ClusterID}.elbv2()}); err != nil {
 			return false, fmt.Errorf("adopting %s: %w", arn, classify(err))
 		}

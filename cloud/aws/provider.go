@@ -71,37 +71,11 @@ func New(c Clients, o Options) *Provider {
 func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known cloud.Known) (cloud.Status, error) {
 	p.backend.life.RLock()
 	defer p.backend.life.RUnlock()
-	d, warnings, err := p.resolve(ctx, lb)
+	pr, err := p.prepare(ctx, lb, known)
 	if err != nil {
 		return cloud.Status{}, err
 	}
-	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: append(slices.Clone(d.userSGs), d.backendSGs...)})
-	if err != nil {
-		return cloud.Status{}, err
-	}
-	// AWS would hand back the load balancer holding the name, or refuse: either way it is not this stack's to use.
-	if h, ok := a.held[lb.Name]; ok {
-		return cloud.Status{}, cloud.Errorf(cloud.KindConflict, "load balancer name %s is taken by %s, which belongs to %s",
-			lb.Name, h.arn, ownerOf(h.tags))
-	}
-	if err := p.observeAttributes(ctx, lb, a); err != nil {
-		return cloud.Status{}, err
-	}
-	certs, certsInUse, certsPending, certWarnings, err := p.ensureCertificates(ctx, d, a)
-	if err != nil {
-		return cloud.Status{}, err
-	}
-	warnings = append(warnings, certWarnings...)
-	if a.health, err = p.observeHealth(ctx, healthChecks(d, a)); err != nil {
-		return cloud.Status{}, err
-	}
-	pl, err := makePlan(d, a)
-	if err != nil {
-		return cloud.Status{}, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
-	}
-	if pl.childTags, err = p.childTagChanges(ctx, d, pl); err != nil {
-		return cloud.Status{}, err
-	}
+	d, a, pl, warnings, certs, certsInUse, certsPending := pr.d, pr.a, pr.pl, pr.warnings, pr.certs, pr.certsInUse, pr.certsPending
 	st, tgARNs, err := p.apply(ctx, d, pl)
 	if err != nil {
 		return cloud.Status{}, err
@@ -130,6 +104,53 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 		st.Pending = st.Pending || len(blocked) > 0
 	}
 	return st, nil
+}
+
+// prepared is everything Ensure knows before its first change: the model resolved, the stack observed, the plan.
+type prepared struct {
+	d            *desired
+	a            *actual
+	pl           *plan
+	warnings     []string
+	certs        []cloud.CertificateStatus
+	certsInUse   map[string]bool
+	certsPending bool
+}
+
+// prepare resolves, observes and plans; Ensure applies what it returns, Plan describes it.
+func (p *Provider) prepare(ctx context.Context, lb *cloud.LoadBalancer, known cloud.Known) (*prepared, error) {
+	d, warnings, err := p.resolve(ctx, lb)
+	if err != nil {
+		return nil, err
+	}
+	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: append(slices.Clone(d.userSGs), d.backendSGs...)})
+	if err != nil {
+		return nil, err
+	}
+	// AWS would hand back the load balancer holding the name, or refuse: either way it is not this stack's to use.
+	if h, ok := a.held[lb.Name]; ok {
+		return nil, cloud.Errorf(cloud.KindConflict, "load balancer name %s is taken by %s, which belongs to %s",
+			lb.Name, h.arn, ownerOf(h.tags))
+	}
+	if err := p.observeAttributes(ctx, lb, a); err != nil {
+		return nil, err
+	}
+	pr := &prepared{d: d, a: a}
+	var certWarnings []string
+	if pr.certs, pr.certsInUse, pr.certsPending, certWarnings, err = p.ensureCertificates(ctx, d, a); err != nil {
+		return nil, err
+	}
+	pr.warnings = append(warnings, certWarnings...)
+	if a.health, err = p.observeHealth(ctx, healthChecks(d, a)); err != nil {
+		return nil, err
+	}
+	if pr.pl, err = makePlan(d, a); err != nil {
+		return nil, cloud.Errorf(cloud.KindInvalidSpec, "%s", err)
+	}
+	if pr.pl.childTags, err = p.childTagChanges(ctx, d, pr.pl); err != nil {
+		return nil, err
+	}
+	return pr, nil
 }
 
 // resolve does the lookups the plan needs: subnets, security groups, certificates and names.

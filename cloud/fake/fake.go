@@ -47,6 +47,8 @@ type Provider struct {
 	// issued are the certificate IDs issued (IssueCertificates); private CAs issue at once.
 	issued  map[string]bool
 	certSeq int
+	// applied are the changes each stack's last Ensure made (plan.go).
+	applied map[string]cloud.Plan
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -71,6 +73,7 @@ func (p *Provider) Reset() {
 	p.latency = map[string]time.Duration{}
 	p.certs = map[string]map[string]*cloud.CertificateStatus{}
 	p.issued = map[string]bool{}
+	p.applied = map[string]cloud.Plan{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.
@@ -150,6 +153,7 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.K
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.applied[lb.Stack] = diff(p.lbs[lb.Stack], lb)
 	p.lbs[lb.Stack] = clone(lb)
 	st := cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack}
 	st.Certificates, st.Pending = p.ensureCertificates(lb)
