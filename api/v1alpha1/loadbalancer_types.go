@@ -62,6 +62,10 @@ type LoadBalancerStatus struct {
 	// records to create for those that await validation.
 	// +optional
 	Certificates []CertificateStatus `json:"certificates,omitempty"`
+	// Plan is what applying the stack would change in the cloud, one change a line, sorted, while a member carries
+	// cloudlb.io/dry-run: "true" (the DryRun condition says so); empty otherwise.
+	// +optional
+	Plan []string `json:"plan,omitempty"`
 }
 
 // CertificateStatus is one certificate cloudlb requested.

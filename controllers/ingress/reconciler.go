@@ -153,6 +153,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return r.release(ctx, stack, record, leaving)
 	}
 	for _, ing := range active {
+		// A dry-run stack has nothing in the cloud for a finalizer to clean up (dryrun.go).
+		if isDryRun(active) {
+			break
+		}
 		if err := r.addFinalizer(ctx, ing); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -196,6 +200,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if out.LoadBalancer == nil {
 		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{left: out.Errors, ready: metav1.ConditionFalse, reason: "InvalidSpec",
 			message: "no member of the stack is valid"})
+	}
+	if done, res, err := r.dryRunGate(ctx, record, out.LoadBalancer, active, served); done || err != nil {
+		return res, err
 	}
 
 	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.

@@ -135,7 +135,9 @@ const cloudlbPrefix = "cloudlb.io/"
 
 // cloudlbKeys are the annotations cloudlb reads from an Ingress under cloudlbPrefix, by name. A new one must be
 // added here, or it is reported as unknown.
-var cloudlbKeys = map[string]keyStatus{}
+var cloudlbKeys = map[string]keyStatus{
+	strings.TrimPrefix(AnnDryRun, cloudlbPrefix): implemented,
+}
 
 // statusOf says what cloudlb does with an annotation key; 0 means the key is not under a prefix cloudlb or LBC
 // owns, so it is none of cloudlb's business.
