@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,12 +47,14 @@ func dryRunOf(members []*networkingv1.Ingress) (bool, map[*networkingv1.Ingress]
 		if !ok {
 			continue
 		}
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "false":
+		case "true":
+			dry = true
+		default:
 			bad[ing] = &AnnotationError{Key: AnnDryRun, Value: v, Reason: `want "true" or "false"; the stack is planned, not applied, until it is fixed`}
-			b = true
+			dry = true
 		}
-		dry = dry || b
 	}
 	return dry, bad
 }
