@@ -69,7 +69,9 @@ var _ = Describe("The chart's validating webhooks", func() {
 		Expect(k8s.Delete(ctx, ing)).To(Succeed())
 		Expect(change(ctx, ing, addPath)).To(Succeed(), "an Ingress being deleted is not checked")
 		Expect(change(ctx, ing, func(i *networkingv1.Ingress) { i.Finalizers = nil })).To(Succeed())
-		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(ing), ing.DeepCopy())) }).Should(BeTrue())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(ing), ing.DeepCopy()))
+		}).Should(BeTrue())
 	})
 })
 
@@ -82,4 +84,3 @@ func change(ctx context.Context, ing *networkingv1.Ingress, mutate func(*network
 	mutate(cur)
 	return k8s.Update(ctx, cur)
 }
-
