@@ -136,6 +136,10 @@ func respond(refusal string, err error) admission.Response {
 // leave ing out, or "" when it would serve it (or it is not cloudlb's).
 func (v *Validator) checkIngress(ctx context.Context, ing *networkingv1.Ingress) (string, error) {
 	r := v.r
+	if r.WatchNamespace != "" && ing.Namespace != r.WatchNamespace {
+		// Not served by this controller, and not in its cache.
+		return "", nil
+	}
 	view, err := newGroupView(ctx, r.Client)
 	if err != nil {
 		return "", err

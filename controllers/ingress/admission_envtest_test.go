@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,6 +149,24 @@ var _ = Describe("Admission webhook", func() {
 		Expect(provider.CallCount("Ensure", ns+"/other")).To(BeZero())
 
 		refused(k8s.Create(ctx, ingressWith("app", true, ask)), msg)
+	})
+
+	It("refuses quota violations known without the cloud: rules past 100, tags past 50", func() {
+		many := ingressWith("many", true, nil)
+		for i := range 100 {
+			many.Spec.Rules = append(many.Spec.Rules, rule(fmt.Sprintf("h%d.example.com", i), "/", networkingv1.PathTypePrefix, "web", 80))
+		}
+		refused(k8s.Create(ctx, many), "its 101 rules would take the group's load balancer to 101 rules, past the ALB quota of 100")
+		many.Spec.Rules = many.Spec.Rules[:100]
+		Expect(k8s.Create(ctx, many)).To(Succeed())
+
+		var tags []string
+		for i := range 48 {
+			tags = append(tags, fmt.Sprintf("k%d=v", i))
+		}
+		err := k8s.Create(ctx, ingressWith("tagged", true, map[string]string{"alb.ingress.kubernetes.io/tags": strings.Join(tags, ",")}))
+		refused(err, `annotation alb.ingress.kubernetes.io/tags="k0=v,`)
+		Expect(err.Error()).To(HaveSuffix(`": has 48 tags, more than the 47 allowed`))
 	})
 
 	It("admits an Ingress of another controller's class whatever its annotations", func() {
