@@ -176,6 +176,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		v := ingress.NewValidator(r, mgr.GetScheme())
 		mgr.GetWebhookServer().Register(ingress.IngressWebhookPath, &webhook.Admission{Handler: v.IngressHandler()})
 		mgr.GetWebhookServer().Register(ingress.ParamsWebhookPath, &webhook.Admission{Handler: v.ParamsHandler()})
+		if err := ingress.WarmCache(ctx, mgr.GetCache()); err != nil {
+			return nil, err
+		}
 	}
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,

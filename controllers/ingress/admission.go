@@ -13,9 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -57,6 +59,18 @@ func NewValidator(rec *Reconciler, scheme *runtime.Scheme) *Validator {
 		LegacyClass: rec.LegacyClass, ExternalManagedTags: rec.ExternalManagedTags, WatchNamespace: rec.WatchNamespace,
 		DisableGroupNameAnnotation: rec.DisableGroupNameAnnotation, DefaultTargetType: rec.DefaultTargetType,
 	}}
+}
+
+// WarmCache starts, with the cache, the informers that admission reads, which otherwise start on the leader only
+// (with its controllers): a replica that is not the leader then answers from a synced cache too, rather than
+// syncing one within a request's deadline. A cluster without the IngressClassParams CRD has none to start.
+func WarmCache(ctx context.Context, c cache.Informers) error {
+	for _, o := range []client.Object{&networkingv1.IngressClass{}, &corev1.Service{}, &v1alpha1.LoadBalancer{}, &elbv2.IngressClassParams{}} {
+		if _, err := c.GetInformer(ctx, o); err != nil && !meta.IsNoMatchError(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // IngressHandler validates Ingresses.
