@@ -169,6 +169,13 @@ var _ = Describe("Admission webhook", func() {
 		Expect(err.Error()).To(HaveSuffix(`": has 48 tags, more than the 47 allowed`))
 	})
 
+	It("admits an Ingress whose backend Service is not there yet, which the reconciler reports", func() {
+		early := ingressWith("early", true, nil)
+		early.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "later"
+		Expect(k8s.Create(ctx, early)).To(Succeed())
+		Eventually(warningReasons).WithArguments(early).Should(ContainElement("ServiceNotFound"))
+	})
+
 	It("admits an Ingress of another controller's class whatever its annotations", func() {
 		ing := ingressWith("theirs", true, map[string]string{annScheme: "sideways", "alb.ingress.kubernetes.io/shceme": "x"})
 		ing.Spec.IngressClassName = ptr.To("other")
