@@ -42,7 +42,7 @@ type Options struct {
 	TargetBatchWindow time.Duration
 	// ServiceDeletionGrace is how long the targets of a deleted backend Service stay registered.
 	ServiceDeletionGrace time.Duration
-	// Webhook serves the pod readiness gate webhook when Port is set.
+	// Webhook serves the pod readiness gate and validating webhooks when Port is set.
 	Webhook WebhookOptions
 	// GCInterval is how often orphaned cloud stacks are collected; zero disables collection.
 	GCInterval time.Duration
@@ -171,6 +171,14 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		mgr.GetWebhookServer().Register(targets.GateWebhookPath, &webhook.Admission{
 			Handler: &targets.GateInjector{Client: mgr.GetClient(), Decoder: admission.NewDecoder(mgr.GetScheme())},
 		})
+		// Validation reads the same cache as r. The server's CertDir is watched (certwatcher): a renewed
+		// certificate is served without a restart.
+		v := ingress.NewValidator(r, mgr.GetScheme())
+		mgr.GetWebhookServer().Register(ingress.IngressWebhookPath, &webhook.Admission{Handler: v.IngressHandler()})
+		mgr.GetWebhookServer().Register(ingress.ParamsWebhookPath, &webhook.Admission{Handler: v.ParamsHandler()})
+		if err := ingress.WarmCache(ctx, mgr.GetCache()); err != nil {
+			return nil, err
+		}
 	}
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,

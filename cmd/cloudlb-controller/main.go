@@ -46,7 +46,7 @@ func run() error {
 	flag.DurationVar(&o.TargetBatchWindow, "target-batch-window", time.Second, "How long endpoint changes are collected before one registration call per target group.")
 	flag.DurationVar(&o.ServiceDeletionGrace, "service-deletion-grace", 2*time.Minute,
 		"How long the targets of a backend Service that was deleted stay registered, so that deleting and re-creating it is not an outage.")
-	flag.IntVar(&o.Webhook.Port, "webhook-port", 0, "HTTPS port of the pod readiness gate webhook; 0 disables it.")
+	flag.IntVar(&o.Webhook.Port, "webhook-port", 0, "HTTPS port of the pod readiness gate and admission webhooks; 0 disables them.")
 	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory with the webhook's tls.crt and tls.key; defaults to controller-runtime's.")
 	flag.DurationVar(&o.GCInterval, "gc-interval", time.Hour, "How often cloud resources of this cluster that match no Ingress are deleted; 0 disables.")
 	flag.DurationVar(&o.GCConfirmAfter, "gc-confirm-after", 0,

@@ -56,7 +56,11 @@ type ClassParamsError struct {
 }
 
 func (e *ClassParamsError) Error() string {
-	where := fmt.Sprintf("IngressClass %s: IngressClassParams %s", e.Class, e.Params)
+	where := "IngressClassParams " + e.Params
+	if e.Class != "" {
+		// Only the admission webhook judges params that no class names yet.
+		where = "IngressClass " + e.Class + ": " + where
+	}
 	if e.Field != "" {
 		where += " spec." + e.Field
 	}

@@ -161,32 +161,12 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			return ctrl.Result{}, err
 		}
 	}
-	services, err := r.services(ctx, active)
+	in, err := r.input(ctx, stack, record, active, held, true)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	classes, err := r.classes(ctx, active)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	params, nsLabels, err := r.classParams(ctx, classes)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	secrets, err := r.secrets(ctx, active, services)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	// Held members are passed along so that their part of a group's load balancer stays as it was applied:
-	// holding an Ingress must not take its rules off a load balancer that other members keep up to date.
-	heldKeys := map[types.NamespacedName]bool{}
-	for _, ing := range held {
-		heldKeys[client.ObjectKeyFromObject(ing)] = true
-	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
-		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
-		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation,
-		DefaultTargetType: r.DefaultTargetType, Secrets: secrets})
+	out := Translate(in)
+	heldKeys := in.Held
 	served := slices.DeleteFunc(slices.Clone(out.Members), func(ing *networkingv1.Ingress) bool { return heldKeys[client.ObjectKeyFromObject(ing)] })
 	for _, ing := range active {
 		if err := out.Errors[client.ObjectKeyFromObject(ing)]; err != nil {
@@ -200,6 +180,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if out.LoadBalancer == nil {
 		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{left: out.Errors, ready: metav1.ConditionFalse, reason: "InvalidSpec",
 			message: "no member of the stack is valid"})
+	}
+	if taken := nameTaken(ctx, r.Client, record, out.LoadBalancer.Name); taken != nil {
+		return r.refuseTakenName(ctx, record, active, out.Errors, taken)
 	}
 	if done, res, err := r.dryRunGate(ctx, record, out.LoadBalancer, active, served); done || err != nil {
 		return res, err

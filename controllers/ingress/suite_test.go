@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,6 +68,7 @@ var _ = BeforeSuite(func() {
 	var err error
 	env, err = test.NewEnvironment()
 	Expect(err).NotTo(HaveOccurred())
+	env.WebhookInstallOptions.ValidatingWebhooks = []*admissionv1.ValidatingWebhookConfiguration{validatingWebhooks()}
 	cfg, err = env.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(cfg, client.Options{Scheme: controllers.Scheme()})
@@ -84,6 +86,8 @@ var _ = BeforeSuite(func() {
 		MaxConcurrentReconciles: 2,
 		MetricsBindAddress:      "0",
 		HealthProbeBindAddress:  "0",
+		Webhook: controllers.WebhookOptions{Port: env.WebhookInstallOptions.LocalServingPort,
+			Host: env.WebhookInstallOptions.LocalServingHost, CertDir: env.WebhookInstallOptions.LocalServingCertDir},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +78,11 @@ func gateWebhookConfiguration() *admissionv1.MutatingWebhookConfiguration {
 	GinkgoHelper()
 	data, err := os.ReadFile(filepath.Join(test.RepoRoot(), "config", "webhook", "manifests.yaml"))
 	Expect(err).NotTo(HaveOccurred())
+	// The file also holds the validating webhooks (controllers/ingress/admission.go).
+	first, _, _ := strings.Cut(strings.TrimPrefix(string(data), "---\n"), "\n---\n")
 	cfg := &admissionv1.MutatingWebhookConfiguration{}
-	Expect(yaml.Unmarshal(data, cfg)).To(Succeed())
+	Expect(yaml.Unmarshal([]byte(first), cfg)).To(Succeed())
+	Expect(cfg.Kind).To(Equal("MutatingWebhookConfiguration"))
 	Expect(cfg.Webhooks).To(HaveLen(1))
 	cfg.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{targets.GateNamespaceLabel: "enabled"}}
 	return cfg
