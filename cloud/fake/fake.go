@@ -47,6 +47,8 @@ type Provider struct {
 	// issued are the certificate IDs issued (IssueCertificates); private CAs issue at once.
 	issued  map[string]bool
 	certSeq int
+	// bound are the target groups cloudlb does not own, for TargetGroupBindings, by ARN.
+	bound map[string]*boundGroup
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -71,6 +73,7 @@ func (p *Provider) Reset() {
 	p.latency = map[string]time.Duration{}
 	p.certs = map[string]map[string]*cloud.CertificateStatus{}
 	p.issued = map[string]bool{}
+	p.bound = map[string]*boundGroup{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.

@@ -69,6 +69,7 @@ var _ = Describe("The cloudlb chart", func() {
 
 		bases, err := filepath.Glob(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "cloudlb.io_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
+		bases = append(bases, filepath.Join(test.RepoRoot(), "config", "crd", "bases", "elbv2.k8s.aws_targetgroupbindings.yaml"))
 		chartCRDs, err := filepath.Glob(filepath.Join(test.RepoRoot(), "charts", "cloudlb", "crds", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(chartCRDs).To(HaveLen(len(bases)), "run `make manifests`")
