@@ -30,6 +30,7 @@ import (
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
 	"github.com/cloudlb/cloudlb/controllers/targets"
+	"github.com/cloudlb/cloudlb/controllers/tgb"
 )
 
 // Options configure the manager and its reconcilers.
@@ -165,6 +166,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		ServiceDeletionGrace: o.ServiceDeletionGrace,
 	}
 	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
+		return nil, err
+	}
+	b := &tgb.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+		Recorder: mgr.GetEventRecorder("cloudlb"), BatchWindow: o.TargetBatchWindow}
+	if err := b.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
 	}
 	if o.Webhook.Port != 0 {
