@@ -147,7 +147,7 @@ type TargetGroupBindingSpec struct {
 
 	// IAM Role ARN to assume when calling AWS APIs. Needed to assume a role in another account and prevent the confused deputy problem. https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
 	// +optional
-	AssumeRoleExternalId string `json:"assumeRoleExternalId,omitempty"` //nolint:revive,staticcheck // the AWS Load Balancer Controller's field name
+	AssumeRoleExternalId string `json:"assumeRoleExternalId,omitempty"` //nolint:revive // the AWS Load Balancer Controller's field name
 }
 
 // TargetGroupBindingStatus is what the controller observed of a binding.
