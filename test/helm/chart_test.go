@@ -153,8 +153,10 @@ var _ = Describe("The cloudlb chart", func() {
 			check(objs)
 		},
 		Entry("README install: the defaults plus clusterName", install, nil, func(objs []*unstructured.Unstructured) {
-			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
-				"ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
+			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount",
+				"ClusterRole", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
+			// The AWS Load Balancer Controller's TargetGroupBinding CRD, from crds/ (served as LBC serves it).
+			Expect(field(named(objs, "CustomResourceDefinition", "targetgroupbindings.elbv2.k8s.aws"), "spec", "group")).To(Equal("elbv2.k8s.aws"))
 			// Metrics are served over HTTPS to scrapers bound to the metrics-reader role.
 			Expect(controllerArgs(objs)).To(ContainElements("--metrics-secure=true", "--metrics-bind-address=:8443"))
 			Expect(field(named(objs, "ClusterRole", "cloudlb-metrics-reader"), "rules")).To(ConsistOf(map[string]any{
