@@ -49,7 +49,7 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	mgr, err := controllers.NewManager(ctx, cfg, provider, controllers.Options{
 		ClusterName: "envtest", LegacyIngressClass: "cloudlb", MaxConcurrentReconciles: 2,
-		MetricsBindAddress: "0", HealthProbeBindAddress: "0",
+		MetricsBindAddress: "0", HealthProbeBindAddress: "0", EnableTargetGroupBinding: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {

@@ -89,4 +89,26 @@ var _ = Describe("TargetGroupBindings", func() {
 		Expect(forbidden(controller.Err.Contents())).To(BeEmpty())
 		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
 	})
+
+	It("leaves bindings to another controller with --enable-target-group-binding=false", func() {
+		ctx := context.Background()
+		objs := render(install, "--set", "cloudProvider=fake", "--set-json", `extraArgs=["--enable-target-group-binding=false"]`)
+		apply(objs)
+		waitForIngressRBAC(sa, "patch", "ingresses/status", true)
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tgb-"}}
+		Expect(k8s.Create(ctx, ns)).To(Succeed())
+		b := &elbv2.TargetGroupBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "web"},
+			Spec: elbv2.TargetGroupBindingSpec{TargetGroupName: "terraform-web", ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}}}
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), b))).To(Succeed()) })
+
+		controller := runController(objs, sa, namespace)
+		// The controller has started and served an Ingress: a binding it served would carry the finalizer by now.
+		ing := createIngress(ctx)
+		Eventually(hostname).WithArguments(ing).WithTimeout(time.Minute).ShouldNot(BeEmpty())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+		Expect(b.Finalizers).To(BeEmpty())
+		Expect(b.Status.Conditions).To(BeEmpty())
+		Expect(controller).NotTo(gexec.Exit(), "the controller stopped")
+	})
 })
