@@ -46,6 +46,11 @@ const Finalizer = "elbv2.k8s.aws/resources"
 // implicit group's. cloudlb serves those Ingresses' target groups itself, so such bindings are left alone.
 var lbcIngressLabels = []string{"ingress.k8s.aws/stack", "ingress.k8s.aws/stack-namespace", "ingress.k8s.aws/stack-name"}
 
+// AnnotationTargetGroupARN records on a binding the target group it registers into, written before the first
+// registration: a binding pointed at another group first takes its targets out of this one, and a binding whose
+// group name now resolves elsewhere is still released from the group that holds its targets.
+const AnnotationTargetGroupARN = "cloudlb.io/target-group-arn"
+
 const (
 	// indexService indexes bindings by the Service they bind.
 	indexService = "cloudlb.io/tgb-service"
@@ -243,6 +248,9 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int, error) {
 	res, err := r.resolve(ctx, b)
 	if err != nil {
+		return 0, err
+	}
+	if err := r.bindTo(ctx, b, res.group.ARN); err != nil {
 		return 0, err
 	}
 	svc := &corev1.Service{}
@@ -444,6 +452,9 @@ func (r *Reconciler) release(ctx context.Context, b *elbv2.TargetGroupBinding) e
 // would have been deregistered by its next sync anyway. A group that is gone, or was never one this binding
 // could register into, holds none of its targets.
 func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding) error {
+	if arn := b.Annotations[AnnotationTargetGroupARN]; arn != "" {
+		return r.leave(ctx, b, arn)
+	}
 	res, err := r.resolve(ctx, b)
 	var se *specError
 	if errors.As(err, &se) {
@@ -453,7 +464,34 @@ func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding
 	if err != nil {
 		return err
 	}
-	sync := cloud.BoundSync{ARN: res.group.ARN}
+	return r.leave(ctx, b, res.group.ARN)
+}
+
+// bindTo records arn as the binding's group, first taking the binding's targets out of the group it recorded
+// before, if another: the binding's record names targets of one group only.
+func (r *Reconciler) bindTo(ctx context.Context, b *elbv2.TargetGroupBinding, arn string) error {
+	prev := b.Annotations[AnnotationTargetGroupARN]
+	if prev == arn {
+		return nil
+	}
+	if prev != "" {
+		if err := r.leave(ctx, b, prev); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "TargetGroupChanged", "Sync",
+			"targets deregistered from target group %s, now registered into %s", prev, arn)
+	}
+	base := b.DeepCopy()
+	if b.Annotations == nil {
+		b.Annotations = map[string]string{}
+	}
+	b.Annotations[AnnotationTargetGroupARN] = arn
+	return r.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// leave takes the binding's targets out of target group arn and forgets its record.
+func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn string) error {
+	sync := cloud.BoundSync{ARN: arn}
 	if b.Spec.MultiClusterTargetGroup {
 		owned, err := r.tracked(ctx, b)
 		if err != nil {

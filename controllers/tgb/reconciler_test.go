@@ -112,6 +112,29 @@ var _ = Describe("TargetGroupBinding", func() {
 		Expect(provider.BoundTargets(arn)).To(BeEmpty())
 	})
 
+	It("moves the targets when the binding is pointed at another target group", func() {
+		first, second := ipGroup(ns+"-first"), ipGroup(ns+"-second")
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		b := binding("web", elbv2.TargetGroupBindingSpec{TargetGroupARN: first, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}})
+		Eventually(func() []cloud.Target { return provider.BoundTargets(first) }).Should(Equal(ips(8080, "10.0.0.1")))
+
+		Eventually(func() error {
+			cur := &elbv2.TargetGroupBinding{}
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(b), cur); err != nil {
+				return err
+			}
+			cur.Spec.TargetGroupARN = second
+			return k8s.Update(ctx, cur)
+		}).Should(Succeed())
+		Eventually(func() []cloud.Target { return provider.BoundTargets(second) }).Should(Equal(ips(8080, "10.0.0.1")))
+		Expect(provider.BoundTargets(first)).To(BeEmpty(), "the first group no longer holds targets nobody keeps in step")
+
+		Expect(k8s.Delete(ctx, b)).To(Succeed())
+		Eventually(gone(b)).Should(BeTrue())
+		Expect(provider.BoundTargets(second)).To(BeEmpty())
+	})
+
 	It("registers, in instance mode with a nodeSelector, only the selected nodes, by target group name", func() {
 		name := ns + "-instance"
 		provider.AddBoundTargetGroup(name, cloud.BoundTargetGroup{ARN: arnOf(name), TargetType: cloud.TargetTypeInstance, VPCID: "vpc-1"})
