@@ -19,6 +19,13 @@ type Provider interface {
 	// SyncTargets makes target group targetGroupID of stack hold exactly targets, and reports the health of
 	// the targets it holds now; targets just registered report TargetInitial.
 	SyncTargets(ctx context.Context, stack, targetGroupID string, targets []Target) ([]TargetHealth, error)
+	// BoundTargetGroup describes a target group that cloudlb does not own, named by ARN or else by name, for a
+	// TargetGroupBinding. A group that does not exist is KindNotFound; one outside the cluster's VPC is
+	// KindInvalidSpec.
+	BoundTargetGroup(ctx context.Context, arn, name string) (BoundTargetGroup, error)
+	// SyncBoundTargets makes a bound target group hold the binding's targets, deregistering what s says is the
+	// binding's to deregister, and reports the health of the targets it holds now. It never modifies the group.
+	SyncBoundTargets(ctx context.Context, s BoundSync) ([]TargetHealth, error)
 	// Stacks lists the stacks that own any resource carrying this cluster's identity, for garbage collection.
 	Stacks(ctx context.Context) ([]string, error)
 }

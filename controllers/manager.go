@@ -30,6 +30,7 @@ import (
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
 	"github.com/cloudlb/cloudlb/controllers/targets"
+	"github.com/cloudlb/cloudlb/controllers/tgb"
 )
 
 // Options configure the manager and its reconcilers.
@@ -70,6 +71,8 @@ type Options struct {
 	WatchNamespace string
 	// DisableIngressGroupNameAnnotation refuses new use of the group.name annotation.
 	DisableIngressGroupNameAnnotation bool
+	// EnableTargetGroupBinding serves TargetGroupBindings.
+	EnableTargetGroupBinding bool
 	// MoveGrace is how long the stack an Ingress left keeps serving it once its new stack does.
 	MoveGrace time.Duration
 	// EnableHTTP2 lets the metrics and webhook servers negotiate HTTP/2, which is off by default because of its
@@ -166,6 +169,13 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	}
 	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
+	}
+	if o.EnableTargetGroupBinding {
+		b := &tgb.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+			Recorder: mgr.GetEventRecorder("cloudlb"), BatchWindow: o.TargetBatchWindow}
+		if err := b.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
+			return nil, err
+		}
 	}
 	if o.Webhook.Port != 0 {
 		mgr.GetWebhookServer().Register(targets.GateWebhookPath, &webhook.Admission{

@@ -2,6 +2,9 @@
 # Copies what controller-gen generates into the Helm chart, so that the chart and config/ cannot drift apart:
 # `make manifests` runs this after controller-gen, and `make verify` fails when the result is not committed.
 #   config/crd/bases/cloudlb.io_*.yaml -> charts/cloudlb/crds/  (verbatim; Helm installs crds/ as is)
+#   config/crd/bases/elbv2.k8s.aws_targetgroupbindings.yaml -> charts/cloudlb/crds/  (verbatim: Helm installs a CRD
+#     of crds/ only when absent and never upgrades or deletes it, so the AWS Load Balancer Controller's own
+#     copy, and the bindings stored under it, are left as they are)
 #   config/crd/bases/elbv2.k8s.aws_ingressclassparams.yaml -> charts/cloudlb/templates/ingressclassparams-crd.yaml
 #     (the AWS Load Balancer Controller's CRD, which an installation of that controller may already own: rendered
 #     only when ingressClassParams.installCRD is true and the CRD is absent or was installed by this release, and
@@ -23,7 +26,7 @@ if [[ $kinds -ne 1 ]] || ! grep -q '^kind: ClusterRole$' "$role"; then
 fi
 
 rm -f "$chart"/crds/*.yaml
-cp "$root"/config/crd/bases/cloudlb.io_*.yaml "$chart"/crds/
+cp "$root"/config/crd/bases/cloudlb.io_*.yaml "$root"/config/crd/bases/elbv2.k8s.aws_targetgroupbindings.yaml "$chart"/crds/
 
 icp=$root/config/crd/bases/elbv2.k8s.aws_ingressclassparams.yaml
 {

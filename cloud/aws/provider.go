@@ -408,6 +408,13 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 
 // syncTargetGroup makes one target group hold exactly targets, and returns the states of the targets it held.
 func (p *Provider) syncTargetGroup(ctx context.Context, arn string, targets []cloud.Target) (map[cloud.Target]cloud.TargetState, error) {
+	return p.registerExactly(ctx, arn, targets, nil)
+}
+
+// registerExactly registers targets in a target group and deregisters the other targets it holds for which
+// mayRemove is true (all of them when mayRemove is nil), and returns the states of the targets it held.
+func (p *Provider) registerExactly(ctx context.Context, arn string, targets []cloud.Target,
+	mayRemove func(cloud.Target) bool) (map[cloud.Target]cloud.TargetState, error) {
 	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
 	if err != nil {
 		return nil, err
@@ -428,7 +435,7 @@ func (p *Provider) syncTargetGroup(ctx context.Context, arn string, targets []cl
 		}
 	}
 	for t := range have {
-		if !want[t] {
+		if !want[t] && (mayRemove == nil || mayRemove(t)) {
 			remove = append(remove, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port)})
 		}
 	}

@@ -49,6 +49,8 @@ type Provider struct {
 	certSeq int
 	// applied are the changes each stack's last Ensure made (plan.go).
 	applied map[string]cloud.Plan
+	// bound are the target groups cloudlb does not own, for TargetGroupBindings, by ARN.
+	bound map[string]*boundGroup
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -74,6 +76,7 @@ func (p *Provider) Reset() {
 	p.certs = map[string]map[string]*cloud.CertificateStatus{}
 	p.issued = map[string]bool{}
 	p.applied = map[string]cloud.Plan{}
+	p.bound = map[string]*boundGroup{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.

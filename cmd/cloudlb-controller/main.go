@@ -74,6 +74,8 @@ func run() error {
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "The one namespace whose Ingresses, Services and endpoints are watched; empty watches all.")
 	flag.BoolVar(&o.DisableIngressGroupNameAnnotation, "disable-ingress-group-name-annotation", false,
 		"Refuse new use of the alb.ingress.kubernetes.io/group.name annotation; Ingresses already applied in a group stay in it.")
+	flag.BoolVar(&o.EnableTargetGroupBinding, "enable-target-group-binding", true,
+		"Serve TargetGroupBindings (elbv2.k8s.aws); false leaves them to another controller, such as the AWS Load Balancer Controller.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; 0 disables it.")

@@ -92,6 +92,10 @@ func addressFamily(b v1alpha1.TargetGroupBinding) discoveryv1.AddressType {
 // balancer's own health checks judge whether an instance serves. Only nodes on their way out, or excluded, are
 // left out.
 func instanceTargets(svc *corev1.Service, port int32, selector map[string]string, nodes []corev1.Node) ([]cloud.Target, error) {
+	return instanceTargetsMatching(svc, port, labels.SelectorFromSet(selector), nodes)
+}
+
+func instanceTargetsMatching(svc *corev1.Service, port int32, sel labels.Selector, nodes []corev1.Node) ([]cloud.Target, error) {
 	sp := servicePort(svc, port)
 	if sp == nil {
 		return nil, fmt.Errorf("service %s/%s has no port %d", svc.Namespace, svc.Name, port)
@@ -99,7 +103,6 @@ func instanceTargets(svc *corev1.Service, port int32, selector map[string]string
 	if sp.NodePort == 0 {
 		return nil, fmt.Errorf("service %s/%s port %d has no NodePort, which target-type instance needs", svc.Namespace, svc.Name, port)
 	}
-	sel := labels.SelectorFromSet(selector)
 	var out []cloud.Target
 	for i := range nodes {
 		n := &nodes[i]

@@ -69,6 +69,7 @@ var _ = Describe("The cloudlb chart", func() {
 
 		bases, err := filepath.Glob(filepath.Join(test.RepoRoot(), "config", "crd", "bases", "cloudlb.io_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
+		bases = append(bases, filepath.Join(test.RepoRoot(), "config", "crd", "bases", "elbv2.k8s.aws_targetgroupbindings.yaml"))
 		chartCRDs, err := filepath.Glob(filepath.Join(test.RepoRoot(), "charts", "cloudlb", "crds", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(chartCRDs).To(HaveLen(len(bases)), "run `make manifests`")
@@ -152,8 +153,10 @@ var _ = Describe("The cloudlb chart", func() {
 			check(objs)
 		},
 		Entry("README install: the defaults plus clusterName", install, nil, func(objs []*unstructured.Unstructured) {
-			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRole",
-				"ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
+			Expect(kinds(objs)).To(ConsistOf("CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount",
+				"ClusterRole", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "IngressClass"))
+			// The AWS Load Balancer Controller's TargetGroupBinding CRD, from crds/ (served as LBC serves it).
+			Expect(field(named(objs, "CustomResourceDefinition", "targetgroupbindings.elbv2.k8s.aws"), "spec", "group")).To(Equal("elbv2.k8s.aws"))
 			// Metrics are served over HTTPS to scrapers bound to the metrics-reader role.
 			Expect(controllerArgs(objs)).To(ContainElements("--metrics-secure=true", "--metrics-bind-address=:8443"))
 			Expect(field(named(objs, "ClusterRole", "cloudlb-metrics-reader"), "rules")).To(ConsistOf(map[string]any{

@@ -1,5 +1,6 @@
-// Package v1beta1 holds the AWS Load Balancer Controller's elbv2.k8s.aws/v1beta1 IngressClassParams, with the same
-// schema, so that objects written for that controller work unchanged with cloudlb. cloudlb only reads them.
+// Package v1beta1 holds the AWS Load Balancer Controller's elbv2.k8s.aws/v1beta1 IngressClassParams and
+// TargetGroupBinding, with the same schema, so that objects written for that controller work unchanged with cloudlb.
+// cloudlb only reads IngressClassParams; it serves TargetGroupBindings (finalizer and status).
 // +kubebuilder:object:generate=true
 // +groupName=elbv2.k8s.aws
 package v1beta1
@@ -22,7 +23,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &IngressClassParams{}, &IngressClassParamsList{})
+	s.AddKnownTypes(GroupVersion, &IngressClassParams{}, &IngressClassParamsList{}, &TargetGroupBinding{}, &TargetGroupBindingList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

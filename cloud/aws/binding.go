@@ -1,0 +1,201 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// bindingRuleMarker starts the description of the rules a TargetGroupBinding's networking adds to the targets'
+// security groups, so that they can be told from rules anyone else added.
+const bindingRuleMarker = "cloudlb.io/targetgroupbinding cluster-id="
+
+// BoundTargetGroup describes a target group named by a TargetGroupBinding. Only reads: the group is not cloudlb's.
+func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (cloud.BoundTargetGroup, error) {
+	in := &elbv2.DescribeTargetGroupsInput{}
+	ref := arn
+	if arn != "" {
+		in.TargetGroupArns = []string{arn}
+	} else {
+		in.Names, ref = []string{name}, name
+	}
+	out, err := p.c.ELBV2.DescribeTargetGroups(ctx, in)
+	if hasCode(err, "TargetGroupNotFound") || err == nil && len(out.TargetGroups) == 0 {
+		return cloud.BoundTargetGroup{}, cloud.Errorf(cloud.KindNotFound, "target group %s does not exist", ref)
+	}
+	if hasCode(err, "ValidationError") {
+		return cloud.BoundTargetGroup{}, cloud.Errorf(cloud.KindInvalidSpec, "target group %s: %s", ref, err)
+	}
+	if err != nil {
+		return cloud.BoundTargetGroup{}, classify(err)
+	}
+	tg := out.TargetGroups[0]
+	g := cloud.BoundTargetGroup{ARN: deref(tg.TargetGroupArn), TargetType: cloud.TargetType(tg.TargetType), VPCID: deref(tg.VpcId),
+		HealthCheckPort: healthPort(deref(tg.HealthCheckPort))}
+	if tg.IpAddressType == elbv2types.TargetGroupIpAddressTypeEnumIpv6 {
+		g.IPAddressType = cloud.TargetIPv6
+	}
+	// Registering the cluster's pods or nodes into another VPC's group would fail at AWS, target by target.
+	if p.opts.VPCID != "" && g.VPCID != p.opts.VPCID {
+		return g, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is in VPC %s, not in the cluster's VPC %s", g.ARN, g.VPCID, p.opts.VPCID)
+	}
+	// A group cloudlb manages is fed from its Ingress's Service by the targets reconciler: a binding would fight it.
+	if err := p.refuseManagedTargetGroups(ctx, []string{g.ARN}); err != nil {
+		return g, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress: bind its Service "+
+			"through the Ingress, not a TargetGroupBinding", g.ARN)
+	}
+	return g, nil
+}
+
+// SyncBoundTargets opens the targets' security groups as the binding asks, then registers and deregisters, in the
+// same batches as the targets of cloudlb's own groups. With s.Shared, only targets of s.Owned are deregistered.
+func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]cloud.TargetHealth, error) {
+	// Make before break: the peers are let in before the targets receive traffic.
+	if len(s.Ingress) > 0 && len(s.Targets) > 0 {
+		if err := p.allowBindingPeers(ctx, s.Ingress, s.Targets); err != nil {
+			return nil, err
+		}
+	}
+	var mayRemove func(cloud.Target) bool
+	if s.Shared {
+		mayRemove = func(t cloud.Target) bool { return slices.Contains(s.Owned, t) }
+	}
+	have, err := p.registerExactly(ctx, s.ARN, s.Targets, mayRemove)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([]cloud.TargetHealth, 0, len(s.Targets))
+	for _, t := range s.Targets {
+		state, ok := have[t]
+		if !ok {
+			state = cloud.TargetInitial
+		}
+		out = append(out, cloud.TargetHealth{Target: t, State: state})
+	}
+	return out, nil
+}
+
+// allowBindingPeers adds each permission to the one security group of each target that cloudlb may open (the
+// rule of targetGroupOf), unless a rule already lets the peer in. Rules are only added here: a rule in a group
+// shared by many workloads cannot be known to be needed by no one else.
+func (p *Provider) allowBindingPeers(ctx context.Context, perms []cloud.IngressPermission, targets []cloud.Target) error {
+	b := &p.backend
+	b.rules.Lock()
+	defer b.rules.Unlock()
+	if err := p.learnGroups(ctx, targets); err != nil {
+		return err
+	}
+	want := map[string][]cloud.IngressPermission{}
+	b.mu.Lock()
+	for _, t := range targets {
+		g := p.targetGroupOf(ctx, t.ID)
+		if g == "" {
+			continue
+		}
+		for _, perm := range perms {
+			if !b.applied[bindingRuleKey(g, perm)] && !slices.Contains(want[g], perm) {
+				want[g] = append(want[g], perm)
+			}
+		}
+	}
+	b.mu.Unlock()
+	if len(want) == 0 {
+		return nil
+	}
+	groups := sortedKeys(want)
+	have := map[string][]ec2types.IpPermission{}
+	for _, batch := range chunks(groups, describeBatch) {
+		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: batch})
+		if err != nil {
+			return fmt.Errorf("reading the targets' security groups: %w", classify(err))
+		}
+		for _, sg := range out.SecurityGroups {
+			have[deref(sg.GroupId)] = sg.IpPermissions
+		}
+	}
+	for _, g := range groups {
+		var add []ec2types.IpPermission
+		for _, perm := range want[g] {
+			if !hasPeerRule(have[g], perm) {
+				add = append(add, p.bindingPermission(perm))
+			}
+		}
+		if len(add) > 0 {
+			_, err := p.c.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: ptr(g), IpPermissions: add})
+			if err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
+				return fmt.Errorf("allowing the binding's peers on %s: %w", g, classify(err))
+			}
+		}
+		b.mu.Lock()
+		if b.applied == nil {
+			b.applied = map[string]bool{}
+		}
+		for _, perm := range want[g] {
+			b.applied[bindingRuleKey(g, perm)] = true
+		}
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+func bindingRuleKey(group string, perm cloud.IngressPermission) string {
+	return fmt.Sprintf("binding\x00%s\x00%s\x00%s\x00%s\x00%d", group, perm.CIDR, perm.SecurityGroup, perm.Protocol, perm.Port)
+}
+
+// portRange is the range of a permission: one port, or every port.
+func portRange(perm cloud.IngressPermission) (int32, int32) {
+	if perm.Port == 0 {
+		return 0, 65535
+	}
+	return perm.Port, perm.Port
+}
+
+func (p *Provider) bindingPermission(perm cloud.IngressPermission) ec2types.IpPermission {
+	from, to := portRange(perm)
+	out := ec2types.IpPermission{IpProtocol: ptr(perm.Protocol), FromPort: ptr(from), ToPort: ptr(to)}
+	desc := ptr(bindingRuleMarker + p.opts.ClusterID)
+	switch {
+	case perm.SecurityGroup != "":
+		out.UserIdGroupPairs = []ec2types.UserIdGroupPair{{GroupId: ptr(perm.SecurityGroup), Description: desc}}
+	case strings.Contains(perm.CIDR, ":"):
+		out.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: ptr(perm.CIDR), Description: desc}}
+	default:
+		out.IpRanges = []ec2types.IpRange{{CidrIp: ptr(perm.CIDR), Description: desc}}
+	}
+	return out
+}
+
+// hasPeerRule reports whether perms already let perm's peer in on all of its ports, whoever added the rule.
+func hasPeerRule(perms []ec2types.IpPermission, perm cloud.IngressPermission) bool {
+	from, to := portRange(perm)
+	for _, have := range perms {
+		proto := deref(have.IpProtocol)
+		if proto != "-1" && (proto != perm.Protocol || deref(have.FromPort) > from || deref(have.ToPort) < to) {
+			continue
+		}
+		for _, pair := range have.UserIdGroupPairs {
+			if perm.SecurityGroup != "" && deref(pair.GroupId) == perm.SecurityGroup {
+				return true
+			}
+		}
+		for _, r := range have.IpRanges {
+			if perm.CIDR != "" && deref(r.CidrIp) == perm.CIDR {
+				return true
+			}
+		}
+		for _, r := range have.Ipv6Ranges {
+			if perm.CIDR != "" && deref(r.CidrIpv6) == perm.CIDR {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,46 @@
+package cloud
+
+// A TargetGroupBinding registers a Service's endpoints into a target group that cloudlb did not make (Terraform,
+// CloudFormation, another controller). It is the only place cloudlb registers into a group it does not own, and
+// only because a user bound it explicitly: the group itself (attributes, tags, health check) is never modified.
+
+// BoundTargetGroup is what a binding needs to know of a target group it names.
+type BoundTargetGroup struct {
+	// ARN is the group's cloud ID.
+	ARN string
+	// TargetType is the group's target type as the cloud reports it.
+	TargetType TargetType
+	// IPAddressType is TargetIPv6 for an IPv6 group, "" for IPv4.
+	IPAddressType string
+	// VPCID is the group's VPC.
+	VPCID string
+	// HealthCheckPort is the group's health check port; 0 means the traffic port.
+	HealthCheckPort int32
+}
+
+// BoundSync asks for the targets of a bound target group.
+type BoundSync struct {
+	// ARN names the group (as returned by BoundTargetGroup).
+	ARN string
+	// Targets are the targets the group must hold for this binding.
+	Targets []Target
+	// Shared leaves alone every registered target that is not in Owned: the group is shared with other clusters
+	// or bindings, and only targets this binding registered before may be deregistered. Without it, the binding
+	// owns the group's whole target list and anything else is deregistered.
+	Shared bool
+	// Owned are the targets this binding registered before, with Shared.
+	Owned []Target
+	// Ingress are rules to add to the targets' security groups before the targets are registered.
+	Ingress []IngressPermission
+}
+
+// IngressPermission lets a peer (a CIDR or a security group) in on a port of the targets.
+type IngressPermission struct {
+	// CIDR or SecurityGroup is the peer; exactly one is set.
+	CIDR          string
+	SecurityGroup string
+	// Protocol is "tcp" or "udp".
+	Protocol string
+	// Port is the port; 0 means every port.
+	Port int32
+}

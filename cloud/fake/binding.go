@@ -1,0 +1,113 @@
+package fake
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// Method names of the TargetGroupBinding calls.
+const (
+	MethodBoundTargetGroup = "BoundTargetGroup"
+	MethodSyncBoundTargets = "SyncBoundTargets"
+)
+
+type boundGroup struct {
+	name    string
+	group   cloud.BoundTargetGroup
+	targets []cloud.Target
+	ingress []cloud.IngressPermission
+}
+
+// AddBoundTargetGroup makes a target group that cloudlb does not own, as Terraform would, holding targets.
+func (p *Provider) AddBoundTargetGroup(name string, g cloud.BoundTargetGroup, targets ...cloud.Target) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bound == nil {
+		p.bound = map[string]*boundGroup{}
+	}
+	p.bound[g.ARN] = &boundGroup{name: name, group: g, targets: sortedUnique(targets)}
+}
+
+// BoundTargets returns the targets a bound target group holds, sorted.
+func (p *Provider) BoundTargets(arn string) []cloud.Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.bound[arn]; g != nil {
+		return slices.Clone(g.targets)
+	}
+	return nil
+}
+
+// BoundIngress returns the peers last let in for a bound target group's targets.
+func (p *Provider) BoundIngress(arn string) []cloud.IngressPermission {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.bound[arn]; g != nil {
+		return slices.Clone(g.ingress)
+	}
+	return nil
+}
+
+// BoundTargetGroup finds a group added with AddBoundTargetGroup by ARN, or else by name.
+func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (cloud.BoundTargetGroup, error) {
+	if err := p.enter(ctx, MethodBoundTargetGroup, arn+name); err != nil {
+		return cloud.BoundTargetGroup{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.bound {
+		if arn != "" && g.group.ARN == arn || arn == "" && g.name == name {
+			return g.group, nil
+		}
+	}
+	return cloud.BoundTargetGroup{}, cloud.Errorf(cloud.KindNotFound, "target group %s%s does not exist", arn, name)
+}
+
+// SyncBoundTargets applies the binding to a group added with AddBoundTargetGroup.
+func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]cloud.TargetHealth, error) {
+	if err := p.enter(ctx, MethodSyncBoundTargets, s.ARN); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls[len(p.calls)-1].TargetGroup, p.calls[len(p.calls)-1].Targets = s.ARN, len(s.Targets)
+	g := p.bound[s.ARN]
+	if g == nil {
+		return nil, cloud.Errorf(cloud.KindNotFound, "target group %s does not exist", s.ARN)
+	}
+	if len(s.Targets) > 0 {
+		g.ingress = slices.Clone(s.Ingress)
+	}
+	kept := slices.Clone(s.Targets)
+	for _, t := range g.targets {
+		if s.Shared && !slices.Contains(s.Owned, t) {
+			kept = append(kept, t)
+		}
+	}
+	g.targets = sortedUnique(kept)
+	out := make([]cloud.TargetHealth, len(s.Targets))
+	for i, t := range s.Targets {
+		state, ok := p.health[t]
+		if !ok {
+			state = cloud.TargetHealthy
+		}
+		out[i] = cloud.TargetHealth{Target: t, State: state}
+	}
+	return out, nil
+}
+
+func sortedUnique(ts []cloud.Target) []cloud.Target {
+	out := slices.Clone(ts)
+	slices.SortFunc(out, func(a, b cloud.Target) int {
+		if a.ID != b.ID {
+			if a.ID < b.ID {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Port - b.Port)
+	})
+	return slices.Compact(out)
+}

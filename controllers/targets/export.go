@@ -1,0 +1,44 @@
+package targets
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// What TargetGroupBindings (controllers/tgb) share with the target groups of Ingresses: the same choice of
+// targets and the same batching of events, so that both register the same pods and nodes the same way.
+
+// IPTargets are the ready pod addresses behind the Service port (a Service port number) of the given family. An
+// endpoint of a slice that the EndpointSlice controller did not write counts only if reader, read uncached, shows
+// its pod holding the address. Readiness gates are not waited for: a binding's pods carry none of cloudlb's.
+func IPTargets(ctx context.Context, reader client.Reader, svc *corev1.Service, port int32, family discoveryv1.AddressType,
+	slices []discoveryv1.EndpointSlice) ([]cloud.Target, error) {
+	in := &inputs{endpointSlices: slices}
+	if err := (&Reconciler{APIReader: reader}).readUnmanagedPods(ctx, in); err != nil {
+		return nil, err
+	}
+	return ipTargets(svc, port, family, slices, func(discoveryv1.Endpoint) bool { return false }, in.verified)
+}
+
+// InstanceTargets are the instances of the nodes that sel selects and that may receive traffic, on the Service
+// port's NodePort.
+func InstanceTargets(svc *corev1.Service, port int32, sel labels.Selector, nodes []corev1.Node) ([]cloud.Target, error) {
+	return instanceTargetsMatching(svc, port, sel, nodes)
+}
+
+// NodeSelectionChanged reports a node update that can change which nodes are targets.
+func NodeSelectionChanged(e event.UpdateEvent) bool { return nodeSelectionChanged(e) }
+
+// Delayed enqueues the requests fn maps an event to after window, so that the events of one window coalesce.
+func Delayed(window time.Duration, fn handler.MapFunc) handler.EventHandler {
+	return (&Reconciler{BatchWindow: window}).delayed(fn, false)
+}
