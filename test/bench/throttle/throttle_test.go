@@ -42,12 +42,15 @@ const (
 // BenchmarkThrottledCreate creates CLOUDLB_BENCH_INGRESSES Ingresses (default 50) of 2 hosts × 3 paths with IP
 // targets, each path to its own Service of 2 endpoints, behind a proxy enforcing cloudlb's default buckets
 // (AWS's, throttle.go) scaled by CLOUDLB_BENCH_RATE_SCALE (default 1); the controller paces by the same
-// buckets. Created means: every Ingress has its address, and every target group got its targets. It reports
+// buckets (CLOUDLB_BENCH_ACCOUNT_SHARE below 1 makes the proxy's smaller). Created means: every Ingress has its address, and every target group got its targets. It reports
 // the time to created, the lower bound (for each bucket, the calls it let through beyond its burst divided by
 // its refill rate; the largest), their ratio, the share of calls throttled, and the calls per operation.
 func BenchmarkThrottledCreate(b *testing.B) {
 	bench.Once(b)
 	n, scale := envInt(b, "CLOUDLB_BENCH_INGRESSES", 50), envFloat(b, "CLOUDLB_BENCH_RATE_SCALE", 1)
+	// share < 1 plays an account whose buckets other tools use too: the proxy enforces that share of the buckets
+	// the controller paces by, and the controller has to find it out from AWS's throttling errors.
+	share := envFloat(b, "CLOUDLB_BENCH_ACCOUNT_SHARE", 1)
 	ctx := context.Background()
 	ctrl.SetLogger(bench.Logger())
 	env := bench.Start(b)
@@ -72,8 +75,8 @@ func BenchmarkThrottledCreate(b *testing.B) {
 	limits := map[string]cloudaws.BucketLimit{}
 	proxy := test.NewBucketProxy(m.URL, func(svc, op string) (string, float64, float64) {
 		key, l := cloudaws.APIBucket(svc, op)
-		// As the controller scales them (--aws-api-rate-scale).
-		l = cloudaws.BucketLimit{Burst: max(1, math.Round(l.Burst*scale)), Rate: l.Rate * scale}
+		// As the controller scales them (--aws-api-rate-scale), times the share.
+		l = cloudaws.BucketLimit{Burst: max(1, math.Round(l.Burst*scale*share)), Rate: l.Rate * scale * share}
 		limits[key] = l
 		return key, l.Burst, l.Rate
 	})
@@ -124,8 +127,8 @@ func BenchmarkThrottledCreate(b *testing.B) {
 		_, op, _ := strings.Cut(call, ":")
 		byOp[op] += k
 	}
-	b.Logf("%d Ingresses, buckets ×%g: created in %.1f s; bound %.1f s (%s: %d calls, burst %g, %g/s); %.2f× the bound; %d of %d calls throttled (%.2f%%)",
-		n, scale, created.Seconds(), bound, boundBy, perBucket[boundBy], limits[boundBy].Burst, limits[boundBy].Rate,
+	b.Logf("%d Ingresses, buckets ×%g, account share %g: created in %.1f s; bound %.1f s (%s: %d calls, burst %g, %g/s); %.2f× the bound; %d of %d calls throttled (%.2f%%)",
+		n, scale, share, created.Seconds(), bound, boundBy, perBucket[boundBy], limits[boundBy].Burst, limits[boundBy].Rate,
 		created.Seconds()/bound, refused, total+refused, 100*float64(refused)/float64(total+refused))
 	b.Logf("calls per operation (forwarded): %s", test.Summary(byOp))
 	if refused > 0 {
