@@ -141,8 +141,8 @@ const (
 	// aimdFloor is the lowest rate, as a share of the bucket's limit: calls keep flowing, slowly.
 	aimdFloor = 1.0 / 8
 	// aimdIncrease is how much of the limit's rate comes back per second without throttling: from half the
-	// rate to all of it in five seconds.
-	aimdIncrease = 0.1
+	// rate to all of it in ten seconds.
+	aimdIncrease = 0.05
 	// backgroundReserve is the share of a bucket's burst that background calls leave for work a user waits for.
 	backgroundReserve = 0.25
 )

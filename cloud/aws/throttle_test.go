@@ -108,10 +108,10 @@ func TestBucketAIMD(t *testing.T) {
 	if b.rate != 1 {
 		t.Fatalf("after ten throttles a second apart: rate %v, want the floor 1", b.rate)
 	}
-	// Additive increase: 0.8/s a second, 8.75 s from the floor to the limit.
+	// Additive increase: 0.4/s a second, 17.5 s from the floor to the limit.
 	b.advance(now.Add(5 * time.Second))
-	if b.rate != 5 {
-		t.Fatalf("5 s after the last throttle: rate %v, want 5", b.rate)
+	if b.rate != 3 {
+		t.Fatalf("5 s after the last throttle: rate %v, want 3", b.rate)
 	}
 	b.advance(now.Add(20 * time.Second))
 	if b.rate != 8 {

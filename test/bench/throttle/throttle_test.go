@@ -111,7 +111,7 @@ func BenchmarkThrottledCreate(b *testing.B) {
 		return accepted["Elastic Load Balancing v2:RegisterTargets"] >= n*paths && addressed(ctx, env.Client) == n
 	})
 	created := time.Since(start)
-	verifyTargets(b, ctx, cfg, n*paths)
+	verifyTargets(ctx, b, cfg, n*paths)
 
 	// The lower bound: no client gets more from a bucket than its burst and then its refill rate.
 	bound, boundBy := 0.0, ""
@@ -192,7 +192,7 @@ func addressed(ctx context.Context, c client.Client) int {
 
 // verifyTargets checks in moto itself, past the proxy, that there are want target groups holding their
 // endpoints each.
-func verifyTargets(b *testing.B, ctx context.Context, cfg aws.Config, want int) {
+func verifyTargets(ctx context.Context, b *testing.B, cfg aws.Config, want int) {
 	b.Helper()
 	c := elbv2.NewFromConfig(cfg)
 	var arns []string
