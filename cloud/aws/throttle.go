@@ -22,13 +22,14 @@ import (
 //   - ELBv2: https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html
 //     Non-mutating (Describe*) actions share a bucket of 40 tokens refilled at 10 per second, as the page
 //     states. Registration (RegisterTargets, DeregisterTargets) and the other, mutating actions have buckets of
-//     their own; the figures below for those two are cloudlb's conservative reading and can be overridden.
+//     their own; cloudlb's figures for those two (20 at 4, and 20 at 5) are deliberately low and were not
+//     checked against the page's table: --aws-api-buckets sets them.
 //   - EC2: https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
 //     Each action has a bucket of its own ("each API is evaluated individually"), sized by its category:
 //     non-mutating 100 tokens at 20 per second (as the page states); mutating actions, the security group
-//     actions among them, 200 at 5.
-//   - ACM: https://docs.aws.amazon.com/general/latest/gr/acm.html (per-action request rates; the lowest, 5 per
-//     second, for every action, without a burst above it).
+//     actions among them, 200 at 5 (cloudlb's figure, not checked against the page's table).
+//   - ACM: https://docs.aws.amazon.com/general/latest/gr/acm.html publishes a request rate per action; cloudlb
+//     paces each action at 5 per second, without a burst above it, as low as it takes the lowest to be.
 //   - Resource Groups Tagging API: https://docs.aws.amazon.com/general/latest/gr/arg.html (no published
 //     bucket; 10 per second with a burst of 20, as before).
 //
