@@ -65,6 +65,10 @@ test-crash: envtest moto build ## Run the full crash suite: 20 Ingresses while t
 bench: envtest moto ## Run the benchmarks: time, memory and cloud calls by operation.
 	go test ./... -run '^$$' -bench . -benchmem -benchtime=1x -count=1 -timeout 60m
 
+.PHONY: bench-throttle
+bench-throttle: envtest moto ## Only the throttling benchmark: 50 Ingresses behind a proxy enforcing AWS's API buckets.
+	go test ./test/bench/throttle -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m -v
+
 .PHONY: envtest
 envtest: $(ENVTEST_DIR)/.versions ## Build kube-apiserver and etcd from source into bin/k8s.
 $(ENVTEST_DIR)/.versions:

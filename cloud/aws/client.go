@@ -61,6 +61,10 @@ type Options struct {
 	Now func() time.Time
 	// CertificateCacheTTL is how long the list of ACM certificates is reused; zero means 5 minutes.
 	CertificateCacheTTL time.Duration
+	// APIRateScale scales AWS's documented API buckets (throttle.go) that cloudlb paces its calls by; zero
+	// means 1. APIBuckets replaces some of them, by name, unscaled.
+	APIRateScale float64
+	APIBuckets   map[string]BucketLimit
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
 }
@@ -110,7 +114,11 @@ func NewFromConfig(ctx context.Context, o Options) (*Provider, error) {
 			}
 		}
 	}
-	cfg.APIOptions = append(cfg.APIOptions, instrument)
+	pace, err := newPacer(o.APIRateScale, o.APIBuckets)
+	if err != nil {
+		return nil, err
+	}
+	cfg.APIOptions = append(cfg.APIOptions, pace.instrument)
 	cfg.APIOptions = append(cfg.APIOptions, refuseWritesWhilePlanning)
 	cfg.APIOptions = append(cfg.APIOptions, o.APIOptions...)
 	clients := Clients{

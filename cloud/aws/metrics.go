@@ -3,16 +3,15 @@ package aws
 import (
 	"context"
 	"errors"
-	"regexp"
-	"sync"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/cloudlb/cloudlb/cloud"
 )
 
 var (
@@ -47,55 +46,18 @@ var throttleCodes = map[string]bool{
 	"PriorRequestNotComplete": true, "EC2ThrottledException": true,
 }
 
-// limit is a token bucket for the calls whose "service:operation" matches pattern.
-type limit struct {
-	pattern *regexp.Regexp
-	qps     rate.Limit
-	burst   int
-}
-
-// limits are cloudlb's client-side buckets, first match wins. They follow the AWS Load Balancer Controller's
-// defaults, which sit under the published ELBv2 API rate limits, with target registration the tightest.
-var limits = []limit{
-	{regexp.MustCompile(`^Elastic Load Balancing v2:(Register|Deregister)Targets$`), 4, 20},
-	{regexp.MustCompile(`^Elastic Load Balancing v2:`), 10, 40},
-	{regexp.MustCompile(`^EC2:`), 20, 40},
-	{regexp.MustCompile(`.`), 10, 20},
-}
-
-// buckets holds one limiter per limit entry, shared by every client of the process, since AWS throttles per
-// account and region, not per client.
-var buckets = sync.OnceValue(func() []*rate.Limiter {
-	out := make([]*rate.Limiter, len(limits))
-	for i, l := range limits {
-		out[i] = rate.NewLimiter(l.qps, l.burst)
-	}
-	return out
-})
-
-func bucketFor(service, op string) *rate.Limiter {
-	key := service + ":" + op
-	for i, l := range limits {
-		if l.pattern.MatchString(key) {
-			return buckets()[i]
-		}
-	}
-	return nil
-}
-
 // instrument adds the pacing and metrics middleware to a client. It sits after the retry middleware, so that
-// every attempt waits for a token and is counted.
-func instrument(stack *middleware.Stack) error {
+// every attempt, retries included, waits for a token and is counted.
+func (p *pacer) instrument(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("cloudlb/instrument",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			service, op := awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)
-			if b := bucketFor(service, op); b != nil {
-				start := time.Now()
-				if err := b.Wait(ctx); err != nil {
-					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-				}
-				apiWait.WithLabelValues(service, op).Observe(time.Since(start).Seconds())
+			b := p.bucket(service, op)
+			waitStart := time.Now()
+			if err := p.wait(ctx, b, cloud.IsBackground(ctx)); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 			}
+			apiWait.WithLabelValues(service, op).Observe(time.Since(waitStart).Seconds())
 			start := time.Now()
 			out, md, err := next.HandleFinalize(ctx, in)
 			apiDuration.WithLabelValues(service, op).Observe(time.Since(start).Seconds())
@@ -107,6 +69,7 @@ func instrument(stack *middleware.Stack) error {
 					outcome = ae.ErrorCode()
 					if throttleCodes[outcome] {
 						apiThrottled.WithLabelValues(service, op).Inc()
+						p.throttled(b)
 					}
 				}
 			}

@@ -30,6 +30,8 @@ type Call struct {
 	// TargetGroup and Targets are set for SyncTargets.
 	TargetGroup string
 	Targets     int
+	// Background is whether the call was marked background work (cloud.Background).
+	Background bool
 }
 
 // Provider is the in-memory cloud. The zero value is not usable; call New.
@@ -300,7 +302,7 @@ func DNSName(lb *cloud.LoadBalancer) string {
 // enter records the call, then applies injected latency and errors.
 func (p *Provider) enter(ctx context.Context, method, stack string) error {
 	p.mu.Lock()
-	p.calls = append(p.calls, Call{Method: method, Stack: stack})
+	p.calls = append(p.calls, Call{Method: method, Stack: stack, Background: cloud.IsBackground(ctx)})
 	delay := p.latency[method]
 	var err error
 	if q := p.errs[method]; len(q) > 0 {

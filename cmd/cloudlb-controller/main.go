@@ -61,6 +61,10 @@ func run() error {
 	flag.BoolVar(&awsOpts.ManageBackendSecurityGroup, "enable-backend-security-group", true,
 		"Put a shared backend security group on every load balancer with a managed frontend group, and open the targets' security groups to it on their ports.")
 	flag.IntVar(&awsOpts.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
+	flag.Float64Var(&awsOpts.APIRateScale, "aws-api-rate-scale", 1,
+		"Scales AWS's documented API rate limits that cloudlb paces its calls by: below 1 for an account shared with other tools, above 1 for raised limits.")
+	flag.Func("aws-api-buckets", "Sets some of those limits, unscaled, as name=burst:rate,...; names: elbv2-describe, elbv2-registration, elbv2-mutating, ec2-describe, ec2-mutating, tagging, acm, other.",
+		func(s string) (err error) { awsOpts.APIBuckets, err = cloudaws.ParseAPIBuckets(s); return err })
 	flag.StringVar(&awsOpts.DefaultSSLPolicy, "default-ssl-policy", cloudaws.DefaultSSLPolicy, "Security policy of HTTPS listeners without an ssl-policy annotation.")
 	flag.DurationVar(&awsOpts.ReplacementGrace, "lb-replacement-grace", 5*time.Minute,
 		"How long a load balancer replaced by another (new name or scheme) keeps serving, so that DNS can follow, before it is deleted.")

@@ -191,7 +191,12 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	// A drift check of a model already applied is routine: it repairs quietly, without a Normal event per hour.
 	hash := appliedHash(out.LoadBalancer, out.Members)
 	routine := record.Status.AppliedHash == hash && meta.IsStatusConditionTrue(record.Status.Conditions, "Ready")
-	status, applied, err := r.ensure(ctx, record, out.LoadBalancer, hash)
+	ensureCtx := ctx
+	if routine {
+		// A drift check: nobody waits for it, so its cloud calls use only what others leave of the API rate.
+		ensureCtx = cloud.Background(ctx)
+	}
+	status, applied, err := r.ensure(ensureCtx, record, out.LoadBalancer, hash)
 	// The error reaches Events, logs and the record.
 	err = cloud.RedactSecrets(err, out.LoadBalancer.ClientSecrets)
 	if cloud.IsNotFound(err) {

@@ -490,7 +490,12 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 && !r.isSettling(key) {
 		return true, 0, nil
 	}
-	health, err := r.Provider.SyncTargets(ctx, stack, b.ID, targets)
+	syncCtx := ctx
+	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 {
+		// Only polling the health of settling targets, which no readiness gate waits for: background work.
+		syncCtx = cloud.Background(ctx)
+	}
+	health, err := r.Provider.SyncTargets(syncCtx, stack, b.ID, targets)
 	if cloud.IsNotFound(err) {
 		return true, r.missingBackoff(key, true), nil
 	}
