@@ -61,6 +61,8 @@ type Options struct {
 	Now func() time.Time
 	// CertificateCacheTTL is how long the list of ACM certificates is reused; zero means 5 minutes.
 	CertificateCacheTTL time.Duration
+	// AdoptLBC recognises the AWS Load Balancer Controller's resources of this cluster as the same stacks.
+	AdoptLBC bool
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
 }
