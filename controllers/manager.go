@@ -173,6 +173,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
 	}
+	if o.AdoptLBC {
+		if err := (&targets.LBCGates{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
 	if o.Webhook.Port != 0 {
 		mgr.GetWebhookServer().Register(targets.GateWebhookPath, &webhook.Admission{
 			Handler: &targets.GateInjector{Client: mgr.GetClient(), Decoder: admission.NewDecoder(mgr.GetScheme())},
