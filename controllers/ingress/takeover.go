@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -96,7 +97,7 @@ func (r *Reconciler) takeOver(ctx context.Context, ing *networkingv1.Ingress) er
 	if err := r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	r.Recorder.Eventf(ing, nil, "Normal", "TakenOver", "Reconcile",
+	r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "TakenOver", "Reconcile",
 		"cloudlb serves this Ingress in place of the AWS Load Balancer Controller and replaced its finalizer")
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
@@ -159,6 +160,36 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
 		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
 		Expect(rulePaths(group)).To(ConsistOf("/a", "/b"))
+		deleteWithManager(a, b)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
+	It("puts Ingresses of an LBC class in the group its IngressClassParams name", func() {
+		group := "tkp-" + ns
+		params := &elbv2.IngressClassParams{ObjectMeta: metav1.ObjectMeta{Name: group},
+			Spec: elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: group}}}
+		Expect(k8s.Create(ctx, params)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), params))).To(Succeed()) })
+		class := ingressClass(group, ingress.LBCControllerName, false)
+		class.Spec.Parameters = &networkingv1.IngressClassParametersReference{APIGroup: ptr.To("elbv2.k8s.aws"),
+			Kind: "IngressClassParams", Name: params.Name}
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), class))).To(Succeed()) })
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(class), &networkingv1.IngressClass{})
+		}).Should(Succeed())
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(params), &elbv2.IngressClassParams{})
+		}).Should(Succeed())
+		a := lbcIngress("pa", ptr.To(class.Name), nil, lbcGroup+group)
+		b := lbcIngress("pb", ptr.To(class.Name), nil, lbcGroup+group)
+		untouched(a, group, []string{lbcGroup + group})
+
+		Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		Expect(rulePaths(group)).To(ConsistOf("/pa", "/pb"))
+		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.LoadBalancer(ns + "/pa")).To(BeNil())
 		deleteWithManager(a, b)
 		Expect(provider.LoadBalancer(group)).To(BeNil())
 	})
