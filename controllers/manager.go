@@ -78,6 +78,10 @@ type Options struct {
 	// EnableHTTP2 lets the metrics and webhook servers negotiate HTTP/2, which is off by default because of its
 	// denial-of-service weaknesses (CVE-2023-44487 rapid reset, CVE-2023-39325).
 	EnableHTTP2 bool
+	// ControllerNames are the IngressClass spec.controller values served; empty means ingress.ControllerName.
+	ControllerNames []string
+	// AdoptLBC takes over from the AWS Load Balancer Controller: its classes, legacy class and finalizers.
+	AdoptLBC bool
 }
 
 // WebhookOptions configure the webhook server.
@@ -146,6 +150,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		Recorder:           mgr.GetEventRecorder("cloudlb"),
 		ClusterName:        o.ClusterName,
 		LegacyClass:        o.LegacyIngressClass,
+		ControllerNames:    o.ControllerNames,
+		AdoptLBC:           o.AdoptLBC,
 		DriftCheckInterval: o.DriftCheckInterval,
 		Timeout:            o.ReconcileTimeout,
 		Locks:              locks,
@@ -177,6 +183,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 			return nil, err
 		}
 	}
+	if o.AdoptLBC {
+		if err := (&targets.LBCGates{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
 	if o.Webhook.Port != 0 {
 		mgr.GetWebhookServer().Register(targets.GateWebhookPath, &webhook.Admission{
 			Handler: &targets.GateInjector{Client: mgr.GetClient(), Decoder: admission.NewDecoder(mgr.GetScheme())},
@@ -192,7 +203,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	}
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
-			LegacyClass: o.LegacyIngressClass, Interval: o.GCInterval, ConfirmAfter: o.GCConfirmAfter,
+			LegacyClass: o.LegacyIngressClass, ControllerNames: o.ControllerNames, AdoptLBC: o.AdoptLBC, Interval: o.GCInterval, ConfirmAfter: o.GCConfirmAfter,
 			MaxDeletions: o.GCMaxDeletions, Locks: locks, WatchNamespace: o.WatchNamespace}
 		if err := mgr.Add(gc); err != nil {
 			return nil, err

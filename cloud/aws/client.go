@@ -65,6 +65,8 @@ type Options struct {
 	// means 1. APIBuckets replaces some of them, by name, unscaled.
 	APIRateScale float64
 	APIBuckets   map[string]BucketLimit
+	// AdoptLBC recognises the AWS Load Balancer Controller's resources of this cluster as the same stacks.
+	AdoptLBC bool
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
 }

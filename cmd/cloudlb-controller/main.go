@@ -33,7 +33,7 @@ func main() {
 
 func run() error {
 	var o controllers.Options
-	var cloudProvider, defaultTags, externalTags, clusterID, defaultTargetType string
+	var cloudProvider, defaultTags, externalTags, clusterID, defaultTargetType, controllerNames string
 	var awsOpts cloudaws.Options
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster; tags every cloud resource and scopes ownership (required).")
@@ -88,6 +88,10 @@ func run() error {
 	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with the metrics server's tls.crt and tls.key; empty means a self-signed certificate.")
 	flag.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Let the metrics and webhook servers negotiate HTTP/2; off because of HTTP/2's rapid-reset and stream denial-of-service weaknesses.")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
+	flag.BoolVar(&o.AdoptLBC, "adopt-lbc-resources", false,
+		"Take over from the AWS Load Balancer Controller: serve its IngressClasses (ingress.k8s.aws/alb) and legacy class alb, adopt its load balancers of this cluster in place, and replace its finalizers.")
+	flag.StringVar(&controllerNames, "controller-names", ingress.ControllerName,
+		"IngressClass spec.controller values served, comma-separated; --adopt-lbc-resources adds "+ingress.LBCControllerName+".")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -117,6 +121,10 @@ func run() error {
 	if o.ReconcileTimeout < 0 {
 		return errors.New("--reconcile-timeout must not be negative")
 	}
+	if o.ControllerNames, err = parseControllerNames(controllerNames, o.AdoptLBC); err != nil {
+		return err
+	}
+	awsOpts.AdoptLBC = o.AdoptLBC
 	ctx := ctrl.SetupSignalHandler()
 	if awsOpts.DefaultTags, err = parseTags(defaultTags); err != nil {
 		return err
@@ -195,6 +203,28 @@ func parseTagKeys(s string, defaults map[string]string) ([]string, error) {
 			return nil, fmt.Errorf("--external-managed-tags: key %q is also in --default-tags", k)
 		}
 		out = append(out, k)
+	}
+	return out, nil
+}
+
+// parseControllerNames reads --controller-names. LBC's controller name is served only with the takeover mode:
+// without it, cloudlb would make a second load balancer beside each of LBC's and put its finalizer beside LBC's.
+func parseControllerNames(s string, adopt bool) ([]string, error) {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n == "" || slices.Contains(out, n) {
+			continue
+		}
+		if n == ingress.LBCControllerName && !adopt {
+			return nil, fmt.Errorf("--controller-names: %s is served only with --adopt-lbc-resources", n)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--controller-names must name at least one IngressClass controller")
+	}
+	if adopt && !slices.Contains(out, ingress.LBCControllerName) {
+		out = append(out, ingress.LBCControllerName)
 	}
 	return out, nil
 }

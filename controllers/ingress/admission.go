@@ -56,7 +56,8 @@ type Validator struct {
 func NewValidator(rec *Reconciler, scheme *runtime.Scheme) *Validator {
 	return &Validator{decoder: admission.NewDecoder(scheme), r: &Reconciler{
 		Client: rec.Client, APIReader: rec.APIReader, Recorder: discardEvents{}, ClusterName: rec.ClusterName,
-		LegacyClass: rec.LegacyClass, ExternalManagedTags: rec.ExternalManagedTags, WatchNamespace: rec.WatchNamespace,
+		LegacyClass: rec.LegacyClass, ControllerNames: rec.ControllerNames, AdoptLBC: rec.AdoptLBC,
+		ExternalManagedTags: rec.ExternalManagedTags, WatchNamespace: rec.WatchNamespace,
 		DisableGroupNameAnnotation: rec.DisableGroupNameAnnotation, DefaultTargetType: rec.DefaultTargetType,
 	}}
 }
@@ -154,11 +155,11 @@ func (v *Validator) checkIngress(ctx context.Context, ing *networkingv1.Ingress)
 		// Not served by this controller, and not in its cache.
 		return "", nil
 	}
-	view, err := newGroupView(ctx, r.Client)
+	view, err := newGroupView(ctx, r.Client, r.served())
 	if err != nil {
 		return "", err
 	}
-	if owner, _ := ownerOf(ing, view.classes, r.LegacyClass); owner != ours {
+	if owner, _ := ownerOf(ing, view.classes, r.served()); owner != ours {
 		return "", nil
 	}
 	stacks, err := view.stacks(ctx, ing)

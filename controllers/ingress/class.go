@@ -31,10 +31,10 @@ const (
 	notOurs
 )
 
-// ownerOf decides whether cloudlb serves ing: through the legacy annotation (matched against legacyClass),
-// through spec.ingressClassName naming one of our classes, or, when neither is set, through a default class.
-// why says, for notOurs, what makes the Ingress not ours.
-func ownerOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, legacyClass string) (owner ownership, why string) {
+// ownerOf decides whether cloudlb serves ing: through the legacy annotation (matched against the served legacy
+// classes), through spec.ingressClassName naming one of our classes, or, when neither is set, through a default
+// class. why says, for notOurs, what makes the Ingress not ours.
+func ownerOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, s served) (owner ownership, why string) {
 	byName := func(name string) *networkingv1.IngressClass {
 		for i := range classes {
 			if classes[i].Name == name {
@@ -45,27 +45,34 @@ func ownerOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, leg
 	}
 	named := ing.Spec.IngressClassName
 	if named != nil {
-		if c := byName(*named); c != nil && c.Spec.Controller != ControllerName {
-			if v, ok := ing.Annotations[legacyClassAnnotation]; !ok || v != legacyClass {
+		// LBC's class is never a claim: it was ours under --adopt-lbc-resources, and a restart without the
+		// flag must not delete every load balancer taken over with it.
+		if c := byName(*named); c != nil && !s.ours(c.Spec.Controller) && c.Spec.Controller != LBCControllerName {
+			if v, ok := ing.Annotations[legacyClassAnnotation]; !ok || !s.legacyOurs(v) {
 				return claimed, ""
 			}
 		}
 	}
 	if v, ok := ing.Annotations[legacyClassAnnotation]; ok {
-		if v == legacyClass {
+		if s.legacyOurs(v) {
 			return ours, ""
 		}
-		return notOurs, fmt.Sprintf("its %s annotation %q is not the class this controller serves (--ingress-class=%q)",
-			legacyClassAnnotation, v, legacyClass)
+		return notOurs, fmt.Sprintf("its %s annotation %q is not the class this controller serves (%s)",
+			legacyClassAnnotation, v, s.legacyFlag())
 	}
 	if named != nil {
-		if c := byName(*named); c != nil && c.Spec.Controller == ControllerName {
+		c := byName(*named)
+		switch {
+		case c != nil && s.ours(c.Spec.Controller):
 			return ours, ""
+		case c != nil:
+			return notOurs, fmt.Sprintf("its IngressClass %q is the AWS Load Balancer Controller's (%s), which this controller "+
+				"serves only with --adopt-lbc-resources", *named, LBCControllerName)
 		}
 		return notOurs, fmt.Sprintf("its IngressClass %q does not exist", *named)
 	}
 	for _, c := range classes {
-		if c.Annotations[defaultClassAnnotation] == "true" && c.Spec.Controller == ControllerName {
+		if c.Annotations[defaultClassAnnotation] == "true" && s.ours(c.Spec.Controller) {
 			return ours, ""
 		}
 	}
@@ -75,10 +82,10 @@ func ownerOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, leg
 // isLive reports whether ing keeps its stack's cloud resources from garbage collection: it carries our finalizer
 // (served, held, or being released by the reconciler, which deletes what it must), or it exists and no other
 // controller has explicitly claimed it. Only an explicit claim, like in the reconciler, lets a stack go.
-func isLive(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, legacyClass string) bool {
+func isLive(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, s served) bool {
 	if controllerutil.ContainsFinalizer(ing, cloud.Finalizer) {
 		return true
 	}
-	owner, _ := ownerOf(ing, classes, legacyClass)
+	owner, _ := ownerOf(ing, classes, s)
 	return ing.DeletionTimestamp.IsZero() && owner != claimed
 }

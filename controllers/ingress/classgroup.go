@@ -58,6 +58,7 @@ type paramsGroup struct {
 // groupView decides which stack each Ingress is in, from one read of the classes and their params.
 type groupView struct {
 	reader  client.Reader
+	served  served
 	classes []networkingv1.IngressClass
 	// groups holds, by class name, the group of each class that names IngressClassParams.
 	groups map[string]paramsGroup
@@ -67,12 +68,12 @@ type groupView struct {
 }
 
 // newGroupView reads the classes and the params they name through reader.
-func newGroupView(ctx context.Context, reader client.Reader) (*groupView, error) {
+func newGroupView(ctx context.Context, reader client.Reader, s served) (*groupView, error) {
 	var list networkingv1.IngressClassList
 	if err := reader.List(ctx, &list); err != nil {
 		return nil, err
 	}
-	v := &groupView{reader: reader, classes: list.Items, groups: map[string]paramsGroup{}}
+	v := &groupView{reader: reader, served: s, classes: list.Items, groups: map[string]paramsGroup{}}
 	for i := range v.classes {
 		if err := v.readGroup(ctx, &v.classes[i]); err != nil {
 			return nil, err
@@ -131,8 +132,8 @@ func (v *groupView) classGroup(ing *networkingv1.Ingress) (string, bool) {
 	if _, ok := ing.Annotations[legacyClassAnnotation]; ok {
 		return "", true
 	}
-	c := classOf(ing, v.classes)
-	if c == nil || c.Spec.Controller != ControllerName {
+	c := classOf(ing, v.classes, v.served)
+	if c == nil || !v.served.ours(c.Spec.Controller) {
 		return "", false
 	}
 	g := v.groups[c.Name]
@@ -216,7 +217,7 @@ func (r *Reconciler) candidates(ctx context.Context, v *groupView, stack string,
 				continue
 			}
 			names := []string{c.Name}
-			if c.Annotations[defaultClassAnnotation] == "true" && c.Spec.Controller == ControllerName {
+			if c.Annotations[defaultClassAnnotation] == "true" && v.served.ours(c.Spec.Controller) {
 				names = append(names, noClassName)
 			}
 			for _, n := range names {

@@ -58,7 +58,7 @@ func TestClassGroupStacks(t *testing.T) {
 		b = b.WithObjects(&classes[i])
 	}
 	b = b.WithObjects(objs...)
-	view, err := newGroupView(ctx, b.Build())
+	view, err := newGroupView(ctx, b.Build(), newServed(nil, "cloudlb", false))
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 
 	ing := func(name, class string, ann map[string]string, finalized bool) *networkingv1.Ingress {

@@ -410,7 +410,7 @@ func (r *Reconciler) stacksOfParams(ctx context.Context, o client.Object) []reco
 	}
 	var members []networkingv1.Ingress
 	for _, ing := range ings.Items {
-		c := classOf(&ing, classes.Items)
+		c := classOf(&ing, classes.Items, r.served())
 		if c == nil || c.Spec.Parameters == nil {
 			continue
 		}

@@ -34,7 +34,10 @@ type Collector struct {
 	APIReader   client.Reader
 	Provider    cloud.Provider
 	LegacyClass string
-	Interval    time.Duration
+	// ControllerNames and AdoptLBC say which classes are served, as on the Reconciler.
+	ControllerNames []string
+	AdoptLBC        bool
+	Interval        time.Duration
 	// ConfirmAfter is how long a stack must stay orphaned, over two passes at least, before it is deleted;
 	// zero means Interval.
 	ConfirmAfter time.Duration
@@ -169,13 +172,13 @@ func (c *Collector) liveStacks(ctx context.Context, r client.Reader, opts ...cli
 	if err := r.List(ctx, &ings, opts...); err != nil {
 		return nil, err
 	}
-	view, err := newGroupView(ctx, r)
+	view, err := newGroupView(ctx, r, newServed(c.ControllerNames, c.LegacyClass, c.AdoptLBC))
 	if err != nil {
 		return nil, err
 	}
 	live, alive := map[string]bool{}, map[string]bool{}
 	for i := range ings.Items {
-		if ing := &ings.Items[i]; isLive(ing, view.classes, c.LegacyClass) {
+		if ing := &ings.Items[i]; isLive(ing, view.classes, view.served) {
 			alive[client.ObjectKeyFromObject(ing).String()] = true
 			stacks, err := view.stacks(ctx, ing)
 			if err != nil {

@@ -35,6 +35,8 @@ type PlanConfig struct {
 	Scheme                     *runtime.Scheme
 	ClusterName                string
 	LegacyClass                string
+	ControllerNames            []string
+	AdoptLBC                   bool
 	ExternalManagedTags        []string
 	DisableGroupNameAnnotation bool
 	WatchNamespace             string
@@ -61,7 +63,7 @@ func Plan(ctx context.Context, c PlanConfig, live client.Reader, manifest []clie
 		return nil, err
 	}
 	r := &Reconciler{Client: mem, APIReader: live, Provider: c.Provider, Recorder: discard{}, ClusterName: c.ClusterName,
-		LegacyClass: c.LegacyClass, ExternalManagedTags: c.ExternalManagedTags, DisableGroupNameAnnotation: c.DisableGroupNameAnnotation,
+		LegacyClass: c.LegacyClass, ControllerNames: c.ControllerNames, AdoptLBC: c.AdoptLBC, ExternalManagedTags: c.ExternalManagedTags, DisableGroupNameAnnotation: c.DisableGroupNameAnnotation,
 		WatchNamespace: c.WatchNamespace, DefaultTargetType: c.DefaultTargetType}
 	var ings []networkingv1.Ingress
 	if all {

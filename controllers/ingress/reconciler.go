@@ -45,6 +45,10 @@ type Reconciler struct {
 	ClusterName string
 	// LegacyClass is the kubernetes.io/ingress.class annotation value that cloudlb serves.
 	LegacyClass string
+	// ControllerNames are the IngressClass spec.controller values served; empty means ControllerName.
+	ControllerNames []string
+	// AdoptLBC serves the AWS Load Balancer Controller's classes and takes its finalizers over (takeover.go).
+	AdoptLBC bool
 	// DriftCheckInterval is how often an unchanged stack is re-ensured to repair changes made outside cloudlb;
 	// zero disables drift checks.
 	DriftCheckInterval time.Duration
@@ -156,6 +160,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		// A dry-run stack has nothing in the cloud for a finalizer to clean up (dryrun.go).
 		if isDryRun(active) {
 			break
+		}
+		if r.AdoptLBC && hasLBCFinalizer(ing) {
+			// LBC's finalizer holds the Ingress until takeOver swaps it for ours.
+			continue
 		}
 		if err := r.addFinalizer(ctx, ing); err != nil {
 			return ctrl.Result{}, err
@@ -278,6 +286,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		if err := r.writeIngressStatus(ctx, ing, status.DNSName); err != nil {
 			return ctrl.Result{}, err
 		}
+		if err := r.takeOver(ctx, ing); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	// Members that left the stack are no longer in the model the provider just applied.
 	for _, ing := range leaving {
@@ -293,7 +304,7 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 // but no longer ours on any other evidence, so neither served nor released, with a Warning Event; and those
 // moving to another stack (moving.go).
 func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1.LoadBalancer) (active, leaving, held, moving []*networkingv1.Ingress, err error) {
-	view, err := newGroupView(ctx, r.Client)
+	view, err := newGroupView(ctx, r.Client, r.served())
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -315,10 +326,12 @@ func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1
 			}
 			continue
 		}
-		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer)
-		switch owner, why := ownerOf(ing, classes.Items, r.LegacyClass); {
+		// An Ingress cloudlb applied while taking it over keeps LBC's finalizer until the swap: it counts as ours.
+		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer) || hasLBCFinalizer(ing) && appliedIn(record, ing)
+		switch owner, why := ownerOf(ing, classes.Items, view.served); {
 		case !ing.DeletionTimestamp.IsZero():
-			if finalized {
+			// Deleted during a takeover, before cloudlb's finalizer replaced LBC's: cloudlb cleans up.
+			if finalized || view.served.adopt && owner == ours && hasLBCFinalizer(ing) {
 				leaving = append(leaving, ing)
 			}
 		case owner == ours:
@@ -473,7 +486,11 @@ func (r *Reconciler) addFinalizer(ctx context.Context, ing *networkingv1.Ingress
 
 func (r *Reconciler) removeFinalizer(ctx context.Context, ing *networkingv1.Ingress) error {
 	base := ing.DeepCopy()
-	if !controllerutil.RemoveFinalizer(ing, cloud.Finalizer) {
+	removed := controllerutil.RemoveFinalizer(ing, cloud.Finalizer)
+	if r.AdoptLBC && hasLBCFinalizer(ing) {
+		ing.Finalizers, removed = slices.DeleteFunc(ing.Finalizers, isLBCFinalizer), true
+	}
+	if !removed {
 		return nil
 	}
 	return client.IgnoreNotFound(r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))

@@ -106,7 +106,7 @@ func (r *Reconciler) allStacks(ctx context.Context, o client.Object) []reconcile
 
 // stacksIn maps Ingresses to their stacks (classgroup.go), after edit changes the view.
 func (r *Reconciler) stacksIn(ctx context.Context, edit func(*groupView) error, ings []networkingv1.Ingress) []reconcile.Request {
-	v, err := newGroupView(ctx, r.Client)
+	v, err := newGroupView(ctx, r.Client, r.served())
 	if err == nil && edit != nil {
 		err = edit(v)
 	}

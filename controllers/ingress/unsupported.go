@@ -75,7 +75,7 @@ func unsupported(in Input, ing *networkingv1.Ingress) error {
 
 // classOf returns the IngressClass that serves ing, as ownerOf decides it: none for the legacy annotation, the
 // named class, or else a default class of ours.
-func classOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass) *networkingv1.IngressClass {
+func classOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass, s served) *networkingv1.IngressClass {
 	if _, ok := ing.Annotations[legacyClassAnnotation]; ok {
 		return nil
 	}
@@ -85,7 +85,7 @@ func classOf(ing *networkingv1.Ingress, classes []networkingv1.IngressClass) *ne
 			if c.Name == *ing.Spec.IngressClassName {
 				return c
 			}
-		} else if c.Annotations[defaultClassAnnotation] == "true" && c.Spec.Controller == ControllerName {
+		} else if c.Annotations[defaultClassAnnotation] == "true" && s.ours(c.Spec.Controller) {
 			return c
 		}
 	}
@@ -100,7 +100,7 @@ func (r *Reconciler) classes(ctx context.Context, ings []*networkingv1.Ingress) 
 	}
 	out := map[types.NamespacedName]*networkingv1.IngressClass{}
 	for _, ing := range ings {
-		if c := classOf(ing, list.Items); c != nil {
+		if c := classOf(ing, list.Items, r.served()); c != nil {
 			out[client.ObjectKeyFromObject(ing)] = c
 		}
 	}

@@ -234,7 +234,7 @@ func TestClassOf(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ""
-			if c := classOf(tc.ing, tc.others); c != nil {
+			if c := classOf(tc.ing, tc.others, newServed(nil, "cloudlb", false)); c != nil {
 				got = c.Name
 			}
 			NewWithT(t).Expect(got).To(Equal(tc.want))

@@ -10,11 +10,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -121,7 +123,7 @@ var _ = Describe("The cloudlb chart", func() {
 	It("passes AWS settings to the controller only when they are set", func() {
 		// The controller in this repository may not know these flags yet: unset values must not render them.
 		Expect(controllerArgs(render(install))).NotTo(ContainElement(
-			MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group|default-target-type)`)))
+			MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group|default-target-type|adopt-lbc)`)))
 
 		args := controllerArgs(render(install, "--set", "region=eu-west-1,vpcId=vpc-0abc,endpointURL=http://127.0.0.1:5000",
 			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34",
@@ -224,6 +226,31 @@ var _ = Describe("The cloudlb chart", func() {
 				Expect(err).NotTo(HaveOccurred())
 				_, err = leaf.Verify(x509.VerifyOptions{DNSName: "cloudlb-webhook.cloudlb-system.svc", Roots: roots})
 				Expect(err).NotTo(HaveOccurred())
+			}),
+		Entry("takeover from the AWS Load Balancer Controller", install, []string{"adoptLBCResources=true", "webhook.enabled=true"},
+			func(objs []*unstructured.Unstructured) {
+				Expect(controllerArgs(objs)).To(ContainElement("--adopt-lbc-resources=true"))
+				var hooks admissionregistrationv1.MutatingWebhookConfiguration
+				one(objs, "MutatingWebhookConfiguration", &hooks)
+				Expect(hooks.Webhooks).To(HaveLen(2))
+				// Each namespace is served by one entry: cloudlb's label, or else LBC's.
+				cloudlbNS := labels.Set{"cloudlb.io/pod-readiness-gate-inject": "enabled", "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+				lbcNS := labels.Set{"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+				var matches []int
+				for _, ns := range []labels.Set{cloudlbNS, lbcNS, {}} {
+					n := 0
+					for _, w := range hooks.Webhooks {
+						sel, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+						Expect(err).NotTo(HaveOccurred())
+						if sel.Matches(ns) {
+							n++
+						}
+					}
+					matches = append(matches, n)
+				}
+				Expect(matches).To(Equal([]int{1, 1, 0}))
+				Expect(hooks.Webhooks[1].ClientConfig.Service.Path).To(Equal(ptr.To("/mutate-v1-pod")))
+				Expect(hooks.Webhooks[1].FailurePolicy).To(Equal(ptr.To(admissionregistrationv1.Ignore)))
 			}),
 		Entry("ServiceMonitor on", install, []string{"serviceMonitor.enabled=true", "serviceMonitor.labels.release=prometheus"},
 			func(objs []*unstructured.Unstructured) {

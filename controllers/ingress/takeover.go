@@ -1,0 +1,103 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/cloudlb/cloudlb/cloud"
+)
+
+// Takeover from the AWS Load Balancer Controller (LBC). With AdoptLBC, cloudlb serves LBC's IngressClasses and
+// legacy class, and takes LBC's finalizers over from the Ingresses it serves: LBC's finalizer is swapped for
+// cloudlb's in one update, only once the stack reconciled, so that some controller's finalizer guarantees the
+// clean-up at every moment; an Ingress deleted before the swap is cleaned up by cloudlb, which then removes
+// LBC's finalizer. Without AdoptLBC nothing LBC wrote is touched.
+
+const (
+	// LBCControllerName is the spec.controller value of LBC's IngressClasses.
+	LBCControllerName = "ingress.k8s.aws/alb"
+	// LBCLegacyClass is the kubernetes.io/ingress.class value that LBC serves by default (its --ingress-class).
+	LBCLegacyClass = "alb"
+	// lbcImplicitFinalizer is LBC's finalizer on an Ingress of an implicit group (its own stack).
+	lbcImplicitFinalizer = "ingress.k8s.aws/resources"
+	// lbcGroupFinalizerPrefix prefixes LBC's finalizer on a member of an explicit group, followed by the group name.
+	lbcGroupFinalizerPrefix = "group.ingress.k8s.aws/"
+)
+
+// served says which IngressClass controllers and legacy class annotation values cloudlb serves.
+type served struct {
+	controllers []string
+	legacy      []string
+	adopt       bool
+}
+
+// newServed returns what a controller with these settings serves: the named controllers (ControllerName when
+// none are named) and legacy class, and with adopt LBC's controller and legacy class as well.
+func newServed(controllers []string, legacyClass string, adopt bool) served {
+	s := served{controllers: slices.Clone(controllers), legacy: []string{legacyClass}, adopt: adopt}
+	if len(s.controllers) == 0 {
+		s.controllers = []string{ControllerName}
+	}
+	if adopt {
+		if !slices.Contains(s.controllers, LBCControllerName) {
+			s.controllers = append(s.controllers, LBCControllerName)
+		}
+		if legacyClass != LBCLegacyClass {
+			s.legacy = append(s.legacy, LBCLegacyClass)
+		}
+	}
+	return s
+}
+
+// ours reports whether an IngressClass of controller is served.
+func (s served) ours(controller string) bool { return slices.Contains(s.controllers, controller) }
+
+// legacyOurs reports whether the legacy class annotation value v is served.
+func (s served) legacyOurs(v string) bool { return slices.Contains(s.legacy, v) }
+
+// legacyFlag names the served legacy classes for a message.
+func (s served) legacyFlag() string {
+	out := fmt.Sprintf("--ingress-class=%q", s.legacy[0])
+	if len(s.legacy) > 1 {
+		out += fmt.Sprintf(", and %q with --adopt-lbc-resources", s.legacy[1])
+	}
+	return out
+}
+
+func (r *Reconciler) served() served {
+	return newServed(r.ControllerNames, r.LegacyClass, r.AdoptLBC)
+}
+
+// isLBCFinalizer reports whether f is one of LBC's Ingress finalizers.
+func isLBCFinalizer(f string) bool {
+	return f == lbcImplicitFinalizer || strings.HasPrefix(f, lbcGroupFinalizerPrefix)
+}
+
+// hasLBCFinalizer reports whether ing carries one of LBC's Ingress finalizers.
+func hasLBCFinalizer(ing *networkingv1.Ingress) bool {
+	return slices.ContainsFunc(ing.Finalizers, isLBCFinalizer)
+}
+
+// takeOver swaps LBC's finalizers on ing for cloudlb's in one update, after its stack reconciled. All of LBC's
+// Ingress finalizers go, a stale one of a group the Ingress left included: from now on cloudlb alone cleans up.
+func (r *Reconciler) takeOver(ctx context.Context, ing *networkingv1.Ingress) error {
+	if !r.AdoptLBC || !hasLBCFinalizer(ing) || !ing.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	base := ing.DeepCopy()
+	ing.Finalizers = slices.DeleteFunc(ing.Finalizers, isLBCFinalizer)
+	controllerutil.AddFinalizer(ing, cloud.Finalizer)
+	if err := r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "TakenOver", "Reconcile",
+		"cloudlb serves this Ingress in place of the AWS Load Balancer Controller and replaced its finalizer")
+	return nil
+}

@@ -1,0 +1,262 @@
+package ingress_test
+
+import (
+	"context"
+	"errors"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
+	"github.com/cloudlb/cloudlb/cloud"
+	"github.com/cloudlb/cloudlb/cloud/fake"
+	"github.com/cloudlb/cloudlb/controllers/ingress"
+)
+
+// The suite's manager runs without --adopt-lbc-resources: it stands for "nothing LBC-owned is touched", while a
+// reconciler with AdoptLBC, called directly, does the takeover.
+var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
+	const (
+		lbcImplicit = "ingress.k8s.aws/resources"
+		lbcGroup    = "group.ingress.k8s.aws/"
+	)
+	var (
+		ctx      context.Context
+		ns       string
+		lbcClass string
+		adopt    *ingress.Reconciler
+	)
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "takeover-"}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		ns = n.Name
+		Expect(k8s.Create(ctx, service(ns, "web", 80))).To(Succeed())
+		lbcClass = "alb-" + ns
+		class := ingressClass(lbcClass, ingress.LBCControllerName, false)
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		DeferCleanup(func() { Expect(k8s.Delete(context.Background(), class)).To(Succeed()) })
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(class), &networkingv1.IngressClass{})
+		}).Should(Succeed())
+		// A sentinel the manager serves: its controllers run, so that "untouched" means something.
+		sentinel := newIngress(ns, "sentinel", ptr.To(ourClass), rule("", "/", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, sentinel)).To(Succeed())
+		Eventually(hostname).WithArguments(sentinel).ShouldNot(BeEmpty())
+		adopt = &ingress.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+			Recorder: mgr.GetEventRecorder("cloudlb"), ClusterName: clusterName, LegacyClass: "cloudlb", AdoptLBC: true}
+	})
+
+	// lbcIngress creates an Ingress as LBC left it, with LBC's finalizer, and waits for the cache to see it.
+	lbcIngress := func(name string, class *string, annotations map[string]string, finalizer string) *networkingv1.Ingress {
+		GinkgoHelper()
+		ing := newIngress(ns, name, class, rule("", "/"+name, networkingv1.PathTypePrefix, "web", 80))
+		ing.Annotations = annotations
+		ing.Finalizers = []string{finalizer}
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{})
+		}).Should(Succeed())
+		return ing
+	}
+	reconcileStack := func(stack reconcile.Request) error {
+		_, err := adopt.Reconcile(ctx, stack)
+		return err
+	}
+	implicit := func(name string) reconcile.Request {
+		return reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}
+	}
+	finalizers := func(ing *networkingv1.Ingress) []string { return get(ing).Finalizers }
+	// untouched checks that the manager, without the takeover mode, leaves the Ingress and its stack alone.
+	untouched := func(ing *networkingv1.Ingress, stack string, want []string) {
+		GinkgoHelper()
+		if want == nil {
+			Consistently(finalizers).WithArguments(ing).Should(BeEmpty())
+		} else {
+			Consistently(finalizers).WithArguments(ing).Should(Equal(want))
+		}
+		Expect(provider.CallCount(fake.MethodEnsure, stack)).To(BeZero())
+		Expect(provider.CallCount(fake.MethodDelete, stack)).To(BeZero())
+		Expect(hostname(ing)).To(BeEmpty())
+	}
+	// expectHeldByManager touches the Ingress so that the manager reconciles it, and checks that it holds the load
+	// balancer taken over rather than releasing it: a restart without the mode must not delete it.
+	expectHeldByManager := func(ing *networkingv1.Ingress, stack, why string) {
+		GinkgoHelper()
+		Expect(update(ing, func(i *networkingv1.Ingress) {
+			if i.Annotations == nil {
+				i.Annotations = map[string]string{}
+			}
+			i.Annotations["touched"] = "yes"
+		})).To(Succeed())
+		Eventually(warningNotes).WithArguments(ing, "LoadBalancerHeld").Should(ContainElement(ContainSubstring(why)))
+		Expect(provider.CallCount(fake.MethodDelete, stack)).To(BeZero())
+		Expect(provider.LoadBalancer(stack)).NotTo(BeNil())
+	}
+	// deleteWithManager deletes Ingresses together: a group whose other members are held keeps a deleted one.
+	deleteWithManager := func(ings ...*networkingv1.Ingress) {
+		GinkgoHelper()
+		for _, ing := range ings {
+			Expect(k8s.Delete(ctx, get(ing))).To(Succeed())
+		}
+		for _, ing := range ings {
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{}))
+			}).Should(BeTrue())
+		}
+	}
+
+	It("replaces LBC's finalizer of an implicit group with cloudlb's, only once the stack reconciled", func() {
+		ing := lbcIngress("app", ptr.To(lbcClass), nil, lbcImplicit)
+		stack := ns + "/app"
+		untouched(ing, stack, []string{lbcImplicit})
+
+		By("a failed reconcile keeps LBC's finalizer alone")
+		provider.Inject(fake.MethodEnsure, func(s string) error {
+			if s == stack {
+				return errors.New("injected")
+			}
+			return nil
+		})
+		Expect(reconcileStack(implicit("app"))).To(MatchError(ContainSubstring("injected")))
+		provider.Inject(fake.MethodEnsure, nil)
+		Expect(finalizers(ing)).To(Equal([]string{lbcImplicit}))
+
+		By("a successful one swaps it for cloudlb's in one update")
+		Expect(reconcileStack(implicit("app"))).To(Succeed())
+		Expect(finalizers(ing)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.LoadBalancer(stack)).NotTo(BeNil())
+		Expect(hostname(ing)).To(Equal(dnsNameOf(stack)))
+
+		By("the controller restarted without the mode holds the load balancer")
+		expectHeldByManager(ing, stack, "--adopt-lbc-resources")
+		deleteWithManager(ing)
+		Expect(provider.LoadBalancer(stack)).To(BeNil())
+	})
+
+	It("replaces LBC's finalizers of an explicit group, stale ones included", func() {
+		group := "tk-" + ns
+		ann := map[string]string{"alb.ingress.kubernetes.io/group.name": group}
+		a := lbcIngress("a", ptr.To(lbcClass), ann, lbcGroup+group)
+		b := lbcIngress("b", ptr.To(lbcClass), ann, lbcGroup+group)
+		// A finalizer of a group b left while LBC was down.
+		Expect(update(b, func(i *networkingv1.Ingress) { i.Finalizers = append(i.Finalizers, lbcGroup+"old-"+group) })).To(Succeed())
+		Eventually(func() []string {
+			cur := &networkingv1.Ingress{}
+			Expect(mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(b), cur)).To(Succeed())
+			return cur.Finalizers
+		}).Should(HaveLen(2))
+		untouched(a, group, []string{lbcGroup + group})
+
+		Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(rulePaths(group)).To(ConsistOf("/a", "/b"))
+		deleteWithManager(a, b)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
+	It("puts Ingresses of an LBC class in the group its IngressClassParams name", func() {
+		group := "tkp-" + ns
+		params := &elbv2.IngressClassParams{ObjectMeta: metav1.ObjectMeta{Name: group},
+			Spec: elbv2.IngressClassParamsSpec{Group: &elbv2.IngressGroup{Name: group}}}
+		Expect(k8s.Create(ctx, params)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), params))).To(Succeed()) })
+		class := ingressClass(group, ingress.LBCControllerName, false)
+		class.Spec.Parameters = &networkingv1.IngressClassParametersReference{APIGroup: ptr.To("elbv2.k8s.aws"),
+			Kind: "IngressClassParams", Name: params.Name}
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(context.Background(), class))).To(Succeed()) })
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(class), &networkingv1.IngressClass{})
+		}).Should(Succeed())
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(params), &elbv2.IngressClassParams{})
+		}).Should(Succeed())
+		a := lbcIngress("pa", ptr.To(class.Name), nil, lbcGroup+group)
+		b := lbcIngress("pb", ptr.To(class.Name), nil, lbcGroup+group)
+		untouched(a, group, []string{lbcGroup + group})
+
+		Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		Expect(rulePaths(group)).To(ConsistOf("/pa", "/pb"))
+		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.LoadBalancer(ns + "/pa")).To(BeNil())
+		deleteWithManager(a, b)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
+	It("cleans up an Ingress deleted during the takeover, before its finalizer was replaced", func() {
+		ing := lbcIngress("gone", ptr.To(lbcClass), nil, lbcImplicit)
+		stack := ns + "/gone"
+		// The load balancer LBC made for it.
+		_, err := provider.Ensure(ctx, &cloud.LoadBalancer{Stack: stack, Name: "k8s-lbc-made"}, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8s.Delete(ctx, ing)).To(Succeed())
+		Eventually(func() bool {
+			cur := &networkingv1.Ingress{}
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(ing), cur) == nil && !cur.DeletionTimestamp.IsZero()
+		}).Should(BeTrue())
+		Consistently(func() *cloud.LoadBalancer { return provider.LoadBalancer(stack) }).ShouldNot(BeNil())
+		Expect(provider.CallCount(fake.MethodDelete, stack)).To(BeZero())
+		Expect(finalizers(ing)).To(Equal([]string{lbcImplicit}))
+
+		Expect(reconcileStack(implicit("gone"))).To(Succeed())
+		Expect(provider.CallCount(fake.MethodDelete, stack)).To(Equal(1))
+		Expect(provider.LoadBalancer(stack)).To(BeNil())
+		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{}))).To(BeTrue())
+	})
+
+	It("cleans up a member of an explicit group deleted during the takeover, keeping the group", func() {
+		group := "tkd-" + ns
+		ann := map[string]string{"alb.ingress.kubernetes.io/group.name": group}
+		stay := lbcIngress("stay", ptr.To(lbcClass), ann, lbcGroup+group)
+		leave := lbcIngress("leave", ptr.To(lbcClass), ann, lbcGroup+group)
+		Expect(k8s.Delete(ctx, leave)).To(Succeed())
+		Eventually(func() bool {
+			cur := &networkingv1.Ingress{}
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(leave), cur) == nil && !cur.DeletionTimestamp.IsZero()
+		}).Should(BeTrue())
+
+		Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		Expect(rulePaths(group)).To(Equal([]string{"/stay"}))
+		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(leave), &networkingv1.Ingress{}))).To(BeTrue())
+		Expect(finalizers(stay)).To(Equal([]string{cloud.Finalizer}))
+		deleteWithManager(stay)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
+	It("serves the legacy class alb only in the takeover mode", func() {
+		ing := lbcIngress("legacy", nil, map[string]string{"kubernetes.io/ingress.class": "alb"}, lbcImplicit)
+		stack := ns + "/legacy"
+		untouched(ing, stack, []string{lbcImplicit})
+
+		Expect(reconcileStack(implicit("legacy"))).To(Succeed())
+		Expect(finalizers(ing)).To(Equal([]string{cloud.Finalizer}))
+		Expect(hostname(ing)).To(Equal(dnsNameOf(stack)))
+		expectHeldByManager(ing, stack, `annotation "alb" is not the class this controller serves`)
+		deleteWithManager(ing)
+		Expect(provider.LoadBalancer(stack)).To(BeNil())
+	})
+
+	It("leaves an Ingress of LBC's class without LBC's finalizer to the usual rules", func() {
+		// Made after LBC was stopped: cloudlb adds its own finalizer before the first apply, as for any Ingress.
+		ing := newIngress(ns, "new", ptr.To(lbcClass), rule("", "/new", networkingv1.PathTypePrefix, "web", 80))
+		Expect(k8s.Create(ctx, ing)).To(Succeed())
+		Eventually(func() error {
+			return mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{})
+		}).Should(Succeed())
+		untouched(ing, ns+"/new", nil)
+		Expect(reconcileStack(implicit("new"))).To(Succeed())
+		Expect(finalizers(ing)).To(Equal([]string{cloud.Finalizer}))
+		deleteWithManager(ing)
+	})
+})
