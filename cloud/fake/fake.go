@@ -47,6 +47,8 @@ type Provider struct {
 	// issued are the certificate IDs issued (IssueCertificates); private CAs issue at once.
 	issued  map[string]bool
 	certSeq int
+	// tgGen counts the times each target group was made anew: its cloud ID changes with it.
+	tgGen map[tgKey]int
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -71,6 +73,7 @@ func (p *Provider) Reset() {
 	p.latency = map[string]time.Duration{}
 	p.certs = map[string]map[string]*cloud.CertificateStatus{}
 	p.issued = map[string]bool{}
+	p.tgGen = map[tgKey]int{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.
@@ -150,8 +153,17 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.K
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	prev := p.lbs[lb.Stack]
 	p.lbs[lb.Stack] = clone(lb)
-	st := cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack}
+	st := cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack, TargetGroups: map[string]string{}}
+	for _, tg := range lb.TargetGroups {
+		k := tgKey{lb.Stack, tg.ID}
+		if prev == nil || !slices.ContainsFunc(prev.TargetGroups, func(t cloud.TargetGroup) bool { return t.ID == tg.ID }) {
+			p.tgGen[k]++
+			delete(p.targets, k)
+		}
+		st.TargetGroups[tg.ID] = fmt.Sprintf("fake-tg://%s/%s#%d", lb.Stack, tg.ID, p.tgGen[k])
+	}
 	st.Certificates, st.Pending = p.ensureCertificates(lb)
 	return st, nil
 }

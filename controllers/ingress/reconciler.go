@@ -566,7 +566,7 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 		}
 	}
 	if u.members != nil {
-		st.TargetGroups = u.bindings
+		st.TargetGroups = withCloudIDs(u.bindings, st.TargetGroups, u.observed)
 	}
 	if u.members != nil || len(u.left) > 0 {
 		// Until an apply succeeds, a member keeps its Applied mark and kept model: what the cloud serves did not
@@ -599,11 +599,10 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 		slices.SortFunc(st.Members, func(a, b v1alpha1.MemberStatus) int { return strings.Compare(a.Name, b.Name) })
 	}
 	if u.hash != "" {
+		st.TargetsSynced = keptDigests(st, u.hash)
 		st.AppliedHash = u.hash
 		now := metav1.Now()
 		st.LastAppliedTime = &now
-		// An apply may have replaced a target group; the targets reconciler must sync each one again.
-		st.TargetsSynced = nil
 	}
 	if u.message == "" {
 		u.message = fmt.Sprintf("stack %s is in sync", stack)
