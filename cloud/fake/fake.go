@@ -47,8 +47,9 @@ type Provider struct {
 	// issued are the certificate IDs issued (IssueCertificates); private CAs issue at once.
 	issued  map[string]bool
 	certSeq int
-	// tgGen counts the times each target group was made anew: its cloud ID changes with it.
-	tgGen map[tgKey]int
+	// tgGen counts the times each target group was made anew, and tgCloud is its cloud ID, which changes with it.
+	tgGen   map[tgKey]int
+	tgCloud map[tgKey]string
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -74,6 +75,7 @@ func (p *Provider) Reset() {
 	p.certs = map[string]map[string]*cloud.CertificateStatus{}
 	p.issued = map[string]bool{}
 	p.tgGen = map[tgKey]int{}
+	p.tgCloud = map[tgKey]string{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.
@@ -160,9 +162,10 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.K
 		k := tgKey{lb.Stack, tg.ID}
 		if prev == nil || !slices.ContainsFunc(prev.TargetGroups, func(t cloud.TargetGroup) bool { return t.ID == tg.ID }) {
 			p.tgGen[k]++
+			p.tgCloud[k] = fmt.Sprintf("fake-tg://%s/%s#%d", lb.Stack, tg.ID, p.tgGen[k])
 			delete(p.targets, k)
 		}
-		st.TargetGroups[tg.ID] = fmt.Sprintf("fake-tg://%s/%s#%d", lb.Stack, tg.ID, p.tgGen[k])
+		st.TargetGroups[tg.ID] = p.tgCloud[k]
 	}
 	st.Certificates, st.Pending = p.ensureCertificates(lb)
 	return st, nil

@@ -48,6 +48,8 @@ type Reconciler struct {
 	// DriftCheckInterval is how often an unchanged stack is re-ensured to repair changes made outside cloudlb;
 	// zero disables drift checks.
 	DriftCheckInterval time.Duration
+	// Suspects are stacks to ensure at once although their model is the one last applied (startcheck.go).
+	Suspects *Suspects
 	// Timeout bounds one reconcile, so that a hung cloud call cannot hold a stack (and its lock) forever; zero
 	// means no deadline.
 	Timeout time.Duration
@@ -107,6 +109,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		// read it by name from the API server (auth.go). Secret data is never cached.
 		WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(r.stacksOfSecret))
 	b = r.watchClassParams(mgr, b)
+	if r.Suspects != nil {
+		b = b.WatchesRawSource(r.Suspects.Source())
+	}
 	return b.WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).Complete(r)
 }
 
@@ -344,7 +349,8 @@ func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1
 func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, lb *cloud.LoadBalancer, hash string) (cloud.Status, bool, error) {
 	upToDate := func(st v1alpha1.LoadBalancerStatus) bool {
 		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= driftAfter(lb.Stack, r.DriftCheckInterval))
-		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == hash && !driftDue
+		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == hash && !driftDue &&
+			!r.Suspects.Has(lb.Stack)
 	}
 	if upToDate(record.Status) {
 		return cloud.Status{DNSName: record.Status.DNSName}, false, nil
@@ -369,6 +375,9 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 	}
 	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", lb.Name)
 	status, err := r.Provider.Ensure(ctx, lb, cloud.Known{ID: record.Status.ID, Name: record.Status.Name})
+	if err == nil {
+		r.Suspects.done(lb.Stack)
+	}
 	return status, err == nil, err
 }
 
