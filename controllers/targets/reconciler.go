@@ -487,7 +487,7 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	pending := pendingGates(b, targets, gated)
 	stack := b.record.Spec.Stack
 	key := stack + "\x00" + b.ID
-	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 && !r.isSettling(key) {
+	if syncedAlready(b, targets, digest) && len(pending) == 0 && !r.isSettling(key) {
 		return true, 0, nil
 	}
 	health, err := r.Provider.SyncTargets(ctx, stack, b.ID, targets)

@@ -37,6 +37,14 @@ func syncDigest(b binding, targets []cloud.Target) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+// syncedAlready says whether the record's digest for b matches targets. A digest of the targets alone is also
+// accepted for a group without a cloud ID: only a cloudlb from before cloud IDs wrote those, under an optimistic
+// lock that failed if an apply came between, so an upgrade does not re-sync every target group.
+func syncedAlready(b binding, targets []cloud.Target, digest string) bool {
+	have := b.record.Status.TargetsSynced[b.ID]
+	return have != "" && (have == digest || b.CloudID == "" && have == digestOf(targets))
+}
+
 // recordSynced writes the digest of one target group's synced targets on its record, as a JSON merge patch of
 // that one entry and without a resource version. Nothing else writes that entry but an apply, which may drop
 // it: so there is no lost update to guard against, and no optimistic lock to fail. The syncs of a record's

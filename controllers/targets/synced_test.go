@@ -126,6 +126,25 @@ func TestApplyResyncsOnlyGroupsMadeAnew(t *testing.T) {
 	if n := syncs(); n != 3 {
 		t.Fatalf("first pass: %d syncs, want 3", n)
 	}
+	// As a cloudlb from before cloud IDs left its record: a restart after the upgrade costs no call.
+	apply(func(st *v1alpha1.LoadBalancerStatus) {
+		st.TargetsSynced = map[string]string{}
+		for i := range st.TargetGroups {
+			st.TargetGroups[i].CloudID = ""
+			st.TargetsSynced[st.TargetGroups[i].ID] = digestOf([]cloud.Target{{ID: "10.0.0.1", Port: 8080}})
+		}
+	})
+	if n := syncs(); n != 0 {
+		t.Fatalf("digests written before cloud IDs: %d syncs, want 0", n)
+	}
+	apply(func(st *v1alpha1.LoadBalancerStatus) {
+		for i := range st.TargetGroups {
+			st.TargetGroups[i].CloudID = st.TargetGroups[i].ID + "#1"
+		}
+	})
+	if n := syncs(); n != 3 {
+		t.Fatalf("the first apply that records cloud IDs: %d syncs, want 3", n)
+	}
 	if n := syncs(); n != 0 {
 		t.Fatalf("nothing changed: %d syncs, want 0", n)
 	}
