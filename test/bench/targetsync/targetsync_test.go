@@ -286,15 +286,17 @@ func allTargets(b *testing.B, elb *elbv2.Client, c client.Client) {
 	}
 }
 
-// quiet waits until no AWS call has been made for four target batch windows, so that counts taken after it
-// include the targets controller's calls that the apply set off.
+// quiet waits until no AWS call has been made for longer than the targets controller waits before it reads
+// targets still in their first health check again (5s), so that counts taken after it include every call that
+// the phase set off, and none of them falls into the next phase.
 func quiet(b *testing.B, counter *test.CallCounter) {
 	b.Helper()
+	const silence = 8 * time.Second
 	n, since := -1, time.Now()
-	bench.Poll(b, time.Minute, "AWS calls to stop", func() bool {
+	bench.Poll(b, 2*time.Minute, "AWS calls to stop", func() bool {
 		if c := len(counter.Calls()); c != n {
 			n, since = c, time.Now()
 		}
-		return time.Since(since) >= 4*bench.BatchWindow
+		return time.Since(since) >= silence
 	})
 }
