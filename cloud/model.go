@@ -345,6 +345,10 @@ type Status struct {
 	Pending bool
 	// Certificates are the certificates the provider made for CreateCertificates, issued or not.
 	Certificates []CertificateStatus
+	// TargetGroups maps each target group's ID in the stack to its cloud ID (an ARN on AWS), the one target syncs
+	// register in. A new cloud ID means the group was made anew and its targets must be synced again; an ID
+	// missing means unknown, and every apply re-syncs it as before.
+	TargetGroups map[string]string `json:",omitempty"`
 }
 
 // CertificateStatus is one certificate made for a CertificateRequest.

@@ -143,6 +143,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		return nil, err
 	}
 	locks := &ingress.StackLocks{}
+	// The start-up check rides on garbage collection's first read of the cloud.
+	var suspects *ingress.Suspects
+	if o.GCInterval > 0 {
+		suspects = &ingress.Suspects{}
+	}
 	r := &ingress.Reconciler{
 		Client:             mgr.GetClient(),
 		APIReader:          mgr.GetAPIReader(),
@@ -161,6 +166,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		DisableGroupNameAnnotation: o.DisableIngressGroupNameAnnotation,
 		MoveGrace:                  o.MoveGrace,
 		WatchNamespace:             o.WatchNamespace,
+		Suspects:                   suspects,
 	}
 	if err := r.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
@@ -204,7 +210,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
 			LegacyClass: o.LegacyIngressClass, ControllerNames: o.ControllerNames, AdoptLBC: o.AdoptLBC, Interval: o.GCInterval, ConfirmAfter: o.GCConfirmAfter,
-			MaxDeletions: o.GCMaxDeletions, Locks: locks, WatchNamespace: o.WatchNamespace}
+			MaxDeletions: o.GCMaxDeletions, Locks: locks, WatchNamespace: o.WatchNamespace, Suspects: suspects}
 		if err := mgr.Add(gc); err != nil {
 			return nil, err
 		}

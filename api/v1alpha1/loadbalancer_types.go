@@ -48,8 +48,9 @@ type LoadBalancerStatus struct {
 	// +listType=map
 	// +listMapKey=id
 	TargetGroups []TargetGroupBinding `json:"targetGroups,omitempty"`
-	// TargetsSynced maps a target group ID to a digest of the targets last registered in it, so that a pass
-	// with nothing changed, even after a restart, makes no cloud call.
+	// TargetsSynced maps a target group ID to a digest of the targets last registered in it, and of its cloud ID,
+	// so that a pass with nothing changed, even after a restart, makes no cloud call. Each entry is written on its
+	// own by the targets controller, without a lock: entries of other target groups are never in contention.
 	// +optional
 	TargetsSynced map[string]string `json:"targetsSynced,omitempty"`
 	// Conditions: Ready is True when the cloud matches the last valid model; DeletionBlocked is True while a
@@ -124,6 +125,10 @@ type TargetGroupBinding struct {
 	// IPAddressType is ipv6 for a target group of IPv6 addresses; empty is ipv4.
 	// +optional
 	IPAddressType string `json:"ipAddressType,omitempty"`
+	// CloudID is the target group's cloud ID (its ARN on AWS) as last applied. The digest of its synced targets
+	// covers it, so that a group made anew is synced again and an apply that keeps the group is not.
+	// +optional
+	CloudID string `json:"cloudID,omitempty"`
 }
 
 // LoadBalancer is the controller's record of one cloud load balancer: a read-only view for kubectl.

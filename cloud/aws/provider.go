@@ -91,6 +91,7 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 		}
 	}
 	p.rememberAccess(d)
+	st.TargetGroups = tgARNs
 	st.Warnings = append(warnings, st.Warnings...)
 	st.Certificates = certs
 	if certsPending {

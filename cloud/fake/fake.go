@@ -53,6 +53,9 @@ type Provider struct {
 	applied map[string]cloud.Plan
 	// bound are the target groups cloudlb does not own, for TargetGroupBindings, by ARN.
 	bound map[string]*boundGroup
+	// tgGen counts the times each target group was made anew, and tgCloud is its cloud ID, which changes with it.
+	tgGen   map[tgKey]int
+	tgCloud map[tgKey]string
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -79,6 +82,8 @@ func (p *Provider) Reset() {
 	p.issued = map[string]bool{}
 	p.applied = map[string]cloud.Plan{}
 	p.bound = map[string]*boundGroup{}
+	p.tgGen = map[tgKey]int{}
+	p.tgCloud = map[tgKey]string{}
 }
 
 // FailNext makes the next len(errs) calls of method return these errors, in order.
@@ -159,8 +164,18 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.K
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.applied[lb.Stack] = diff(p.lbs[lb.Stack], lb)
+	prev := p.lbs[lb.Stack]
 	p.lbs[lb.Stack] = clone(lb)
-	st := cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack}
+	st := cloud.Status{DNSName: DNSName(lb), ID: "fake://" + lb.Stack, TargetGroups: map[string]string{}}
+	for _, tg := range lb.TargetGroups {
+		k := tgKey{lb.Stack, tg.ID}
+		if prev == nil || !slices.ContainsFunc(prev.TargetGroups, func(t cloud.TargetGroup) bool { return t.ID == tg.ID }) {
+			p.tgGen[k]++
+			p.tgCloud[k] = fmt.Sprintf("fake-tg://%s/%s#%d", lb.Stack, tg.ID, p.tgGen[k])
+			delete(p.targets, k)
+		}
+		st.TargetGroups[tg.ID] = p.tgCloud[k]
+	}
 	st.Certificates, st.Pending = p.ensureCertificates(lb)
 	return st, nil
 }

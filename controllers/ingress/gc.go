@@ -48,6 +48,9 @@ type Collector struct {
 	// WatchNamespace, when set, limits collection to the stacks of that namespace: the cache sees no other
 	// Ingress, so any other stack would look orphaned.
 	WatchNamespace string
+	// Suspects, when set, receives the stacks that the first pass finds changed while the controller was down
+	// (startcheck.go).
+	Suspects *Suspects
 
 	now    func() time.Time
 	passes int
@@ -103,7 +106,7 @@ func (c *Collector) Collect(ctx context.Context) (Report, error) {
 	report := Report{DryRun: c.passes == 1}
 	prev := c.seen
 	c.seen = map[string]time.Time{}
-	stacks, err := c.Provider.Stacks(ctx)
+	stacks, err := c.listStacks(ctx)
 	if err != nil {
 		c.seen = prev
 		return report, err

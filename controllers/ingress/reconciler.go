@@ -52,6 +52,8 @@ type Reconciler struct {
 	// DriftCheckInterval is how often an unchanged stack is re-ensured to repair changes made outside cloudlb;
 	// zero disables drift checks.
 	DriftCheckInterval time.Duration
+	// Suspects are stacks to ensure at once although their model is the one last applied (startcheck.go).
+	Suspects *Suspects
 	// Timeout bounds one reconcile, so that a hung cloud call cannot hold a stack (and its lock) forever; zero
 	// means no deadline.
 	Timeout time.Duration
@@ -111,6 +113,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		// read it by name from the API server (auth.go). Secret data is never cached.
 		WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(r.stacksOfSecret))
 	b = r.watchClassParams(mgr, b)
+	if r.Suspects != nil {
+		b = b.WatchesRawSource(r.Suspects.Source())
+	}
 	return b.WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).Complete(r)
 }
 
@@ -352,7 +357,8 @@ func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1
 func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, lb *cloud.LoadBalancer, hash string) (cloud.Status, bool, error) {
 	upToDate := func(st v1alpha1.LoadBalancerStatus) bool {
 		driftDue := r.DriftCheckInterval > 0 && (st.LastAppliedTime == nil || time.Since(st.LastAppliedTime.Time) >= driftAfter(lb.Stack, r.DriftCheckInterval))
-		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == hash && !driftDue
+		return meta.IsStatusConditionTrue(st.Conditions, "Ready") && st.DNSName != "" && st.AppliedHash == hash && !driftDue &&
+			!r.Suspects.Has(lb.Stack)
 	}
 	if upToDate(record.Status) {
 		return cloud.Status{DNSName: record.Status.DNSName}, false, nil
@@ -377,6 +383,9 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 	}
 	log.FromContext(ctx).V(1).Info("ensuring load balancer", "name", lb.Name)
 	status, err := r.Provider.Ensure(ctx, lb, cloud.Known{ID: record.Status.ID, Name: record.Status.Name})
+	if err == nil {
+		r.Suspects.done(lb.Stack)
+	}
 	return status, err == nil, err
 }
 
@@ -578,7 +587,7 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 		}
 	}
 	if u.members != nil {
-		st.TargetGroups = u.bindings
+		st.TargetGroups = withCloudIDs(u.bindings, st.TargetGroups, u.observed)
 	}
 	if u.members != nil || len(u.left) > 0 {
 		// Until an apply succeeds, a member keeps its Applied mark and kept model: what the cloud serves did not
@@ -611,11 +620,10 @@ func (u recordUpdate) apply(stack string, st *v1alpha1.LoadBalancerStatus) {
 		slices.SortFunc(st.Members, func(a, b v1alpha1.MemberStatus) int { return strings.Compare(a.Name, b.Name) })
 	}
 	if u.hash != "" {
+		st.TargetsSynced = keptDigests(st, u.hash)
 		st.AppliedHash = u.hash
 		now := metav1.Now()
 		st.LastAppliedTime = &now
-		// An apply may have replaced a target group; the targets reconciler must sync each one again.
-		st.TargetsSynced = nil
 	}
 	if u.message == "" {
 		u.message = fmt.Sprintf("stack %s is in sync", stack)

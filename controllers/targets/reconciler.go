@@ -483,11 +483,11 @@ func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
 // first health check, or when a gate still waits for its target to turn healthy. A target group that does not
 // exist is retried after the backoff it returns instead.
 func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, time.Duration, error) {
-	digest := digestOf(targets)
+	digest := syncDigest(b, targets)
 	pending := pendingGates(b, targets, gated)
 	stack := b.record.Spec.Stack
 	key := stack + "\x00" + b.ID
-	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 && !r.isSettling(key) {
+	if syncedAlready(b, targets, digest) && len(pending) == 0 && !r.isSettling(key) {
 		return true, 0, nil
 	}
 	syncCtx := ctx
@@ -543,37 +543,6 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 		return false, 0, err
 	}
 	return !waiting, 0, nil
-}
-
-// recordSynced writes the digest of a target group's synced targets on its record. The optimistic lock makes the
-// write fail, and the sync run again, if the Ingress reconciler applied a model (which may replace a target group,
-// and clears the digests) since the record was read. A conflict with anything else, such as the sync of another
-// target group of the same record, is not a reason to sync again: the digest is written on the fresh record.
-func (r *Reconciler) recordSynced(ctx context.Context, record *v1alpha1.LoadBalancer, id, digest string) error {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	read := record
-	for attempt := 0; ; attempt++ {
-		base := record.DeepCopy()
-		if record.Status.TargetsSynced == nil {
-			record.Status.TargetsSynced = map[string]string{}
-		}
-		record.Status.TargetsSynced[id] = digest
-		err := r.Status().Patch(ctx, record, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		if !apierrors.IsConflict(err) || attempt == 4 {
-			return client.IgnoreNotFound(err)
-		}
-		fresh := &v1alpha1.LoadBalancer{}
-		if err := reader.Get(ctx, client.ObjectKeyFromObject(record), fresh); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		if fresh.Status.AppliedHash != read.Status.AppliedHash || !fresh.Status.LastAppliedTime.Equal(read.Status.LastAppliedTime) {
-			return err
-		}
-		record = fresh
-	}
 }
 
 // missingBackoff counts a sync that found the target group missing, or resets the count, and returns the wait
