@@ -491,7 +491,7 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 		return true, 0, nil
 	}
 	syncCtx := ctx
-	if b.record.Status.TargetsSynced[b.ID] == digest && len(pending) == 0 {
+	if syncedAlready(b, targets, digest) && len(pending) == 0 {
 		// Only polling the health of settling targets, which no readiness gate waits for: background work.
 		syncCtx = cloud.Background(ctx)
 	}
