@@ -345,6 +345,9 @@ type Status struct {
 	Pending bool
 	// Certificates are the certificates the provider made for CreateCertificates, issued or not.
 	Certificates []CertificateStatus
+	// Adopted says what this call adopted from another controller (the AWS Load Balancer Controller) and what it
+	// then changed on the adopted stack, for an Event; empty when it adopted nothing.
+	Adopted []string `json:",omitempty"`
 }
 
 // CertificateStatus is one certificate made for a CertificateRequest.

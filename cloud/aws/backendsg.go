@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +95,11 @@ func (p *Provider) backendGroup(ctx context.Context, create bool) (string, error
 		if p.ownsBackend(fromEC2(sg.Tags)) {
 			id = deref(sg.GroupId)
 			break
+		}
+	}
+	if id == "" && create && p.opts.AdoptLBC {
+		if id, err = p.adoptLBCBackend(ctx); err != nil {
+			return "", err
 		}
 	}
 	if id == "" && create {
@@ -502,6 +508,14 @@ func (p *Provider) deleteUnusedBackend(ctx context.Context) (string, []string, e
 	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeLB)
 	if err != nil {
 		return "", nil, err
+	}
+	if p.opts.AdoptLBC {
+		// A load balancer LBC made and cloudlb has not adopted yet may carry an adopted backend group too.
+		lbc, err := p.taggedARNs(ctx, map[string]string{lbcClusterKey: p.opts.ClusterName}, resourceTypeLB)
+		if err != nil {
+			return "", nil, err
+		}
+		maps.Copy(owned, lbc)
 	}
 	arns := sortedKeys(owned)
 	p.created.mu.Lock()

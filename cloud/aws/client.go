@@ -63,6 +63,9 @@ type Options struct {
 	CertificateCacheTTL time.Duration
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
+	// AdoptLBC makes the stacks' resources that the AWS Load Balancer Controller made for this cluster name, and
+	// that carry no cloudlb tag, this cluster's: they are tagged as cloudlb's and kept in place (adopt.go).
+	AdoptLBC bool
 }
 
 // NewFromConfig builds the provider from the SDK's default configuration chain: credentials from the
