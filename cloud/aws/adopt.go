@@ -136,67 +136,79 @@ func (p *Provider) adoptLBC(ctx context.Context, stack string, mapID tgIDMapper,
 	if err != nil {
 		return err
 	}
-	var arns []string
+	var lbs, tgs []string
 	for arn, tags := range listed {
-		if _, ok := owned[arn]; !ok && (isLBARN(arn) || isTGARN(arn)) && p.lbcAdoptable(tags, stack) {
-			arns = append(arns, arn)
+		// A resource claimed already may still be listed with LBC's tags only: the tagging API lags behind AddTags.
+		if _, ok := owned[arn]; ok || !fromLBC(tags, p.opts.ClusterName, stack) || anyCloudlbTag(tags) && !p.owns(tags, stack) {
+			continue
+		}
+		switch {
+		case isLBARN(arn):
+			lbs = append(lbs, arn)
+		case isTGARN(arn):
+			tgs = append(tgs, arn)
 		}
 	}
-	slices.Sort(arns)
-	if len(arns) > 0 {
-		// The tagging API lags: the tags that decide are read, consistently, right before the claim.
-		tags, err := p.describeTags(ctx, arns)
+	slices.Sort(lbs)
+	slices.Sort(tgs)
+	if len(lbs)+len(tgs) == 0 {
+		return p.adoptLBCSecurityGroup(ctx, stack, a)
+	}
+	// The tagging API lags: the tags that decide are read, consistently, right before the claim.
+	tags, err := p.describeTags(ctx, append(slices.Clone(lbs), tgs...))
+	if err != nil {
+		return err
+	}
+	claim := func(arn, resource, what string) error {
+		t, ok := tags[arn]
+		switch {
+		case !ok:
+			return nil
+		case p.owns(t, stack):
+			owned[arn] = t
+			return nil
+		case !p.lbcAdoptable(t, stack):
+			return nil
+		}
+		claim := p.claimTags(stack, resource)
+		if len(t)+len(claim) > maxTags {
+			return cloud.Errorf(cloud.KindBlocked, "%s, made by the AWS Load Balancer Controller, has %d tags: remove %d of them so that "+
+				"cloudlb can add its %d ownership tags and adopt it", arn, len(t), len(t)+len(claim)-maxTags, len(claim))
+		}
+		if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: claim.elbv2()}); err != nil {
+			return fmt.Errorf("adopting %s: %w", arn, classify(err))
+		}
+		for k, v := range claim {
+			t[k] = v
+		}
+		owned[arn] = t
+		a.adopted = append(a.adopted, fmt.Sprintf("adopted %s %s from the AWS Load Balancer Controller", what, arn))
+		return nil
+	}
+	for _, arn := range lbs {
+		if err := claim(arn, "load-balancer", "load balancer"); err != nil {
+			return err
+		}
+	}
+	for _, batch := range chunks(tgs, 20) {
+		described, err := p.describeTGs(ctx, batch)
 		if err != nil {
 			return err
 		}
-		var tgARNs []string
-		for _, arn := range arns {
-			if isTGARN(arn) {
-				tgARNs = append(tgARNs, arn)
-			}
-		}
-		tgs := map[string]elbv2types.TargetGroup{}
-		for _, batch := range chunks(tgARNs, 20) {
-			described, err := p.describeTGs(ctx, batch)
-			if err != nil {
-				return err
-			}
-			for _, tg := range described {
-				tgs[deref(tg.TargetGroupArn)] = tg
-			}
-		}
-		for _, arn := range arns {
-			t, ok := tags[arn]
-			if !ok || !p.lbcAdoptable(t, stack) {
+		for _, tg := range described {
+			arn := deref(tg.TargetGroupArn)
+			// A target group serving a load balancer that is not the stack's stays LBC's, with that load balancer.
+			if slices.ContainsFunc(tg.LoadBalancerArns, func(lb string) bool { return owned[lb] == nil || !p.owns(owned[lb], stack) }) {
 				continue
 			}
-			resource, what := "load-balancer", "load balancer"
-			if isTGARN(arn) {
-				tg, ok := tgs[arn]
-				if !ok {
-					continue
-				}
-				resource = t[lbcResourceKey]
-				if mapID != nil {
-					if id := mapID(t[lbcResourceKey], tg); id != "" {
-						resource = id
-					}
-				}
-				what = fmt.Sprintf("target group %s as %s", deref(tg.TargetGroupName), resource)
+			lbcID := tags[arn][lbcResourceKey]
+			id := lbcID
+			if mapID != nil {
+				id = cmp.Or(mapID(lbcID, tg), lbcID)
 			}
-			claim := p.claimTags(stack, resource)
-			if len(t)+len(claim) > maxTags {
-				return cloud.Errorf(cloud.KindBlocked, "%s, made by the AWS Load Balancer Controller, has %d tags: remove %d of them so that "+
-					"cloudlb can add its %d ownership tags and adopt it", arn, len(t), len(t)+len(claim)-maxTags, len(claim))
+			if err := claim(arn, id, fmt.Sprintf("target group %s as %s", deref(tg.TargetGroupName), id)); err != nil {
+				return err
 			}
-			if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: claim.elbv2()}); err != nil {
-				return fmt.Errorf("adopting %s: %w", arn, classify(err))
-			}
-			for k, v := range claim {
-				t[k] = v
-			}
-			owned[arn] = t
-			a.adopted = append(a.adopted, fmt.Sprintf("adopted %s %s from the AWS Load Balancer Controller", what, arn))
 		}
 	}
 	return p.adoptLBCSecurityGroup(ctx, stack, a)

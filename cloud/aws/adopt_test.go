@@ -427,6 +427,27 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(sgTags(out.SecurityGroups[0])).To(HaveKeyWithValue(cloud.TagClusterID, clusterID))
 	})
 
+	It("never claims what carries another cloudlb cluster's tags, nor the target groups of a load balancer it does not claim", func() {
+		layout := makeLBCStack(cluster, "ns1/web", backend, web)
+		_, err := elbc.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{layout.lb}, Tags: []elbv2types.Tag{
+			{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)}, {Key: aws.String(cloud.TagClusterID), Value: aws.String("another-uid")},
+			{Key: aws.String(cloud.TagStack), Value: aws.String("ns1/web")}}})
+		Expect(err).NotTo(HaveOccurred())
+		before := map[string]map[string]string{}
+		for _, arn := range layout.elbARNs() {
+			before[arn] = tagsOf(arn)
+		}
+		p := newProvider(cluster, counter, adopting)
+		st, err := p.Ensure(ctx, lbcModel("ns1/web", "", web), cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.ID).NotTo(Equal(layout.lb))
+		Expect(st.Adopted).NotTo(ContainElement(ContainSubstring(":loadbalancer/")))
+		Expect(st.Adopted).NotTo(ContainElement(ContainSubstring(":targetgroup/")))
+		for arn, tags := range before {
+			Expect(tagsOf(arn)).To(Equal(tags), arn)
+		}
+	})
+
 	It("deletes exactly an LBC stack whose Ingress is deleted during the takeover", func() {
 		implicit := makeLBCStack(cluster, "ns1/web", backend, web)
 		explicit := makeLBCStack(cluster, "shop", backend, shopA, shopB)
