@@ -365,3 +365,52 @@ func inPlaceChanges(pl *plan) []string {
 	slices.Sort(out)
 	return out
 }
+
+// adoptLBCChildren claims the listeners and rules that LBC made on the stack's load balancers that it made: IAM
+// lets cloudlb change a listener or rule only when it carries cloudlb's cluster tag.
+func (p *Provider) adoptLBCChildren(ctx context.Context, stack string, lbs []*lbState, a *actual) error {
+	type child struct {
+		arn, resource string
+	}
+	var children []child
+	for _, lb := range lbs {
+		if !fromLBC(lb.tags, p.opts.ClusterName, stack) {
+			continue
+		}
+		for _, l := range lb.listeners {
+			port := deref(l.l.Port)
+			children = append(children, child{deref(l.l.ListenerArn), fmt.Sprintf("listener/%d", port)})
+			for _, r := range l.rules {
+				children = append(children, child{deref(r.RuleArn), fmt.Sprintf("rule/%d", port)})
+			}
+		}
+	}
+	if len(children) == 0 {
+		return nil
+	}
+	arns := make([]string, 0, len(children))
+	for _, c := range children {
+		arns = append(arns, c.arn)
+	}
+	tags, err := p.describeTags(ctx, arns)
+	if err != nil {
+		return err
+	}
+	byResource := map[string][]string{}
+	for _, c := range children {
+		if t, ok := tags[c.arn]; ok && p.lbcAdoptable(t, stack) && len(t)+ownershipTags <= maxTags {
+			byResource[c.resource] = append(byResource[c.resource], c.arn)
+		}
+	}
+	for _, resource := range sortedKeys(byResource) {
+		for _, batch := range chunks(byResource[resource], 20) {
+			if _, err := p.c.ELBV2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: batch, Tags: p.claimTags(stack, resource).elbv2()}); err != nil {
+				return fmt.Errorf("adopting %s: %w", strings.Join(batch, ", "), classify(err))
+			}
+		}
+		kind, port, _ := strings.Cut(resource, "/")
+		a.adopted = append(a.adopted, fmt.Sprintf("adopted %d %s(s) on port %s from the AWS Load Balancer Controller",
+			len(byResource[resource]), kind, port))
+	}
+	return nil
+}

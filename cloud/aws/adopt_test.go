@@ -323,6 +323,10 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 				rules = append(rules, *r.RuleArn)
 			}
 			Expect(rules).To(Equal(c.layout.rules), "same rules at the same priorities")
+			for _, arn := range append([]string{c.layout.listener}, c.layout.rules...) {
+				Expect(tagsOf(arn)).To(HaveKeyWithValue(cloud.TagClusterID, clusterID), "listeners and rules are claimed too: %s", arn)
+			}
+			Expect(st.Adopted).To(ContainElement(fmt.Sprintf("adopted %d rule(s) on port 80 from the AWS Load Balancer Controller", len(c.layout.rules))))
 			for _, arn := range []string{c.layout.lb, c.layout.tgs[fmt.Sprintf("%s/%s-%s:%d", c.members[0].ns, c.members[0].name,
 				c.members[0].paths[0].svc, c.members[0].paths[0].port)]} {
 				tags := tagsOf(arn)

@@ -160,7 +160,7 @@ func iamAuthorizations() map[string][]iamAuthz {
 		iamELB("SetRulePriorities"): {iamOn(iamELB("SetRulePriorities"), arnRule, nil)},
 		// Tags change on owned resources, e.g. cloudlb.io/cluster-id when a resource made before it is adopted.
 		iamELB("AddTags"): append(iamEach(iamELB("AddTags"), iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}), arnLB, arnListener, arnRule, arnTG),
-			iamEach(iamELB("AddTags"), iamAdopting, arnLB, arnTG)...),
+			iamEach(iamELB("AddTags"), iamAdopting, arnLB, arnListener, arnRule, arnTG)...),
 		iamELB("RemoveTags"): iamEach(iamELB("RemoveTags"), iamOwned, arnLB, arnListener, arnRule, arnTG),
 
 		"ec2:CreateSecurityGroup": {

@@ -166,6 +166,11 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 			return nil, err
 		}
 	}
+	if p.opts.AdoptLBC {
+		if err := p.adoptLBCChildren(ctx, stack, a.lbs, a); err != nil {
+			return nil, err
+		}
+	}
 
 	tgTags := map[string]tagSet{}
 	for _, arn := range tgARNs {
