@@ -93,13 +93,13 @@ type tgIDMapper func(lbcID string, tg elbv2types.TargetGroup) string
 // (the target port of an IP group, the node port of an instance group); what stays ambiguous is not mapped.
 func lbcTargetGroupIDs(want []cloud.TargetGroup) tgIDMapper {
 	return func(lbcID string, tg elbv2types.TargetGroup) string {
-		prefix, _ := beforeLast(lbcID, ":")
+		prefix := lbcID[:max(strings.LastIndex(lbcID, ":"), 0)]
 		var exact, sameService []cloud.TargetGroup
 		for _, w := range want {
 			ns, rest, _ := strings.Cut(w.ID, "/")
 			ing, svcPort, _ := strings.Cut(rest, "/")
-			svc, _ := beforeLast(svcPort, ":")
-			port := svcPort[len(svc):]
+			i := max(strings.LastIndex(svcPort, ":"), 0)
+			svc, port := svcPort[:i], svcPort[i:]
 			if ns+"/"+ing+"-"+svc != prefix {
 				continue
 			}
