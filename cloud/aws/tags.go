@@ -100,7 +100,7 @@ func (t tagPolicy) fits(have, want tagSet, limit int) error {
 		}
 	}
 	if n > limit {
-		return fmt.Errorf("%d tags (%d wanted and %d external-managed or AWS Load Balancer Controller ones it carries) exceed the AWS limit of %d per resource",
+		return fmt.Errorf("%d tags (%d wanted and %d external-managed ones it carries) exceed the AWS limit of %d per resource",
 			n, len(want), n-len(want), limit)
 	}
 	return nil
