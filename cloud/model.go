@@ -349,6 +349,9 @@ type Status struct {
 	// register in. A new cloud ID means the group was made anew and its targets must be synced again; an ID
 	// missing means unknown, and every apply re-syncs it as before.
 	TargetGroups map[string]string `json:",omitempty"`
+	// Adopted says what this call adopted from another controller (the AWS Load Balancer Controller) and what it
+	// then changed on the adopted stack, for an Event; empty when it adopted nothing.
+	Adopted []string `json:",omitempty"`
 }
 
 // CertificateStatus is one certificate made for a CertificateRequest.

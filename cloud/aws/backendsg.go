@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,11 @@ func (p *Provider) backendGroup(ctx context.Context, create bool) (string, error
 			break
 		}
 	}
+	if id == "" && create && p.opts.AdoptLBC {
+		if id, err = p.adoptLBCBackend(ctx); err != nil {
+			return "", err
+		}
+	}
 	if rec := planning(ctx); id == "" && create && rec != nil {
 		rec.add(cloud.Change{Action: cloud.ActionCreate, Kind: kindSG, Resource: backendGroupName(p.opts), New: "shared backend of cluster " + p.opts.ClusterName})
 		return newBackendGroupID, nil
@@ -116,7 +122,8 @@ func (p *Provider) backendGroup(ctx context.Context, create bool) (string, error
 		}
 		id = deref(created.GroupId)
 	}
-	if id != "" {
+	// A plan only pretends to adopt or create: what it found is not the cluster's group until Ensure makes it so.
+	if id != "" && planning(ctx) == nil {
 		b.mu.Lock()
 		b.id = id
 		b.mu.Unlock()
@@ -506,6 +513,14 @@ func (p *Provider) deleteUnusedBackend(ctx context.Context) (string, []string, e
 	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeLB)
 	if err != nil {
 		return "", nil, err
+	}
+	if p.opts.AdoptLBC {
+		// A load balancer LBC made and cloudlb has not adopted yet may carry an adopted backend group too.
+		lbc, err := p.taggedARNs(ctx, map[string]string{lbcClusterKey: p.opts.ClusterName}, resourceTypeLB)
+		if err != nil {
+			return "", nil, err
+		}
+		maps.Copy(owned, lbc)
 	}
 	arns := sortedKeys(owned)
 	p.created.mu.Lock()

@@ -65,10 +65,11 @@ type Options struct {
 	// means 1. APIBuckets replaces some of them, by name, unscaled.
 	APIRateScale float64
 	APIBuckets   map[string]BucketLimit
-	// AdoptLBC recognises the AWS Load Balancer Controller's resources of this cluster as the same stacks.
-	AdoptLBC bool
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
+	// AdoptLBC makes the stacks' resources that the AWS Load Balancer Controller made for this cluster name, and
+	// that carry no cloudlb tag, this cluster's: they are tagged as cloudlb's and kept in place (adopt.go).
+	AdoptLBC bool
 }
 
 // NewFromConfig builds the provider from the SDK's default configuration chain: credentials from the

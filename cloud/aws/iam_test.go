@@ -106,11 +106,15 @@ const (
 
 	iamResourceTag = "aws:ResourceTag/cloudlb.io/cluster"
 	iamRequestTag  = "aws:RequestTag/cloudlb.io/cluster"
+	// iamLBCTag is the cluster tag of the AWS Load Balancer Controller, whose resources a takeover adopts.
+	iamLBCTag = "aws:ResourceTag/elbv2.k8s.aws/cluster"
 )
 
 var (
 	iamOwned    = map[string]string{iamResourceTag: iamCluster}
 	iamCreating = map[string]string{iamRequestTag: iamCluster}
+	// iamAdopting is a takeover claiming a resource of the AWS Load Balancer Controller with cloudlb's tags.
+	iamAdopting = map[string]string{iamLBCTag: iamCluster, iamRequestTag: iamCluster}
 )
 
 func iamWith(ctxs ...map[string]string) map[string]string {
@@ -155,7 +159,8 @@ func iamAuthorizations() map[string][]iamAuthz {
 		// IAM has no condition key for SetRulePriorities: it is scoped to listener rules only.
 		iamELB("SetRulePriorities"): {iamOn(iamELB("SetRulePriorities"), arnRule, nil)},
 		// Tags change on owned resources, e.g. cloudlb.io/cluster-id when a resource made before it is adopted.
-		iamELB("AddTags"):    iamEach(iamELB("AddTags"), iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}), arnLB, arnListener, arnRule, arnTG),
+		iamELB("AddTags"): append(iamEach(iamELB("AddTags"), iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}), arnLB, arnListener, arnRule, arnTG),
+			iamEach(iamELB("AddTags"), iamAdopting, arnLB, arnListener, arnRule, arnTG)...),
 		iamELB("RemoveTags"): iamEach(iamELB("RemoveTags"), iamOwned, arnLB, arnListener, arnRule, arnTG),
 
 		"ec2:CreateSecurityGroup": {
@@ -164,7 +169,8 @@ func iamAuthorizations() map[string][]iamAuthz {
 			iamOn("ec2:CreateTags", arnSG, iamWith(iamCreating, map[string]string{"ec2:CreateAction": "CreateSecurityGroup"})),
 		},
 		// Adoption tags a security group made before cloudlb.io/cluster-id with it.
-		"ec2:CreateTags": {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}))},
+		"ec2:CreateTags": {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"})),
+			iamOn("ec2:CreateTags", arnSG, iamAdopting)},
 		// The managed group's user tags follow the tags annotation.
 		"ec2:DeleteTags":          {iamOn("ec2:DeleteTags", arnSG, iamOwned)},
 		"acm:DescribeCertificate": {iamOn("acm:DescribeCertificate", arnCert, nil)},
@@ -298,7 +304,7 @@ func TestPolicyRefusesWhatIsNotOurs(t *testing.T) {
 	checked := 0
 	for op, list := range iamAuthorizations() {
 		for _, a := range list {
-			for _, key := range []string{iamResourceTag, iamRequestTag} {
+			for _, key := range []string{iamResourceTag, iamRequestTag, iamLBCTag} {
 				if _, ok := a.ctx[key]; !ok {
 					continue
 				}

@@ -34,6 +34,8 @@ type desired struct {
 	// sgTags are the managed security group's; policy says which keys are never touched and who wins.
 	sgTags tagSet
 	policy tagPolicy
+	// defaultName says no annotation fixes the load balancer's name: one adopted under another name is kept.
+	defaultName bool
 
 	// now is the time the plan is made at: the plan takes the clock as data, so that it stays pure.
 	now time.Time
@@ -502,6 +504,11 @@ func planSecurityGroup(d *desired, a *actual, pl *plan) {
 				break
 			}
 		}
+		for i := range a.securityGroups {
+			if keep == nil && d.adoptedSG(a.securityGroups[i]) {
+				keep = &a.securityGroups[i]
+			}
+		}
 		pl.sg = &sgPlan{}
 		want := ingressPermissions(d)
 		var have []ec2types.IpPermission
@@ -611,6 +618,10 @@ func subtractPermissions(a, b []ec2types.IpPermission) []ec2types.IpPermission {
 
 func planTargetGroups(d *desired, a *actual, pl *plan) {
 	serving := servedTargetGroups(pl.lb.existing)
+	lbARN := "\x00none"
+	if pl.lb.existing != nil {
+		lbARN = deref(pl.lb.existing.lb.LoadBalancerArn)
+	}
 	kept := map[string]bool{}
 	for _, want := range d.lb.TargetGroups {
 		name := d.tgNames[want.ID]
@@ -619,6 +630,11 @@ func planTargetGroups(d *desired, a *actual, pl *plan) {
 			if deref(tg.tg.TargetGroupName) == name && tg.tags[cloud.TagResource] == cloud.TagValue(want.ID) {
 				have = tg
 				break
+			}
+		}
+		for _, tg := range a.targetGroups {
+			if have == nil && d.adoptedTG(tg, want, lbARN) {
+				have = tg
 			}
 		}
 		for _, tg := range a.targetGroups {
@@ -823,7 +839,7 @@ func healthChecks(d *desired, a *actual) []string {
 				continue
 			}
 			siblings++
-			if deref(tg.tg.TargetGroupName) == d.tgNames[want.ID] {
+			if d.currentTG(tg, want, "") {
 				have = deref(tg.tg.TargetGroupArn)
 			}
 		}
@@ -885,6 +901,11 @@ func planLoadBalancer(d *desired, a *actual, pl *plan) error {
 	for _, lb := range a.lbs {
 		if deref(lb.lb.LoadBalancerName) == d.lb.Name && string(lb.lb.Scheme) == string(d.lb.Scheme) &&
 			deref(lb.lb.CustomerOwnedIpv4Pool) == d.lb.CustomerOwnedIPv4Pool && keep == nil {
+			keep = lb
+		}
+	}
+	for _, lb := range a.lbs {
+		if keep == nil && d.adoptedLB(lb) {
 			keep = lb
 		}
 	}

@@ -92,6 +92,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 	}
 	p.rememberAccess(d)
 	st.TargetGroups = tgARNs
+	if len(a.adopted) > 0 {
+		st.Adopted = append(a.adopted, inPlaceChanges(pl)...)
+	}
 	st.Warnings = append(warnings, st.Warnings...)
 	st.Certificates = certs
 	if certsPending {
@@ -124,7 +127,8 @@ func (p *Provider) prepare(ctx context.Context, lb *cloud.LoadBalancer, known cl
 	if err != nil {
 		return nil, err
 	}
-	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: append(slices.Clone(d.userSGs), d.backendSGs...)})
+	a, err := p.observe(ctx, lb.Stack, scope{known: known, names: []string{lb.Name, known.Name}, excludeSGs: append(slices.Clone(d.userSGs), d.backendSGs...),
+		lbcTGs: lbcTargetGroupIDs(lb.TargetGroups)})
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +170,7 @@ func (p *Provider) resolve(ctx context.Context, lb *cloud.LoadBalancer) (*desire
 		policy:           p.tags,
 		sgName:           cloud.Name(p.opts.ClusterName+"\x00"+lb.Stack+"\x00sg", "k8s", "sg", lb.Name),
 		tgNames:          map[string]string{},
+		defaultName:      lb.Name == defaultLoadBalancerName(p.opts.ClusterName, lb),
 	}
 	// AWS refuses a 51st tag on any of these resources, so say which tags add up rather than fail mid-apply. One
 	// is kept free for cloud.TagRetiredAt, which a replacement adds.

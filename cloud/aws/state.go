@@ -30,6 +30,8 @@ type actual struct {
 	health map[string]groupHealth
 	// certs are the certificates the stack made (acmcert.go), by ARN, with their tags as the tagging API lists them.
 	certs map[string]tagSet
+	// adopted says what observe adopted from the AWS Load Balancer Controller (adopt.go).
+	adopted []string
 }
 
 // heldLB is a load balancer holding a name, with its tags, that the stack does not own.
@@ -103,6 +105,8 @@ type scope struct {
 	excludeSGs []string
 	// thorough also asks AWS which target groups each load balancer uses (on Delete, where nothing may leak).
 	thorough bool
+	// lbcTGs names the target groups adopted from the AWS Load Balancer Controller as the model does (adopt.go).
+	lbcTGs tgIDMapper
 }
 
 // observe reads everything the stack owns. It never lists the account: owned ARNs come from the tagging API,
@@ -115,6 +119,11 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 		return nil, err
 	}
 	a := &actual{held: map[string]heldLB{}, certs: map[string]tagSet{}}
+	if p.opts.AdoptLBC {
+		if err := p.adoptLBC(ctx, stack, sc.lbcTGs, owned, a); err != nil {
+			return nil, err
+		}
+	}
 	var lbARNs, tgARNs []string
 	for arn, tags := range owned {
 		switch {
@@ -154,6 +163,11 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 	})
 	for _, st := range a.lbs {
 		if st.listeners, err = p.observeListeners(ctx, deref(st.lb.LoadBalancerArn)); err != nil {
+			return nil, err
+		}
+	}
+	if p.opts.AdoptLBC {
+		if err := p.adoptLBCChildren(ctx, stack, a.lbs, a); err != nil {
 			return nil, err
 		}
 	}

@@ -82,11 +82,12 @@ func (t tagPolicy) merge(base tagSet, user map[string]string) tagSet {
 	return out
 }
 
-// diff is diffTags that leaves external keys alone, whatever either side says of them.
+// diff is diffTags that leaves external keys, and the AWS Load Balancer Controller's own (adopt.go), alone,
+// whatever either side says of them.
 func (t tagPolicy) diff(have, want tagSet) (set tagSet, remove []string) {
 	set, remove = diffTags(have, want)
-	maps.DeleteFunc(set, func(k, _ string) bool { return t.external[k] })
-	remove = slices.DeleteFunc(remove, func(k string) bool { return t.external[k] })
+	maps.DeleteFunc(set, func(k, _ string) bool { return t.external[k] || lbcKept(have, k) })
+	remove = slices.DeleteFunc(remove, func(k string) bool { return t.external[k] || lbcKept(have, k) })
 	return set, remove
 }
 
@@ -94,7 +95,7 @@ func (t tagPolicy) diff(have, want tagSet) (set tagSet, remove []string) {
 func (t tagPolicy) fits(have, want tagSet, limit int) error {
 	n := len(want)
 	for k := range have {
-		if _, ok := want[k]; !ok && t.external[k] {
+		if _, ok := want[k]; !ok && (t.external[k] || lbcKept(have, k)) {
 			n++
 		}
 	}
