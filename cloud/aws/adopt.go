@@ -237,6 +237,13 @@ func (p *Provider) adoptLBCSecurityGroup(ctx context.Context, stack string, a *a
 		if err := p.createClaimTags(ctx, sg, claim); err != nil {
 			return err
 		}
+		if planning(ctx) != nil {
+			// Not tagged, so observe's owner filter will not find it: the plan goes on as though it were.
+			for _, k := range sortedKeys(claim) {
+				sg.Tags = append(sg.Tags, ec2types.Tag{Key: ptr(k), Value: ptr(claim[k])})
+			}
+			a.securityGroups = append(a.securityGroups, sg)
+		}
 		a.adopted = append(a.adopted, fmt.Sprintf("adopted security group %s (%s) from the AWS Load Balancer Controller",
 			deref(sg.GroupName), deref(sg.GroupId)))
 	}

@@ -363,6 +363,42 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(paths[len(paths)-1]).To(Equal([]string{"/c", "/c/*"}))
 	})
 
+	It("previews a takeover as tags only, writing nothing, and Ensure then adds exactly those tags", func() {
+		layout := makeLBCStack(cluster, "ns1/web", backend, web)
+		p := newProvider(cluster, counter, adopting)
+		m := lbcModel("ns1/web", "", web)
+
+		counter.Reset()
+		plan, err := p.Plan(ctx, m, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(counter.Mutating()).To(BeEmpty(), "a preview writes nothing")
+		Expect(plan).NotTo(BeEmpty())
+		claimed := map[string]bool{}
+		for _, c := range plan {
+			Expect(c.Action).To(Equal(cloud.ActionTag), "a takeover of a matching stack only tags: %s", c)
+			claimed[c.Resource] = true
+		}
+		Expect(claimed).To(HaveKey(layout.lb))
+		Expect(claimed).To(HaveKey(layout.listener))
+		for _, arn := range layout.tgs {
+			Expect(claimed).To(HaveKey(arn))
+		}
+		Expect(tagsOf(layout.lb)).NotTo(HaveKey(cloud.TagClusterID), "nothing was claimed yet")
+
+		counter.Reset()
+		_, err = p.Ensure(ctx, m, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		onlyTagWrites(counter)
+		for arn := range claimed {
+			if strings.HasPrefix(arn, "arn:") {
+				Expect(tagsOf(arn)).To(HaveKeyWithValue(cloud.TagClusterID, clusterID), "planned and then claimed: %s", arn)
+			}
+		}
+		plan, err = p.Plan(ctx, m, cloud.Known{ID: layout.lb})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(plan).To(BeEmpty(), "nothing left to do once taken over")
+	})
+
 	It("converges an adopted stack that differs from the translation in place, and says so", func() {
 		layout := makeLBCStack(cluster, "ns1/web", backend, web)
 		apiTG := layout.tgs["ns1/web-api:8080"]

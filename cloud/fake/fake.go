@@ -53,6 +53,8 @@ type Provider struct {
 	applied map[string]cloud.Plan
 	// bound are the target groups cloudlb does not own, for TargetGroupBindings, by ARN.
 	bound map[string]*boundGroup
+	// adopt is what the next Ensure of a stack reports as adopted from another controller (AdoptOnNextEnsure).
+	adopt map[string][]string
 	// tgGen counts the times each target group was made anew, and tgCloud is its cloud ID, which changes with it.
 	tgGen   map[tgKey]int
 	tgCloud map[tgKey]string
@@ -82,6 +84,7 @@ func (p *Provider) Reset() {
 	p.issued = map[string]bool{}
 	p.applied = map[string]cloud.Plan{}
 	p.bound = map[string]*boundGroup{}
+	p.adopt = map[string][]string{}
 	p.tgGen = map[tgKey]int{}
 	p.tgCloud = map[tgKey]string{}
 }
@@ -177,7 +180,17 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, _ cloud.K
 		st.TargetGroups[tg.ID] = p.tgCloud[k]
 	}
 	st.Certificates, st.Pending = p.ensureCertificates(lb)
+	st.Adopted = p.adopt[lb.Stack]
+	delete(p.adopt, lb.Stack)
 	return st, nil
+}
+
+// AdoptOnNextEnsure makes the next Ensure of stack report notes as what it adopted, as the AWS provider does when
+// it takes a stack over from the AWS Load Balancer Controller.
+func (p *Provider) AdoptOnNextEnsure(stack string, notes ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.adopt[stack] = notes
 }
 
 // ensureCertificates makes a certificate per request once, pending DNS validation until IssueCertificates, and

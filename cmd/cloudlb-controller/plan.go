@@ -85,7 +85,9 @@ func parsePlanFlags(args []string, stderr io.Writer) (*planOptions, error) {
 	fs.StringVar(&o.cfg.LegacyClass, "ingress-class", "cloudlb", "As the controller's --ingress-class.")
 	fs.StringVar(&o.cfg.WatchNamespace, "watch-namespace", "", "As the controller's --watch-namespace.")
 	fs.BoolVar(&o.cfg.DisableGroupNameAnnotation, "disable-ingress-group-name-annotation", false, "As the controller's flag of that name.")
-	var defaultTags, externalTags, targetType string
+	var defaultTags, externalTags, targetType, controllerNames string
+	fs.BoolVar(&o.cfg.AdoptLBC, "adopt-lbc-resources", false, "As the controller's --adopt-lbc-resources: plan the takeover of LBC's Ingresses and resources.")
+	fs.StringVar(&controllerNames, "controller-names", ingress.ControllerName, "As the controller's --controller-names.")
 	fs.StringVar(&targetType, "default-target-type", string(cloud.TargetTypeInstance), "As the controller's --default-target-type.")
 	fs.StringVar(&defaultTags, "default-tags", "", "As the controller's --default-tags.")
 	fs.StringVar(&externalTags, "external-managed-tags", "", "As the controller's --external-managed-tags.")
@@ -115,6 +117,10 @@ func parsePlanFlags(args []string, stderr io.Writer) (*planOptions, error) {
 		return nil, errors.New("--default-target-type must be instance or ip")
 	}
 	var err error
+	if o.cfg.ControllerNames, err = parseControllerNames(controllerNames, o.cfg.AdoptLBC); err != nil {
+		return nil, err
+	}
+	o.aws.AdoptLBC = o.cfg.AdoptLBC
 	if o.aws.DefaultTags, err = parseTags(defaultTags); err != nil {
 		return nil, err
 	}

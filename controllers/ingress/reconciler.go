@@ -247,6 +247,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 			if !routine {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Ensured", "Ensure", "load balancer %s is in sync", status.DNSName)
 			}
+			if len(status.Adopted) > 0 {
+				// A takeover says what it claimed and what it changed in place, once, when it does it.
+				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "Adopted", "Ensure", "%s", strings.Join(status.Adopted, "; "))
+			}
 			for _, msg := range certificateEvents(record.Status.Certificates, status.Certificates) {
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "CertificatePendingValidation", "Ensure", "%s", msg)
 			}

@@ -130,8 +130,12 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		provider.Inject(fake.MethodEnsure, nil)
 		Expect(finalizers(ing)).To(Equal([]string{lbcImplicit}))
 
-		By("a successful one swaps it for cloudlb's in one update")
+		By("a successful one swaps it for cloudlb's in one update, and says what it adopted")
+		provider.AdoptOnNextEnsure(stack, "adopted load balancer arn:lb from the AWS Load Balancer Controller")
 		Expect(reconcileStack(implicit("app"))).To(Succeed())
+		Eventually(events).WithArguments(ing).Should(ContainElement(And(
+			HaveField("Type", corev1.EventTypeNormal), HaveField("Reason", "Adopted"),
+			HaveField("Note", ContainSubstring("adopted load balancer arn:lb")))))
 		Expect(finalizers(ing)).To(Equal([]string{cloud.Finalizer}))
 		Expect(provider.LoadBalancer(stack)).NotTo(BeNil())
 		Expect(hostname(ing)).To(Equal(dnsNameOf(stack)))
