@@ -25,6 +25,17 @@ export CLOUDLB_HELM := $(HELM)
 # The suites that run the controller as a process run this binary; `make test` builds it first.
 export CLOUDLB_CONTROLLER := $(BIN)/cloudlb-controller
 
+# The controller image. The chart's default image (values.yaml image.repository, Chart.yaml appVersion) is IMG.
+VERSION ?= 0.1.0
+IMG ?= ghcr.io/cloudlb/cloudlb-controller:$(VERSION)
+ARCH ?= $(or $(GOARCH),amd64)
+SOURCE_DATE_EPOCH ?= 0
+IMAGE_ARCHIVE ?= $(BIN)/cloudlb-controller-image-$(ARCH).tar
+# test/image checks the archive `make image` has just written against these.
+export CLOUDLB_IMAGE_ARCHIVE := $(IMAGE_ARCHIVE)
+export CLOUDLB_IMAGE := $(IMG)
+export CLOUDLB_IMAGE_ARCH := $(ARCH)
+
 CLOUD ?= aws
 
 .PHONY: all
@@ -35,6 +46,14 @@ all: build
 .PHONY: build
 build: ## Build the controller binary into bin/cloudlb-controller.
 	go build -o $(BIN)/cloudlb-controller ./cmd/cloudlb-controller
+
+.PHONY: image
+image: ## Build the image as an OCI archive, bin/cloudlb-controller-image-$(ARCH).tar, without Docker or a registry.
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -buildvcs=false -ldflags='-s -w' \
+		-o "$$tmp/cloudlb-controller" ./cmd/cloudlb-controller && \
+	GOOS= GOARCH= go run ./hack/image -binary "$$tmp/cloudlb-controller" -arch $(ARCH) -name $(IMG) \
+		-version $(VERSION) -epoch $(SOURCE_DATE_EPOCH) -o $(IMAGE_ARCHIVE)
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
@@ -50,7 +69,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from kubebuilder markers,
 ##@ Test
 
 .PHONY: test
-test: envtest moto helm build check-iam ## Provision envtest, moto and helm, lint the IAM policy, then run every suite.
+test: envtest moto helm build image check-iam ## Provision envtest, moto and helm, lint the IAM policy, then run every suite.
 	go test ./... -count=1 -timeout 30m
 
 .PHONY: test-faults
