@@ -47,6 +47,10 @@ all: build
 build: ## Build the controller binary into bin/cloudlb-controller.
 	go build -o $(BIN)/cloudlb-controller ./cmd/cloudlb-controller
 
+.PHONY: kubectl-plugin
+kubectl-plugin: build ## The kubectl plugin `kubectl cloudlb plan|adopt`: the same binary, as bin/kubectl-cloudlb.
+	ln -sf cloudlb-controller $(BIN)/kubectl-cloudlb
+
 .PHONY: image
 image: ## Build the image as an OCI archive, bin/cloudlb-controller-image-$(ARCH).tar, without Docker or a registry.
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

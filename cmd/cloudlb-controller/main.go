@@ -22,11 +22,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "plan" {
-		os.Exit(runPlan(os.Args[2:], os.Stdout, os.Stderr))
-	}
-	if len(os.Args) > 1 && os.Args[1] == "adopt" {
-		os.Exit(runAdopt(os.Args[2:], os.Stdout, os.Stderr))
+	if code, ok := runCommand(os.Args, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "cloudlb-controller:", err)
