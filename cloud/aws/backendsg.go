@@ -248,15 +248,9 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 	}
 	// Read the groups' rules now, not from memory: another process or a restart may have added them.
 	groups := sortedKeys(want)
-	have := map[string][]ec2types.IpPermission{}
-	for _, batch := range chunks(groups, describeBatch) {
-		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: batch})
-		if err != nil {
-			return fmt.Errorf("reading the targets' security groups: %w", classify(err))
-		}
-		for _, sg := range out.SecurityGroups {
-			have[deref(sg.GroupId)] = sg.IpPermissions
-		}
+	have, err := p.groupPermissions(ctx, groups)
+	if err != nil {
+		return err
 	}
 	var full []string
 	for _, g := range groups {
@@ -715,4 +709,19 @@ func (p *Provider) forgetStack(stack string) {
 			delete(b.access, key)
 		}
 	}
+}
+
+// groupPermissions reads the inbound rules of security groups, by ID.
+func (p *Provider) groupPermissions(ctx context.Context, groups []string) (map[string][]ec2types.IpPermission, error) {
+	have := map[string][]ec2types.IpPermission{}
+	for _, batch := range chunks(groups, describeBatch) {
+		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: batch})
+		if err != nil {
+			return nil, fmt.Errorf("reading the targets' security groups: %w", classify(err))
+		}
+		for _, sg := range out.SecurityGroups {
+			have[deref(sg.GroupId)] = sg.IpPermissions
+		}
+	}
+	return have, nil
 }

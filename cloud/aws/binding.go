@@ -111,15 +111,9 @@ func (p *Provider) allowBindingPeers(ctx context.Context, perms []cloud.IngressP
 		return nil
 	}
 	groups := sortedKeys(want)
-	have := map[string][]ec2types.IpPermission{}
-	for _, batch := range chunks(groups, describeBatch) {
-		out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: batch})
-		if err != nil {
-			return fmt.Errorf("reading the targets' security groups: %w", classify(err))
-		}
-		for _, sg := range out.SecurityGroups {
-			have[deref(sg.GroupId)] = sg.IpPermissions
-		}
+	have, err := p.groupPermissions(ctx, groups)
+	if err != nil {
+		return err
 	}
 	for _, g := range groups {
 		var add []ec2types.IpPermission

@@ -272,16 +272,7 @@ func (p *Provider) describePlan(ctx context.Context, pr *prepared, rec *planReco
 	}
 
 	// Listeners and rules.
-	tgRef := func(id string) string {
-		arn, ok := pl.keepTGs[id]
-		if !ok {
-			arn = "new:" + id
-		}
-		if old, ok := pl.tgServing[id]; ok {
-			return waitingRef(old, arn)
-		}
-		return arn
-	}
+	tgRef := pl.tgRef
 	actions := func(ac cloud.Action) string { return readable(actionsKey(albActions(ac, tgRef, nil))) }
 	ruleName := map[string]string{}
 	if keep != nil {

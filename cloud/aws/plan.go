@@ -334,16 +334,7 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		pl.deleteSGs = slices.DeleteFunc(pl.deleteSGs, func(id string) bool { return slices.Contains(lb.lb.SecurityGroups, id) })
 	}
 
-	tgRef := func(id string) string {
-		arn, ok := pl.keepTGs[id]
-		if !ok {
-			arn = "new:" + id
-		}
-		if old, ok := pl.tgServing[id]; ok {
-			return waitingRef(old, arn)
-		}
-		return arn
-	}
+	tgRef := pl.tgRef
 	var existing []*listenerState
 	if pl.lb.existing != nil {
 		existing = pl.lb.existing.listeners
@@ -1123,4 +1114,17 @@ func tail(s []string) []string {
 		return nil
 	}
 	return s[1:]
+}
+
+// tgRef is how the plan's actions name target group id: the ARN it keeps, "new:<id>" for one to create, and the
+// group it waits behind while a replacement is not yet healthy.
+func (pl *plan) tgRef(id string) string {
+	arn, ok := pl.keepTGs[id]
+	if !ok {
+		arn = "new:" + id
+	}
+	if old, ok := pl.tgServing[id]; ok {
+		return waitingRef(old, arn)
+	}
+	return arn
 }
