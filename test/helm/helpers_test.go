@@ -91,7 +91,7 @@ func remove(objs []*unstructured.Unstructured) {
 		// A CRD goes only once the API server has cleaned up its instances, which a loaded machine takes its time over.
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopy()))
-		}).WithTimeout(2*time.Minute).Should(BeTrue(), "%s %s is still there", o.GetKind(), o.GetName())
+		}).WithTimeout(5*time.Minute).Should(BeTrue(), "%s %s is still there", o.GetKind(), o.GetName())
 	}
 }
 
