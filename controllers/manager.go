@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -57,7 +59,10 @@ type Options struct {
 	ReconcileTimeout        time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
-	MetricsBindAddress      string
+	// LeaseDuration, RenewDeadline and RetryPeriod time leader election; zero means controller-runtime's default.
+	// A standby takes over a killed leader's Lease within about LeaseDuration + 2*1.2*RetryPeriod (jittered polls).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	MetricsBindAddress                        string
 	// MetricsSecure serves metrics over HTTPS to clients that the API server authenticates (TokenReview) and
 	// authorises (SubjectAccessReview of get on /metrics); otherwise over plain HTTP to anyone.
 	MetricsSecure bool
@@ -116,6 +121,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "cloudlb.cloudlb.io",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		LeaseDuration:           nonZero(o.LeaseDuration),
+		RenewDeadline:           nonZero(o.RenewDeadline),
+		RetryPeriod:             nonZero(o.RetryPeriod),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		WebhookServer:           webhook.NewServer(webhooks),
@@ -207,6 +215,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 			return nil, err
 		}
 	}
+	if err := warmCache(ctx, mgr.GetCache()); err != nil {
+		return nil, err
+	}
 	if o.GCInterval > 0 {
 		gc := &ingress.Collector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
 			LegacyClass: o.LegacyIngressClass, ControllerNames: o.ControllerNames, AdoptLBC: o.AdoptLBC, Interval: o.GCInterval, ConfirmAfter: o.GCConfirmAfter,
@@ -216,6 +227,29 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		}
 	}
 	return mgr, nil
+}
+
+// warmCache starts, with the cache and so on every replica, the informers that the controllers watch, which
+// otherwise start on the leader only: a standby that takes over then reconciles from a synced cache at once,
+// instead of listing every Ingress, Service, EndpointSlice, Node and gated Pod first. (IndexField already started
+// the Ingress and LoadBalancer informers.) A cluster without an optional CRD has no informer of it to start.
+func warmCache(ctx context.Context, c cache.Informers) error {
+	for _, o := range []client.Object{&networkingv1.Ingress{}, &networkingv1.IngressClass{}, &corev1.Service{},
+		&discoveryv1.EndpointSlice{}, &corev1.Node{}, &corev1.Pod{}, secretMetadata(), &v1alpha1.LoadBalancer{},
+		&elbv2v1beta1.IngressClassParams{}} {
+		if _, err := c.GetInformer(ctx, o); err != nil && !meta.IsNoMatchError(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// nonZero is nil for zero, which leaves controller-runtime's default.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
 
 // The metrics server asks the API server who a scraper is and whether it may get /metrics.

@@ -82,6 +82,10 @@ func run() error {
 		"Serve TargetGroupBindings (elbv2.k8s.aws); false leaves them to another controller, such as the AWS Load Balancer Controller.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	// A SIGKILLed leader's Lease is taken over within about lease + 2*1.2*retry: 14.8 s with these defaults.
+	flag.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 10*time.Second, "How long a standby waits after the leader's last renewal before it takes the Lease.")
+	flag.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 7*time.Second, "How long the leader tries to renew its Lease before it gives up leading (and exits).")
+	flag.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true,
 		"Serve metrics over HTTPS to clients allowed get on the /metrics non-resource URL (checked with TokenReview and SubjectAccessReview); false serves plain HTTP to anyone.")

@@ -116,6 +116,8 @@ var _ = Describe("The cloudlb chart", func() {
 			"at '/externalManagedTags/0'"),
 		Entry("a target type LBC does not have", install, []string{"defaultTargetType=alb"},
 			"at '/defaultTargetType'"),
+		Entry("a lease duration that is not a Go duration", install, []string{"leaderElection.leaseDuration=10"},
+			"at '/leaderElection/leaseDuration'"),
 		Entry("replicas without leader election", install, []string{"leaderElection.enabled=false"},
 			"replicas > 1 needs leaderElection.enabled=true"),
 	)
@@ -169,7 +171,8 @@ var _ = Describe("The cloudlb chart", func() {
 			one(objs, "Deployment", &d)
 			Expect(d.Spec.Replicas).To(Equal(ptr.To[int32](2)))
 			Expect(controllerArgs(objs)).To(ContainElements("--cluster-name=my-cluster", "--leader-elect=true",
-				"--leader-election-namespace=cloudlb-system", "--ingress-class=cloudlb"))
+				"--leader-election-namespace=cloudlb-system", "--ingress-class=cloudlb",
+				"--leader-election-lease-duration=10s", "--leader-election-renew-deadline=7s", "--leader-election-retry-period=2s"))
 			pod := d.Spec.Template.Spec
 			Expect(pod.ServiceAccountName).To(Equal("cloudlb"))
 			Expect(pod.SecurityContext.RunAsNonRoot).To(Equal(ptr.To(true)))
