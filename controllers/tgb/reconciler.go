@@ -531,7 +531,13 @@ func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn
 		}
 		sync.Shared, sync.Owned = true, owned
 	}
-	if _, err := r.Provider.SyncBoundTargets(ctx, sync); err != nil && !cloud.IsNotFound(err) {
+	_, err := r.Provider.SyncBoundTargets(ctx, sync)
+	switch {
+	case cloud.IsInvalidSpec(err):
+		// cloudlb manages the group for an Ingress now (a takeover claimed it): its targets reconciler owns the
+		// target list, and keeps or drops these targets itself.
+		log.FromContext(ctx).Info("not deregistering", "reason", err.Error())
+	case err != nil && !cloud.IsNotFound(err):
 		return err
 	}
 	return r.untrack(ctx, b)

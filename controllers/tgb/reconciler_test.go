@@ -229,6 +229,20 @@ var _ = Describe("TargetGroupBinding", func() {
 		Expect(ready(first)(Default)).To(Equal("True Synced"))
 	})
 
+	It("lets a binding go, deregistering nothing, once cloudlb manages its target group for an Ingress", func() {
+		arn := ipGroup(ns + "-claimed")
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		b := binding("claimed", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}})
+		Eventually(ready(b)).Should(Equal("True Synced"))
+
+		// A takeover claimed the group: its target list is the targets reconciler's now.
+		provider.ManageBoundTargetGroup(arn)
+		Expect(k8s.Delete(ctx, b)).To(Succeed())
+		Eventually(gone(b)).Should(BeTrue())
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.1")))
+	})
+
 	It("says, in a Warning Event and the Ready condition, why a target group cannot be bound, and registers nothing", func() {
 		service("web")
 		missing := binding("missing", elbv2.TargetGroupBindingSpec{TargetGroupName: ns + "-nowhere",
