@@ -489,7 +489,10 @@ func (r *Reconciler) heldElsewhere(ctx context.Context, b *elbv2.TargetGroupBind
 	}
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.UID == b.UID || !Served(o) || o.Annotations[AnnotationTargetGroupARN] != arn ||
+		// LBC's binding of an Ingress's group names the group of an Ingress that it, or cloudlb once it takes the
+		// Ingress over, feeds.
+		held := o.Annotations[AnnotationTargetGroupARN] == arn || !Served(o) && o.Spec.TargetGroupARN == arn
+		if o.UID == b.UID || !held ||
 			b.Spec.MultiClusterTargetGroup && o.Spec.MultiClusterTargetGroup {
 			continue
 		}

@@ -243,6 +243,19 @@ var _ = Describe("TargetGroupBinding", func() {
 		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.1")))
 	})
 
+	It("refuses a target group that a binding of the AWS Load Balancer Controller's Ingresses names", func() {
+		arn := ipGroup(ns+"-lbc-ingress", ips(8080, "10.0.0.9")...)
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		// The Ingress's group: LBC feeds it, or cloudlb once it takes the Ingress over.
+		Expect(k8s.Create(ctx, &elbv2.TargetGroupBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "k8s-web-ingress",
+			Labels: map[string]string{"ingress.k8s.aws/stack-namespace": ns, "ingress.k8s.aws/stack-name": "web"}},
+			Spec: elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}}})).To(Succeed())
+		b := binding("user", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}})
+		Eventually(ready(b)).Should(Equal("False TargetGroupInUse"))
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.9")))
+	})
+
 	It("says, in a Warning Event and the Ready condition, why a target group cannot be bound, and registers nothing", func() {
 		service("web")
 		missing := binding("missing", elbv2.TargetGroupBindingSpec{TargetGroupName: ns + "-nowhere",
