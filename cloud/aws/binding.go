@@ -60,7 +60,11 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]cloud.TargetHealth, error) {
 	// Read again right before writing: a group claimed since the binding resolved it (a takeover from LBC) is the
 	// targets reconciler's, and a binding that owns a whole target list would empty it on its way out.
-	if err := p.refuseManagedTargetGroups(ctx, []string{s.ARN}); err != nil {
+	tags, err := p.describeTags(ctx, []string{s.ARN})
+	if err != nil {
+		return nil, classify(err)
+	}
+	if tags[s.ARN][cloud.TagCluster] != "" {
 		return nil, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress: a TargetGroupBinding "+
 			"neither registers into it nor deregisters from it", s.ARN)
 	}
