@@ -151,6 +151,11 @@ func (p *Provider) adoptLBC(ctx context.Context, stack string, mapID tgIDMapper,
 	}
 	slices.Sort(lbs)
 	slices.Sort(tgs)
+	// LBC's tags name no VPC: a cluster of the same name elsewhere (a blue/green replacement) tags its stacks alike.
+	lbs, err = p.inClusterVPC(ctx, lbs)
+	if err != nil {
+		return err
+	}
 	if len(lbs)+len(tgs) == 0 {
 		return p.adoptLBCSecurityGroup(ctx, stack, a)
 	}
@@ -197,6 +202,9 @@ func (p *Provider) adoptLBC(ctx context.Context, stack string, mapID tgIDMapper,
 		}
 		for _, tg := range described {
 			arn := deref(tg.TargetGroupArn)
+			if deref(tg.VpcId) != p.opts.VPCID {
+				continue
+			}
 			// A target group serving a load balancer that is not the stack's stays LBC's, with that load balancer.
 			if slices.ContainsFunc(tg.LoadBalancerArns, func(lb string) bool { return owned[lb] == nil || !p.owns(owned[lb], stack) }) {
 				continue
@@ -214,19 +222,38 @@ func (p *Provider) adoptLBC(ctx context.Context, stack string, mapID tgIDMapper,
 	return p.adoptLBCSecurityGroup(ctx, stack, a)
 }
 
+// inClusterVPC keeps, of the load balancers arns, those in the cluster's VPC.
+func (p *Provider) inClusterVPC(ctx context.Context, arns []string) ([]string, error) {
+	var out []string
+	for _, batch := range chunks(arns, 20) {
+		described, err := p.describeLBs(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, lb := range described {
+			if deref(lb.VpcId) == p.opts.VPCID {
+				out = append(out, deref(lb.LoadBalancerArn))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // adoptLBCSecurityGroup claims the stack's managed security group that LBC made.
 func (p *Provider) adoptLBCSecurityGroup(ctx context.Context, stack string, a *actual) error {
 	out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
 		{Name: ptr("tag:" + lbcClusterKey), Values: []string{p.opts.ClusterName}},
 		{Name: ptr("tag:" + lbcStackKey), Values: []string{stack}},
 		{Name: ptr("tag:" + lbcResourceKey), Values: []string{lbcManagedSG}},
+		{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},
 	}})
 	if err != nil {
 		return classify(err)
 	}
 	for _, sg := range out.SecurityGroups {
 		t := fromEC2(sg.Tags)
-		if !p.lbcAdoptable(t, stack) || t[lbcResourceKey] != lbcManagedSG {
+		if !p.lbcAdoptable(t, stack) || t[lbcResourceKey] != lbcManagedSG || deref(sg.VpcId) != p.opts.VPCID {
 			continue
 		}
 		claim := p.claimTags(stack, "security-group")

@@ -467,6 +467,24 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(sgTags(out.SecurityGroups[0])).To(HaveKeyWithValue(cloud.TagClusterID, clusterID))
 	})
 
+	It("never claims nor deletes what LBC made under this cluster name in another VPC", func() {
+		// Another cluster of the same name (a blue/green replacement) whose LBC stack lives in the default VPC.
+		layout := makeLBCStack(cluster, "ns1/web", backend, web)
+		vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
+		Expect(err).NotTo(HaveOccurred())
+		p := newProvider(cluster, counter, adopting, func(o *cloudaws.Options) { o.VPCID = *vpc.Vpc.VpcId })
+		Expect(p.Delete(ctx, "ns1/web", cloud.Known{})).To(Succeed())
+		for _, arn := range layout.elbARNs() {
+			Expect(exists(arn)).To(BeTrue(), arn)
+			Expect(tagsOf(arn)).NotTo(HaveKey(cloud.TagCluster), arn)
+		}
+		for _, id := range []string{layout.sg, backend} {
+			out, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(sgTags(out.SecurityGroups[0])).NotTo(HaveKey(cloud.TagCluster), id)
+		}
+	})
+
 	It("never claims what carries another cloudlb cluster's tags, nor the target groups of a load balancer it does not claim", func() {
 		layout := makeLBCStack(cluster, "ns1/web", backend, web)
 		_, err := elbc.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{layout.lb}, Tags: []elbv2types.Tag{

@@ -58,6 +58,16 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 // SyncBoundTargets opens the targets' security groups as the binding asks, then registers and deregisters, in the
 // same batches as the targets of cloudlb's own groups. With s.Shared, only targets of s.Owned are deregistered.
 func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]cloud.TargetHealth, error) {
+	// Read again right before writing: a group claimed since the binding resolved it (a takeover from LBC) is the
+	// targets reconciler's, and a binding that owns a whole target list would empty it on its way out.
+	tags, err := p.describeTags(ctx, []string{s.ARN})
+	if err != nil {
+		return nil, classify(err)
+	}
+	if tags[s.ARN][cloud.TagCluster] != "" {
+		return nil, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress: a TargetGroupBinding "+
+			"neither registers into it nor deregisters from it", s.ARN)
+	}
 	// Make before break: the peers are let in before the targets receive traffic.
 	if len(s.Ingress) > 0 && len(s.Targets) > 0 {
 		if err := p.allowBindingPeers(ctx, s.Ingress, s.Targets); err != nil {

@@ -117,6 +117,23 @@ var _ = Describe("Bound target groups", func() {
 		Expect(groupWrites()).To(BeEmpty())
 	})
 
+	It("never deregisters from a group that cloudlb came to manage for an Ingress after the binding registered", func() {
+		arn := targetGroup("adopted", elbv2types.TargetTypeEnumIp, vpcID)
+		pods := []cloud.Target{{ID: "172.31.1.10", Port: 8080}}
+		_, err := p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arn, Targets: pods})
+		Expect(err).NotTo(HaveOccurred())
+		// Claimed since (a takeover from LBC): the targets reconciler owns its target list now.
+		_, err = elbc.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: []elbv2types.Tag{
+			{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)}, {Key: aws.String(cloud.TagStack), Value: aws.String("ns1/web")}}})
+		Expect(err).NotTo(HaveOccurred())
+
+		counter.Reset()
+		_, err = p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arn})
+		Expect(cloud.IsInvalidSpec(err)).To(BeTrue(), "%v", err)
+		Expect(registered(arn)).To(ConsistOf(pods))
+		Expect(counter.Mutating()).To(BeEmpty())
+	})
+
 	It("keeps, in a multi-cluster group, the targets it did not register, and deregisters only its own", func() {
 		arn := targetGroup("shared", elbv2types.TargetTypeEnumIp, vpcID)
 		others := []cloud.Target{{ID: "172.31.5.1", Port: 8080}, {ID: "172.31.5.2", Port: 8080}}

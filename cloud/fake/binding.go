@@ -14,6 +14,8 @@ const (
 )
 
 type boundGroup struct {
+	// managed is a group cloudlb came to manage for an Ingress (a takeover): bindings are refused.
+	managed bool
 	name    string
 	group   cloud.BoundTargetGroup
 	targets []cloud.Target
@@ -28,6 +30,15 @@ func (p *Provider) AddBoundTargetGroup(name string, g cloud.BoundTargetGroup, ta
 		p.bound = map[string]*boundGroup{}
 	}
 	p.bound[g.ARN] = &boundGroup{name: name, group: g, targets: sortedUnique(targets)}
+}
+
+// ManageBoundTargetGroup makes a bound group one that cloudlb manages for an Ingress, as a takeover claims it.
+func (p *Provider) ManageBoundTargetGroup(arn string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.bound[arn]; g != nil {
+		g.managed = true
+	}
 }
 
 // BoundTargets returns the targets a bound target group holds, sorted.
@@ -59,6 +70,9 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 	defer p.mu.Unlock()
 	for _, g := range p.bound {
 		if arn != "" && g.group.ARN == arn || arn == "" && g.name == name {
+			if g.managed {
+				return g.group, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress", g.group.ARN)
+			}
 			return g.group, nil
 		}
 	}
@@ -76,6 +90,9 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	g := p.bound[s.ARN]
 	if g == nil {
 		return nil, cloud.Errorf(cloud.KindNotFound, "target group %s does not exist", s.ARN)
+	}
+	if g.managed {
+		return nil, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress", s.ARN)
 	}
 	if len(s.Targets) > 0 {
 		g.ingress = slices.Clone(s.Ingress)

@@ -186,8 +186,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err := r.setReady(ctx, b, metav1.ConditionFalse, se.reason, se.msg); err != nil {
 			return reconcile.Result{}, err
 		}
-		if se.reason == "TargetGroupNotFound" {
-			// Terraform may create it later; nothing in Kubernetes would say so.
+		if se.reason == "TargetGroupNotFound" || se.reason == "TargetGroupInUse" {
+			// Terraform may create it later, the binding holding it may go: no watch of this binding would say so.
 			return reconcile.Result{RequeueAfter: retryMissing}, nil
 		}
 		return reconcile.Result{}, nil
@@ -248,6 +248,9 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int, error) {
 	res, err := r.resolve(ctx, b)
 	if err != nil {
+		return 0, err
+	}
+	if err := r.heldElsewhere(ctx, b, res.group.ARN); err != nil {
 		return 0, err
 	}
 	if err := r.bindTo(ctx, b, res.group.ARN); err != nil {
@@ -464,7 +467,39 @@ func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding
 	if err != nil {
 		return err
 	}
+	// Never bound by cloudlb (a binding refused because another holds the group): deregistering would take the
+	// holder's targets out.
+	if err := r.heldElsewhere(ctx, b, res.group.ARN); errors.As(err, &se) {
+		log.FromContext(ctx).Info("nothing to deregister", "reason", se.msg)
+		return r.untrack(ctx, b)
+	} else if err != nil {
+		return err
+	}
 	return r.leave(ctx, b, res.group.ARN)
+}
+
+// heldElsewhere refuses a group that another binding recorded as its own (AnnotationTargetGroupARN), unless both
+// share it as a multi-cluster group: a binding that does not share its group owns its whole target list, so two
+// bindings would deregister each other's targets, and deleting either would empty the group. The binding that
+// recorded the group first keeps it.
+func (r *Reconciler) heldElsewhere(ctx context.Context, b *elbv2.TargetGroupBinding, arn string) error {
+	var list elbv2.TargetGroupBindingList
+	if err := r.List(ctx, &list); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		// LBC's binding of an Ingress's group names the group of an Ingress that it, or cloudlb once it takes the
+		// Ingress over, feeds.
+		held := o.Annotations[AnnotationTargetGroupARN] == arn || !Served(o) && o.Spec.TargetGroupARN == arn
+		if o.UID == b.UID || !held ||
+			b.Spec.MultiClusterTargetGroup && o.Spec.MultiClusterTargetGroup {
+			continue
+		}
+		return specErrorf("TargetGroupInUse", "target group %s is bound by TargetGroupBinding %s/%s: a target group that is not "+
+			"shared (spec.multiClusterTargetGroup on both) has one binding only", arn, o.Namespace, o.Name)
+	}
+	return nil
 }
 
 // bindTo records arn as the binding's group, first taking the binding's targets out of the group it recorded
@@ -499,7 +534,13 @@ func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn
 		}
 		sync.Shared, sync.Owned = true, owned
 	}
-	if _, err := r.Provider.SyncBoundTargets(ctx, sync); err != nil && !cloud.IsNotFound(err) {
+	_, err := r.Provider.SyncBoundTargets(ctx, sync)
+	switch {
+	case cloud.IsInvalidSpec(err):
+		// cloudlb manages the group for an Ingress now (a takeover claimed it): its targets reconciler owns the
+		// target list, and keeps or drops these targets itself.
+		log.FromContext(ctx).Info("not deregistering", "reason", err.Error())
+	case err != nil && !cloud.IsNotFound(err):
 		return err
 	}
 	return r.untrack(ctx, b)

@@ -207,6 +207,55 @@ var _ = Describe("TargetGroupBinding", func() {
 		Expect(provider.BoundTargets(arn)).To(ConsistOf(others))
 	})
 
+	It("refuses a second binding of a target group another binding holds, and deleting it deregisters nothing", func() {
+		arn := ipGroup(ns + "-taken")
+		service("web")
+		service("api")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "api-1", "api", "http", 8080, "10.0.0.2"))).To(Succeed())
+		first := binding("first", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}})
+		Eventually(ready(first)).Should(Equal("True Synced"))
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.1")))
+
+		// Each binding owns the whole target list of a group it does not share: two would deregister each other's.
+		second := binding("second", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "api", Port: intstr.FromInt32(80)}})
+		Eventually(ready(second)).Should(Equal("False TargetGroupInUse"))
+		Eventually(warnings(second)).Should(ContainElement(ContainSubstring(first.Name)))
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.1")))
+
+		Expect(k8s.Delete(ctx, second)).To(Succeed())
+		Eventually(gone(second)).Should(BeTrue())
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.1")), "the first binding's targets stay")
+		Expect(ready(first)(Default)).To(Equal("True Synced"))
+	})
+
+	It("lets a binding go, deregistering nothing, once cloudlb manages its target group for an Ingress", func() {
+		arn := ipGroup(ns + "-claimed")
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		b := binding("claimed", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}})
+		Eventually(ready(b)).Should(Equal("True Synced"))
+
+		// A takeover claimed the group: its target list is the targets reconciler's now.
+		provider.ManageBoundTargetGroup(arn)
+		Expect(k8s.Delete(ctx, b)).To(Succeed())
+		Eventually(gone(b)).Should(BeTrue())
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.1")))
+	})
+
+	It("refuses a target group that a binding of the AWS Load Balancer Controller's Ingresses names", func() {
+		arn := ipGroup(ns+"-lbc-ingress", ips(8080, "10.0.0.9")...)
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		// The Ingress's group: LBC feeds it, or cloudlb once it takes the Ingress over.
+		Expect(k8s.Create(ctx, &elbv2.TargetGroupBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "k8s-web-ingress",
+			Labels: map[string]string{"ingress.k8s.aws/stack-namespace": ns, "ingress.k8s.aws/stack-name": "web"}},
+			Spec: elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}}})).To(Succeed())
+		b := binding("user", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}})
+		Eventually(ready(b)).Should(Equal("False TargetGroupInUse"))
+		Expect(provider.BoundTargets(arn)).To(Equal(ips(8080, "10.0.0.9")))
+	})
+
 	It("says, in a Warning Event and the Ready condition, why a target group cannot be bound, and registers nothing", func() {
 		service("web")
 		missing := binding("missing", elbv2.TargetGroupBindingSpec{TargetGroupName: ns + "-nowhere",
