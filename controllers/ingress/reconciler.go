@@ -194,6 +194,9 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return ctrl.Result{}, r.writeRecord(ctx, record, recordUpdate{left: out.Errors, ready: metav1.ConditionFalse, reason: "InvalidSpec",
 			message: "no member of the stack is valid"})
 	}
+	if held, err := r.holdTakeover(ctx, record, active, out.Errors); held || err != nil {
+		return ctrl.Result{RequeueAfter: invalidSpecRequeue}, err
+	}
 	if taken := nameTaken(ctx, r.Client, record, out.LoadBalancer.Name); taken != nil {
 		return r.refuseTakenName(ctx, record, active, out.Errors, taken)
 	}

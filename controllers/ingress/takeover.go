@@ -8,9 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 )
 
@@ -100,4 +103,29 @@ func (r *Reconciler) takeOver(ctx context.Context, ing *networkingv1.Ingress) er
 	r.Recorder.Eventf(ing, nil, corev1.EventTypeNormal, "TakenOver", "Reconcile",
 		"cloudlb serves this Ingress in place of the AWS Load Balancer Controller and replaced its finalizer")
 	return nil
+}
+
+// holdTakeover keeps a stack as LBC left it while a member that LBC still serves (its finalizer is still there:
+// cloudlb never applied it) cannot be translated. The plan would have no rules for that member, which has no
+// last applied model either, so applying would take its live rules off the load balancer.
+func (r *Reconciler) holdTakeover(ctx context.Context, record *v1alpha1.LoadBalancer, active []*networkingv1.Ingress,
+	left map[types.NamespacedName]error) (bool, error) {
+	if !r.AdoptLBC {
+		return false, nil
+	}
+	var blocked []string
+	for _, ing := range active {
+		if left[client.ObjectKeyFromObject(ing)] != nil && hasLBCFinalizer(ing) {
+			blocked = append(blocked, ing.Namespace+"/"+ing.Name)
+		}
+	}
+	if len(blocked) == 0 {
+		return false, nil
+	}
+	msg := fmt.Sprintf("the takeover is held: %s, still served by the AWS Load Balancer Controller's rules, cannot be "+
+		"translated, and applying without it would remove its rules; fix it and the stack is taken over", strings.Join(blocked, ", "))
+	for _, ing := range active {
+		r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "TakeoverHeld", "Translate", "%s", msg)
+	}
+	return true, r.writeRecord(ctx, record, recordUpdate{left: left, ready: metav1.ConditionFalse, reason: "TakeoverHeld", message: msg})
 }

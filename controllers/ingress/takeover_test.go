@@ -168,6 +168,33 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(provider.LoadBalancer(group)).To(BeNil())
 	})
 
+	It("holds the takeover of a group while a member LBC still serves cannot be translated", func() {
+		group := "tkh-" + ns
+		ann := map[string]string{"alb.ingress.kubernetes.io/group.name": group}
+		a := lbcIngress("a", ptr.To(lbcClass), ann, lbcGroup+group)
+		bad := map[string]string{"alb.ingress.kubernetes.io/group.name": group, "alb.ingress.kubernetes.io/scheme": "sideways"}
+		b := lbcIngress("b", ptr.To(lbcClass), bad, lbcGroup+group)
+		untouched(a, group, []string{lbcGroup + group})
+
+		Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		Expect(provider.LoadBalancer(group)).To(BeNil(), "applying a alone would take b's live rules off LBC's load balancer")
+		Expect(finalizers(a)).To(Equal([]string{lbcGroup + group}))
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + group}))
+		Eventually(warningNotes).WithArguments(a, "TakeoverHeld").Should(ContainElement(ContainSubstring(ns + "/b")))
+
+		By("b fixed, the group is taken over whole")
+		Expect(update(b, func(i *networkingv1.Ingress) { delete(i.Annotations, "alb.ingress.kubernetes.io/scheme") })).To(Succeed())
+		// The reconciler reads the manager's cache, which sees the fix a moment later.
+		Eventually(func() []string {
+			Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+			return rulePaths(group)
+		}).Should(ConsistOf("/a", "/b"))
+		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
+		Eventually(finalizers).WithArguments(b).Should(Equal([]string{cloud.Finalizer}))
+		deleteWithManager(a, b)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
 	It("puts Ingresses of an LBC class in the group its IngressClassParams name", func() {
 		group := "tkp-" + ns
 		params := &elbv2.IngressClassParams{ObjectMeta: metav1.ObjectMeta{Name: group},
