@@ -184,9 +184,10 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 
 		By("b fixed, the group is taken over whole")
 		Expect(update(b, func(i *networkingv1.Ingress) { delete(i.Annotations, "alb.ingress.kubernetes.io/scheme") })).To(Succeed())
-		// The reconciler reads the manager's cache, which sees the fix a moment later.
-		Eventually(func() []string {
-			Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		// The reconciler reads the manager's cache, which sees the fix (and the record it wrote) a moment later: a
+		// reconcile on a stale cache fails or holds, and the controller would retry it.
+		Eventually(func(g Gomega) []string {
+			g.Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
 			return rulePaths(group)
 		}).Should(ConsistOf("/a", "/b"))
 		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
