@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cloudlb/cloudlb/cloud"
 	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/test"
+	"github.com/cloudlb/cloudlb/test/bench"
 )
 
 // BenchmarkProviderCalls reports the AWS calls, by operation, of a stack's life against moto: the first
@@ -23,26 +21,10 @@ import (
 // skips.
 func BenchmarkProviderCalls(b *testing.B) {
 	ctx := context.Background()
-	m, err := test.StartMoto()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Stop)
-	for k, v := range m.Credentials() {
-		b.Setenv(k, v)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.BaseEndpoint = aws.String(m.URL)
-	vpc, _, err := test.PrepareVPC(ctx, ec2.NewFromConfig(cfg))
-	if err != nil {
-		b.Fatal(err)
-	}
+	motoURL, _, vpc := bench.Moto(b, region)
 	counter := &test.CallCounter{}
 	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: cluster, ClusterID: clusterID, Region: region, VPCID: vpc,
-		EndpointURL: m.URL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
+		EndpointURL: motoURL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -321,4 +324,30 @@ func (r *Recorder) Quiet(b *testing.B, timeout time.Duration) {
 		}
 		return time.Since(since) >= 4*BatchWindow
 	})
+}
+
+// Moto starts a moto for the benchmark, stopped when it ends, puts its credentials in the environment and
+// prepares a VPC in it. It returns moto's URL, an SDK config pointed at it, and the VPC's id. The Ginkgo
+// suites' motos start only under their Test functions, which `-run '^$'` skips, so a benchmark starts its own.
+func Moto(b *testing.B, region string) (url string, cfg aws.Config, vpc string) {
+	b.Helper()
+	ctx := context.Background()
+	m, err := test.StartMoto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Stop)
+	for k, v := range m.Credentials() {
+		b.Setenv(k, v)
+	}
+	cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.BaseEndpoint = aws.String(m.URL)
+	vpc, _, err = test.PrepareVPC(ctx, ec2.NewFromConfig(cfg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m.URL, cfg, vpc
 }

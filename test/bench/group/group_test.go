@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -118,25 +115,9 @@ func BenchmarkGroup50Members(b *testing.B) {
 func awsProvider(b *testing.B, counter *test.CallCounter) *cloudaws.Provider {
 	b.Helper()
 	ctx := context.Background()
-	m, err := test.StartMoto()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Stop)
-	for k, v := range m.Credentials() {
-		b.Setenv(k, v)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.BaseEndpoint = aws.String(m.URL)
-	vpc, _, err := test.PrepareVPC(ctx, ec2.NewFromConfig(cfg))
-	if err != nil {
-		b.Fatal(err)
-	}
+	motoURL, _, vpc := bench.Moto(b, region)
 	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: bench.Options().ClusterName, ClusterID: "bench-cluster-id",
-		Region: region, VPCID: vpc, EndpointURL: m.URL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
+		Region: region, VPCID: vpc, EndpointURL: motoURL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
 	if err != nil {
 		b.Fatal(err)
 	}

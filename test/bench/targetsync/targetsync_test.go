@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go/middleware"
 	corev1 "k8s.io/api/core/v1"
@@ -192,25 +190,9 @@ func reconcileCounts(b *testing.B) (total, errs int) {
 func awsProvider(b *testing.B, counter *test.CallCounter) (*cloudaws.Provider, *elbv2.Client) {
 	b.Helper()
 	ctx := context.Background()
-	m, err := test.StartMoto()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Stop)
-	for k, v := range m.Credentials() {
-		b.Setenv(k, v)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.BaseEndpoint = aws.String(m.URL)
-	vpc, _, err := test.PrepareVPC(ctx, ec2.NewFromConfig(cfg))
-	if err != nil {
-		b.Fatal(err)
-	}
+	motoURL, cfg, vpc := bench.Moto(b, region)
 	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: bench.Options().ClusterName, ClusterID: "bench-cluster-id",
-		Region: region, VPCID: vpc, EndpointURL: m.URL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
+		Region: region, VPCID: vpc, EndpointURL: motoURL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -55,25 +53,9 @@ func BenchmarkThrottledCreate(b *testing.B) {
 	ctrl.SetLogger(bench.Logger())
 	env := bench.Start(b)
 
-	m, err := test.StartMoto()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Stop)
-	for k, v := range m.Credentials() {
-		b.Setenv(k, v)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.BaseEndpoint = aws.String(m.URL)
-	vpc, _, err := test.PrepareVPC(ctx, ec2.NewFromConfig(cfg))
-	if err != nil {
-		b.Fatal(err)
-	}
+	motoURL, cfg, vpc := bench.Moto(b, region)
 	limits := map[string]cloudaws.BucketLimit{}
-	proxy := test.NewBucketProxy(m.URL, func(svc, op string) (string, float64, float64) {
+	proxy := test.NewBucketProxy(motoURL, func(svc, op string) (string, float64, float64) {
 		key, l := cloudaws.APIBucket(svc, op)
 		// As the controller scales them (--aws-api-rate-scale), times the share.
 		l = cloudaws.BucketLimit{Burst: max(1, math.Round(l.Burst*scale*share)), Rate: l.Rate * scale * share}
