@@ -119,8 +119,8 @@ func run() error {
 	if o.GCMaxDeletions < 1 {
 		return errors.New("--gc-max-deletions must be at least 1")
 	}
-	if o.DefaultTargetType = cloud.TargetType(defaultTargetType); o.DefaultTargetType != cloud.TargetTypeInstance && o.DefaultTargetType != cloud.TargetTypeIP {
-		return errors.New("--default-target-type must be instance or ip")
+	if o.DefaultTargetType, err = parseTargetType(defaultTargetType); err != nil {
+		return err
 	}
 	if o.ReconcileTimeout < 0 {
 		return errors.New("--reconcile-timeout must not be negative")
@@ -213,6 +213,14 @@ func parseTagKeys(s string, defaults map[string]string) ([]string, error) {
 
 // parseControllerNames reads --controller-names. LBC's controller name is served only with the takeover mode:
 // without it, cloudlb would make a second load balancer beside each of LBC's and put its finalizer beside LBC's.
+// parseTargetType reads --default-target-type, for the controller and for plan alike.
+func parseTargetType(s string) (cloud.TargetType, error) {
+	if t := cloud.TargetType(s); t == cloud.TargetTypeInstance || t == cloud.TargetTypeIP {
+		return t, nil
+	}
+	return "", errors.New("--default-target-type must be instance or ip")
+}
+
 func parseControllerNames(s string, adopt bool) ([]string, error) {
 	var out []string
 	for _, n := range strings.Split(s, ",") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -104,5 +105,18 @@ func TestParseTagKeys(t *testing.T) {
 		case err != nil || !slices.Equal(got, tc.want):
 			t.Errorf("parseTagKeys(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// The controller and plan read --default-target-type through one function: both refuse what the other refuses.
+func TestParseTargetType(t *testing.T) {
+	for in, ok := range map[string]bool{"instance": true, "ip": true, "": false, "IP": false, "alb": false} {
+		got, err := parseTargetType(in)
+		if (err == nil) != ok || (ok && string(got) != in) {
+			t.Errorf("parseTargetType(%q) = %q, %v; want ok=%v", in, got, err, ok)
+		}
+	}
+	if _, err := parsePlanFlags([]string{"--cluster-name=c", "--all", "--default-target-type=alb"}, io.Discard); err == nil {
+		t.Error("plan accepted --default-target-type=alb")
 	}
 }

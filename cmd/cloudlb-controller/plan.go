@@ -113,10 +113,10 @@ func parsePlanFlags(args []string, stderr io.Writer) (*planOptions, error) {
 	case len(o.files) > 0 && o.all:
 		return nil, errors.New("-f and --all exclude each other")
 	}
-	if o.cfg.DefaultTargetType = cloud.TargetType(targetType); o.cfg.DefaultTargetType != cloud.TargetTypeInstance && o.cfg.DefaultTargetType != cloud.TargetTypeIP {
-		return nil, errors.New("--default-target-type must be instance or ip")
-	}
 	var err error
+	if o.cfg.DefaultTargetType, err = parseTargetType(targetType); err != nil {
+		return nil, err
+	}
 	if o.cfg.ControllerNames, err = parseControllerNames(controllerNames, o.cfg.AdoptLBC); err != nil {
 		return nil, err
 	}

@@ -108,24 +108,29 @@ func (g *LBCGates) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.R
 	if len(selectors) == 0 {
 		return ctrl.Result{}, nil
 	}
-	var pods corev1.PodList
-	if err := g.APIReader.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
-		return ctrl.Result{}, err
-	}
 	waiting := false
-	for i := range pods.Items {
-		pod := &pods.Items[i]
-		pending := pendingLBCGates(pod)
-		if len(pending) == 0 || !pod.DeletionTimestamp.IsZero() ||
-			!slices.ContainsFunc(selectors, func(s labels.Selector) bool { return s.Matches(labels.Set(pod.Labels)) }) {
-			continue
-		}
-		if podCondition(pod, corev1.ContainersReady) != corev1.ConditionTrue {
-			waiting = true
-			continue
-		}
-		if err := g.free(ctx, pod, pending); err != nil {
+	freed := map[string]bool{}
+	for _, sel := range selectors {
+		// The API server filters by the Service's selector: this read repeats every lbcGateRetry while a pod
+		// starts, and a namespace's other pods need not cross the wire each time.
+		var pods corev1.PodList
+		if err := g.APIReader.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 			return ctrl.Result{}, err
+		}
+		for i := range pods.Items {
+			pod := &pods.Items[i]
+			pending := pendingLBCGates(pod)
+			if len(pending) == 0 || !pod.DeletionTimestamp.IsZero() || freed[pod.Name] {
+				continue
+			}
+			if podCondition(pod, corev1.ContainersReady) != corev1.ConditionTrue {
+				waiting = true
+				continue
+			}
+			if err := g.free(ctx, pod, pending); err != nil {
+				return ctrl.Result{}, err
+			}
+			freed[pod.Name] = true
 		}
 	}
 	if waiting {

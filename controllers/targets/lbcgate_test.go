@@ -2,6 +2,7 @@ package targets_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -39,7 +40,7 @@ var _ = Describe("Readiness gates of the AWS Load Balancer Controller during a t
 		record.Status.TargetGroups = []v1alpha1.TargetGroupBinding{{ID: ns + "/app/web:80", ServiceNamespace: ns, ServiceName: "web",
 			ServicePort: 80, TargetType: "ip"}}
 		Expect(k8s.Status().Update(ctx, record)).To(Succeed())
-		gates = &targets.LBCGates{Client: k8s, APIReader: k8s}
+		gates = &targets.LBCGates{Client: k8s, APIReader: selectiveReader{k8s}}
 	})
 
 	// lbcPod creates a pod as it was admitted under LBC: with LBC's gate, not yet true.
@@ -86,6 +87,18 @@ var _ = Describe("Readiness gates of the AWS Load Balancer Controller during a t
 		Expect(gateStatus(other, lbcGate)).To(BeEmpty())
 	})
 })
+
+// selectiveReader fails a pod list that the API server would not filter by labels: the gate's retry reads
+// pods every lbcGateRetry, and only those its Services select need to be read.
+type selectiveReader struct{ client.Reader }
+
+func (r selectiveReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	o := (&client.ListOptions{}).ApplyOptions(opts)
+	if _, ok := list.(*corev1.PodList); ok && (o.LabelSelector == nil || o.LabelSelector.Empty()) {
+		return fmt.Errorf("pods listed without a label selector")
+	}
+	return r.Reader.List(ctx, list, opts...)
+}
 
 func setContainersReady(pod *corev1.Pod, status corev1.ConditionStatus) {
 	GinkgoHelper()

@@ -285,18 +285,19 @@ func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int
 	// Shared with other clusters: record every target before it is registered, so that a crash between the two
 	// never leaves a target of ours that the record does not name; shrink the record once the deregistrations
 	// are done.
-	owned, err := r.tracked(ctx, b)
+	owned, record, err := r.tracked(ctx, b)
 	if err != nil {
 		return 0, err
 	}
-	if err := r.track(ctx, b, union(owned, want)); err != nil {
+	if record, err = r.track(ctx, b, record, union(owned, want)); err != nil {
 		return 0, err
 	}
 	sync.Shared, sync.Owned = true, union(owned, want)
 	if _, err := r.Provider.SyncBoundTargets(ctx, sync); err != nil {
 		return 0, err
 	}
-	return len(want), r.track(ctx, b, want)
+	_, err = r.track(ctx, b, record, want)
+	return len(want), err
 }
 
 // targets are the binding's targets now.
@@ -528,7 +529,7 @@ func (r *Reconciler) bindTo(ctx context.Context, b *elbv2.TargetGroupBinding, ar
 func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn string) error {
 	sync := cloud.BoundSync{ARN: arn}
 	if b.Spec.MultiClusterTargetGroup {
-		owned, err := r.tracked(ctx, b)
+		owned, _, err := r.tracked(ctx, b)
 		if err != nil {
 			return err
 		}

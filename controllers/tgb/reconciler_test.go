@@ -185,6 +185,10 @@ var _ = Describe("TargetGroupBinding", func() {
 		test.SetEndpoints(es, []string{"10.0.0.2"})
 		Expect(k8s.Update(ctx, es)).To(Succeed())
 		Eventually(func() []cloud.Target { return provider.BoundTargets(arn) }).Should(ConsistOf(slices.Concat(others, ours[1:])))
+		Eventually(func() map[string]string {
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(record), record)).To(Succeed())
+			return record.Data
+		}).Should(HaveKeyWithValue("targets", "10.0.0.2:8080"), "the record shrinks once the deregistration is done")
 
 		Expect(k8s.Delete(ctx, b)).To(Succeed())
 		Eventually(gone(b)).Should(BeTrue())

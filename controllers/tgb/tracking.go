@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,36 +27,35 @@ func trackingName(b *elbv2.TargetGroupBinding) client.ObjectKey {
 	return client.ObjectKey{Namespace: b.Namespace, Name: trackingPrefix + b.Name}
 }
 
-// tracked returns the targets the binding recorded registering; none when there is no record.
-func (r *Reconciler) tracked(ctx context.Context, b *elbv2.TargetGroupBinding) ([]cloud.Target, error) {
+// tracked returns the targets the binding recorded registering, and the record for track to write back; none,
+// and a nil record, when there is no record.
+func (r *Reconciler) tracked(ctx context.Context, b *elbv2.TargetGroupBinding) ([]cloud.Target, *corev1.ConfigMap, error) {
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, trackingName(b), cm); err != nil {
-		return nil, client.IgnoreNotFound(err)
+		return nil, nil, client.IgnoreNotFound(err)
 	}
-	return parseTargets(cm.Data[trackingKey]), nil
+	return parseTargets(cm.Data[trackingKey]), cm, nil
 }
 
-// track records targets as the binding's, writing only when the record changes.
-func (r *Reconciler) track(ctx context.Context, b *elbv2.TargetGroupBinding, targets []cloud.Target) error {
+// track records targets as the binding's in cm, the record tracked read (nil: none yet), writing only when the
+// record changes. It writes through cm, which then holds the new version: a sync writes the record twice, and
+// reading it once is enough.
+func (r *Reconciler) track(ctx context.Context, b *elbv2.TargetGroupBinding, cm *corev1.ConfigMap, targets []cloud.Target) (*corev1.ConfigMap, error) {
 	value := formatTargets(targets)
-	cm := &corev1.ConfigMap{}
-	err := r.APIReader.Get(ctx, trackingName(b), cm)
 	switch {
-	case apierrors.IsNotFound(err):
+	case cm == nil:
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: trackingName(b).Name},
 			Data: map[string]string{trackingKey: value}}
-		return r.Create(ctx, cm)
-	case err != nil:
-		return err
+		return cm, r.Create(ctx, cm)
 	case cm.Data[trackingKey] == value:
-		return nil
+		return cm, nil
 	}
 	if cm.Data == nil {
 		cm.Data = map[string]string{}
 	}
 	cm.Data[trackingKey] = value
 	// The resource version read guards the write: a stale record must never overwrite a newer one.
-	return r.Update(ctx, cm)
+	return cm, r.Update(ctx, cm)
 }
 
 // untrack deletes the binding's record once its targets are deregistered.
