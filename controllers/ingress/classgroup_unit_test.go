@@ -107,3 +107,19 @@ func TestClassGroupStacks(t *testing.T) {
 		g.Expect(stackKey(reqs[0])).To(Equal("other"))
 	})
 }
+
+func TestSameValueTrimsClassKeys(t *testing.T) {
+	for _, tc := range []struct {
+		asked, given string
+		same         bool
+	}{
+		{"team=a", "team = b", false},
+		{"team=a", " team = a ", true},
+		{"team=a,env=x", "env=x", true},
+		{"env = y", "env=x", false},
+	} {
+		if got := sameValue(annTags, tc.asked, tc.given); got != tc.same {
+			t.Errorf("sameValue(tags, %q, %q) = %t, want %t", tc.asked, tc.given, got, tc.same)
+		}
+	}
+}

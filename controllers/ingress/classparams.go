@@ -327,14 +327,11 @@ func sameValue(key, asked, given string) bool {
 	switch {
 	case key == annTags || key == annLBAttributes || strings.HasPrefix(key, annListenerAttributes):
 		// The class wins per key: the annotation is overridden only where it sets a key differently.
-		gm := map[string]string{}
-		for _, it := range g.list(key) {
-			k, v, _ := strings.Cut(it, "=")
-			gm[k] = v
-		}
-		for _, it := range a.list(key) {
-			k, v, _ := strings.Cut(it, "=")
-			if gv, ok := gm[strings.TrimSpace(k)]; ok && gv != strings.TrimSpace(v) {
+		anyPair := func(string, string) bool { return true }
+		gm, _ := g.keyValues(key, "", anyPair)
+		am, _ := a.keyValues(key, "", anyPair)
+		for k, v := range am {
+			if gv, ok := gm[k]; ok && gv != v {
 				return false
 			}
 		}
