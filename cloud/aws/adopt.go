@@ -78,6 +78,12 @@ func (p *Provider) lbcAdoptable(tags tagSet, stack string) bool {
 	return p.opts.AdoptLBC && !anyCloudlbTag(tags) && fromLBC(tags, p.opts.ClusterName, stack)
 }
 
+// adoptingLBC says whether calls made with ctx claim LBC's resources: the takeover mode is on and the caller
+// (never garbage collection, cloud.WithoutAdoption) lets them.
+func (p *Provider) adoptingLBC(ctx context.Context) bool {
+	return p.opts.AdoptLBC && cloud.AdoptionAllowed(ctx)
+}
+
 // claimTags are the ownership tags that make an adopted resource the stack's.
 func (p *Provider) claimTags(stack, resource string) tagSet {
 	return tagSet{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID,

@@ -506,6 +506,25 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		}
 	})
 
+	It("neither claims nor deletes an LBC stack when garbage collection deletes its stack key", func() {
+		layout := makeLBCStack(cluster, "ns1/web", backend, web)
+		before := map[string]map[string]string{}
+		for _, arn := range layout.elbARNs() {
+			before[arn] = tagsOf(arn)
+		}
+		p := newProvider(cluster, counter, adopting)
+		Expect(p.Delete(cloud.WithoutAdoption(ctx), "ns1/web", cloud.Known{})).To(Succeed())
+		for arn, tags := range before {
+			Expect(exists(arn)).To(BeTrue(), arn)
+			Expect(tagsOf(arn)).To(Equal(tags), arn)
+		}
+		for _, id := range []string{layout.sg, backend} {
+			out, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(sgTags(out.SecurityGroups[0])).NotTo(HaveKey(cloud.TagCluster), id)
+		}
+	})
+
 	It("deletes exactly an LBC stack whose Ingress is deleted during the takeover", func() {
 		implicit := makeLBCStack(cluster, "ns1/web", backend, web)
 		explicit := makeLBCStack(cluster, "shop", backend, shopA, shopB)

@@ -97,7 +97,7 @@ func (p *Provider) backendGroup(ctx context.Context, create bool) (string, error
 			break
 		}
 	}
-	if id == "" && create && p.opts.AdoptLBC {
+	if id == "" && create && p.adoptingLBC(ctx) {
 		if id, err = p.adoptLBCBackend(ctx); err != nil {
 			return "", err
 		}

@@ -119,7 +119,7 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 		return nil, err
 	}
 	a := &actual{held: map[string]heldLB{}, certs: map[string]tagSet{}}
-	if p.opts.AdoptLBC {
+	if p.adoptingLBC(ctx) {
 		if err := p.adoptLBC(ctx, stack, sc.lbcTGs, owned, a); err != nil {
 			return nil, err
 		}
@@ -166,7 +166,7 @@ func (p *Provider) observe(ctx context.Context, stack string, sc scope) (*actual
 			return nil, err
 		}
 	}
-	if p.opts.AdoptLBC {
+	if p.adoptingLBC(ctx) {
 		if err := p.adoptLBCChildren(ctx, stack, a.lbs, a); err != nil {
 			return nil, err
 		}

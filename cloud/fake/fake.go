@@ -32,6 +32,8 @@ type Call struct {
 	Targets     int
 	// Background is whether the call was marked background work (cloud.Background).
 	Background bool
+	// NoAdoption is whether the call was forbidden to adopt (cloud.WithoutAdoption).
+	NoAdoption bool
 }
 
 // Provider is the in-memory cloud. The zero value is not usable; call New.
@@ -330,7 +332,8 @@ func DNSName(lb *cloud.LoadBalancer) string {
 // enter records the call, then applies injected latency and errors.
 func (p *Provider) enter(ctx context.Context, method, stack string) error {
 	p.mu.Lock()
-	p.calls = append(p.calls, Call{Method: method, Stack: stack, Background: cloud.IsBackground(ctx)})
+	p.calls = append(p.calls, Call{Method: method, Stack: stack, Background: cloud.IsBackground(ctx),
+		NoAdoption: !cloud.AdoptionAllowed(ctx)})
 	delay := p.latency[method]
 	var err error
 	if q := p.errs[method]; len(q) > 0 {

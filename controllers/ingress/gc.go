@@ -227,8 +227,9 @@ func (c *Collector) deleteOrphan(ctx context.Context, stack string) (bool, error
 		return false, nil
 	}
 	log.FromContext(ctx).Info("deleting orphaned load balancer stack", "stack", stack)
-	// Garbage collection never adopts: no record of this cluster vouches for resources without its identity.
-	if err := c.Provider.Delete(ctx, stack, cloud.Known{}); err != nil {
+	// Garbage collection never adopts: no record of this cluster vouches for resources without its identity, so
+	// neither legacy resources (no Known) nor, in takeover mode, what the AWS Load Balancer Controller made.
+	if err := c.Provider.Delete(cloud.WithoutAdoption(ctx), stack, cloud.Known{}); err != nil {
 		return false, err
 	}
 	var records v1alpha1.LoadBalancerList

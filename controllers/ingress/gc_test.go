@@ -103,6 +103,12 @@ var _ = Describe("Garbage collector", func() {
 		inCloud("late")
 		report := pass(confirm / 2)
 		Expect(report.Deleted).To(ConsistOf(stack("orphan"), stack("claimed")))
+		for _, c := range cloudp.Calls() {
+			if c.Method == fake.MethodDelete {
+				// A takeover provider must not adopt what another controller made under the orphan's stack key.
+				Expect(c.NoAdoption).To(BeTrue(), c.Stack)
+			}
+		}
 		Expect(cloudp.LoadBalancer(stack("orphan"))).To(BeNil())
 		Expect(cloudp.LoadBalancer(stack("late"))).NotTo(BeNil())
 		for _, s := range []string{"served", "held", "unknown-class"} {
