@@ -111,6 +111,13 @@ func Scheme() *runtime.Scheme {
 // NewManager returns a manager with every cloudlb reconciler registered against provider.
 func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, o Options) (ctrl.Manager, error) {
 	metrics, webhooks := serverOptions(o)
+	// Only pods that carry a cloudlb readiness gate: EndpointSlices carry what everything else needs. The AWS Load
+	// Balancer Controller's gates come with no label to select by: in a takeover every pod is watched, and those
+	// without a gate are cached as a name only (stripPod).
+	pods := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{targets.GatedPodLabel: "true"}), Transform: stripPod}
+	if o.AdoptLBC {
+		pods.Label = nil
+	}
 	var namespaces map[string]cache.Config
 	if o.WatchNamespace != "" {
 		// Cluster-scoped objects (classes, nodes, namespaces, LoadBalancer records) are still cached whole.
@@ -136,8 +143,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 				secretMetadata():             {Transform: stripSecretMetadata},
 				&corev1.Node{}:               {Transform: stripNode},
 				&discoveryv1.EndpointSlice{}: {Transform: stripEndpointSlice},
-				// Only pods that carry a cloudlb readiness gate: EndpointSlices carry what everything else needs.
-				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{targets.GatedPodLabel: "true"}), Transform: stripPod},
+				&corev1.Pod{}:                pods,
 			},
 		},
 	})
@@ -186,6 +192,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		Recorder:             mgr.GetEventRecorder("cloudlb"),
 		BatchWindow:          o.TargetBatchWindow,
 		ServiceDeletionGrace: o.ServiceDeletionGrace,
+		AdoptLBC:             o.AdoptLBC,
 	}
 	if err := t.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
 		return nil, err
@@ -194,11 +201,6 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		b := &tgb.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
 			Recorder: mgr.GetEventRecorder("cloudlb"), BatchWindow: o.TargetBatchWindow}
 		if err := b.SetupWithManager(ctx, mgr, o.MaxConcurrentReconciles); err != nil {
-			return nil, err
-		}
-	}
-	if o.AdoptLBC {
-		if err := (&targets.LBCGates{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
 			return nil, err
 		}
 	}
@@ -333,11 +335,16 @@ func stripEndpointSlice(o any) (any, error) {
 	return es, nil
 }
 
-// stripPod keeps what the readiness gate reads of a Pod: labels, gates and conditions.
+// stripPod keeps what the readiness gate reads of a Pod: labels, gates and conditions; of a pod without a gate,
+// which can never get one (gates are set at creation), only its name.
 func stripPod(o any) (any, error) {
 	p, ok := o.(*corev1.Pod)
 	if !ok {
 		return o, nil
+	}
+	if !targets.GatedPod(p) {
+		return &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID,
+			ResourceVersion: p.ResourceVersion, DeletionTimestamp: p.DeletionTimestamp}}, nil
 	}
 	return &corev1.Pod{
 		TypeMeta: p.TypeMeta,

@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -70,6 +71,9 @@ type Reconciler struct {
 	ServiceDeletionGrace time.Duration
 	// Clock reads the time for the grace; nil is the real clock.
 	Clock clock.PassiveClock
+	// AdoptLBC serves the readiness gates of the AWS Load Balancer Controller on pods made while it ran
+	// (lbcgate.go); the manager then caches every pod, those without a gate as a name only.
+	AdoptLBC bool
 
 	mu sync.Mutex
 	// held maps a Service that was seen missing or replaced to when that was first seen. It is kept in memory:
@@ -109,7 +113,13 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingGate, bindingGates); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.LoadBalancer{}, indexBindingTGName, bindingTGNames); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, indexLBCGated, lbcGatedIndex); err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("targets").
 		Watches(&discoveryv1.EndpointSlice{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
 			name := o.GetLabels()[discoveryv1.LabelServiceName]
@@ -127,9 +137,20 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		}, true), builder.WithPredicates(predicate.Funcs{UpdateFunc: bindingsOrDigestsDropped})).
 		// Nodes update their status all the time; only what target selection reads matters.
 		Watches(&corev1.Node{}, r.delayed(r.instanceServices, false), builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeSelectionChanged})).
-		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting, false)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
-		Complete(r)
+		Watches(&corev1.Pod{}, r.delayed(r.servicesSelecting, false), builder.WithPredicates(predicate.NewPredicateFuncs(GatedPod))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent})
+	if r.AdoptLBC {
+		// LBC turns the gates of a deleted binding true; its binding of an Ingress also names the Service port
+		// that a gate falls back on.
+		gvk := elbv2.GroupVersion.WithKind("TargetGroupBinding")
+		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err == nil {
+			b = b.Watches(&elbv2.TargetGroupBinding{}, r.delayed(func(_ context.Context, o client.Object) []reconcile.Request {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(),
+					Name: o.(*elbv2.TargetGroupBinding).Spec.ServiceRef.Name}}}
+			}, false))
+		}
+	}
+	return b.Complete(r)
 }
 
 // bindingServices indexes a record by the Services ("namespace/name") that feed its target groups.
@@ -249,6 +270,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	if err := r.releaseUnboundGates(ctx, req.Namespace); err != nil {
 		return ctrl.Result{}, err
 	}
+	if r.AdoptLBC {
+		if err := r.releaseUnboundLBCGates(ctx, req.Namespace); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	bindings := bindingsFor(records.Items, req.Namespace, req.Name)
 	r.forgetUnbound(req.NamespacedName, bindings)
 	if len(bindings) == 0 {
@@ -265,12 +291,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		log.FromContext(ctx).Info("service gone; its targets drain after the grace", "left", grace)
 		return ctrl.Result{RequeueAfter: grace}, nil
 	}
-	in, err := r.inputs(ctx, req, bindings)
+	in, err := r.inputs(ctx, req, bindings, svc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	var retry, holding bool
 	var after time.Duration
+	var lbc lbcVerdicts
 	for _, b := range bindings {
 		targets, err := in.targets(svc, b)
 		if err != nil {
@@ -283,7 +310,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 			holding = true
 			continue
 		}
-		synced, backoff, err := r.sync(ctx, b, targets, in.gated(b))
+		gated := in.gated(b)
+		notRegistered(&lbc, b, targets, gated)
+		synced, backoff, err := r.sync(ctx, b, targets, gated, &lbc)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -291,6 +320,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		if backoff > 0 && (after == 0 || backoff < after) {
 			after = backoff
 		}
+	}
+	if err := lbc.apply(ctx, r.Client); err != nil {
+		return ctrl.Result{}, err
 	}
 	if !holding && svc.Name != "" {
 		r.release(req.NamespacedName)
@@ -356,14 +388,17 @@ type inputs struct {
 	slices, nodes  bool
 	endpointSlices []discoveryv1.EndpointSlice
 	nodeList       []corev1.Node
-	// gatedPods are the namespace's pods that carry a cloudlb readiness gate, by name.
+	// gatedPods are the namespace's pods that carry a cloudlb readiness gate, or wait on an LBC gate, by name.
 	gatedPods map[string]*corev1.Pod
+	// svc is the Service of the reconcile; lbc resolves the LBC gates of gatedPods (nil without AdoptLBC).
+	svc *corev1.Service
+	lbc *lbcResolver
 	// podIPs are the addresses of the pods named by slices that the EndpointSlice controller did not write.
 	podIPs map[string][]string
 }
 
-func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings []binding) (*inputs, error) {
-	in := &inputs{}
+func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings []binding, svc *corev1.Service) (*inputs, error) {
+	in := &inputs{svc: svc}
 	for _, b := range bindings {
 		switch {
 		case b.TargetType == string(cloud.TargetTypeIP) && !in.slices:
@@ -384,6 +419,11 @@ func (r *Reconciler) inputs(ctx context.Context, req reconcile.Request, bindings
 			in.gatedPods = map[string]*corev1.Pod{}
 			for i := range pods.Items {
 				in.gatedPods[pods.Items[i].Name] = &pods.Items[i]
+			}
+			if r.AdoptLBC {
+				if err := r.lbcInputs(ctx, req.Namespace, in); err != nil {
+					return nil, err
+				}
 			}
 		case b.TargetType == string(cloud.TargetTypeInstance) && !in.nodes:
 			var list corev1.NodeList
@@ -441,7 +481,8 @@ func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error
 		gate := gateCondition(b.record.Spec.Stack, b.ID)
 		return ipTargets(svc, b.ServicePort, addressFamily(b.TargetGroupBinding), in.endpointSlices, func(ep discoveryv1.Endpoint) bool {
 			pod := in.podOf(ep)
-			return pod != nil && hasGate(pod, gate) && podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
+			return pod != nil && (hasGate(pod, gate) || len(in.lbcGatesOf(pod, b)) > 0) &&
+				podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
 		}, in.verified)
 	}
 	return instanceTargets(svc, b.ServicePort, b.NodeSelector, in.nodeList)
@@ -455,22 +496,23 @@ func (in *inputs) podOf(ep discoveryv1.Endpoint) *corev1.Pod {
 	return in.gatedPods[ep.TargetRef.Name]
 }
 
-// gated maps each target to the pod behind it that carries this target group's gate.
-func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
+// gated maps each target to the pod behind it that carries a gate of this target group.
+func (in *inputs) gated(b binding) map[cloud.Target]gatedPod {
 	if b.TargetType != string(cloud.TargetTypeIP) || len(in.gatedPods) == 0 {
 		return nil
 	}
 	gate := gateCondition(b.record.Spec.Stack, b.ID)
-	out := map[cloud.Target]*corev1.Pod{}
+	out := map[cloud.Target]gatedPod{}
 	for _, es := range in.endpointSlices {
 		for _, ep := range es.Endpoints {
 			pod := in.podOf(ep)
-			if pod == nil || !hasGate(pod, gate) {
+			if pod == nil || !hasGate(pod, gate) && len(in.lbcGatesOf(pod, b)) == 0 {
 				continue
 			}
 			for _, p := range es.Ports {
 				for _, addr := range ep.Addresses {
-					out[cloud.Target{ID: addr, Port: deref(p.Port)}] = pod
+					out[cloud.Target{ID: addr, Port: deref(p.Port)}] = gatedPod{pod: pod,
+						own: hasGate(pod, gate) && podCondition(pod, gate) != corev1.ConditionTrue, lbc: in.lbcGatesOf(pod, b)}
 				}
 			}
 		}
@@ -482,9 +524,9 @@ func (in *inputs) gated(b binding) map[cloud.Target]*corev1.Pod {
 // readiness gates of pods whose targets are healthy true. It reports false when targets are still in their
 // first health check, or when a gate still waits for its target to turn healthy. A target group that does not
 // exist is retried after the backoff it returns instead.
-func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) (bool, time.Duration, error) {
+func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target, gated map[cloud.Target]gatedPod, lbc *lbcVerdicts) (bool, time.Duration, error) {
 	digest := syncDigest(b, targets)
-	pending := pendingGates(b, targets, gated)
+	pending := pendingGates(targets, gated)
 	stack := b.record.Spec.Stack
 	key := stack + "\x00" + b.ID
 	if syncedAlready(b, targets, digest) && len(pending) == 0 && !r.isSettling(key) {
@@ -516,10 +558,25 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	gate := gateCondition(stack, b.ID)
 	waiting := counts[cloud.TargetInitial] > 0
 	for _, h := range health {
-		pod, ok := pending[h.Target]
+		p, ok := pending[h.Target]
 		if !ok {
 			continue
 		}
+		if len(p.lbc) > 0 {
+			switch h.State {
+			case cloud.TargetHealthy:
+				lbc.note(p.pod, p.lbc, true, "TargetHealthy", "the target is healthy in its load balancer target group")
+			case cloud.TargetUnused:
+				lbc.note(p.pod, p.lbc, true, "TargetUnused", "the load balancer does not route to this target; not gating")
+			default:
+				lbc.note(p.pod, p.lbc, false, "", lbcWaitMessage(b))
+				waiting = true
+			}
+		}
+		if !p.own {
+			continue
+		}
+		pod := p.pod
 		var err error
 		switch h.State {
 		case cloud.TargetHealthy:
@@ -609,16 +666,44 @@ func (r *Reconciler) forgetUnbound(svc types.NamespacedName, now []binding) {
 	}
 }
 
-// pendingGates are the gated pods among targets whose gate is not yet true.
-func pendingGates(b binding, targets []cloud.Target, gated map[cloud.Target]*corev1.Pod) map[cloud.Target]*corev1.Pod {
-	gate := gateCondition(b.record.Spec.Stack, b.ID)
-	out := map[cloud.Target]*corev1.Pod{}
+// gatedPod is a pod behind a target with the gates of the target group that it waits on: cloudlb's (own) and
+// LBC's that the group serves.
+type gatedPod struct {
+	pod *corev1.Pod
+	own bool
+	lbc []corev1.PodConditionType
+}
+
+// pendingGates are the gated pods among targets whose gates are not yet true.
+func pendingGates(targets []cloud.Target, gated map[cloud.Target]gatedPod) map[cloud.Target]gatedPod {
+	out := map[cloud.Target]gatedPod{}
 	for _, t := range targets {
-		if pod, ok := gated[t]; ok && podCondition(pod, gate) != corev1.ConditionTrue {
-			out[t] = pod
+		if p, ok := gated[t]; ok && (p.own || len(p.lbc) > 0) {
+			out[t] = p
 		}
 	}
 	return out
+}
+
+// notRegistered notes the LBC gates of pods that target group b serves but that are not among its targets (their
+// containers are not ready): they wait, and are marked as served by cloudlb.
+func notRegistered(lbc *lbcVerdicts, b binding, targets []cloud.Target, gated map[cloud.Target]gatedPod) {
+	registered := map[string]bool{}
+	for _, t := range targets {
+		if p, ok := gated[t]; ok {
+			registered[p.pod.Name] = true
+		}
+	}
+	for _, p := range gated {
+		if len(p.lbc) > 0 && !registered[p.pod.Name] {
+			lbc.note(p.pod, p.lbc, false, "", lbcWaitMessage(b))
+		}
+	}
+}
+
+func lbcWaitMessage(b binding) string {
+	return fmt.Sprintf("cloudlb turns this gate true once the pod's target is healthy in target group %s of load balancer %s",
+		b.ID, b.record.Spec.Stack)
 }
 
 // releaseUnboundGates turns true the pending gates, on the namespace's gated pods, of target groups that no

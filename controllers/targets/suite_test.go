@@ -61,7 +61,7 @@ var _ = BeforeSuite(func() {
 	var ctx context.Context
 	ctx, cancel = context.WithCancel(context.Background())
 	mgr, err := controllers.NewManager(ctx, cfg, provider, controllers.Options{
-		ClusterName: "envtest", LegacyIngressClass: "cloudlb", MaxConcurrentReconciles: 2,
+		ClusterName: "envtest", LegacyIngressClass: "cloudlb", MaxConcurrentReconciles: 2, AdoptLBC: true,
 		TargetBatchWindow: batchWindow, MetricsBindAddress: "0", HealthProbeBindAddress: "0",
 		Webhook: controllers.WebhookOptions{Port: env.WebhookInstallOptions.LocalServingPort,
 			Host: env.WebhookInstallOptions.LocalServingHost, CertDir: env.WebhookInstallOptions.LocalServingCertDir},
