@@ -33,3 +33,30 @@ func TestStripServiceKeepsWhatTranslationReads(t *testing.T) {
 		t.Fatalf("spec %+v, want %+v", got.Spec, want)
 	}
 }
+
+// In a takeover every pod is watched, for the AWS Load Balancer Controller's gates: a pod without a gate, which
+// cannot get one later, is cached as its name only; a gated pod keeps what its gates are served from.
+func TestStripPodKeepsOnlyGatedPods(t *testing.T) {
+	conds := []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}}
+	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: "u1", Labels: map[string]string{"app": "web"}},
+		Status: corev1.PodStatus{Conditions: conds}}
+	out, err := stripPod(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: "u1"}}
+	if !reflect.DeepEqual(out, want) {
+		t.Fatalf("ungated pod cached as %+v, want %+v", out, want)
+	}
+	gates := []corev1.PodReadinessGate{{ConditionType: "target-health.elbv2.k8s.aws/k8s-shop-web-0123456789"}}
+	gated := plain.DeepCopy()
+	gated.Spec = corev1.PodSpec{ReadinessGates: gates, Containers: []corev1.Container{{Name: "web", Image: "web:1"}}}
+	if out, err = stripPod(gated); err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Pod)
+	if !reflect.DeepEqual(got.Labels, plain.Labels) || !reflect.DeepEqual(got.Spec, corev1.PodSpec{ReadinessGates: gates}) ||
+		!reflect.DeepEqual(got.Status.Conditions, conds) {
+		t.Fatalf("LBC-gated pod cached as %+v, want its labels, gates and conditions", got)
+	}
+}
