@@ -102,6 +102,18 @@ func TestLBCGateFallsBackOnTheServicePortOfLBCsBinding(t *testing.T) {
 		return corev1.PodCondition{}
 	}
 
+	// A target group of the port that does not exist (yet) says nothing of the target's health there.
+	p.RemoveOutOfBand("shop/other", "shop/other/web:80")
+	p.state["shop/app"] = cloud.TargetHealthy
+	run()
+	if c := condition(lbcGate); c.Status != corev1.ConditionFalse {
+		t.Fatalf("LBC gate %+v: want false while one of its target groups is missing", c)
+	}
+	if _, err := p.Ensure(context.Background(), &cloud.LoadBalancer{Stack: "shop/other", Name: "other",
+		TargetGroups: []cloud.TargetGroup{{ID: "shop/other/web:80", TargetType: cloud.TargetTypeIP}}}, cloud.Known{}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The other target group is synced last: a verdict that only kept the last group's would let the gate go.
 	p.state["shop/app"], p.state["shop/other"] = cloud.TargetInitial, cloud.TargetHealthy
 	if res := run(); res.RequeueAfter != 5*time.Second {

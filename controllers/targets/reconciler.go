@@ -300,6 +300,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	var lbc lbcVerdicts
 	for _, b := range bindings {
 		targets, err := in.targets(svc, b)
+		if err != nil || len(targets) == 0 && grace > 0 {
+			// An LBC gate that another target group also serves must not turn true on that group's health alone.
+			notRegistered(&lbc, b, nil, in.gated(b))
+		}
 		if err != nil {
 			if svc.Name != "" {
 				r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "TargetsUnavailable", "SyncTargets", "target group %s: %s", b.ID, err)
@@ -539,6 +543,9 @@ func (r *Reconciler) sync(ctx context.Context, b binding, targets []cloud.Target
 	}
 	health, err := r.Provider.SyncTargets(syncCtx, stack, b.ID, targets)
 	if cloud.IsNotFound(err) {
+		for _, p := range pending {
+			lbc.note(p.pod, p.lbc, false, "", lbcWaitMessage(b))
+		}
 		return true, r.missingBackoff(key, true), nil
 	}
 	r.missingBackoff(key, false)
