@@ -170,6 +170,20 @@ func Write(b *testing.B, n int, fn func(i int) error) {
 	}
 }
 
+// EnvInt is the environment variable name as a number of at least 0, or def when it is unset.
+func EnvInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("%s=%q: want a number of at least 0", name, v)
+	}
+	return n
+}
+
 // Service is a ClusterIP Service "name" whose port 80 targets the named port http.
 func Service(ns, name string) *corev1.Service {
 	return &corev1.Service{

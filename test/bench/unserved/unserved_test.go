@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +33,6 @@ import (
 
 const (
 	namespaces  = 50
-	services    = 5000
 	podsPerSvc  = 4
 	loadWorkers = 16
 )
@@ -41,9 +42,11 @@ const (
 // last-applied annotation, owner references), then starts the controller. It reports the Go heap the
 // controller adds once its caches are synced and its reconcilers idle (after a full collection), the peak heap
 // sampled every 50ms while it starts, the process's peak RSS, how many objects of each kind the cache holds,
-// and logs every watch the controller opens.
+// and logs every watch the controller opens. CLOUDLB_BENCH_SERVICES=0 measures the controller in an empty
+// cluster, for comparison.
 func BenchmarkUnserved5000Services(b *testing.B) {
 	bench.Once(b)
+	services := bench.EnvInt(b, "CLOUDLB_BENCH_SERVICES", 5000)
 	ctx := context.Background()
 	ctrl.SetLogger(bench.Logger())
 	env := bench.Start(b)
@@ -103,6 +106,9 @@ func BenchmarkUnserved5000Services(b *testing.B) {
 		held[kind] = meta.LenList(list)
 	}
 	after := bench.HeapMiB()
+	if path := os.Getenv("CLOUDLB_BENCH_HEAP_PROFILE"); path != "" {
+		writeHeapProfile(b, path)
+	}
 	for _, w := range watches.sorted() {
 		b.Logf("watch %s", w)
 	}
@@ -119,6 +125,19 @@ func BenchmarkUnserved5000Services(b *testing.B) {
 	// Counts, not sizes, may gate: no Pod of an unserved workload carries cloudlb's readiness gate label.
 	if held["Pod"] != 0 {
 		b.Errorf("the cache holds %d Pods, none of which carries a cloudlb readiness gate", held["Pod"])
+	}
+}
+
+// writeHeapProfile writes the live heap (as of the last collection) to path, for go tool pprof.
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }
 
