@@ -96,7 +96,7 @@ func BenchmarkRollingUpdate1000AWS(b *testing.B) {
 	// Start from a quiet controller, so that the counts below are the rollout's.
 	time.Sleep(4 * bench.BatchWindow)
 	before, throttledBefore, _ := proxy.Counts()
-	fewest := sample(b, ctx, elb, arn)
+	fewest := sample(ctx, b, elb, arn)
 
 	start := time.Now()
 	for i := range steps {
@@ -166,7 +166,7 @@ func registered(ctx context.Context, elb *elbv2.Client, arn string) ([]string, e
 }
 
 // sample reads the group every 250ms until the benchmark ends; the returned func is the fewest targets read.
-func sample(b *testing.B, ctx context.Context, elb *elbv2.Client, arn string) func() int {
+func sample(ctx context.Context, b *testing.B, elb *elbv2.Client, arn string) func() int {
 	var mu sync.Mutex
 	fewest := math.MaxInt
 	stop := make(chan struct{})
