@@ -40,7 +40,7 @@ const (
 // steps of 100, as test/bench/rollout does against the fake, but with the AWS provider against moto behind
 // the bucket proxy (cloudlb's default buckets, as AWS's). It reports the RegisterTargets and
 // DeregisterTargets calls of the rollout, the calls throttled, the seconds from the first step until the
-// target group holds exactly the new pods, and the fewest targets a sample of the group (every 250ms, read
+// target group holds exactly the new pods, and the fewest targets a sample of the group (every 500ms, read
 // from moto past the proxy) found during the rollout.
 func BenchmarkRollingUpdate1000AWS(b *testing.B) {
 	bench.Once(b)
@@ -87,11 +87,7 @@ func BenchmarkRollingUpdate1000AWS(b *testing.B) {
 			}
 			arn = aws.ToString(out.TargetGroups[0].TargetGroupArn)
 		}
-		held, err := registered(ctx, elb, arn)
-		if err == nil && len(held) < steps*perStep {
-			time.Sleep(time.Second) // each read of 1,000 targets is moto's work too
-		}
-		return err == nil && slices.Equal(held, addrs(bench.IPs("172.31", 0, steps*perStep)))
+		return exactly(ctx, elb, arn, addrs(bench.IPs("172.31", 0, steps*perStep)))
 	})
 	// Start from a quiet controller, so that the counts below are the rollout's.
 	time.Sleep(4 * bench.BatchWindow)
@@ -122,8 +118,7 @@ func BenchmarkRollingUpdate1000AWS(b *testing.B) {
 	written := time.Since(start)
 	want := addrs(bench.IPs("172.31", steps*perStep, steps*perStep))
 	bench.Poll(b, 5*time.Minute, "the target group to hold exactly the 1,000 new pods", func() bool {
-		held, err := registered(ctx, elb, arn)
-		return err == nil && slices.Equal(held, want)
+		return exactly(ctx, elb, arn, want)
 	})
 	done := time.Since(start)
 	least := fewest()
@@ -148,6 +143,17 @@ func BenchmarkRollingUpdate1000AWS(b *testing.B) {
 	}
 }
 
+// exactly says whether the group holds exactly want. It reads at most twice a second: each read of 1,000
+// targets is work for moto, which serves the controller's calls on the same thread.
+func exactly(ctx context.Context, elb *elbv2.Client, arn string, want []string) bool {
+	held, err := registered(ctx, elb, arn)
+	if err == nil && slices.Equal(held, want) {
+		return true
+	}
+	time.Sleep(500 * time.Millisecond)
+	return false
+}
+
 // registered is the sorted addresses of the targets in the group that are not draining.
 func registered(ctx context.Context, elb *elbv2.Client, arn string) ([]string, error) {
 	out, err := elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
@@ -165,7 +171,7 @@ func registered(ctx context.Context, elb *elbv2.Client, arn string) ([]string, e
 	return held, nil
 }
 
-// sample reads the group every 250ms until the benchmark ends; the returned func is the fewest targets read.
+// sample reads the group every 500ms until the benchmark ends; the returned func is the fewest targets read.
 func sample(ctx context.Context, b *testing.B, elb *elbv2.Client, arn string) func() int {
 	var mu sync.Mutex
 	fewest := math.MaxInt
@@ -180,7 +186,7 @@ func sample(ctx context.Context, b *testing.B, elb *elbv2.Client, arn string) fu
 			select {
 			case <-stop:
 				return
-			case <-time.After(250 * time.Millisecond):
+			case <-time.After(500 * time.Millisecond):
 			}
 		}
 	}()
