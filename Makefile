@@ -87,10 +87,31 @@ test-crash: envtest moto build ## Run the full crash suite: 20 Ingresses while t
 .PHONY: bench
 bench: envtest moto ## Run the benchmarks: time, memory and cloud calls by operation.
 	go test ./... -run '^$$' -bench . -benchmem -benchtime=1x -count=1 -timeout 60m
+	$(MAKE) bench-throttle-200
 
 .PHONY: bench-throttle
 bench-throttle: envtest moto ## Only the throttling benchmark: 50 Ingresses behind a proxy enforcing AWS's API buckets.
 	go test ./test/bench/throttle -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m -v
+
+.PHONY: bench-throttle-200
+bench-throttle-200: envtest moto ## The throttling benchmark with 200 Ingresses (takes about 8 minutes).
+	CLOUDLB_BENCH_INGRESSES=200 go test ./test/bench/throttle -run '^$$' -bench . -benchtime=1x -count=1 -timeout 60m -v
+
+.PHONY: bench-rollout-aws
+bench-rollout-aws: envtest moto ## Only the rolling update of 1,000 pods on moto behind AWS's API buckets.
+	go test ./test/bench/rolloutaws -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m -v
+
+.PHONY: bench-restart
+bench-restart: envtest ## Only the restart over 1,000 converged Ingresses: cloud calls and seconds.
+	go test ./test/bench/restart -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m -v
+
+.PHONY: bench-scale
+bench-scale: envtest ## Only 50 target groups of 1,000 endpoints each: peak memory.
+	go test ./test/bench/scale -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m -v
+
+.PHONY: bench-unserved
+bench-unserved: envtest ## Only the controller's memory with 5,000 Services and 20,000 Pods it does not serve.
+	go test ./test/bench/unserved -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m -v
 
 .PHONY: envtest
 envtest: $(ENVTEST_DIR)/.versions ## Build kube-apiserver and etcd from source into bin/k8s.
@@ -149,4 +170,4 @@ $(GOLANGCI_LINT):
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

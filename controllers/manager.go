@@ -291,17 +291,20 @@ func stripSecretMetadata(o any) (any, error) {
 }
 
 // stripService keeps what is read of a Service: its type and ports, its selector for readiness gates, its IP
-// families (IPv6 target groups), and its alb.ingress.kubernetes.io/ annotations (overrides of the Ingress's).
+// families (IPv6 target groups), its alb.ingress.kubernetes.io/ annotations (overrides of the Ingress's), and its
+// UID (a re-created Service). Every Service of the cluster is cached, served or not: its labels and owners go.
 func stripService(o any) (any, error) {
 	svc, ok := o.(*corev1.Service)
 	if !ok {
 		return o, nil
 	}
-	svc.ManagedFields = nil
 	maps.DeleteFunc(svc.Annotations, func(k, _ string) bool { return !strings.HasPrefix(k, "alb.ingress.kubernetes.io/") })
-	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector, IPFamilies: svc.Spec.IPFamilies}
-	svc.Status = corev1.ServiceStatus{}
-	return svc, nil
+	return &corev1.Service{
+		TypeMeta: svc.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, UID: svc.UID, ResourceVersion: svc.ResourceVersion,
+			DeletionTimestamp: svc.DeletionTimestamp, Annotations: svc.Annotations},
+		Spec: corev1.ServiceSpec{Type: svc.Spec.Type, Ports: svc.Spec.Ports, Selector: svc.Spec.Selector, IPFamilies: svc.Spec.IPFamilies},
+	}, nil
 }
 
 // stripNode keeps what target selection reads of a Node: labels, provider ID, taints and deletion. Its status
@@ -320,19 +323,36 @@ func stripNode(o any) (any, error) {
 	return out, nil
 }
 
-// stripEndpointSlice drops per-endpoint topology that target selection does not read.
+// stripEndpointSlice keeps what target selection reads of a slice: its Service and writer (the only labels
+// read), address type, ports, and each endpoint's addresses, conditions and pod. Every slice of the cluster is
+// cached, served or not: the labels copied from its Service, its owner and per-endpoint topology go.
 func stripEndpointSlice(o any) (any, error) {
 	es, ok := o.(*discoveryv1.EndpointSlice)
 	if !ok {
 		return o, nil
 	}
-	es.ManagedFields = nil
-	es.Annotations = nil
+	var labels map[string]string
+	for _, k := range []string{discoveryv1.LabelServiceName, discoveryv1.LabelManagedBy} {
+		if v, ok := es.Labels[k]; ok {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[k] = v
+		}
+	}
 	for i := range es.Endpoints {
 		ep := &es.Endpoints[i]
 		ep.Hints, ep.DeprecatedTopology, ep.NodeName, ep.Zone, ep.Hostname = nil, nil, nil, nil, nil
+		if r := ep.TargetRef; r != nil {
+			ep.TargetRef = &corev1.ObjectReference{Kind: r.Kind, APIVersion: r.APIVersion, Namespace: r.Namespace, Name: r.Name}
+		}
 	}
-	return es, nil
+	return &discoveryv1.EndpointSlice{
+		TypeMeta: es.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: es.Name, Namespace: es.Namespace, UID: es.UID, ResourceVersion: es.ResourceVersion,
+			DeletionTimestamp: es.DeletionTimestamp, Labels: labels},
+		AddressType: es.AddressType, Endpoints: es.Endpoints, Ports: es.Ports,
+	}, nil
 }
 
 // stripPod keeps what the readiness gate reads of a Pod: labels, gates and conditions; of a pod without a gate,

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -109,8 +110,8 @@ func Options() controllers.Options {
 	}
 }
 
-// RunManager runs cloudlb's manager against provider until the benchmark ends.
-func RunManager(b *testing.B, cfg *rest.Config, provider cloud.Provider, o controllers.Options) {
+// RunManager runs cloudlb's manager against provider until the benchmark ends, and returns it.
+func RunManager(b *testing.B, cfg *rest.Config, provider cloud.Provider, o controllers.Options) ctrl.Manager {
 	b.Helper()
 	// No client-side rate limit, as ctrl.GetConfig gives cmd/cloudlb-controller (envtest's is 1,000/s).
 	cfg = rest.CopyConfig(cfg)
@@ -130,6 +131,7 @@ func RunManager(b *testing.B, cfg *rest.Config, provider cloud.Provider, o contr
 			b.Errorf("manager: %v", err)
 		}
 	})
+	return mgr
 }
 
 // Poll calls done every 50ms until it returns true, and fails the benchmark after timeout.
@@ -166,6 +168,20 @@ func Write(b *testing.B, n int, fn func(i int) error) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// EnvInt is the environment variable name as a number of at least 0, or def when it is unset.
+func EnvInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("%s=%q: want a number of at least 0", name, v)
+	}
+	return n
 }
 
 // Service is a ClusterIP Service "name" whose port 80 targets the named port http.
