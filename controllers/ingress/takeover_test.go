@@ -251,6 +251,25 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		deleteWithManager(b, c)
 	})
 
+	It("deletes the stack of the group a deleted Ingress had left before letting the Ingress go", func() {
+		group, old := "tkx-"+ns, "tkxo-"+ns
+		x := lbcIngress("x", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
+		lbcMadeLB(old)
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
+		Expect(finalizers(x)).To(Equal([]string{lbcGroup + old, cloud.Finalizer}))
+
+		Expect(k8s.Delete(ctx, x)).To(Succeed())
+		reconcileUntil(explicitGroup(group), func() bool { return len(finalizers(x)) == 1 })
+		Expect(finalizers(x)).To(Equal([]string{lbcGroup + old}), "group lets x go; old's finalizer is old's to remove")
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+
+		reconcileUntil(explicitGroup(old), func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(x), &networkingv1.Ingress{}))
+		})
+		Expect(provider.LoadBalancer(old)).To(BeNil())
+	})
+
 	It("deletes the implicit group LBC made for an Ingress that then joined an explicit group", func() {
 		group := "tki-" + ns
 		x := lbcIngress("x", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcImplicit)
