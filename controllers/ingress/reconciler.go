@@ -157,16 +157,19 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	held = append(held, unseen...)
-	stale, kept, err := r.staleLBC(ctx, stack, active, leaving, held)
+	stale, waiting, kept, err := r.staleLBC(ctx, stack, active, leaving, held)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if len(active) == 0 {
-		if len(held) > 0 || kept {
+		if len(held)+len(waiting) > 0 || kept {
 			// A class that reappears enqueues every stack again; a move is looked at until it is done.
-			return ctrl.Result{RequeueAfter: r.moveWait(stack, moving)}, r.dropLBCFinalizers(ctx, stack, stale, false)
+			return ctrl.Result{RequeueAfter: r.moveWait(stack, slices.Concat(moving, waiting))}, r.dropLBCFinalizers(ctx, stack, stale, false)
 		}
 		return r.release(ctx, stack, record, leaving, stale)
+	}
+	if held, err := r.holdForMoves(ctx, record, waiting); held || err != nil {
+		return ctrl.Result{RequeueAfter: r.moveWait(stack, waiting)}, err
 	}
 	for _, ing := range active {
 		// A dry-run stack has nothing in the cloud for a finalizer to clean up (dryrun.go).

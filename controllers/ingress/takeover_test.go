@@ -10,12 +10,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
@@ -182,6 +184,12 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		untouched(a, group, []string{lbcGroup + group})
 		Expect(adopt.StacksOfIngress(ctx, get(b))).To(ContainElement(explicitGroup(old)), "an event on b reconciles old too")
 
+		By("old waits for b to be served where it went: make before break")
+		Expect(reconcileStack(explicitGroup(old))).To(Succeed())
+		Expect(provider.CallCount(fake.MethodDelete, old)).To(BeZero())
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + group, lbcGroup + old}))
+
 		By("the group b is in takes it over, leaving old's finalizer and stack alone")
 		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
 		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
@@ -221,6 +229,17 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		b := lbcIngress("b", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
 		lbcMadeLB(old)
 
+		By("old's takeover waits for b to be served where it went: applying old would take b's rules off it")
+		ensured := provider.CallCount(fake.MethodEnsure, old)
+		Expect(reconcileStack(explicitGroup(old))).To(Succeed())
+		Expect(provider.CallCount(fake.MethodEnsure, old)).To(Equal(ensured))
+		Expect(finalizers(c)).To(Equal([]string{lbcGroup + old}))
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + old}))
+		rec := &v1alpha1.LoadBalancer{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: old}, rec)).To(Succeed())
+		Expect(meta.FindStatusCondition(rec.Status.Conditions, "Ready")).To(And(HaveField("Reason", "TakeoverHeld"),
+			HaveField("Message", ContainSubstring(ns+"/b"))))
+
 		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
 		Expect(finalizers(b)).To(Equal([]string{lbcGroup + old, cloud.Finalizer}), "cloudlb's own finalizer guards b in group")
 		Expect(rulePaths(group)).To(ConsistOf("/b"))
@@ -241,8 +260,10 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		c := lbcIngress("c", ptr.To("missing-"+ns), map[string]string{"alb.ingress.kubernetes.io/group.name": old}, lbcGroup+old)
 		b := lbcIngress("b", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
 		lbcMadeLB(old)
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
 
-		reconcileUntil(explicitGroup(old), func() bool { return len(finalizers(b)) == 0 })
+		reconcileUntil(explicitGroup(old), func() bool { return len(finalizers(b)) == 1 })
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
 		Expect(provider.CallCount(fake.MethodDelete, old)).To(BeZero())
 		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
 		Expect(finalizers(c)).To(Equal([]string{lbcGroup + old}))
