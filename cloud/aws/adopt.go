@@ -26,6 +26,11 @@ import (
 // with lbcResourceKey: "LoadBalancer", "ManagedLBSecurityGroup", a target group's "namespace/ingress-service:port"
 // (the port as the Ingress backend names it), a listener's port and a rule's "port:priority". Its shared backend
 // security group carries lbcClusterKey and lbcBackendKey = "backend-sg", and no stack.
+//
+// Its predecessor, the AWS ALB Ingress Controller (v1.1.3 and later), tagged the load balancer, target groups and
+// managed security group of an Ingress with the same stack and resource keys but the cluster under
+// lbcLegacyClusterKey only, and tagged no listener or rule. LBC finds those by either cluster key and adopts them
+// (its upgrade from v1 keeps the load balancer); so does cloudlb.
 const (
 	lbcClusterKey       = "elbv2.k8s.aws/cluster"
 	lbcLegacyClusterKey = "ingress.k8s.aws/cluster"
@@ -49,17 +54,19 @@ func lbcKept(have tagSet, key string) bool {
 	case lbcClusterKey, lbcLegacyClusterKey, lbcRegionKey, lbcStackKey, lbcResourceKey, lbcBackendKey:
 		return true
 	}
-	if _, ok := have[lbcClusterKey]; !ok {
+	_, current := have[lbcClusterKey]
+	if _, legacy := have[lbcLegacyClusterKey]; !current && !legacy {
 		return false
 	}
 	return slices.Contains(lbcLegacyKeys, key) || strings.HasPrefix(key, "kubernetes.io/cluster/")
 }
 
-// fromLBC says whether tags are those LBC puts on a resource of stack in cluster: the cluster by its current key,
-// and no other cluster by its legacy key.
+// fromLBC says whether tags are those LBC (or its v1 predecessor) puts on a resource of stack in cluster: the
+// cluster by its current key or, on a resource of v1, by its legacy key, and no other cluster by either.
 func fromLBC(tags tagSet, cluster, stack string) bool {
-	legacy, ok := tags[lbcLegacyClusterKey]
-	return tags[lbcClusterKey] == cluster && tags[lbcStackKey] == stack && (!ok || legacy == cluster)
+	current, hasCurrent := tags[lbcClusterKey]
+	legacy, hasLegacy := tags[lbcLegacyClusterKey]
+	return tags[lbcStackKey] == stack && (hasCurrent || hasLegacy) && (!hasCurrent || current == cluster) && (!hasLegacy || legacy == cluster)
 }
 
 // anyCloudlbTag says whether a resource carries any of cloudlb's tags: such a resource is some cloudlb's, never
@@ -138,7 +145,8 @@ func lbcTargetGroupIDs(want []cloud.TargetGroup) tgIDMapper {
 // adoptLBC claims the stack's load balancers, target groups and managed security group that LBC made, adding
 // them to owned. mapID names target groups as the model does; without it (Delete) they keep LBC's IDs.
 func (p *Provider) adoptLBC(ctx context.Context, stack string, mapID tgIDMapper, owned map[string]tagSet, a *actual) error {
-	listed, err := p.taggedARNs(ctx, map[string]string{lbcClusterKey: p.opts.ClusterName, lbcStackKey: stack}, resourceTypeLB, resourceTypeTG)
+	// By the stack alone, in one call: the cluster is under either key (fromLBC checks it).
+	listed, err := p.taggedARNs(ctx, map[string]string{lbcStackKey: stack}, resourceTypeLB, resourceTypeTG)
 	if err != nil {
 		return err
 	}
@@ -248,8 +256,8 @@ func (p *Provider) inClusterVPC(ctx context.Context, arns []string) ([]string, e
 
 // adoptLBCSecurityGroup claims the stack's managed security group that LBC made.
 func (p *Provider) adoptLBCSecurityGroup(ctx context.Context, stack string, a *actual) error {
+	// The cluster is under either key: lbcAdoptable checks it.
 	out, err := p.c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-		{Name: ptr("tag:" + lbcClusterKey), Values: []string{p.opts.ClusterName}},
 		{Name: ptr("tag:" + lbcStackKey), Values: []string{stack}},
 		{Name: ptr("tag:" + lbcResourceKey), Values: []string{lbcManagedSG}},
 		{Name: ptr("vpc-id"), Values: []string{p.opts.VPCID}},

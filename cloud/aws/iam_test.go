@@ -108,6 +108,8 @@ const (
 	iamRequestTag  = "aws:RequestTag/cloudlb.io/cluster"
 	// iamLBCTag is the cluster tag of the AWS Load Balancer Controller, whose resources a takeover adopts.
 	iamLBCTag = "aws:ResourceTag/elbv2.k8s.aws/cluster"
+	// iamLBCv1Tag is the cluster tag of the AWS ALB Ingress Controller v1, alone on the resources it made.
+	iamLBCv1Tag = "aws:ResourceTag/ingress.k8s.aws/cluster"
 )
 
 var (
@@ -115,6 +117,8 @@ var (
 	iamCreating = map[string]string{iamRequestTag: iamCluster}
 	// iamAdopting is a takeover claiming a resource of the AWS Load Balancer Controller with cloudlb's tags.
 	iamAdopting = map[string]string{iamLBCTag: iamCluster, iamRequestTag: iamCluster}
+	// iamAdoptingV1 claims a load balancer, target group or security group that the v1 controller made.
+	iamAdoptingV1 = map[string]string{iamLBCv1Tag: iamCluster, iamRequestTag: iamCluster}
 )
 
 func iamWith(ctxs ...map[string]string) map[string]string {
@@ -160,7 +164,8 @@ func iamAuthorizations() map[string][]iamAuthz {
 		iamELB("SetRulePriorities"): {iamOn(iamELB("SetRulePriorities"), arnRule, nil)},
 		// Tags change on owned resources, e.g. cloudlb.io/cluster-id when a resource made before it is adopted.
 		iamELB("AddTags"): append(iamEach(iamELB("AddTags"), iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"}), arnLB, arnListener, arnRule, arnTG),
-			iamEach(iamELB("AddTags"), iamAdopting, arnLB, arnListener, arnRule, arnTG)...),
+			append(iamEach(iamELB("AddTags"), iamAdopting, arnLB, arnListener, arnRule, arnTG),
+				iamEach(iamELB("AddTags"), iamAdoptingV1, arnLB, arnTG)...)...),
 		iamELB("RemoveTags"): iamEach(iamELB("RemoveTags"), iamOwned, arnLB, arnListener, arnRule, arnTG),
 
 		"ec2:CreateSecurityGroup": {
@@ -170,7 +175,7 @@ func iamAuthorizations() map[string][]iamAuthz {
 		},
 		// Adoption tags a security group made before cloudlb.io/cluster-id with it.
 		"ec2:CreateTags": {iamOn("ec2:CreateTags", arnSG, iamWith(iamOwned, map[string]string{"aws:RequestTag/cloudlb.io/cluster-id": "uid"})),
-			iamOn("ec2:CreateTags", arnSG, iamAdopting)},
+			iamOn("ec2:CreateTags", arnSG, iamAdopting), iamOn("ec2:CreateTags", arnSG, iamAdoptingV1)},
 		// The managed group's user tags follow the tags annotation.
 		"ec2:DeleteTags":          {iamOn("ec2:DeleteTags", arnSG, iamOwned)},
 		"acm:DescribeCertificate": {iamOn("acm:DescribeCertificate", arnCert, nil)},
@@ -304,7 +309,7 @@ func TestPolicyRefusesWhatIsNotOurs(t *testing.T) {
 	checked := 0
 	for op, list := range iamAuthorizations() {
 		for _, a := range list {
-			for _, key := range []string{iamResourceTag, iamRequestTag, iamLBCTag} {
+			for _, key := range []string{iamResourceTag, iamRequestTag, iamLBCTag, iamLBCv1Tag} {
 				if _, ok := a.ctx[key]; !ok {
 					continue
 				}
@@ -331,6 +336,9 @@ func TestPolicyRefusesWhatIsNotOurs(t *testing.T) {
 		iamOn(iamELB("AddTags"), arnLB, iamCreating),
 		iamOn(iamELB("AddTags"), arnTG, iamWith(iamCreating, map[string]string{"elasticloadbalancing:CreateAction": "AddTags"})),
 		iamOn("ec2:CreateTags", arnSG, iamCreating),
+		// v1 tagged no listener or rule: nothing of that kind carrying only its tag is claimed.
+		iamOn(iamELB("AddTags"), arnListener, iamAdoptingV1),
+		iamOn(iamELB("AddTags"), arnRule, iamAdoptingV1),
 		// WAF is associated with load balancers only.
 		iamOn("wafv2:AssociateWebACL", "arn:aws:apigateway:us-west-2::/restapis/a1b2c3/stages/prod", nil),
 		iamOn("wafv2:AssociateWebACL", "arn:aws:cognito-idp:us-west-2:111122223333:userpool/us-west-2_EXAMPLE", nil),

@@ -1,9 +1,11 @@
 package ingress
 
 import (
+	"context"
 	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -25,4 +27,9 @@ func (l *StackLocks) Holders(key string) int { return l.holders(key) }
 // AppliedHash is the hash a record holds once lb, built from members, is applied.
 func AppliedHash(lb *cloud.LoadBalancer, members ...*networkingv1.Ingress) string {
 	return appliedHash(lb, members)
+}
+
+// StacksOfIngress are the stacks an event on ing enqueues.
+func (r *Reconciler) StacksOfIngress(ctx context.Context, ing *networkingv1.Ingress) []reconcile.Request {
+	return r.stackOfIngress(ctx, ing)
 }

@@ -100,6 +100,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexClass, indexByClass); err != nil {
 		return err
 	}
+	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexLBCStack, indexByLBCStack); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
 		// Status and finalizer writes, our own included, change nothing that translation reads. On an update the
@@ -154,19 +157,26 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	held = append(held, unseen...)
+	stale, waiting, kept, err := r.staleLBC(ctx, stack, active, leaving, held)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if len(active) == 0 {
-		if len(held) > 0 {
+		if len(held)+len(waiting) > 0 || kept {
 			// A class that reappears enqueues every stack again; a move is looked at until it is done.
-			return ctrl.Result{RequeueAfter: r.moveWait(stack, moving)}, nil
+			return ctrl.Result{RequeueAfter: r.moveWait(stack, slices.Concat(moving, waiting))}, r.dropLBCFinalizers(ctx, stack, stale, false)
 		}
-		return r.release(ctx, stack, record, leaving)
+		return r.release(ctx, stack, record, leaving, stale)
+	}
+	if held, err := r.holdForMoves(ctx, record, waiting); held || err != nil {
+		return ctrl.Result{RequeueAfter: r.moveWait(stack, waiting)}, err
 	}
 	for _, ing := range active {
 		// A dry-run stack has nothing in the cloud for a finalizer to clean up (dryrun.go).
 		if isDryRun(active) {
 			break
 		}
-		if r.AdoptLBC && hasLBCFinalizer(ing) {
+		if r.AdoptLBC && lbcFinalizerFor(ing, stack) != "" {
 			// LBC's finalizer holds the Ingress until takeOver swaps it for ours.
 			continue
 		}
@@ -298,15 +308,18 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 		if err := r.writeIngressStatus(ctx, ing, status.DNSName); err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.takeOver(ctx, ing); err != nil {
+		if err := r.takeOver(ctx, stack, ing); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	// Members that left the stack are no longer in the model the provider just applied.
 	for _, ing := range leaving {
-		if err := r.removeFinalizer(ctx, ing); err != nil {
+		if err := r.removeFinalizer(ctx, stack, ing); err != nil {
 			return ctrl.Result{}, err
 		}
+	}
+	if err := r.dropLBCFinalizers(ctx, stack, stale, false); err != nil {
+		return ctrl.Result{}, err
 	}
 	return result, nil
 }
@@ -339,11 +352,11 @@ func (r *Reconciler) members(ctx context.Context, stack string, record *v1alpha1
 			continue
 		}
 		// An Ingress cloudlb applied while taking it over keeps LBC's finalizer until the swap: it counts as ours.
-		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer) || hasLBCFinalizer(ing) && appliedIn(record, ing)
+		finalized := controllerutil.ContainsFinalizer(ing, cloud.Finalizer) || lbcFinalizerFor(ing, stack) != "" && appliedIn(record, ing)
 		switch owner, why := ownerOf(ing, classes.Items, view.served); {
 		case !ing.DeletionTimestamp.IsZero():
 			// Deleted during a takeover, before cloudlb's finalizer replaced LBC's: cloudlb cleans up.
-			if finalized || view.served.adopt && owner == ours && hasLBCFinalizer(ing) {
+			if finalized || view.served.adopt && owner == ours && lbcFinalizerFor(ing, stack) != "" {
 				leaving = append(leaving, ing)
 			}
 		case owner == ours:
@@ -397,8 +410,8 @@ func (r *Reconciler) ensure(ctx context.Context, record *v1alpha1.LoadBalancer, 
 }
 
 // release deletes the stack's cloud resources, then lets go of the Ingresses and the record.
-func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1.LoadBalancer, leaving []*networkingv1.Ingress) (ctrl.Result, error) {
-	if len(leaving) == 0 && record.CreationTimestamp.IsZero() {
+func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1.LoadBalancer, leaving, stale []*networkingv1.Ingress) (ctrl.Result, error) {
+	if len(leaving)+len(stale) == 0 && record.CreationTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
 	if err := r.Provider.Delete(ctx, stack, cloud.Known{ID: record.Status.ID, Name: record.Status.Name}); err != nil {
@@ -414,6 +427,7 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 				r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "DeleteBlocked", "Delete",
 					"the load balancer cannot be deleted yet: %s", err)
 			}
+			r.warnStale(stack, stale, "DeleteBlocked", err)
 			werr := r.patchRecordStatus(ctx, record, func(st *v1alpha1.LoadBalancerStatus) {
 				meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: conditionDeletionBlocked,
 					Status: metav1.ConditionTrue, Reason: "Blocked", Message: err.Error()})
@@ -423,6 +437,7 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 		for _, ing := range leaving {
 			r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "DeleteFailed", "Delete", "deleting the load balancer: %s", err)
 		}
+		r.warnStale(stack, stale, "DeleteFailed", err)
 		return ctrl.Result{}, err
 	}
 	r.waits.reset(stack)
@@ -434,9 +449,12 @@ func (r *Reconciler) release(ctx context.Context, stack string, record *v1alpha1
 				return ctrl.Result{}, err
 			}
 		}
-		if err := r.removeFinalizer(ctx, ing); err != nil {
+		if err := r.removeFinalizer(ctx, stack, ing); err != nil {
 			return ctrl.Result{}, err
 		}
+	}
+	if err := r.dropLBCFinalizers(ctx, stack, stale, true); err != nil {
+		return ctrl.Result{}, err
 	}
 	if !record.CreationTimestamp.IsZero() {
 		return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, record))
@@ -500,11 +518,13 @@ func (r *Reconciler) addFinalizer(ctx context.Context, ing *networkingv1.Ingress
 	return r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
-func (r *Reconciler) removeFinalizer(ctx context.Context, ing *networkingv1.Ingress) error {
+// removeFinalizer removes cloudlb's finalizer and, in the takeover mode, LBC's finalizer of stack: LBC's
+// finalizers of other stacks are those stacks' to remove (lbcstale.go).
+func (r *Reconciler) removeFinalizer(ctx context.Context, stack string, ing *networkingv1.Ingress) error {
 	base := ing.DeepCopy()
 	removed := controllerutil.RemoveFinalizer(ing, cloud.Finalizer)
-	if r.AdoptLBC && hasLBCFinalizer(ing) {
-		ing.Finalizers, removed = slices.DeleteFunc(ing.Finalizers, isLBCFinalizer), true
+	if f := lbcFinalizerFor(ing, stack); r.AdoptLBC && f != "" {
+		ing.Finalizers, removed = slices.DeleteFunc(ing.Finalizers, func(x string) bool { return x == f }), true
 	}
 	if !removed {
 		return nil

@@ -121,6 +121,8 @@ func (r *Reconciler) stacksIn(ctx context.Context, edit func(*groupView) error, 
 			log.FromContext(ctx).Error(err, "mapping Ingresses to their stacks")
 			reqs = []reconcile.Request{stackOf(&ings[i])}
 		}
+		// The groups whose LBC finalizer it still carries remove it, or delete their stack when it was the last.
+		reqs = append(reqs, r.lbcStackRequests(&ings[i])...)
 		for _, req := range reqs {
 			if !slices.Contains(out, req) {
 				out = append(out, req)

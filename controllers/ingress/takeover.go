@@ -78,24 +78,16 @@ func (r *Reconciler) served() served {
 	return newServed(r.ControllerNames, r.LegacyClass, r.AdoptLBC)
 }
 
-// isLBCFinalizer reports whether f is one of LBC's Ingress finalizers.
-func isLBCFinalizer(f string) bool {
-	return f == lbcImplicitFinalizer || strings.HasPrefix(f, lbcGroupFinalizerPrefix)
-}
-
-// hasLBCFinalizer reports whether ing carries one of LBC's Ingress finalizers.
-func hasLBCFinalizer(ing *networkingv1.Ingress) bool {
-	return slices.ContainsFunc(ing.Finalizers, isLBCFinalizer)
-}
-
-// takeOver swaps LBC's finalizers on ing for cloudlb's in one update, after its stack reconciled. All of LBC's
-// Ingress finalizers go, a stale one of a group the Ingress left included: from now on cloudlb alone cleans up.
-func (r *Reconciler) takeOver(ctx context.Context, ing *networkingv1.Ingress) error {
-	if !r.AdoptLBC || !hasLBCFinalizer(ing) || !ing.DeletionTimestamp.IsZero() {
+// takeOver swaps LBC's finalizer of stack on ing for cloudlb's in one update, after the stack reconciled: from now
+// on cloudlb alone cleans up. A stale finalizer of a group the Ingress left stays, for that group's stack to
+// remove once it no longer serves the Ingress (lbcstale.go).
+func (r *Reconciler) takeOver(ctx context.Context, stack string, ing *networkingv1.Ingress) error {
+	f := lbcFinalizerFor(ing, stack)
+	if !r.AdoptLBC || f == "" || !ing.DeletionTimestamp.IsZero() {
 		return nil
 	}
 	base := ing.DeepCopy()
-	ing.Finalizers = slices.DeleteFunc(ing.Finalizers, isLBCFinalizer)
+	ing.Finalizers = slices.DeleteFunc(ing.Finalizers, func(x string) bool { return x == f })
 	controllerutil.AddFinalizer(ing, cloud.Finalizer)
 	if err := r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
@@ -115,7 +107,7 @@ func (r *Reconciler) holdTakeover(ctx context.Context, record *v1alpha1.LoadBala
 	}
 	var blocked []string
 	for _, ing := range active {
-		if left[client.ObjectKeyFromObject(ing)] != nil && hasLBCFinalizer(ing) {
+		if left[client.ObjectKeyFromObject(ing)] != nil && lbcFinalizerFor(ing, record.Spec.Stack) != "" {
 			blocked = append(blocked, ing.Namespace+"/"+ing.Name)
 		}
 	}

@@ -3,18 +3,21 @@ package ingress_test
 import (
 	"context"
 	"errors"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
@@ -146,25 +149,163 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(provider.LoadBalancer(stack)).To(BeNil())
 	})
 
-	It("replaces LBC's finalizers of an explicit group, stale ones included", func() {
-		group := "tk-" + ns
+	// lbcMadeLB stands for the load balancer LBC made for stack.
+	lbcMadeLB := func(stack string) {
+		GinkgoHelper()
+		_, err := provider.Ensure(ctx, &cloud.LoadBalancer{Stack: stack, Name: "k8s-lbc-" + strings.ReplaceAll(stack, "/", "-")}, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+	}
+	explicitGroup := func(name string) reconcile.Request {
+		return reconcile.Request{NamespacedName: client.ObjectKey{Name: name}}
+	}
+	// reconcileUntil reconciles stack until ok holds: the reconciler reads the manager's cache, which sees the
+	// finalizers it just patched a moment later (a reconcile on a stale cache conflicts, and would be retried).
+	reconcileUntil := func(stack reconcile.Request, ok func() bool) {
+		GinkgoHelper()
+		Eventually(func() bool {
+			_ = reconcileStack(stack)
+			return ok()
+		}).Should(BeTrue())
+	}
+
+	It("deletes the load balancer LBC made for a group a member left with no member left, only then removing its stale finalizer", func() {
+		group, old := "tk-"+ns, "tko-"+ns
 		ann := map[string]string{"alb.ingress.kubernetes.io/group.name": group}
 		a := lbcIngress("a", ptr.To(lbcClass), ann, lbcGroup+group)
 		b := lbcIngress("b", ptr.To(lbcClass), ann, lbcGroup+group)
-		// A finalizer of a group b left while LBC was down.
-		Expect(update(b, func(i *networkingv1.Ingress) { i.Finalizers = append(i.Finalizers, lbcGroup+"old-"+group) })).To(Succeed())
+		// b left the group old while LBC was down: it still carries old's finalizer, and old still has its stack.
+		Expect(update(b, func(i *networkingv1.Ingress) { i.Finalizers = append(i.Finalizers, lbcGroup+old) })).To(Succeed())
 		Eventually(func() []string {
 			cur := &networkingv1.Ingress{}
 			Expect(mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(b), cur)).To(Succeed())
 			return cur.Finalizers
 		}).Should(HaveLen(2))
+		lbcMadeLB(old)
 		untouched(a, group, []string{lbcGroup + group})
+		Expect(adopt.StacksOfIngress(ctx, get(b))).To(ContainElement(explicitGroup(old)), "an event on b reconciles old too")
 
-		Expect(reconcileStack(reconcile.Request{NamespacedName: client.ObjectKey{Name: group}})).To(Succeed())
+		By("old waits for b to be served where it went: make before break")
+		Expect(reconcileStack(explicitGroup(old))).To(Succeed())
+		Expect(provider.CallCount(fake.MethodDelete, old)).To(BeZero())
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + group, lbcGroup + old}))
+
+		By("the group b is in takes it over, leaving old's finalizer and stack alone")
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
 		Expect(finalizers(a)).To(Equal([]string{cloud.Finalizer}))
-		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + old, cloud.Finalizer}))
 		Expect(rulePaths(group)).To(ConsistOf("/a", "/b"))
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+
+		By("old's stack cannot be deleted: its finalizer stays, with a Warning")
+		provider.Inject(fake.MethodDelete, func(s string) error {
+			if s == old {
+				return errors.New("injected")
+			}
+			return nil
+		})
+		Expect(reconcileStack(explicitGroup(old))).To(MatchError(ContainSubstring("injected")))
+		provider.Inject(fake.MethodDelete, nil)
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + old, cloud.Finalizer}))
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+		Eventually(warningNotes).WithArguments(b, "DeleteFailed").Should(ContainElement(And(
+			ContainSubstring("stack "+old+", which this Ingress left"), ContainSubstring("injected"))))
+
+		By("deleted, and only then its finalizer goes")
+		Expect(reconcileStack(explicitGroup(old))).To(Succeed())
+		Expect(provider.LoadBalancer(old)).To(BeNil())
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Eventually(events).WithArguments(b).Should(ContainElement(And(HaveField("Reason", "LBCFinalizerRemoved"),
+			HaveField("Note", ContainSubstring("no member is left")))))
+		Expect(provider.LoadBalancer(group)).NotTo(BeNil())
 		deleteWithManager(a, b)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
+	It("removes a stale group finalizer but keeps the group's load balancer while the group has members", func() {
+		group, old := "tks-"+ns, "tkso-"+ns
+		c := lbcIngress("c", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": old}, lbcGroup+old)
+		// b joined group while LBC was down: LBC never gave it group's finalizer.
+		b := lbcIngress("b", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
+		lbcMadeLB(old)
+
+		By("old's takeover waits for b to be served where it went: applying old would take b's rules off it")
+		ensured := provider.CallCount(fake.MethodEnsure, old)
+		Expect(reconcileStack(explicitGroup(old))).To(Succeed())
+		Expect(provider.CallCount(fake.MethodEnsure, old)).To(Equal(ensured))
+		Expect(finalizers(c)).To(Equal([]string{lbcGroup + old}))
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + old}))
+		rec := &v1alpha1.LoadBalancer{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: old}, rec)).To(Succeed())
+		Expect(meta.FindStatusCondition(rec.Status.Conditions, "Ready")).To(And(HaveField("Reason", "TakeoverHeld"),
+			HaveField("Message", ContainSubstring(ns+"/b"))))
+
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
+		Expect(finalizers(b)).To(Equal([]string{lbcGroup + old, cloud.Finalizer}), "cloudlb's own finalizer guards b in group")
+		Expect(rulePaths(group)).To(ConsistOf("/b"))
+
+		reconcileUntil(explicitGroup(old), func() bool { return len(finalizers(b)) == 1 })
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(finalizers(c)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.CallCount(fake.MethodDelete, old)).To(BeZero())
+		Expect(rulePaths(old)).To(ConsistOf("/c"), "old converged without b")
+		Eventually(events).WithArguments(b).Should(ContainElement(And(HaveField("Reason", "LBCFinalizerRemoved"),
+			HaveField("Note", ContainSubstring("other members keep its load balancer")))))
+		deleteWithManager(b, c)
+	})
+
+	It("never deletes a group's stack while an Ingress with its finalizer is in it but cannot be served", func() {
+		group, old := "tkk-"+ns, "tkko-"+ns
+		// c is in old, with LBC's finalizer, but its IngressClass is gone: LBC refuses to reconcile such a group.
+		c := lbcIngress("c", ptr.To("missing-"+ns), map[string]string{"alb.ingress.kubernetes.io/group.name": old}, lbcGroup+old)
+		b := lbcIngress("b", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
+		lbcMadeLB(old)
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
+
+		reconcileUntil(explicitGroup(old), func() bool { return len(finalizers(b)) == 1 })
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.CallCount(fake.MethodDelete, old)).To(BeZero())
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+		Expect(finalizers(c)).To(Equal([]string{lbcGroup + old}))
+		Expect(update(c, func(i *networkingv1.Ingress) { i.Finalizers = nil })).To(Succeed())
+		Expect(provider.Delete(ctx, old, cloud.Known{})).To(Succeed())
+		deleteWithManager(b, c)
+	})
+
+	It("deletes the stack of the group a deleted Ingress had left before letting the Ingress go", func() {
+		group, old := "tkx-"+ns, "tkxo-"+ns
+		x := lbcIngress("x", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
+		lbcMadeLB(old)
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
+		Expect(finalizers(x)).To(Equal([]string{lbcGroup + old, cloud.Finalizer}))
+
+		Expect(k8s.Delete(ctx, x)).To(Succeed())
+		reconcileUntil(explicitGroup(group), func() bool { return len(finalizers(x)) == 1 })
+		Expect(finalizers(x)).To(Equal([]string{lbcGroup + old}), "group lets x go; old's finalizer is old's to remove")
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+
+		reconcileUntil(explicitGroup(old), func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(x), &networkingv1.Ingress{}))
+		})
+		Expect(provider.LoadBalancer(old)).To(BeNil())
+	})
+
+	It("deletes the implicit group LBC made for an Ingress that then joined an explicit group", func() {
+		group := "tki-" + ns
+		x := lbcIngress("x", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcImplicit)
+		lbcMadeLB(ns + "/x")
+		Expect(adopt.StacksOfIngress(ctx, get(x))).To(ContainElements(explicitGroup(group), implicit("x")))
+
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
+		Expect(finalizers(x)).To(Equal([]string{lbcImplicit, cloud.Finalizer}))
+		Expect(provider.LoadBalancer(ns + "/x")).NotTo(BeNil())
+
+		reconcileUntil(implicit("x"), func() bool { return len(finalizers(x)) == 1 })
+		Expect(finalizers(x)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.LoadBalancer(ns + "/x")).To(BeNil())
+		Expect(rulePaths(group)).To(ConsistOf("/x"))
+		deleteWithManager(x)
 		Expect(provider.LoadBalancer(group)).To(BeNil())
 	})
 
