@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -154,21 +155,17 @@ func newProvider(ctx context.Context, name string, awsOpts cloudaws.Options) (cl
 
 // parseTags reads key=value,key2=value2.
 func parseTags(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--default-tags: %q is not key=value", kv)
-		}
-		if ingress.ReservedTagKey(k) {
-			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", k)
-		}
-		out[k] = strings.TrimSpace(v)
+	pairs, bad := ingress.KeyValues(s)
+	if bad != "" {
+		return nil, fmt.Errorf("--default-tags: %q is not key=value", bad)
 	}
+	for _, p := range pairs {
+		if ingress.ReservedTagKey(p.Key) {
+			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", p.Key)
+		}
+	}
+	out := map[string]string{}
+	maps.Copy(out, ingress.KeyValueMap(pairs))
 	return out, nil
 }
 

@@ -291,14 +291,12 @@ func mergePairs(over map[string]classValue, own annotations, key, field string, 
 	if len(pairs) == 0 {
 		return nil
 	}
-	merged := map[string]string{}
-	for _, item := range own.list(key) {
-		k, v, ok := strings.Cut(item, "=")
-		if !ok {
-			return nil
-		}
-		merged[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	ownPairs, bad := KeyValues(own[key])
+	if bad != "" {
+		return nil
 	}
+	merged := map[string]string{}
+	maps.Copy(merged, KeyValueMap(ownPairs))
 	for _, p := range pairs {
 		// The pairs travel as "k=v,k=v": a key with = or , or a value with , would be split elsewhere.
 		if p.key == "" || strings.ContainsAny(p.key, "=,") || !noComma(p.value) || strings.TrimSpace(p.key) != p.key ||
