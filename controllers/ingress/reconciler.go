@@ -74,6 +74,7 @@ type Reconciler struct {
 
 	waits backoff
 	moves backoff
+	plans planMemo
 	// movedAt is when a moving member was first seen served by its new stack; guarded by moves.mu.
 	movedAt map[string]time.Time
 }
