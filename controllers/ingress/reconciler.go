@@ -116,7 +116,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfClass)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService)).
 		// Metadata only: a change to a Secret that an OIDC configuration names reconciles its Ingresses, which
-		// read it by name from the API server (auth.go). Secret data is never cached.
+		// read it by name from the API server when it changed (secretcache.go). Secret data is never listed.
 		WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(r.stacksOfSecret))
 	b = r.watchClassParams(mgr, b)
 	if r.Suspects != nil {
