@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -32,81 +33,94 @@ func main() {
 }
 
 func run() error {
-	var o controllers.Options
-	var cloudProvider, defaultTags, externalTags, clusterID, defaultTargetType, controllerNames string
-	var awsOpts cloudaws.Options
+	c := bindControllerFlags(flag.CommandLine)
 	// --kubeconfig is registered by controller-runtime's config package.
-	flag.StringVar(&o.ClusterName, "cluster-name", "", "Name of this cluster; tags every cloud resource and scopes ownership (required).")
-	flag.StringVar(&clusterID, "cluster-id", "",
-		"Identity of this cluster on every cloud resource; defaults to the UID of the kube-system namespace. Set it only for tests and local runs.")
-	flag.StringVar(&cloudProvider, "cloud-provider", "aws", "Cloud provider: aws or fake (in-memory, for tests and local runs).")
-	flag.StringVar(&o.LegacyIngressClass, "ingress-class", "cloudlb", "Value of the legacy kubernetes.io/ingress.class annotation that cloudlb serves.")
-	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 3, "Stacks reconciled in parallel.")
-	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", time.Hour, "How often an unchanged load balancer is re-checked against the cloud; 0 disables.")
-	flag.DurationVar(&o.TargetBatchWindow, "target-batch-window", time.Second, "How long endpoint changes are collected before one registration call per target group.")
-	flag.DurationVar(&o.ServiceDeletionGrace, "service-deletion-grace", 2*time.Minute,
-		"How long the targets of a backend Service that was deleted stay registered, so that deleting and re-creating it is not an outage.")
-	flag.IntVar(&o.Webhook.Port, "webhook-port", 0, "HTTPS port of the pod readiness gate and admission webhooks; 0 disables them.")
-	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory with the webhook's tls.crt and tls.key; defaults to controller-runtime's.")
-	flag.DurationVar(&o.GCInterval, "gc-interval", time.Hour, "How often cloud resources of this cluster that match no Ingress are deleted; 0 disables.")
-	flag.DurationVar(&o.GCConfirmAfter, "gc-confirm-after", 0,
-		"How long a stack must match no Ingress, over two garbage collection passes, before it is deleted; 0 means --gc-interval (at least "+minGCConfirmAfter.String()+").")
-	flag.IntVar(&o.GCMaxDeletions, "gc-max-deletions", ingress.DefaultGCMaxDeletions, "Most stacks deleted per garbage collection pass.")
-	flag.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 5*time.Minute, "Deadline of one reconcile of a load balancer, cloud calls included; 0 means none.")
-	flag.StringVar(&awsOpts.Region, "aws-region", "", "AWS region; defaults to AWS_REGION, then the instance's region from IMDS.")
-	flag.StringVar(&awsOpts.VPCID, "aws-vpc-id", "", "VPC of the load balancers and target groups; defaults to the instance's VPC from IMDS.")
-	flag.StringVar(&awsOpts.EndpointURL, "aws-endpoint-url", "", "One endpoint for every AWS API (LocalStack, moto); AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> also work.")
-	flag.StringVar(&awsOpts.BackendSecurityGroup, "aws-backend-security-group", "",
-		"Security group ID attached to every load balancer with a managed frontend group instead of the shared backend group cloudlb makes; cloudlb never modifies or deletes it.")
-	flag.BoolVar(&awsOpts.ManageBackendSecurityGroup, "enable-backend-security-group", true,
-		"Put a shared backend security group on every load balancer with a managed frontend group, and open the targets' security groups to it on their ports.")
-	flag.IntVar(&awsOpts.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
-	flag.Float64Var(&awsOpts.APIRateScale, "aws-api-rate-scale", 1,
-		"Scales AWS's documented API rate limits that cloudlb paces its calls by: below 1 for an account shared with other tools, above 1 for raised limits.")
-	flag.Func("aws-api-buckets", "Sets some of those limits, unscaled, as name=burst:rate,...; names: elbv2-describe, elbv2-registration, elbv2-mutating, ec2-describe, ec2-mutating, tagging, acm, other.",
-		func(s string) (err error) { awsOpts.APIBuckets, err = cloudaws.ParseAPIBuckets(s); return err })
-	flag.StringVar(&awsOpts.DefaultSSLPolicy, "default-ssl-policy", cloudaws.DefaultSSLPolicy, "Security policy of HTTPS listeners without an ssl-policy annotation.")
-	flag.DurationVar(&awsOpts.ReplacementGrace, "lb-replacement-grace", 5*time.Minute,
-		"How long a load balancer replaced by another (new name or scheme) keeps serving, so that DNS can follow, before it is deleted.")
-	flag.DurationVar(&awsOpts.TargetGroupHealthWait, "target-group-health-wait", 2*time.Minute,
-		"How long rules stay on a replaced target group while its replacement has no healthy target; then they switch with a warning.")
-	flag.StringVar(&defaultTargetType, "default-target-type", string(cloud.TargetTypeInstance),
-		"Target type of backends without a target-type annotation: instance or ip.")
-	flag.StringVar(&defaultTags, "default-tags", "", "Tags for every cloud resource, as key=value,key2=value2; they win over the tags an Ingress or its class asks for.")
-	flag.StringVar(&externalTags, "external-managed-tags", "",
-		"Tag keys, comma-separated, that something else manages: cloudlb never adds, changes or removes them, and refuses Ingresses that set them.")
-	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "The one namespace whose Ingresses, Services and endpoints are watched; empty watches all.")
-	flag.BoolVar(&o.DisableIngressGroupNameAnnotation, "disable-ingress-group-name-annotation", false,
-		"Refuse new use of the alb.ingress.kubernetes.io/group.name annotation; Ingresses already applied in a group stay in it.")
-	flag.BoolVar(&o.EnableTargetGroupBinding, "enable-target-group-binding", true,
-		"Serve TargetGroupBindings (elbv2.k8s.aws); false leaves them to another controller, such as the AWS Load Balancer Controller.")
-	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
-	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
-	// A SIGKILLed leader's Lease is taken over within about lease + 2*1.2*retry: 14.8 s with these defaults.
-	flag.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 10*time.Second, "How long a standby waits after the leader's last renewal before it takes the Lease.")
-	flag.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 7*time.Second, "How long the leader tries to renew its Lease before it gives up leading (and exits).")
-	flag.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
-	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; 0 disables it.")
-	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true,
-		"Serve metrics over HTTPS to clients allowed get on the /metrics non-resource URL (checked with TokenReview and SubjectAccessReview); false serves plain HTTP to anyone.")
-	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with the metrics server's tls.crt and tls.key; empty means a self-signed certificate.")
-	flag.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Let the metrics and webhook servers negotiate HTTP/2; off because of HTTP/2's rapid-reset and stream denial-of-service weaknesses.")
-	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
-	flag.BoolVar(&o.AdoptLBC, "adopt-lbc-resources", false,
-		"Take over from the AWS Load Balancer Controller: serve its IngressClasses (ingress.k8s.aws/alb) and legacy class alb, adopt its load balancers of this cluster in place, and replace its finalizers.")
-	flag.StringVar(&controllerNames, "controller-names", ingress.ControllerName,
-		"IngressClass spec.controller values served, comma-separated; --adopt-lbc-resources adds "+ingress.LBCControllerName+".")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
-	// A member moving to another group is a replacement of its load balancer: it gets the same grace.
-	o.MoveGrace = awsOpts.ReplacementGrace
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-
-	var err error
-	if o.ClusterName == "" {
-		return errors.New("--cluster-name is required: it scopes which cloud resources this controller owns")
+	if err := c.finish(); err != nil {
+		return err
 	}
+	o, awsOpts := c.o, c.AWS
+	ctx := ctrl.SetupSignalHandler()
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if c.cloudProvider == "aws" {
+		if awsOpts.ClusterID, err = controllers.ClusterID(ctx, cfg, c.ClusterID); err != nil {
+			return err
+		}
+	}
+	provider, err := newProvider(ctx, c.cloudProvider, awsOpts)
+	if err != nil {
+		return err
+	}
+	mgr, err := controllers.NewManager(ctx, cfg, provider, o)
+	if err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting cloudlb", "cluster", o.ClusterName, "clusterID", awsOpts.ClusterID, "cloudProvider", c.cloudProvider)
+	return mgr.Start(ctx)
+}
+
+// controllerFlags are the controller's flags: those plan shares, and its own.
+type controllerFlags struct {
+	sharedFlags
+	o             controllers.Options
+	cloudProvider string
+}
+
+func bindControllerFlags(fs *flag.FlagSet) *controllerFlags {
+	c := &controllerFlags{}
+	o := &c.o
+	c.bind(fs)
+	fs.StringVar(&c.cloudProvider, "cloud-provider", "aws", "Cloud provider: aws or fake (in-memory, for tests and local runs).")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 3, "Stacks reconciled in parallel.")
+	fs.DurationVar(&o.DriftCheckInterval, "drift-check-interval", time.Hour, "How often an unchanged load balancer is re-checked against the cloud; 0 disables.")
+	fs.DurationVar(&o.TargetBatchWindow, "target-batch-window", time.Second, "How long endpoint changes are collected before one registration call per target group.")
+	fs.DurationVar(&o.ServiceDeletionGrace, "service-deletion-grace", 2*time.Minute,
+		"How long the targets of a backend Service that was deleted stay registered, so that deleting and re-creating it is not an outage.")
+	fs.IntVar(&o.Webhook.Port, "webhook-port", 0, "HTTPS port of the pod readiness gate and admission webhooks; 0 disables them.")
+	fs.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory with the webhook's tls.crt and tls.key; defaults to controller-runtime's.")
+	fs.DurationVar(&o.GCInterval, "gc-interval", time.Hour, "How often cloud resources of this cluster that match no Ingress are deleted; 0 disables.")
+	fs.DurationVar(&o.GCConfirmAfter, "gc-confirm-after", 0,
+		"How long a stack must match no Ingress, over two garbage collection passes, before it is deleted; 0 means --gc-interval (at least "+minGCConfirmAfter.String()+").")
+	fs.IntVar(&o.GCMaxDeletions, "gc-max-deletions", ingress.DefaultGCMaxDeletions, "Most stacks deleted per garbage collection pass.")
+	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 5*time.Minute, "Deadline of one reconcile of a load balancer, cloud calls included; 0 means none.")
+	fs.Float64Var(&c.AWS.APIRateScale, "aws-api-rate-scale", 1,
+		"Scales AWS's documented API rate limits that cloudlb paces its calls by: below 1 for an account shared with other tools, above 1 for raised limits.")
+	fs.Func("aws-api-buckets", "Sets some of those limits, unscaled, as name=burst:rate,...; names: elbv2-describe, elbv2-registration, elbv2-mutating, ec2-describe, ec2-mutating, tagging, acm, other.",
+		func(s string) (err error) { c.AWS.APIBuckets, err = cloudaws.ParseAPIBuckets(s); return err })
+	fs.BoolVar(&o.EnableTargetGroupBinding, "enable-target-group-binding", true,
+		"Serve TargetGroupBindings (elbv2.k8s.aws); false leaves them to another controller, such as the AWS Load Balancer Controller.")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	// A SIGKILLed leader's Lease is taken over within about lease + 2*1.2*retry: 14.8 s with these defaults.
+	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 10*time.Second, "How long a standby waits after the leader's last renewal before it takes the Lease.")
+	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 7*time.Second, "How long the leader tries to renew its Lease before it gives up leading (and exits).")
+	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS to clients allowed get on the /metrics non-resource URL (checked with TokenReview and SubjectAccessReview); false serves plain HTTP to anyone.")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with the metrics server's tls.crt and tls.key; empty means a self-signed certificate.")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Let the metrics and webhook servers negotiate HTTP/2; off because of HTTP/2's rapid-reset and stream denial-of-service weaknesses.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
+	return c
+}
+
+// finish checks the parsed flags and completes the manager's options from the shared ones.
+func (c *controllerFlags) finish() error {
+	if err := c.sharedFlags.finish(); err != nil {
+		return err
+	}
+	o := &c.o
+	o.ClusterName, o.LegacyIngressClass, o.WatchNamespace = c.ClusterName, c.LegacyIngressClass, c.WatchNamespace
+	o.DisableIngressGroupNameAnnotation, o.AdoptLBC = c.DisableGroupNameAnnotation, c.AdoptLBC
+	o.ControllerNames, o.DefaultTargetType, o.ExternalManagedTags = c.ControllerNames, c.DefaultTargetType, c.ExternalManagedTags
+	// A member moving to another group is a replacement of its load balancer: it gets the same grace.
+	o.MoveGrace = c.AWS.ReplacementGrace
 	if o.MaxConcurrentReconciles < 1 {
 		return errors.New("--max-concurrent-reconciles must be at least 1")
 	}
@@ -119,44 +133,10 @@ func run() error {
 	if o.GCMaxDeletions < 1 {
 		return errors.New("--gc-max-deletions must be at least 1")
 	}
-	if o.DefaultTargetType, err = parseTargetType(defaultTargetType); err != nil {
-		return err
-	}
 	if o.ReconcileTimeout < 0 {
 		return errors.New("--reconcile-timeout must not be negative")
 	}
-	if o.ControllerNames, err = parseControllerNames(controllerNames, o.AdoptLBC); err != nil {
-		return err
-	}
-	awsOpts.AdoptLBC = o.AdoptLBC
-	ctx := ctrl.SetupSignalHandler()
-	if awsOpts.DefaultTags, err = parseTags(defaultTags); err != nil {
-		return err
-	}
-	if o.ExternalManagedTags, err = parseTagKeys(externalTags, awsOpts.DefaultTags); err != nil {
-		return err
-	}
-	awsOpts.ExternalManagedTags = o.ExternalManagedTags
-	awsOpts.ClusterName = o.ClusterName
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
-	}
-	if cloudProvider == "aws" {
-		if awsOpts.ClusterID, err = controllers.ClusterID(ctx, cfg, clusterID); err != nil {
-			return err
-		}
-	}
-	provider, err := newProvider(ctx, cloudProvider, awsOpts)
-	if err != nil {
-		return err
-	}
-	mgr, err := controllers.NewManager(ctx, cfg, provider, o)
-	if err != nil {
-		return err
-	}
-	ctrl.Log.Info("starting cloudlb", "cluster", o.ClusterName, "clusterID", awsOpts.ClusterID, "cloudProvider", cloudProvider)
-	return mgr.Start(ctx)
+	return nil
 }
 
 // minGCConfirmAfter is the shortest time for which a stack must stay orphaned before it is collected.
@@ -175,21 +155,17 @@ func newProvider(ctx context.Context, name string, awsOpts cloudaws.Options) (cl
 
 // parseTags reads key=value,key2=value2.
 func parseTags(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--default-tags: %q is not key=value", kv)
-		}
-		if ingress.ReservedTagKey(k) {
-			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", k)
-		}
-		out[k] = strings.TrimSpace(v)
+	pairs, bad := ingress.KeyValues(s)
+	if bad != "" {
+		return nil, fmt.Errorf("--default-tags: %q is not key=value", bad)
 	}
+	for _, p := range pairs {
+		if ingress.ReservedTagKey(p.Key) {
+			return nil, fmt.Errorf("--default-tags: key %q uses a reserved prefix", p.Key)
+		}
+	}
+	out := map[string]string{}
+	maps.Copy(out, ingress.KeyValueMap(pairs))
 	return out, nil
 }
 

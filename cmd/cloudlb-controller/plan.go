@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,6 +42,7 @@ type planOptions struct {
 	namespace  string
 	kubeconfig string
 	clusterID  string
+	shared     sharedFlags
 	cfg        ingress.PlanConfig
 	aws        cloudaws.Options
 }
@@ -80,54 +80,27 @@ func parsePlanFlags(args []string, stderr io.Writer) (*planOptions, error) {
 	fs.BoolVar(&o.all, "all", false, "Plan every stack the cluster's Ingresses make, instead of a manifest's.")
 	fs.StringVar(&o.namespace, "namespace", "default", "Namespace of the manifest's objects that name none.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig of the cluster; defaults to $KUBECONFIG, then ~/.kube/config, then in-cluster.")
-	fs.StringVar(&o.cfg.ClusterName, "cluster-name", "", "Name of the cluster, as the controller's --cluster-name (required).")
-	fs.StringVar(&o.clusterID, "cluster-id", "", "As the controller's --cluster-id; defaults to the UID of the kube-system namespace.")
-	fs.StringVar(&o.cfg.LegacyClass, "ingress-class", "cloudlb", "As the controller's --ingress-class.")
-	fs.StringVar(&o.cfg.WatchNamespace, "watch-namespace", "", "As the controller's --watch-namespace.")
-	fs.BoolVar(&o.cfg.DisableGroupNameAnnotation, "disable-ingress-group-name-annotation", false, "As the controller's flag of that name.")
-	var defaultTags, externalTags, targetType, controllerNames string
-	fs.BoolVar(&o.cfg.AdoptLBC, "adopt-lbc-resources", false, "As the controller's --adopt-lbc-resources: plan the takeover of LBC's Ingresses and resources.")
-	fs.StringVar(&controllerNames, "controller-names", ingress.ControllerName, "As the controller's --controller-names.")
-	fs.StringVar(&targetType, "default-target-type", string(cloud.TargetTypeInstance), "As the controller's --default-target-type.")
-	fs.StringVar(&defaultTags, "default-tags", "", "As the controller's --default-tags.")
-	fs.StringVar(&externalTags, "external-managed-tags", "", "As the controller's --external-managed-tags.")
-	fs.StringVar(&o.aws.Region, "aws-region", "", "As the controller's --aws-region.")
-	fs.StringVar(&o.aws.VPCID, "aws-vpc-id", "", "As the controller's --aws-vpc-id.")
-	fs.StringVar(&o.aws.EndpointURL, "aws-endpoint-url", "", "As the controller's --aws-endpoint-url.")
-	fs.StringVar(&o.aws.BackendSecurityGroup, "aws-backend-security-group", "", "As the controller's --aws-backend-security-group.")
-	fs.BoolVar(&o.aws.ManageBackendSecurityGroup, "enable-backend-security-group", true, "As the controller's --enable-backend-security-group.")
-	fs.IntVar(&o.aws.MaxRetries, "aws-max-retries", 10, "As the controller's --aws-max-retries.")
-	fs.StringVar(&o.aws.DefaultSSLPolicy, "default-ssl-policy", cloudaws.DefaultSSLPolicy, "As the controller's --default-ssl-policy.")
-	fs.DurationVar(&o.aws.ReplacementGrace, "lb-replacement-grace", 5*time.Minute, "As the controller's --lb-replacement-grace.")
-	fs.DurationVar(&o.aws.TargetGroupHealthWait, "target-group-health-wait", 2*time.Minute, "As the controller's --target-group-health-wait.")
+	o.shared.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	case o.cfg.ClusterName == "":
-		return nil, errors.New("--cluster-name is required: it says which cloud resources are the cluster's")
+	}
+	if err := o.shared.finish(); err != nil {
+		return nil, err
+	}
+	switch {
 	case len(o.files) == 0 && !o.all:
 		return nil, errors.New("give a manifest with -f, or --all")
 	case len(o.files) > 0 && o.all:
 		return nil, errors.New("-f and --all exclude each other")
 	}
-	var err error
-	if o.cfg.DefaultTargetType, err = parseTargetType(targetType); err != nil {
-		return nil, err
-	}
-	if o.cfg.ControllerNames, err = parseControllerNames(controllerNames, o.cfg.AdoptLBC); err != nil {
-		return nil, err
-	}
-	o.aws.AdoptLBC = o.cfg.AdoptLBC
-	if o.aws.DefaultTags, err = parseTags(defaultTags); err != nil {
-		return nil, err
-	}
-	if o.cfg.ExternalManagedTags, err = parseTagKeys(externalTags, o.aws.DefaultTags); err != nil {
-		return nil, err
-	}
-	o.aws.ExternalManagedTags, o.aws.ClusterName = o.cfg.ExternalManagedTags, o.cfg.ClusterName
+	sh := &o.shared
+	o.clusterID, o.aws = sh.ClusterID, sh.AWS
+	o.cfg.ClusterName, o.cfg.LegacyClass, o.cfg.WatchNamespace = sh.ClusterName, sh.LegacyIngressClass, sh.WatchNamespace
+	o.cfg.DisableGroupNameAnnotation, o.cfg.AdoptLBC = sh.DisableGroupNameAnnotation, sh.AdoptLBC
+	o.cfg.ControllerNames, o.cfg.DefaultTargetType, o.cfg.ExternalManagedTags = sh.ControllerNames, sh.DefaultTargetType, sh.ExternalManagedTags
 	return o, nil
 }
 

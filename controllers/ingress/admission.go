@@ -260,7 +260,7 @@ func (v *Validator) checkParams(ctx context.Context, p *elbv2.IngressClassParams
 }
 
 // input gathers what translation reads for a stack's members: the reconciler's and the webhook's one way to
-// build it. Secrets are read from the API server (never cached), so only the reconciler reads them; without
+// build it. Secrets are read from the API server (never listed), so only the reconciler reads them; without
 // them an OIDC member fails with a SecretError, which the webhook does not refuse.
 func (r *Reconciler) input(ctx context.Context, stack string, record *v1alpha1.LoadBalancer, active, held []*networkingv1.Ingress,
 	readSecrets bool) (Input, error) {

@@ -254,24 +254,25 @@ func ReservedTagKey(k string) bool {
 // tags parses "k1=v1,k2=v2". Keys under the provider's own prefixes are refused so that a user cannot forge or
 // strip ownership.
 func (a annotations) tags() (map[string]string, error) {
-	items := a.list(annTags)
-	if len(items) == 0 {
+	pairs, bad := KeyValues(a[annTags])
+	if bad != "" {
+		return nil, a.fail(annTags, "tag %q is not a valid key=value pair", bad)
+	}
+	if len(pairs) == 0 {
 		return nil, nil
 	}
-	if len(items) > maxUserTags {
-		return nil, a.fail(annTags, "has %d tags, more than the %d allowed", len(items), maxUserTags)
+	if len(pairs) > maxUserTags {
+		return nil, a.fail(annTags, "has %d tags, more than the %d allowed", len(pairs), maxUserTags)
 	}
-	out := make(map[string]string, len(items))
-	for _, item := range items {
-		k, v, ok := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
 		switch {
-		case !ok || !validTag(k, 1, 128) || !validTag(v, 0, 256):
-			return nil, a.fail(annTags, "tag %q is not a valid key=value pair", item)
-		case ReservedTagKey(k):
-			return nil, a.fail(annTags, "tag key %q uses a reserved prefix", k)
+		case !validTag(p.Key, 1, 128) || !validTag(p.Value, 0, 256):
+			return nil, a.fail(annTags, "tag %q is not a valid key=value pair", p.Item)
+		case ReservedTagKey(p.Key):
+			return nil, a.fail(annTags, "tag key %q uses a reserved prefix", p.Key)
 		}
-		out[k] = v
+		out[p.Key] = p.Value
 	}
 	return out, nil
 }
@@ -373,22 +374,52 @@ func (a annotations) wafv2ACL() (string, error) {
 	return v, nil
 }
 
-// keyValues reads "key=value,key2=value2", refusing any pair that valid rejects; what names a pair in the error.
-func (a annotations) keyValues(key, what string, valid func(k, v string) bool) (map[string]string, error) {
-	items := a.list(key)
-	if len(items) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]string, len(items))
-	for _, item := range items {
-		k, v, ok := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || !valid(k, v) {
-			return nil, a.fail(key, "%q is not %s", item, what)
+// KeyValue is one item of a key=value list: its key and value trimmed, and the item as written, for errors.
+type KeyValue struct{ Key, Value, Item string }
+
+// KeyValues reads "key=value,key2=value2", as every key=value list of cloudlb is read (annotations, class
+// values, flags), and as the AWS Load Balancer Controller reads its key=value annotations: items split at
+// commas, keys and values trimmed, empty items skipped, a key's last value winning (KeyValueMap). bad is the
+// first item without = or with an empty key; pairs is nil then.
+func KeyValues(s string) (pairs []KeyValue, bad string) {
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
 		}
-		out[k] = v
+		k, v, ok := strings.Cut(item, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return nil, item
+		}
+		pairs = append(pairs, KeyValue{Key: k, Value: strings.TrimSpace(v), Item: item})
 	}
-	return out, nil
+	return pairs, ""
+}
+
+// KeyValueMap is pairs by key, the last of a key winning; nil for none.
+func KeyValueMap(pairs []KeyValue) map[string]string {
+	if len(pairs) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		out[p.Key] = p.Value
+	}
+	return out
+}
+
+// keyValues reads annotation key as a key=value list, refusing any pair that valid rejects; what names a pair in
+// the error.
+func (a annotations) keyValues(key, what string, valid func(k, v string) bool) (map[string]string, error) {
+	pairs, bad := KeyValues(a[key])
+	if bad != "" {
+		return nil, a.fail(key, "%q is not %s", bad, what)
+	}
+	for _, p := range pairs {
+		if !valid(p.Key, p.Value) {
+			return nil, a.fail(key, "%q is not %s", p.Item, what)
+		}
+	}
+	return KeyValueMap(pairs), nil
 }
 
 // nodeSelector reads target-node-labels.

@@ -13,11 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -336,10 +333,8 @@ func authOnPlainListener(m *member) string {
 func authSecretNames(ings []*networkingv1.Ingress, services map[types.NamespacedName]*corev1.Service) []types.NamespacedName {
 	var out []types.NamespacedName
 	add := func(ns string, ann map[string]string) {
-		var idp oidcIDP
-		if v, ok := ann[annAuthIDPOIDC]; ok && json.Unmarshal([]byte(v), &idp) == nil && idp.SecretName != "" {
-			k := types.NamespacedName{Namespace: ns, Name: idp.SecretName}
-			if !slices.Contains(out, k) {
+		for _, name := range oidcSecretNames(ann) {
+			if k := (types.NamespacedName{Namespace: ns, Name: name}); !slices.Contains(out, k) {
 				out = append(out, k)
 			}
 		}
@@ -353,50 +348,20 @@ func authSecretNames(ings []*networkingv1.Ingress, services map[types.Namespaced
 	return out
 }
 
-// secrets reads the Secrets that ings name, one by one from the API server: cloudlb caches no Secret data
-// (the watch that reconciles on a change holds metadata only).
+// secrets reads the Secrets that ings name (secretcache.go).
 func (r *Reconciler) secrets(ctx context.Context, ings []*networkingv1.Ingress, services map[types.NamespacedName]*corev1.Service) (
 	map[types.NamespacedName]*corev1.Secret, error) {
 	out := map[types.NamespacedName]*corev1.Secret{}
 	for _, key := range authSecretNames(ings, services) {
-		if r.APIReader == nil {
-			return nil, fmt.Errorf("reading Secret %s: no API reader", key)
+		s, err := r.secret(ctx, key)
+		if err != nil {
+			return nil, err
 		}
-		var s corev1.Secret
-		if err := r.APIReader.Get(ctx, key, &s); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			// The error names the Secret, never its data.
-			return nil, fmt.Errorf("reading Secret %s: %w", key, err)
+		if s != nil {
+			out[key] = s
 		}
-		out[key] = &s
 	}
 	return out, nil
-}
-
-// stacksOfSecret maps a Secret to the stacks of the Ingresses that name it, on the Ingress or a backend Service.
-func (r *Reconciler) stacksOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	var list networkingv1.IngressList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
-	var users []networkingv1.Ingress
-	for i := range list.Items {
-		ing := &list.Items[i]
-		services := map[types.NamespacedName]*corev1.Service{}
-		for _, s := range backendServices(ing) {
-			var svc corev1.Service
-			if err := r.Get(ctx, s, &svc); err == nil {
-				services[s] = &svc
-			}
-		}
-		if slices.Contains(authSecretNames([]*networkingv1.Ingress{ing}, services), key) {
-			users = append(users, *ing)
-		}
-	}
-	return r.stacksIn(ctx, nil, users)
 }
 
 // secretMetadata is what the Secret watch holds: names only, never data.

@@ -19,9 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 )
@@ -291,14 +289,12 @@ func mergePairs(over map[string]classValue, own annotations, key, field string, 
 	if len(pairs) == 0 {
 		return nil
 	}
-	merged := map[string]string{}
-	for _, item := range own.list(key) {
-		k, v, ok := strings.Cut(item, "=")
-		if !ok {
-			return nil
-		}
-		merged[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	ownPairs, bad := KeyValues(own[key])
+	if bad != "" {
+		return nil
 	}
+	merged := map[string]string{}
+	maps.Copy(merged, KeyValueMap(ownPairs))
 	for _, p := range pairs {
 		// The pairs travel as "k=v,k=v": a key with = or , or a value with , would be split elsewhere.
 		if p.key == "" || strings.ContainsAny(p.key, "=,") || !noComma(p.value) || strings.TrimSpace(p.key) != p.key ||
@@ -393,31 +389,6 @@ func (r *Reconciler) classParams(ctx context.Context, classes map[types.Namespac
 		}
 	}
 	return params, nsLabels, nil
-}
-
-// stacksOfParams maps an IngressClassParams to the stacks of the Ingresses whose class names it.
-func (r *Reconciler) stacksOfParams(ctx context.Context, o client.Object) []reconcile.Request {
-	var classes networkingv1.IngressClassList
-	if err := r.List(ctx, &classes); err != nil {
-		return nil
-	}
-	var ings networkingv1.IngressList
-	if err := r.List(ctx, &ings); err != nil {
-		return nil
-	}
-	var members []networkingv1.Ingress
-	for _, ing := range ings.Items {
-		c := classOf(&ing, classes.Items, r.served())
-		if c == nil || c.Spec.Parameters == nil {
-			continue
-		}
-		ref := c.Spec.Parameters
-		if ref.APIGroup != nil && *ref.APIGroup == elbv2.GroupVersion.Group && ref.Kind == "IngressClassParams" && ref.Name == o.GetName() {
-			members = append(members, ing)
-		}
-	}
-	// The event's object stands in for the cached one: a changed group.name maps to the old group and the new.
-	return r.stacksIn(ctx, func(v *groupView) error { v.withParams(o.(*elbv2.IngressClassParams)); return nil }, members)
 }
 
 // watchClassParams reconciles the stacks of a class when its IngressClassParams change. Without the CRD (the chart

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -61,6 +62,10 @@ func dryRunOf(members []*networkingv1.Ingress) (bool, map[*networkingv1.Ingress]
 
 // planOnly plans the stack and records the plan, instead of applying it.
 func (r *Reconciler) planOnly(ctx context.Context, record *v1alpha1.LoadBalancer, lb *cloud.LoadBalancer, served []*networkingv1.Ingress, reason string) (ctrl.Result, error) {
+	if due, wait := r.plans.due(lb.Stack, planBasis(record, lb, reason), time.Now(), r.DriftCheckInterval, r.Suspects.Has(lb.Stack)); !due {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	r.plans.forget(lb.Stack)
 	pl, err := r.Provider.Plan(ctx, lb, cloud.Known{ID: record.Status.ID, Name: record.Status.Name})
 	err = cloud.RedactSecrets(err, lb.ClientSecrets)
 	if err != nil {
@@ -98,6 +103,8 @@ func (r *Reconciler) planOnly(ctx context.Context, record *v1alpha1.LoadBalancer
 	}); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.plans.remember(lb.Stack, planBasis(record, lb, reason), time.Now())
+	r.Suspects.done(lb.Stack)
 	if changed {
 		eventType, eventReason := corev1.EventTypeNormal, "DryRun"
 		if reason == reasonPlanChanged {
@@ -142,6 +149,7 @@ func (r *Reconciler) leaveDryRun(ctx context.Context, record *v1alpha1.LoadBalan
 	if !slices.Equal(pl.Lines(), record.Status.Plan) {
 		return true, nil
 	}
+	r.plans.forget(lb.Stack)
 	// Cleared before the apply: an apply that fails halfway is retried as any other, not compared with a plan it
 	// already carried out in part. A plan with changes is applied even when the model is the one last applied (the
 	// cloud changed since): the applied hash is forgotten.

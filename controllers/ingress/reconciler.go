@@ -74,6 +74,9 @@ type Reconciler struct {
 
 	waits backoff
 	moves backoff
+	plans planMemo
+	// secretReads are the OIDC Secrets read, kept while the Secret watch shows them unchanged.
+	secretReads secretMemo
 	// movedAt is when a moving member was first seen served by its new stack; guarded by moves.mu.
 	movedAt map[string]time.Time
 }
@@ -103,6 +106,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 	if err := idx.IndexField(ctx, &networkingv1.Ingress{}, indexLBCStack, indexByLBCStack); err != nil {
 		return err
 	}
+	if err := registerEventIndexes(ctx, idx); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
 		// Status and finalizer writes, our own included, change nothing that translation reads. On an update the
@@ -110,10 +116,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, max
 		// drops the member's rules, the new one adds them.
 		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.stackOfIngress), builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allStacks)).
+		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfClass)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.stacksOfService)).
 		// Metadata only: a change to a Secret that an OIDC configuration names reconciles its Ingresses, which
-		// read it by name from the API server (auth.go). Secret data is never cached.
+		// read it by name from the API server when it changed (secretcache.go). Secret data is never listed.
 		WatchesMetadata(secretMetadata(), handler.EnqueueRequestsFromMapFunc(r.stacksOfSecret))
 	b = r.watchClassParams(mgr, b)
 	if r.Suspects != nil {

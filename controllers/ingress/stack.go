@@ -94,16 +94,6 @@ func (r *Reconciler) stacksOfService(ctx context.Context, o client.Object) []rec
 	return r.stacksIn(ctx, nil, list.Items)
 }
 
-// allStacks re-evaluates every Ingress when an IngressClass changes, since class membership may have moved. The
-// class of the event stands in for the cached one, so that its old and new versions each map to their stacks.
-func (r *Reconciler) allStacks(ctx context.Context, o client.Object) []reconcile.Request {
-	var list networkingv1.IngressList
-	if err := r.List(ctx, &list); err != nil {
-		return nil
-	}
-	return r.stacksIn(ctx, func(v *groupView) error { return v.withClass(ctx, o.(*networkingv1.IngressClass)) }, list.Items)
-}
-
 // stacksIn maps Ingresses to their stacks (classgroup.go), after edit changes the view.
 func (r *Reconciler) stacksIn(ctx context.Context, edit func(*groupView) error, ings []networkingv1.Ingress) []reconcile.Request {
 	v, err := newGroupView(ctx, r.Client, r.served())

@@ -25,9 +25,9 @@ func refuseExternalTags(in Input, ing *networkingv1.Ingress, tags map[string]str
 	}
 	own := annotations(ing.Annotations)
 	ownKeys := map[string]bool{}
-	for _, item := range own.list(annTags) {
-		k, _, _ := strings.Cut(item, "=")
-		ownKeys[strings.TrimSpace(k)] = true
+	pairs, _ := KeyValues(own[annTags])
+	for _, p := range pairs {
+		ownKeys[p.Key] = true
 	}
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		if !slices.Contains(in.ExternalManagedTags, k) {

@@ -369,13 +369,8 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 		on := s.Shield == "true"
 		lb.ShieldAdvanced = &on
 	}
-	for _, kv := range split(s.Attributes) {
-		k, v, _ := strings.Cut(kv, "=")
-		if lb.Attributes == nil {
-			lb.Attributes = map[string]string{}
-		}
-		lb.Attributes[k] = v
-	}
+	attrs, _ := KeyValues(s.Attributes)
+	lb.Attributes = KeyValueMap(attrs)
 	s.lbOptionsModel(lb)
 	s.backendRulesModel(lb)
 	return lb
