@@ -220,19 +220,10 @@ func checkQuotas(d *desired) error {
 			return fmt.Errorf("listener %d: %d certificates (%d to make) exceed the AWS quota of %d certificates per listener "+
 				"(the default one included)", l.Port, n, len(made), certificateQuota)
 		}
+		// Counted as merged by host (rulemerge.go), as the plan makes them.
+		rules += len(mergeHosts(dedupeRules(l.Rules), nil))
 		for _, r := range dedupeRules(l.Rules) {
-			rules++
-			values, wildcards := 0, 0
-			for _, c := range albConditions(r.Conditions) {
-				for _, v := range conditionValues(c) {
-					values++
-					if c.SourceIpConfig == nil && c.HttpRequestMethodConfig == nil {
-						wildcards += strings.Count(v, "*") + strings.Count(v, "?")
-					}
-				}
-				// A regular expression is one value, and its * and ? are not wildcards.
-				values += len(conditionRegexValues(c))
-			}
+			values, wildcards, _ := ruleCounts(albConditions(r.Conditions))
 			what := conditionsKey(albConditions(r.Conditions))
 			if n := len(r.Action.Forward); n > forwardTargetGroupQuota {
 				return fmt.Errorf("listener %d, rule %s: %d target groups exceed the AWS quota of %d target groups per forward action",
@@ -340,22 +331,30 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		existing = pl.lb.existing.listeners
 	}
 	wanted := map[int32]bool{}
-	for _, want := range d.listeners {
-		wanted[want.Port] = true
-		var have *listenerState
-		for _, l := range existing {
-			if deref(l.l.Port) == want.Port {
-				have = l
+	// Rules that serve as they are stay apart rather than be merged by host (rulemerge.go), unless that leaves
+	// the load balancer over the rule quota.
+	for _, keepServing := range []bool{true, false} {
+		pl.listeners = nil
+		for _, want := range d.listeners {
+			wanted[want.Port] = true
+			var have *listenerState
+			for _, l := range existing {
+				if deref(l.l.Port) == want.Port {
+					have = l
+				}
 			}
+			if want.hold {
+				continue
+			}
+			lp, err := planListenerRules(want, have, tgRef, keepServing)
+			if err != nil {
+				return nil, fmt.Errorf("listener %d: %w", want.Port, err)
+			}
+			pl.listeners = append(pl.listeners, lp)
 		}
-		if want.hold {
-			continue
+		if rulesAfter(pl, d, existing) <= ruleQuota {
+			break
 		}
-		lp, err := planListener(want, have, tgRef)
-		if err != nil {
-			return nil, fmt.Errorf("listener %d: %w", want.Port, err)
-		}
-		pl.listeners = append(pl.listeners, lp)
 	}
 	have := 0
 	var spare []string
@@ -988,13 +987,18 @@ func diffAttributes(have, want map[string]string) map[string]string {
 }
 
 func planListener(want desiredListener, have *listenerState, tgRef func(string) string) (listenerPlan, error) {
+	return planListenerRules(want, have, tgRef, true)
+}
+
+// planListenerRules plans a listener; keepServing keeps rules that serve as they are rather than merge them.
+func planListenerRules(want desiredListener, have *listenerState, tgRef func(string) string, keepServing bool) (listenerPlan, error) {
 	lp := listenerPlan{want: want, existing: have}
 	if have == nil {
 		if len(want.Attributes) > 0 {
 			lp.attrs = want.Attributes
 		}
 		lp.addCerts = tail(want.certs)
-		for i, r := range dedupeRules(want.Rules) {
+		for i, r := range listenerRules(want, nil, tgRef, false) {
 			lp.rules.creates = append(lp.rules.creates, ruleCreate{rule: r, priority: int32((i + 1) * priorityStep)})
 		}
 		return lp, nil
@@ -1022,7 +1026,7 @@ func planListener(want desiredListener, have *listenerState, tgRef func(string) 
 			lp.delCerts = append(lp.delCerts, c)
 		}
 	}
-	rp, err := planRules(dedupeRules(want.Rules), have.rules, tgRef, want.appliedSecrets)
+	rp, err := planRules(listenerRules(want, have, tgRef, keepServing), have.rules, tgRef, want.appliedSecrets)
 	lp.rules = rp
 	return lp, err
 }
