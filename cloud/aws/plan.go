@@ -376,12 +376,14 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 // so that no path is ever without a rule. Where there is none, one rule going away is deleted just before the
 // create that needs the room: first the rule that create supersedes (same conditions but the host, or same
 // host), so that its path is without a rule for one call only, else a rule of a listener going away (spare) or
-// one whose path goes away. Creates that supersede nothing go first, while there is room.
+// one whose path goes away. Creates that supersede nothing go first, while there is room. A rule whose requests
+// a rule already created also matches (rules merged by host) is deleted first of all: that costs no path its rule.
 func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 	type del struct {
 		port          int32
 		arn           string
 		host, rest    string
+		conds         []elbv2types.RuleCondition
 		matched, done bool
 	}
 	type create struct {
@@ -402,7 +404,7 @@ func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 			}
 			for _, arn := range lp.rules.deletes {
 				host, rest := splitConditions(conds[arn])
-				dels = append(dels, &del{port: lp.want.Port, arn: arn, host: host, rest: rest})
+				dels = append(dels, &del{port: lp.want.Port, arn: arn, host: host, rest: rest, conds: conds[arn]})
 			}
 		}
 		for _, c := range lp.rules.creates {
@@ -431,7 +433,19 @@ func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 		}
 	}
 	slices.SortStableFunc(creates, func(x, y *create) int { return boolInt(x.match != nil) - boolInt(y.match != nil) })
+	// Past the room, creates that supersede a rule go before those that do not: each one then covers rules
+	// that the others can delete.
+	room := max(0, ruleQuota-have)
+	if i := slices.IndexFunc(creates, func(c *create) bool { return c.match != nil }); i > room {
+		creates = slices.Concat(creates[:room], creates[i:], creates[room:i])
+	}
+	var covered []*del
 	pick := func(c *create) *del {
+		for _, d := range covered {
+			if !d.done {
+				return d
+			}
+		}
 		if c.match != nil && !c.match.done {
 			return c.match
 		}
@@ -460,6 +474,12 @@ func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 			}
 		}
 		steps = append(steps, ruleStep{port: c.port, create: &c.c})
+		conds := albConditions(c.c.rule.Conditions)
+		for _, d := range dels {
+			if !d.done && d.port == c.port && coveredBy(d.conds, conds) {
+				covered = append(covered, d)
+			}
+		}
 		count++
 	}
 	return steps

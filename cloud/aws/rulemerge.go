@@ -111,25 +111,64 @@ type mergeGroup struct {
 }
 
 // mergeHosts joins rules that differ only by host into one rule per group, at the place of the group's first
-// rule, where that keeps what every request matches first. Moving rule j's requests up to rule i is safe when
-// no rule between them can match a request j matches: every one of them has a host condition of exact names
-// that j's exact names do not repeat. A group stays within AWS's quotas: three values per condition, five per
-// rule, five wildcards per rule. separate, when not nil, keeps a group's rules apart (the merged rule is what
-// they would become); rules that stay apart are what the model says, so either way the listener serves the
-// same. Rules must be deduplicated (dedupeRules); the result is too.
+// rule, where that keeps what every request matches first. Moving rule j's requests up to its group's first rule
+// i is safe when no rule that stays between them can match a request j matches: each one has a host condition of
+// exact names that j's exact names do not repeat. A rule between them that its own group already moved up before
+// i is not between them any more. (Proof: let m be the first rule a request matches; a group G placed before m's
+// group with a member g that matches too has g after m, so m was between G's first rule and g when g joined, and
+// had to have exact names that g's do not repeat: the request cannot match both.) A group stays within AWS's
+// quotas: three values per condition, five per rule, five wildcards per rule.
+//
+// separate, when not nil, keeps a group's rules apart (merged is the rule they would become). Rules kept apart
+// stay where the model has them, and the others are grouped again around them, until no group is kept apart.
+// Rules must be deduplicated (dedupeRules); the result is too.
 func mergeHosts(rules []cloud.Rule, separate func(members []cloud.Rule, merged cloud.Rule) bool) []cloud.Rule {
 	info := make([]ruleHosts, len(rules))
+	keys := make([]string, len(rules))
+	for i, r := range rules {
+		info[i], keys[i] = hostsOf(r), mergeKey(r)
+	}
+	for {
+		owner := groupHosts(rules, info, keys)
+		kept := false
+		for i, g := range owner {
+			if g != nil && g.head == i && len(g.members) > 1 && separate != nil && separate(pick(rules, g.members), g.merged) {
+				for _, m := range g.members {
+					keys[m] = ""
+				}
+				kept = true
+			}
+		}
+		if kept {
+			continue
+		}
+		out := make([]cloud.Rule, 0, len(rules))
+		for i, r := range rules {
+			switch g := owner[i]; {
+			case g == nil:
+				out = append(out, r)
+			case g.head == i:
+				out = append(out, g.merged)
+			}
+		}
+		// A rule with the merged rule's very conditions is either before the group, and took all its requests
+		// already, or after it, and never reached: the first one wins on the ALB anyway.
+		return dedupeRules(out)
+	}
+}
+
+// groupHosts puts each rule whose key is not "" in a group, the first group of its key that it can join; rules
+// of key "" stay apart (nil).
+func groupHosts(rules []cloud.Rule, info []ruleHosts, keys []string) []*mergeGroup {
 	owner := make([]*mergeGroup, len(rules))
 	var groups []*mergeGroup
 	for j, r := range rules {
-		info[j] = hostsOf(r)
-		key := mergeKey(r)
-		if key == "" {
+		if keys[j] == "" {
 			continue
 		}
 		if info[j].exact {
 			for _, g := range groups {
-				if g.key != key || !clearBetween(info, owner, g.head, j, g) {
+				if g.key != keys[j] || !clearBetween(info, owner, g, j) {
 					continue
 				}
 				merged := withHosts(g.merged, appendUnique(slices.Clone(hostsOf(g.merged).hosts), info[j].hosts...))
@@ -142,31 +181,18 @@ func mergeHosts(rules []cloud.Rule, separate func(members []cloud.Rule, merged c
 			}
 		}
 		if owner[j] == nil {
-			owner[j] = &mergeGroup{head: j, key: key, members: []int{j}, merged: r}
+			owner[j] = &mergeGroup{head: j, key: keys[j], members: []int{j}, merged: r}
 			groups = append(groups, owner[j])
 		}
 	}
-	out := make([]cloud.Rule, 0, len(rules))
-	for i, r := range rules {
-		g := owner[i]
-		switch {
-		case g == nil || len(g.members) == 1:
-			out = append(out, r)
-		case separate != nil && separate(pick(rules, g.members), g.merged):
-			out = append(out, r)
-		case g.head == i:
-			out = append(out, g.merged)
-		}
-	}
-	// A rule with the merged rule's very conditions is either before the group, and took all its requests
-	// already, or after it, and never reached: the first one wins on the ALB anyway.
-	return dedupeRules(out)
+	return owner
 }
 
-// clearBetween says that no rule between i and j, apart from g's own, can match a request rule j matches.
-func clearBetween(info []ruleHosts, owner []*mergeGroup, i, j int, g *mergeGroup) bool {
-	for k := i + 1; k < j; k++ {
-		if owner[k] == g {
+// clearBetween says that no rule that stays between g's first rule and rule j can match a request j matches: g's
+// own rules and those whose group is placed before g do not stay there.
+func clearBetween(info []ruleHosts, owner []*mergeGroup, g *mergeGroup, j int) bool {
+	for k := g.head + 1; k < j; k++ {
+		if owner[k] != nil && owner[k].head <= g.head {
 			continue
 		}
 		if !info[k].exact || slices.ContainsFunc(info[k].hosts, func(h string) bool { return slices.Contains(info[j].hosts, h) }) {
@@ -242,4 +268,41 @@ func rulesAfter(pl *plan, d *desired, existing []*listenerState) int {
 		}
 	}
 	return n
+}
+
+// coveredBy says that rule c matches every request rule d matches, both given by their ALB conditions: the same
+// conditions but the host, and each of d's host names among c's. Deleting d then leaves none of its requests
+// without a rule.
+func coveredBy(d, c []elbv2types.RuleCondition) bool {
+	dHost, dRest := splitConditions(d)
+	_, cRest := splitConditions(c)
+	if dRest != cRest || dHost == "" {
+		return false
+	}
+	hosts := func(conds []elbv2types.RuleCondition) ([]string, bool) {
+		var out []string
+		for _, x := range conds {
+			switch {
+			case x.HostHeaderConfig != nil:
+				if len(x.HostHeaderConfig.RegexValues) > 0 {
+					return nil, false
+				}
+				out = append(out, lowerAll(x.HostHeaderConfig.Values)...)
+			case deref(x.Field) == "host-header":
+				out = append(out, lowerAll(x.Values)...)
+			}
+		}
+		return out, len(out) > 0
+	}
+	dh, ok := hosts(d)
+	if !ok {
+		return false
+	}
+	ch, _ := hosts(c)
+	for _, h := range dh {
+		if !slices.Contains(ch, h) {
+			return false
+		}
+	}
+	return true
 }
