@@ -120,7 +120,9 @@ func TestMergeHosts(t *testing.T) {
 		if got := describe(mergeHosts(rules, nil)); !slices.Equal(got, []string{"a.example.com,b.example.com />0", "c.example.com,b.example.com /p1>1"}) {
 			t.Errorf("merged %q", got)
 		}
-		keepRoot := func(_ []cloud.Rule, m cloud.Rule) bool { return strings.HasSuffix(describe([]cloud.Rule{m})[0], " />0") }
+		keepRoot := func(_ []cloud.Rule, m cloud.Rule) bool {
+			return strings.HasSuffix(describe([]cloud.Rule{m})[0], " />0")
+		}
 		// b.example.com/p1 goes to b.example.com/ first: merged with c.example.com/p1 above it, it would not.
 		if got := describe(mergeHosts(rules, keepRoot)); !slices.Equal(got, describe(rules)) {
 			t.Errorf("merged %q, want the rules as they are", got)
