@@ -220,19 +220,10 @@ func checkQuotas(d *desired) error {
 			return fmt.Errorf("listener %d: %d certificates (%d to make) exceed the AWS quota of %d certificates per listener "+
 				"(the default one included)", l.Port, n, len(made), certificateQuota)
 		}
+		// Counted as merged by host (rulemerge.go), as the plan makes them.
+		rules += len(mergeHosts(dedupeRules(l.Rules), nil))
 		for _, r := range dedupeRules(l.Rules) {
-			rules++
-			values, wildcards := 0, 0
-			for _, c := range albConditions(r.Conditions) {
-				for _, v := range conditionValues(c) {
-					values++
-					if c.SourceIpConfig == nil && c.HttpRequestMethodConfig == nil {
-						wildcards += strings.Count(v, "*") + strings.Count(v, "?")
-					}
-				}
-				// A regular expression is one value, and its * and ? are not wildcards.
-				values += len(conditionRegexValues(c))
-			}
+			values, wildcards, _ := ruleCounts(albConditions(r.Conditions))
 			what := conditionsKey(albConditions(r.Conditions))
 			if n := len(r.Action.Forward); n > forwardTargetGroupQuota {
 				return fmt.Errorf("listener %d, rule %s: %d target groups exceed the AWS quota of %d target groups per forward action",
@@ -340,22 +331,30 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 		existing = pl.lb.existing.listeners
 	}
 	wanted := map[int32]bool{}
-	for _, want := range d.listeners {
-		wanted[want.Port] = true
-		var have *listenerState
-		for _, l := range existing {
-			if deref(l.l.Port) == want.Port {
-				have = l
+	// Rules that serve as they are stay apart rather than be merged by host (rulemerge.go), unless that leaves
+	// the load balancer over the rule quota.
+	for _, keepServing := range []bool{true, false} {
+		pl.listeners = nil
+		for _, want := range d.listeners {
+			wanted[want.Port] = true
+			var have *listenerState
+			for _, l := range existing {
+				if deref(l.l.Port) == want.Port {
+					have = l
+				}
 			}
+			if want.hold {
+				continue
+			}
+			lp, err := planListenerRules(want, have, tgRef, keepServing)
+			if err != nil {
+				return nil, fmt.Errorf("listener %d: %w", want.Port, err)
+			}
+			pl.listeners = append(pl.listeners, lp)
 		}
-		if want.hold {
-			continue
+		if rulesAfter(pl, d, existing) <= ruleQuota {
+			break
 		}
-		lp, err := planListener(want, have, tgRef)
-		if err != nil {
-			return nil, fmt.Errorf("listener %d: %w", want.Port, err)
-		}
-		pl.listeners = append(pl.listeners, lp)
 	}
 	have := 0
 	var spare []string
@@ -377,12 +376,14 @@ func makePlan(d *desired, a *actual) (*plan, error) {
 // so that no path is ever without a rule. Where there is none, one rule going away is deleted just before the
 // create that needs the room: first the rule that create supersedes (same conditions but the host, or same
 // host), so that its path is without a rule for one call only, else a rule of a listener going away (spare) or
-// one whose path goes away. Creates that supersede nothing go first, while there is room.
+// one whose path goes away. Creates that supersede nothing go first, while there is room. A rule whose requests
+// a rule already created also matches (rules merged by host) is deleted first of all: that costs no path its rule.
 func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 	type del struct {
 		port          int32
 		arn           string
 		host, rest    string
+		conds         []elbv2types.RuleCondition
 		matched, done bool
 	}
 	type create struct {
@@ -403,7 +404,7 @@ func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 			}
 			for _, arn := range lp.rules.deletes {
 				host, rest := splitConditions(conds[arn])
-				dels = append(dels, &del{port: lp.want.Port, arn: arn, host: host, rest: rest})
+				dels = append(dels, &del{port: lp.want.Port, arn: arn, host: host, rest: rest, conds: conds[arn]})
 			}
 		}
 		for _, c := range lp.rules.creates {
@@ -432,7 +433,19 @@ func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 		}
 	}
 	slices.SortStableFunc(creates, func(x, y *create) int { return boolInt(x.match != nil) - boolInt(y.match != nil) })
+	// Past the room, creates that supersede a rule go before those that do not: each one then covers rules
+	// that the others can delete.
+	room := max(0, ruleQuota-have)
+	if i := slices.IndexFunc(creates, func(c *create) bool { return c.match != nil }); i > room {
+		creates = slices.Concat(creates[:room], creates[i:], creates[room:i])
+	}
+	var covered []*del
 	pick := func(c *create) *del {
+		for _, d := range covered {
+			if !d.done {
+				return d
+			}
+		}
 		if c.match != nil && !c.match.done {
 			return c.match
 		}
@@ -461,6 +474,12 @@ func orderRuleSteps(lps []listenerPlan, have int, spare []string) []ruleStep {
 			}
 		}
 		steps = append(steps, ruleStep{port: c.port, create: &c.c})
+		conds := albConditions(c.c.rule.Conditions)
+		for _, d := range dels {
+			if !d.done && d.port == c.port && coveredBy(d.conds, conds) {
+				covered = append(covered, d)
+			}
+		}
 		count++
 	}
 	return steps
@@ -988,13 +1007,18 @@ func diffAttributes(have, want map[string]string) map[string]string {
 }
 
 func planListener(want desiredListener, have *listenerState, tgRef func(string) string) (listenerPlan, error) {
+	return planListenerRules(want, have, tgRef, true)
+}
+
+// planListenerRules plans a listener; keepServing keeps rules that serve as they are rather than merge them.
+func planListenerRules(want desiredListener, have *listenerState, tgRef func(string) string, keepServing bool) (listenerPlan, error) {
 	lp := listenerPlan{want: want, existing: have}
 	if have == nil {
 		if len(want.Attributes) > 0 {
 			lp.attrs = want.Attributes
 		}
 		lp.addCerts = tail(want.certs)
-		for i, r := range dedupeRules(want.Rules) {
+		for i, r := range listenerRules(want, nil, tgRef, false) {
 			lp.rules.creates = append(lp.rules.creates, ruleCreate{rule: r, priority: int32((i + 1) * priorityStep)})
 		}
 		return lp, nil
@@ -1022,7 +1046,7 @@ func planListener(want desiredListener, have *listenerState, tgRef func(string) 
 			lp.delCerts = append(lp.delCerts, c)
 		}
 	}
-	rp, err := planRules(dedupeRules(want.Rules), have.rules, tgRef, want.appliedSecrets)
+	rp, err := planRules(listenerRules(want, have, tgRef, keepServing), have.rules, tgRef, want.appliedSecrets)
 	lp.rules = rp
 	return lp, err
 }
