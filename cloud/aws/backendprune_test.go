@@ -128,6 +128,10 @@ var _ = Describe("Backend security group rules no target needs", func() {
 		sync(p, lb, 0, cloud.Target{ID: pod(after), Port: 8080})
 		Expect(from(after)).To(Equal([]int32{8080}))
 		Expect(from(before)).To(BeEmpty())
+
+		// The last endpoint gone: no target needs the rule.
+		sync(p, lb, 0)
+		Expect(from(after)).To(BeEmpty())
 	})
 
 	It("keeps a rule another load balancer's targets need, known from memory or read from the cloud", func() {
