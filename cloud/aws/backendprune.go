@@ -285,3 +285,37 @@ func (p *Provider) revokeBackendRules(ctx context.Context, source string, kept m
 	}
 	return nil
 }
+
+// allowHealthPorts runs before an Ensure applies: a target group whose health check moves to a port of its own
+// gets the rules on it for the targets it holds first, so that they do not fail their health checks until the next
+// target sync. Only target groups this process has synced are known; the others get the rule at their next sync.
+func (p *Provider) allowHealthPorts(ctx context.Context, d *desired) error {
+	if !d.backendManaged {
+		return nil
+	}
+	source := d.backendSGs[0]
+	b := &p.backend
+	b.rules.Lock()
+	defer b.rules.Unlock()
+	want := map[string][]int32{}
+	b.mu.Lock()
+	for _, tg := range d.lb.TargetGroups {
+		key := d.lb.Stack + "\x00" + tg.ID
+		port, had := healthPort(tg.HealthCheck.Port), b.access[key]
+		if port == 0 || port == had.healthPort || had.source != source {
+			continue
+		}
+		for n := range b.recent[key] {
+			if n.picked != "" && n.picked != source && !b.applied[ruleKey(source, n.picked, port)] && !slices.Contains(want[n.picked], port) {
+				want[n.picked] = append(want[n.picked], port)
+			}
+		}
+	}
+	b.mu.Unlock()
+	if len(want) == 0 {
+		return nil
+	}
+	// A group at its quota is reported by the target syncs, which leave its targets out.
+	_, err := p.authorizeFrom(ctx, source, want)
+	return err
+}

@@ -164,7 +164,7 @@ var _ = Describe("Backend security group rules no target needs", func() {
 		Expect(from(pods)).To(Equal([]int32{7070}))
 	})
 
-	It("revokes the rules of a removed target group, a health check port given up, and a load balancer that stopped asking", func() {
+	It("opens a new health check port first, and revokes the rules of a removed target group, a health check port given up, and a load balancer that stopped asking", func() {
 		pods := sg("pods")
 		ip := pod(pods)
 		lb := model("default/ip", "/", "/api")
@@ -174,13 +174,22 @@ var _ = Describe("Backend security group rules no target needs", func() {
 		sync(p, lb, 1, cloud.Target{ID: ip, Port: 8081})
 		Expect(from(pods)).To(Equal([]int32{8080, 8081, 9091}))
 
+		// Make before break: a health check moved to a port of its own finds its rule there.
+		lb.TargetGroups[0].HealthCheck.Port = "9092"
+		counter.Reset()
+		ensure(p, lb)
+		Expect(from(pods)).To(Equal([]int32{8080, 8081, 9091, 9092}))
+		calls := counter.Calls()
+		Expect(slices.Index(calls, "AuthorizeSecurityGroupIngress")).To(BeNumerically(">=", 0))
+		Expect(slices.Index(calls, "AuthorizeSecurityGroupIngress")).To(BeNumerically("<", slices.Index(calls, "ModifyTargetGroup")), "%v", calls)
+
 		lb.TargetGroups[1].HealthCheck.Port = "traffic-port"
 		ensure(p, lb)
-		Expect(from(pods)).To(Equal([]int32{8080, 8081}))
+		Expect(from(pods)).To(Equal([]int32{8080, 8081, 9092}))
 
 		lb = model("default/ip", "/")
 		ensure(p, lb)
-		Expect(from(pods)).To(Equal([]int32{8080}), "the path and its target group are gone")
+		Expect(from(pods)).To(Equal([]int32{8080}), "the path and its target group are gone, the health check is back on the traffic port")
 
 		counter.Reset()
 		ensure(p, lb)

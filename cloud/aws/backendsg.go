@@ -279,18 +279,32 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 	if len(want) == 0 {
 		return change, nil
 	}
+	full, err := p.authorizeFrom(ctx, a.source, want)
+	if err != nil {
+		return needsChange{}, err
+	}
+	if len(full) > 0 {
+		return change, &fullGroupsError{groups: full}
+	}
+	return change, nil
+}
+
+// authorizeFrom adds to each group the rules from source on the ports want names that no rule covers yet, and
+// returns the groups that are at AWS's quota of inbound rules.
+func (p *Provider) authorizeFrom(ctx context.Context, source string, want map[string][]int32) ([]string, error) {
+	b := &p.backend
 	// Read the groups' rules now, not from memory: another process or a restart may have added them.
 	groups := sortedKeys(want)
 	have, err := p.groupPermissions(ctx, groups)
 	if err != nil {
-		return needsChange{}, err
+		return nil, err
 	}
 	var full []string
 	for _, g := range groups {
 		var add []ec2types.IpPermission
 		for _, port := range want[g] {
-			if !hasSourceRule(have[g], a.source, port) {
-				add = append(add, p.backendPermission(a.source, port))
+			if !hasSourceRule(have[g], source, port) {
+				add = append(add, p.backendPermission(source, port))
 			}
 		}
 		if len(add) > 0 {
@@ -303,7 +317,7 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 				full = append(full, g)
 				continue
 			case err != nil && !hasCode(err, "InvalidPermission.Duplicate"):
-				return needsChange{}, fmt.Errorf("allowing the backend security group on %s: %w", g, classify(err))
+				return nil, fmt.Errorf("allowing the backend security group on %s: %w", g, classify(err))
 			}
 		}
 		b.mu.Lock()
@@ -311,14 +325,11 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 			b.applied = map[string]bool{}
 		}
 		for _, port := range want[g] {
-			b.applied[ruleKey(a.source, g, port)] = true
+			b.applied[ruleKey(source, g, port)] = true
 		}
 		b.mu.Unlock()
 	}
-	if len(full) > 0 {
-		return change, &fullGroupsError{groups: full}
-	}
-	return change, nil
+	return full, nil
 }
 
 // fullGroupsError names the targets' security groups that AWS refused a rule from the backend group

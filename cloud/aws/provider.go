@@ -76,6 +76,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 		return cloud.Status{}, err
 	}
 	d, a, pl, warnings, certs, certsInUse, certsPending := pr.d, pr.a, pr.pl, pr.warnings, pr.certs, pr.certsInUse, pr.certsPending
+	if err := p.allowHealthPorts(ctx, d); err != nil {
+		return cloud.Status{}, err
+	}
 	st, tgARNs, err := p.apply(ctx, d, pl)
 	if err != nil {
 		return cloud.Status{}, err
