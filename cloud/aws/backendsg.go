@@ -587,7 +587,8 @@ func (p *Provider) forgetBackend() {
 	b := &p.backend
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.id, b.access, b.applied = "", nil, nil
+	// What the targets needed of the group and what was left to prune of it went with it.
+	b.id, b.access, b.applied, b.recent, b.dirty = "", nil, nil, nil, nil
 }
 
 // loadBalancersUsing returns the load balancers of the cluster that carry the security group id.
