@@ -100,7 +100,7 @@ func (p *Provider) ensureCertificates(ctx context.Context, d *desired, a *actual
 			st, ok := done[key]
 			if !ok {
 				var err error
-				if st, err = p.ensureCertificate(ctx, d, req, key, candidates); err != nil {
+				if st, err = p.ensureCertificate(ctx, d, req, key, candidates, a.certs); err != nil {
 					return nil, nil, false, nil, err
 				}
 				done[key] = st
@@ -133,8 +133,10 @@ func (p *Provider) ensureCertificates(ctx context.Context, d *desired, a *actual
 	return statuses, inUse, pending, warnings, nil
 }
 
-// ensureCertificate returns the stack's certificate for req, requesting it when the stack has none.
-func (p *Provider) ensureCertificate(ctx context.Context, d *desired, req cloud.CertificateRequest, key string, candidates map[string]string) (cloud.CertificateStatus, error) {
+// ensureCertificate returns the stack's certificate for req, requesting it when the stack has none, and keeps
+// its tags in step (listed are the tags the tagging API lists, by ARN).
+func (p *Provider) ensureCertificate(ctx context.Context, d *desired, req cloud.CertificateRequest, key string, candidates map[string]string,
+	listed map[string]tagSet) (cloud.CertificateStatus, error) {
 	var arns []string
 	for arn, k := range candidates {
 		if k == cloud.TagValue(key) {
@@ -151,6 +153,9 @@ func (p *Provider) ensureCertificate(ctx context.Context, d *desired, req cloud.
 		}
 		if err != nil {
 			return cloud.CertificateStatus{}, classify(err)
+		}
+		if err := p.syncCertificateTags(ctx, d, arn, key, listed[arn]); err != nil {
+			return cloud.CertificateStatus{}, err
 		}
 		return certificateStatus(req, out.Certificate), nil
 	}

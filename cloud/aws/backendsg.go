@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/cloudlb/cloudlb/cloud"
@@ -42,9 +41,11 @@ type backendState struct {
 	rules sync.Mutex
 
 	mu sync.Mutex
-	// recent are the targets each target group ("stack\x00id") was last given, which a prune counts as needed
-	// even before the target group reports them.
-	recent map[string][]cloud.Target
+	// recent is what the targets each target group ("stack\x00id") was last given need, as one entry per
+	// distinct group set and port; while a sync runs, what the targets it replaces needed too.
+	recent map[string]map[targetNeed]bool
+	// dirty are the sources some rule from which may no longer be needed: pruned at the next Ensure or sync.
+	dirty map[string]bool
 	// id is the shared group's ID once found or created.
 	id string
 	// access is what target syncs need to know of a target group ("stack\x00id"), learned by Ensure or read
@@ -148,7 +149,9 @@ func (p *Provider) ownsBackend(tags tagSet) bool {
 		tags[cloud.TagResource] == cloud.ResourceBackendSecurityGroup
 }
 
-// rememberAccess records, after an Ensure, what target syncs of the load balancer's target groups need.
+// rememberAccess records, after an Ensure, what target syncs of the load balancer's target groups need. A target
+// group gone from the model, or whose load balancer no longer carries the backend group, or whose health check
+// moved off a port of its own, may leave rules no target needs: their source is marked for pruning.
 func (p *Provider) rememberAccess(d *desired) {
 	b := &p.backend
 	b.mu.Lock()
@@ -156,13 +159,36 @@ func (p *Provider) rememberAccess(d *desired) {
 	if b.access == nil {
 		b.access = map[string]tgAccess{}
 	}
+	want := map[string]tgAccess{}
 	for _, tg := range d.lb.TargetGroups {
 		a := tgAccess{healthPort: healthPort(tg.HealthCheck.Port)}
 		if d.backendManaged {
 			a.source = d.backendSGs[0]
 		}
-		b.access[d.lb.Stack+"\x00"+tg.ID] = a
+		want[d.lb.Stack+"\x00"+tg.ID] = a
 	}
+	for key, had := range b.access {
+		if !strings.HasPrefix(key, d.lb.Stack+"\x00") {
+			continue
+		}
+		now, ok := want[key]
+		if had.source != "" && (!ok || now.source != had.source || had.healthPort != 0 && now.healthPort != had.healthPort) {
+			b.markDirty(had.source)
+		}
+		if !ok || now.source != had.source {
+			delete(b.access, key)
+			delete(b.recent, key)
+		}
+	}
+	maps.Copy(b.access, want)
+}
+
+// markDirty notes that a rule from source may no longer be needed. Called with b.mu held.
+func (b *backendState) markDirty(source string) {
+	if b.dirty == nil {
+		b.dirty = map[string]bool{}
+	}
+	b.dirty[source] = true
 }
 
 func healthPort(s string) int32 {
@@ -215,24 +241,21 @@ func (p *Provider) accessOf(ctx context.Context, stack, tgID, arn string) (tgAcc
 
 // allowTargets adds, to the security group of each target, a rule from the backend group on the target's port and
 // on the health check port, unless it is known to exist. It makes AWS calls only for targets it has not seen and
-// for rules it has not applied.
-func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, targets []cloud.Target) error {
+// for rules it has not applied. It returns what the targets need, which settleTargets records once the target
+// group holds them; until then the target group counts as needing what its old targets and the new ones need.
+func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, targets []cloud.Target) (needsChange, error) {
 	b := &p.backend
 	b.rules.Lock()
 	defer b.rules.Unlock()
-	b.mu.Lock()
-	if b.recent == nil {
-		b.recent = map[string][]cloud.Target{}
-	}
-	b.recent[key] = slices.Clone(targets)
-	b.mu.Unlock()
 	if err := p.learnGroups(ctx, targets); err != nil {
-		return err
+		return needsChange{}, err
 	}
 	want := map[string][]int32{}
+	needs := map[targetNeed]bool{}
 	b.mu.Lock()
 	for _, t := range targets {
 		g := p.targetGroupOf(ctx, t.ID)
+		needs[p.needOf(t, g)] = true
 		if g == "" || g == a.source {
 			continue
 		}
@@ -242,22 +265,46 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 			}
 		}
 	}
+	if b.recent == nil {
+		b.recent = map[string]map[targetNeed]bool{}
+	}
+	change := needsChange{old: b.recent[key], now: needs}
+	during := maps.Clone(change.old)
+	if during == nil {
+		during = map[targetNeed]bool{}
+	}
+	maps.Copy(during, needs)
+	b.recent[key] = during
 	b.mu.Unlock()
 	if len(want) == 0 {
-		return nil
+		return change, nil
 	}
+	full, err := p.authorizeFrom(ctx, a.source, want)
+	if err != nil {
+		return needsChange{}, err
+	}
+	if len(full) > 0 {
+		return change, &fullGroupsError{groups: full}
+	}
+	return change, nil
+}
+
+// authorizeFrom adds to each group the rules from source on the ports want names that no rule covers yet, and
+// returns the groups that are at AWS's quota of inbound rules.
+func (p *Provider) authorizeFrom(ctx context.Context, source string, want map[string][]int32) ([]string, error) {
+	b := &p.backend
 	// Read the groups' rules now, not from memory: another process or a restart may have added them.
 	groups := sortedKeys(want)
 	have, err := p.groupPermissions(ctx, groups)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var full []string
 	for _, g := range groups {
 		var add []ec2types.IpPermission
 		for _, port := range want[g] {
-			if !hasSourceRule(have[g], a.source, port) {
-				add = append(add, p.backendPermission(a.source, port))
+			if !hasSourceRule(have[g], source, port) {
+				add = append(add, p.backendPermission(source, port))
 			}
 		}
 		if len(add) > 0 {
@@ -270,7 +317,7 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 				full = append(full, g)
 				continue
 			case err != nil && !hasCode(err, "InvalidPermission.Duplicate"):
-				return fmt.Errorf("allowing the backend security group on %s: %w", g, classify(err))
+				return nil, fmt.Errorf("allowing the backend security group on %s: %w", g, classify(err))
 			}
 		}
 		b.mu.Lock()
@@ -278,14 +325,11 @@ func (p *Provider) allowTargets(ctx context.Context, key string, a tgAccess, tar
 			b.applied = map[string]bool{}
 		}
 		for _, port := range want[g] {
-			b.applied[ruleKey(a.source, g, port)] = true
+			b.applied[ruleKey(source, g, port)] = true
 		}
 		b.mu.Unlock()
 	}
-	if len(full) > 0 {
-		return &fullGroupsError{groups: full}
-	}
-	return nil
+	return full, nil
 }
 
 // fullGroupsError names the targets' security groups that AWS refused a rule from the backend group
@@ -491,7 +535,7 @@ func (p *Provider) releaseBackend(ctx context.Context, prune bool) error {
 	if err != nil || len(using) == 0 || !prune {
 		return err
 	}
-	// Outside the life lock: pruning reads every target group, and Ensure need not wait for it.
+	// Outside the life lock: pruning may read target groups, and Ensure need not wait for it.
 	return p.pruneBackendRules(ctx, id, using)
 }
 
@@ -504,37 +548,9 @@ func (p *Provider) deleteUnusedBackend(ctx context.Context) (string, []string, e
 	if err != nil || id == "" {
 		return "", nil, err
 	}
-	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeLB)
+	using, err := p.loadBalancersUsing(ctx, id)
 	if err != nil {
 		return "", nil, err
-	}
-	if p.opts.AdoptLBC {
-		// A load balancer LBC made and cloudlb has not adopted yet may carry an adopted backend group too.
-		lbc, err := p.taggedARNs(ctx, map[string]string{lbcClusterKey: p.opts.ClusterName}, resourceTypeLB)
-		if err != nil {
-			return "", nil, err
-		}
-		maps.Copy(owned, lbc)
-	}
-	arns := sortedKeys(owned)
-	p.created.mu.Lock()
-	for arn := range p.created.stacks {
-		if isLBARN(arn) && !slices.Contains(arns, arn) {
-			arns = append(arns, arn)
-		}
-	}
-	p.created.mu.Unlock()
-	var using []string
-	for _, batch := range chunks(arns, 20) {
-		lbs, err := p.describeLBs(ctx, batch)
-		if err != nil {
-			return "", nil, err
-		}
-		for _, lb := range lbs {
-			if slices.Contains(lb.SecurityGroups, id) {
-				using = append(using, deref(lb.LoadBalancerArn))
-			}
-		}
 	}
 	if len(using) > 0 {
 		return id, using, nil
@@ -571,131 +587,45 @@ func (p *Provider) forgetBackend() {
 	b := &p.backend
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.id, b.access, b.applied = "", nil, nil
+	// What the targets needed of the group and what was left to prune of it went with it.
+	b.id, b.access, b.applied, b.recent, b.dirty = "", nil, nil, nil, nil
 }
 
-// revokeBackendRules revokes, from every group that lets source in, the rules that carry this cluster's marker;
-// the groups' other rules are left as they are.
-func (p *Provider) revokeBackendRules(ctx context.Context, source string, needed map[string]bool) error {
-	marker := backendRuleMarker + p.opts.ClusterID
-	pages := ec2.NewDescribeSecurityGroupsPaginator(p.c.EC2, &ec2.DescribeSecurityGroupsInput{
-		Filters: []ec2types.Filter{{Name: ptr("ip-permission.group-id"), Values: []string{source}}}})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return classify(err)
-		}
-		for _, sg := range page.SecurityGroups {
-			var revoke []ec2types.IpPermission
-			for _, perm := range sg.IpPermissions {
-				for _, pair := range perm.UserIdGroupPairs {
-					port := deref(perm.FromPort)
-					if deref(pair.GroupId) == source && deref(pair.Description) == marker && deref(perm.ToPort) == port &&
-						!needed[ruleKey(source, deref(sg.GroupId), port)] {
-						// The pair as described, description included, names this rule and no other.
-						revoke = append(revoke, ec2types.IpPermission{IpProtocol: perm.IpProtocol, FromPort: perm.FromPort, ToPort: perm.ToPort,
-							UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: ptr(source), Description: pair.Description}}})
-					}
-				}
-			}
-			if len(revoke) == 0 {
-				continue
-			}
-			if _, err := p.c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: sg.GroupId, IpPermissions: revoke}); err != nil &&
-				!hasCode(err, "InvalidPermission.NotFound") {
-				return fmt.Errorf("revoking the backend security group's rules on %s: %w", deref(sg.GroupId), classify(err))
-			}
-			p.backend.mu.Lock()
-			for _, perm := range revoke {
-				delete(p.backend.applied, ruleKey(source, deref(sg.GroupId), deref(perm.FromPort)))
-			}
-			p.backend.mu.Unlock()
-		}
-	}
-	return nil
-}
-
-// pruneBackendRules revokes the rules cloudlb added from source that no target of the load balancers using it
-// needs any more: their target groups' registered targets, and the targets last given to each, count. Nothing is
-// revoked while a target's security group is unknown.
-func (p *Provider) pruneBackendRules(ctx context.Context, source string, using []string) error {
-	b := &p.backend
-	b.rules.Lock()
-	defer b.rules.Unlock()
-	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeTG)
+// loadBalancersUsing returns the load balancers of the cluster that carry the security group id.
+func (p *Provider) loadBalancersUsing(ctx context.Context, id string) ([]string, error) {
+	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID}, resourceTypeLB)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if p.opts.AdoptLBC {
+		// A load balancer LBC made and cloudlb has not adopted yet may carry an adopted backend group too.
+		lbc, err := p.taggedARNs(ctx, map[string]string{lbcClusterKey: p.opts.ClusterName}, resourceTypeLB)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(owned, lbc)
 	}
 	arns := sortedKeys(owned)
 	p.created.mu.Lock()
 	for arn := range p.created.stacks {
-		if isTGARN(arn) && !slices.Contains(arns, arn) {
+		if isLBARN(arn) && !slices.Contains(arns, arn) {
 			arns = append(arns, arn)
 		}
 	}
 	p.created.mu.Unlock()
-	type need struct {
-		targets    []cloud.Target
-		healthPort int32
-	}
-	var needs []need
+	var using []string
 	for _, batch := range chunks(arns, 20) {
-		tgs, err := p.describeTGs(ctx, batch)
+		lbs, err := p.describeLBs(ctx, batch)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, tg := range tgs {
-			if !slices.ContainsFunc(tg.LoadBalancerArns, func(lb string) bool { return slices.Contains(using, lb) }) {
-				continue
-			}
-			health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
-			if hasCode(err, "TargetGroupNotFound") {
-				continue
-			}
-			if err != nil {
-				return classify(err)
-			}
-			n := need{healthPort: healthPort(deref(tg.HealthCheckPort))}
-			for _, h := range health.TargetHealthDescriptions {
-				if h.Target != nil {
-					n.targets = append(n.targets, cloud.Target{ID: deref(h.Target.Id), Port: deref(h.Target.Port)})
-				}
-			}
-			needs = append(needs, n)
-		}
-	}
-	b.mu.Lock()
-	for key, targets := range b.recent {
-		needs = append(needs, need{targets: targets, healthPort: b.access[key].healthPort})
-	}
-	b.mu.Unlock()
-	var all []cloud.Target
-	for _, n := range needs {
-		all = append(all, n.targets...)
-	}
-	if err := p.learnGroups(ctx, all); err != nil {
-		return err
-	}
-	needed := map[string]bool{}
-	b.mu.Lock()
-	for _, n := range needs {
-		for _, t := range n.targets {
-			if _, known := b.groupsOf[t.ID]; !known {
-				b.mu.Unlock()
-				log.FromContext(ctx).Info("not pruning the backend security group's rules: a target's security groups are unknown", "target", t.ID)
-				return nil
-			}
-			for _, g := range b.groupsOf[t.ID] {
-				// Every group of the target counts, not only the one picked: conservative, never a revoke too many.
-				needed[ruleKey(source, g, t.Port)] = true
-				if n.healthPort > 0 {
-					needed[ruleKey(source, g, n.healthPort)] = true
-				}
+		for _, lb := range lbs {
+			if slices.Contains(lb.SecurityGroups, id) {
+				using = append(using, deref(lb.LoadBalancerArn))
 			}
 		}
 	}
-	b.mu.Unlock()
-	return p.revokeBackendRules(ctx, source, needed)
+	return using, nil
 }
 
 // forgetStack drops what target syncs of a deleted stack's target groups left in memory.
@@ -703,10 +633,15 @@ func (p *Provider) forgetStack(stack string) {
 	b := &p.backend
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// Every target group the stack's Ensure learned of, synced since or not.
+	for key := range b.access {
+		if strings.HasPrefix(key, stack+"\x00") {
+			delete(b.access, key)
+		}
+	}
 	for key := range b.recent {
 		if strings.HasPrefix(key, stack+"\x00") {
 			delete(b.recent, key)
-			delete(b.access, key)
 		}
 	}
 }

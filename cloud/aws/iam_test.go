@@ -184,6 +184,9 @@ func iamAuthorizations() map[string][]iamAuthz {
 		// RequestCertificate takes no resource; a request with tags is also authorised as acm:AddTagsToCertificate.
 		"acm:RequestCertificate": {iamOn("acm:RequestCertificate", "*", iamCreating), iamOn("acm:AddTagsToCertificate", arnCert, iamCreating)},
 		"acm:DeleteCertificate":  {iamOn("acm:DeleteCertificate", arnCert, iamOwned)},
+		// A requested certificate's tags follow the model, as other resources' do.
+		"acm:AddTagsToCertificate":      {iamOn("acm:AddTagsToCertificate", arnCert, iamOwned)},
+		"acm:RemoveTagsFromCertificate": {iamOn("acm:RemoveTagsFromCertificate", arnCert, iamOwned)},
 
 		"wafv2:GetWebACLForResource": {iamOn("wafv2:GetWebACLForResource", arnWebACL, nil), iamOn("wafv2:GetWebACLForResource", arnLB, nil), iamOn("wafv2:GetWebACL", arnWebACL, nil)},
 		"wafv2:AssociateWebACL":      {iamOn("wafv2:AssociateWebACL", arnWebACL, nil), iamOn("wafv2:AssociateWebACL", arnLB, nil), iamOn(iamELB("SetWebAcl"), "*", nil)},

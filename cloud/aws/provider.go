@@ -76,6 +76,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 		return cloud.Status{}, err
 	}
 	d, a, pl, warnings, certs, certsInUse, certsPending := pr.d, pr.a, pr.pl, pr.warnings, pr.certs, pr.certsInUse, pr.certsPending
+	if err := p.allowHealthPorts(ctx, d); err != nil {
+		return cloud.Status{}, err
+	}
 	st, tgARNs, err := p.apply(ctx, d, pl)
 	if err != nil {
 		return cloud.Status{}, err
@@ -91,6 +94,9 @@ func (p *Provider) Ensure(ctx context.Context, lb *cloud.LoadBalancer, known clo
 		}
 	}
 	p.rememberAccess(d)
+	if err := p.pruneDirty(ctx); err != nil {
+		return cloud.Status{}, err
+	}
 	st.TargetGroups = tgARNs
 	if len(a.adopted) > 0 {
 		st.Adopted = append(a.adopted, inPlaceChanges(pl)...)
@@ -371,8 +377,9 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 		return nil, err
 	}
 	var full *fullGroupsError
+	var needs needsChange
 	if access.source != "" {
-		if err := p.allowTargets(ctx, stack+"\x00"+tgID, access, targets); err != nil {
+		if needs, err = p.allowTargets(ctx, stack+"\x00"+tgID, access, targets); err != nil {
 			if !errors.As(err, &full) {
 				return nil, err
 			}
@@ -396,6 +403,12 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 			if _, err := p.syncTargetGroup(ctx, mirror, targets); err != nil && !hasCode(err, "TargetGroupNotFound") {
 				return nil, classify(err)
 			}
+		}
+	}
+	// Break after make: only now that no target group holds the old targets may their rules go.
+	if access.source != "" {
+		if err := p.settleTargets(ctx, stack+"\x00"+tgID, access, needs, have, targets); err != nil {
+			return nil, err
 		}
 	}
 	out := make([]cloud.TargetHealth, 0, len(targets))
