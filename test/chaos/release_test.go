@@ -61,10 +61,10 @@ var _ = Describe("Two replicas when the leader is stopped", Label("failover"), f
 			Eventually(changes.ResultChan()).WithTimeout(time.Minute).Should(Receive(&ev))
 			l, ok := ev.Object.(*coordinationv1.Lease)
 			Expect(ok).To(BeTrue(), "watch event %v", ev)
-			switch h := ptr.Deref(l.Spec.HolderIdentity, ""); {
-			case h == holder:
+			switch ptr.Deref(l.Spec.HolderIdentity, "") {
+			case holder:
 				lastRenew = l.Spec.RenewTime.Time
-			case h == "":
+			case "":
 				Expect(ptr.Deref(l.Spec.LeaseDurationSeconds, 0)).To(BeEquivalentTo(1))
 				released = true
 			default:
