@@ -30,10 +30,10 @@ import (
 //     mutating actions, the security group actions among them, 200 at 5 (cloudlb's default, not read back from
 //     the page's table, which also sets some actions' resource-token buckets apart).
 //   - ACM: https://docs.aws.amazon.com/acm/latest/userguide/acm-limits.html ("API rate quotas", read through a
-//     quotation of the page's table) gives each action a rate in requests per second and no burst: DescribeCertificate, DeleteCertificate,
-//     GetCertificate and ListTagsForCertificate 10, RequestCertificate, AddTagsToCertificate and
-//     RemoveTagsFromCertificate 5, ListCertificates and the others 1. cloudlb's bucket for each holds one
-//     second of its rate.
+//     quotation of the page's table) gives each action a rate in requests per second and no burst:
+//     DescribeCertificate, DeleteCertificate, GetCertificate and ListTagsForCertificate 10,
+//     RequestCertificate, AddTagsToCertificate and RemoveTagsFromCertificate 5, ListCertificates and the
+//     others 1. cloudlb's bucket for each holds one second of its rate.
 //   - Resource Groups Tagging API (GetResources) https://docs.aws.amazon.com/general/latest/gr/arg.html, WAFv2
 //     and Shield: no bucket could be read back from AWS's pages; 20 at 10 per second are cloudlb's defaults.
 //
