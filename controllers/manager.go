@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -146,6 +147,13 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 				&corev1.Pod{}:                pods,
 			},
 		},
+		// A leader stopped by SIGTERM (a rolling update) releases the Lease, so that a standby takes over at its
+		// next retry instead of after the lease duration. The release comes once every runnable has returned, and
+		// the binary exits right after Start returns, as controller-runtime requires: no reconcile runs after it.
+		// Runnables get all the time they need to stop; one that hangs is ended by the kubelet's SIGKILL, and then
+		// the Lease is not released, only left to expire.
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr.To(time.Duration(-1)),
 	})
 	if err != nil {
 		return nil, err

@@ -54,7 +54,8 @@ func (p *pacer) instrument(stack *middleware.Stack) error {
 			service, op := awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)
 			b := p.bucket(service, op)
 			waitStart := time.Now()
-			if err := p.wait(ctx, b, cloud.IsBackground(ctx)); err != nil {
+			gen, err := p.wait(ctx, b, cloud.IsBackground(ctx))
+			if err != nil {
 				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 			}
 			apiWait.WithLabelValues(service, op).Observe(time.Since(waitStart).Seconds())
@@ -69,7 +70,7 @@ func (p *pacer) instrument(stack *middleware.Stack) error {
 					outcome = ae.ErrorCode()
 					if throttleCodes[outcome] {
 						apiThrottled.WithLabelValues(service, op).Inc()
-						p.throttled(b)
+						p.throttled(b, gen)
 					}
 				}
 			}

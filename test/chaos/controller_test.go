@@ -120,6 +120,21 @@ func (c *controller) exitedOnItsOwn() error {
 	return c.died
 }
 
+// exitCode is the exit status of the last run once it has ended: -1 before, or when a signal ended it.
+func (c *controller) exitCode() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return -1
+	}
+	select {
+	case <-c.cur.done:
+		return c.cur.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
+
 // tail returns the last n lines of the controller's log.
 func (c *controller) tail(n int) string {
 	data, err := os.ReadFile(c.log.Name())

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
@@ -31,34 +32,7 @@ var _ = Describe("Two replicas when the leader is killed", Label("failover"), fu
 	It("hand the Lease to the standby, which makes no cloud write for converged stacks", func(ctx SpecContext) {
 		n := size(3, 10)
 		vpcID := freshCloud(ctx)
-		replicas := make([]*controller, 2)
-		urls := make([]string, 2)
-		for i := range replicas {
-			port, err := test.FreePort()
-			Expect(err).NotTo(HaveOccurred())
-			urls[i] = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-			// The lease flags keep their defaults: those are what the measured takeover is of.
-			replicas[i] = newController(fmt.Sprintf("failover-%d", i), fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port),
-				"--metrics-secure=false", "--cloud-provider=aws", "--aws-endpoint-url="+moto.URL, "--aws-vpc-id="+vpcID,
-				"--cluster-name=chaos-failover", "--target-batch-window=500ms", "--leader-elect", "--leader-election-namespace="+leaseKey.Namespace)
-			replicas[i].start()
-			DeferCleanup(replicas[i].stop)
-		}
-
-		By("waiting for one replica to lead")
-		leader := -1
-		Eventually(func(g Gomega) {
-			leading := []int{}
-			for i, u := range urls {
-				m, err := scrape(u)
-				g.Expect(err).NotTo(HaveOccurred())
-				if gauge(m, "leader_election_master_status") == 1 {
-					leading = append(leading, i)
-				}
-			}
-			g.Expect(leading).To(HaveLen(1))
-			leader = leading[0]
-		}).WithTimeout(time.Minute).Should(Succeed())
+		replicas, urls, leader := twoReplicas("failover", vpcID)
 		old, standby := replicas[leader], replicas[1-leader]
 		w := newWorkload(ctx, n, rand.New(rand.NewPCG(seed, 4)))
 		// The standby lets go of the Ingresses afterwards: it leads by then.
@@ -67,6 +41,19 @@ var _ = Describe("Two replicas when the leader is killed", Label("failover"), fu
 		By(fmt.Sprintf("creating %d Ingresses and letting replica %d converge them", n, leader))
 		w.createAll(ctx)
 		Eventually(w.converged(ctx, old)).WithTimeout(timeout()).Should(BeEmpty())
+		// Converged includes the targets: a registration still batching when the leader dies is the new leader's
+		// write to make.
+		Eventually(func(g Gomega) {
+			for p := elbv2.NewDescribeTargetGroupsPaginator(elbc, &elbv2.DescribeTargetGroupsInput{}); p.HasMorePages(); {
+				page, err := p.NextPage(ctx)
+				g.Expect(err).NotTo(HaveOccurred())
+				for _, tg := range page.TargetGroups {
+					health, err := elbc.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(health.TargetHealthDescriptions).NotTo(BeEmpty(), "targets of %s", *tg.TargetGroupName)
+				}
+			}
+		}).WithTimeout(timeout()).Should(Succeed())
 		before, err := scrape(urls[1-leader])
 		Expect(err).NotTo(HaveOccurred())
 		// A standby reconciles nothing and calls no cloud API, reads included.
@@ -119,6 +106,38 @@ var _ = Describe("Two replicas when the leader is killed", Label("failover"), fu
 		Expect(standby.exitedOnItsOwn()).To(Succeed())
 	})
 })
+
+// twoReplicas starts two replicas of the binary with leader election and their default lease flags (those are
+// what a takeover is measured with), stopped when the spec ends, and waits for one of them to lead. It returns
+// them, their metrics URLs, and the leader's index.
+func twoReplicas(name, vpcID string) (replicas []*controller, urls []string, leader int) {
+	GinkgoHelper()
+	replicas, urls = make([]*controller, 2), make([]string, 2)
+	for i := range replicas {
+		port, err := test.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		urls[i] = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+		replicas[i] = newController(fmt.Sprintf("%s-%d", name, i), fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port),
+			"--metrics-secure=false", "--cloud-provider=aws", "--aws-endpoint-url="+moto.URL, "--aws-vpc-id="+vpcID,
+			"--cluster-name=chaos-"+name, "--target-batch-window=500ms", "--leader-elect", "--leader-election-namespace="+leaseKey.Namespace)
+		replicas[i].start()
+		DeferCleanup(replicas[i].stop)
+	}
+	By("waiting for one replica to lead")
+	Eventually(func(g Gomega) {
+		leading := []int{}
+		for i, u := range urls {
+			m, err := scrape(u)
+			g.Expect(err).NotTo(HaveOccurred())
+			if gauge(m, "leader_election_master_status") == 1 {
+				leading = append(leading, i)
+			}
+		}
+		g.Expect(leading).To(HaveLen(1))
+		leader = leading[0]
+	}).WithTimeout(time.Minute).Should(Succeed())
+	return replicas, urls, leader
+}
 
 // write is whether an AWS operation can change the cloud: everything but Describe, Get and List calls.
 func write(op string) bool {
