@@ -32,6 +32,11 @@ type BoundSync struct {
 	Owned []Target
 	// Ingress are rules to add to the targets' security groups before the targets are registered.
 	Ingress []IngressPermission
+	// Binding names the binding ("namespace/name") that Ingress is for; "" only adds rules. With it, the rules
+	// cloudlb added for bindings that no binding in Networked needs are revoked once the targets are synced.
+	Binding string
+	// Networked names every binding that asks for rules now: nothing is revoked until each has said what it needs.
+	Networked []string
 }
 
 // IngressPermission lets a peer (a CIDR or a security group) in on a port of the targets.

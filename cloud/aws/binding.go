@@ -57,7 +57,11 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 
 // SyncBoundTargets opens the targets' security groups as the binding asks, then registers and deregisters, in the
 // same batches as the targets of cloudlb's own groups. With s.Shared, only targets of s.Owned are deregistered.
+// Without s.ARN only the binding's rules are synced.
 func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]cloud.TargetHealth, error) {
+	if s.ARN == "" {
+		return nil, p.syncBindingRules(ctx, s)
+	}
 	// Read again right before writing: a group claimed since the binding resolved it (a takeover from LBC) is the
 	// targets reconciler's, and a binding that owns a whole target list would empty it on its way out.
 	tags, err := p.describeTags(ctx, []string{s.ARN})
@@ -82,6 +86,12 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	if err != nil {
 		return nil, classify(err)
 	}
+	// Break after make: the rules no binding needs go once the targets that needed them are out.
+	if s.Binding != "" {
+		if err := p.syncBindingRules(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]cloud.TargetHealth, 0, len(s.Targets))
 	for _, t := range s.Targets {
 		state, ok := have[t]
@@ -94,8 +104,8 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 }
 
 // allowBindingPeers adds each permission to the one security group of each target that cloudlb may open (the
-// rule of targetGroupOf), unless a rule already lets the peer in. Rules are only added here: a rule in a group
-// shared by many workloads cannot be known to be needed by no one else.
+// rule of targetGroupOf), unless a rule already lets the peer in. Rules are revoked by syncBindingRules, which
+// knows what every binding needs.
 func (p *Provider) allowBindingPeers(ctx context.Context, perms []cloud.IngressPermission, targets []cloud.Target) error {
 	b := &p.backend
 	b.rules.Lock()

@@ -42,6 +42,8 @@ type Provider struct {
 	tags      tagPolicy
 	backend   backendState
 	madeCerts madeCerts
+	// bindings are the TargetGroupBindings' security-group rules (bindingrules.go).
+	bindings bindingRules
 }
 
 var _ cloud.Provider = (*Provider)(nil)

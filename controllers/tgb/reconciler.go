@@ -278,6 +278,9 @@ func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int
 		return 0, err
 	}
 	sync := cloud.BoundSync{ARN: res.group.ARN, Targets: want, Ingress: ingress}
+	if err := r.bindingRules(ctx, b, &sync); err != nil {
+		return 0, err
+	}
 	if !b.Spec.MultiClusterTargetGroup {
 		_, err := r.Provider.SyncBoundTargets(ctx, sync)
 		return len(want), err
@@ -457,12 +460,15 @@ func (r *Reconciler) release(ctx context.Context, b *elbv2.TargetGroupBinding) e
 // could register into, holds none of its targets.
 func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding) error {
 	if arn := b.Annotations[AnnotationTargetGroupARN]; arn != "" {
-		return r.leave(ctx, b, arn)
+		return r.leave(ctx, b, arn, true)
 	}
 	res, err := r.resolve(ctx, b)
 	var se *specError
 	if errors.As(err, &se) {
 		log.FromContext(ctx).Info("nothing to deregister", "reason", se.msg)
+		if err := r.releaseRules(ctx, b); err != nil {
+			return err
+		}
 		return r.untrack(ctx, b)
 	}
 	if err != nil {
@@ -472,11 +478,14 @@ func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding
 	// holder's targets out.
 	if err := r.heldElsewhere(ctx, b, res.group.ARN); errors.As(err, &se) {
 		log.FromContext(ctx).Info("nothing to deregister", "reason", se.msg)
+		if err := r.releaseRules(ctx, b); err != nil {
+			return err
+		}
 		return r.untrack(ctx, b)
 	} else if err != nil {
 		return err
 	}
-	return r.leave(ctx, b, res.group.ARN)
+	return r.leave(ctx, b, res.group.ARN, true)
 }
 
 // heldElsewhere refuses a group that another binding recorded as its own (AnnotationTargetGroupARN), unless both
@@ -511,7 +520,7 @@ func (r *Reconciler) bindTo(ctx context.Context, b *elbv2.TargetGroupBinding, ar
 		return nil
 	}
 	if prev != "" {
-		if err := r.leave(ctx, b, prev); err != nil {
+		if err := r.leave(ctx, b, prev, false); err != nil {
 			return err
 		}
 		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "TargetGroupChanged", "Sync",
@@ -525,9 +534,15 @@ func (r *Reconciler) bindTo(ctx context.Context, b *elbv2.TargetGroupBinding, ar
 	return r.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
-// leave takes the binding's targets out of target group arn and forgets its record.
-func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn string) error {
+// leave takes the binding's targets out of target group arn and forgets its record; with release, the binding is
+// going, and so do the rules it was the last to need.
+func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn string, release bool) error {
 	sync := cloud.BoundSync{ARN: arn}
+	if release && b.Spec.Networking != nil {
+		if err := r.bindingRules(ctx, b, &sync); err != nil {
+			return err
+		}
+	}
 	if b.Spec.MultiClusterTargetGroup {
 		owned, _, err := r.tracked(ctx, b)
 		if err != nil {
@@ -543,6 +558,11 @@ func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn
 		log.FromContext(ctx).Info("not deregistering", "reason", err.Error())
 	case err != nil && !cloud.IsNotFound(err):
 		return err
+	}
+	if err != nil && release {
+		if err := r.releaseRules(ctx, b); err != nil {
+			return err
+		}
 	}
 	return r.untrack(ctx, b)
 }
