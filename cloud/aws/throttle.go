@@ -236,6 +236,8 @@ func seconds(s float64) time.Duration {
 
 // pacer holds the buckets of one provider, created as calls need them.
 type pacer struct {
+	// account prefixes the buckets' names ("" for the cluster's own account; assumerole.go).
+	account string
 	mu      sync.Mutex
 	limits  map[string]BucketLimit
 	buckets map[string]*bucket
@@ -265,7 +267,7 @@ func newPacer(scale float64, overrides map[string]BucketLimit) (*pacer, error) {
 
 func (p *pacer) bucket(service, op string) *bucket {
 	group := bucketGroup(service, op)
-	key := group
+	key := p.account + group
 	if apiBuckets[group].perAction {
 		key += "/" + op
 	}

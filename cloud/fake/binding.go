@@ -20,6 +20,8 @@ type boundGroup struct {
 	group   cloud.BoundTargetGroup
 	targets []cloud.Target
 	ingress []cloud.IngressPermission
+	// role is the identity the last sync reached the group as (cloud.WithRole).
+	role cloud.Role
 }
 
 // AddBoundTargetGroup makes a target group that cloudlb does not own, as Terraform would, holding targets.
@@ -61,6 +63,16 @@ func (p *Provider) BoundIngress(arn string) []cloud.IngressPermission {
 	return nil
 }
 
+// BoundRole returns the identity the last sync of a bound target group reached it as.
+func (p *Provider) BoundRole(arn string) cloud.Role {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.bound[arn]; g != nil {
+		return g.role
+	}
+	return cloud.Role{}
+}
+
 // BoundTargetGroup finds a group added with AddBoundTargetGroup by ARN, or else by name.
 func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (cloud.BoundTargetGroup, error) {
 	if err := p.enter(ctx, MethodBoundTargetGroup, arn+name); err != nil {
@@ -100,6 +112,7 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	if g.managed {
 		return nil, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress", s.ARN)
 	}
+	g.role = cloud.RoleOf(ctx)
 	if len(s.Targets) > 0 {
 		g.ingress = slices.Clone(s.Ingress)
 	}

@@ -168,6 +168,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !Served(b) {
 		return reconcile.Result{}, nil
 	}
+	// Every call on the binding's target group goes through the role of the group's account, when it names one.
+	ctx = cloud.WithRole(ctx, cloud.Role{ARN: b.Spec.IamRoleArnToAssume, ExternalID: b.Spec.AssumeRoleExternalId})
 	if !b.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, r.release(ctx, b)
 	}
@@ -213,9 +215,6 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 	if s.TargetGroupARN == "" && s.TargetGroupName == "" {
 		return resolved{}, specErrorf("InvalidSpec", "neither spec.targetGroupARN nor spec.targetGroupName names a target group")
 	}
-	if s.IamRoleArnToAssume != "" {
-		return resolved{}, specErrorf("InvalidSpec", "spec.iamRoleArnToAssume (a target group of another account) is not supported by cloudlb")
-	}
 	g, err := r.Provider.BoundTargetGroup(ctx, s.TargetGroupARN, s.TargetGroupName)
 	switch {
 	case cloud.IsNotFound(err):
@@ -230,6 +229,10 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 	}
 	if g.TargetType != cloud.TargetTypeIP && g.TargetType != cloud.TargetTypeInstance {
 		return resolved{}, specErrorf("InvalidTargetGroup", "target group %s has target type %s: only ip and instance can be bound", g.ARN, g.TargetType)
+	}
+	if s.IamRoleArnToAssume != "" && g.TargetType != cloud.TargetTypeIP {
+		return resolved{}, specErrorf("InvalidTargetGroup", "target group %s has target type %s: with spec.iamRoleArnToAssume (another account's "+
+			"group) only ip targets can be registered", g.ARN, g.TargetType)
 	}
 	if s.TargetType != nil && string(*s.TargetType) != string(g.TargetType) {
 		return resolved{}, specErrorf("InvalidTargetGroup", "spec.targetType is %s but target group %s has target type %s", *s.TargetType, g.ARN, g.TargetType)

@@ -317,6 +317,24 @@ var _ = Describe("TargetGroupBinding", func() {
 		Eventually(provider.BindingRules).Should(BeEmpty())
 	})
 
+	It("reaches another account's target group through the role the binding names, in IP mode only", func() {
+		arn := ipGroup(ns + "-central")
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		role := "arn:aws:iam::222222222222:role/tg-owner"
+		binding("central", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+			IamRoleArnToAssume: role, AssumeRoleExternalId: "ext-1"})
+		Eventually(func() []cloud.Target { return provider.BoundTargets(arn) }).Should(Equal(ips(8080, "10.0.0.1")))
+		Expect(provider.BoundRole(arn)).To(Equal(cloud.Role{ARN: role, ExternalID: "ext-1"}))
+
+		instances := arnOf(ns + "-central-instances")
+		provider.AddBoundTargetGroup(ns+"-central-instances", cloud.BoundTargetGroup{ARN: instances, TargetType: cloud.TargetTypeInstance, VPCID: "vpc-1"})
+		b := binding("central-instances", elbv2.TargetGroupBindingSpec{TargetGroupARN: instances, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+			IamRoleArnToAssume: role})
+		Eventually(ready(b)).Should(Equal("False InvalidTargetGroup"))
+		Expect(provider.CallCount(fake.MethodSyncBoundTargets, instances)).To(BeZero())
+	})
+
 	It("leaves alone the bindings the AWS Load Balancer Controller made for its Ingresses", func() {
 		arn := ipGroup(ns + "-lbc")
 		service("web")
