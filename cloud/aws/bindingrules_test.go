@@ -116,6 +116,27 @@ var _ = Describe("TargetGroupBinding networking rules", func() {
 		Expect(rules()).To(ConsistOf(user))
 	})
 
+	It("lets a peer in on its own port before revoking the wider rule that let it in", func() {
+		p := newProvider(cluster, counter)
+		sync := func(arn, binding string, networked []string, perms ...cloud.IngressPermission) {
+			GinkgoHelper()
+			s := cloud.BoundSync{ARN: arn, Ingress: perms, Binding: binding, Networked: networked}
+			if len(perms) > 0 {
+				s.Targets = []cloud.Target{pod}
+			}
+			_, err := p.SyncBoundTargets(ctx, s)
+			Expect(err).NotTo(HaveOccurred())
+		}
+		sync(arnA, "ns/a", []string{"ns/a"}, sgPeer(0))
+		sync(arnB, "ns/b", []string{"ns/a", "ns/b"}, sgPeer(8080))
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", lbSG+":0-65535 "+ours), "every port covers 8080: no rule added")
+
+		counter.Reset()
+		sync(arnA, "ns/a", []string{"ns/a", "ns/b"})
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", lbSG+":8080-8080 "+ours))
+		Expect(counter.Mutating()).To(Equal([]string{"DeregisterTargets", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"}))
+	})
+
 	It("after a restart, revokes rules left by a binding deleted meanwhile only once every binding has synced", func() {
 		old := newProvider(cluster, nil)
 		_, err := old.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(6060)},
