@@ -50,7 +50,7 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 	crossAccount := cloud.RoleOf(ctx).ARN != ""
 	// Registering the cluster's pods or nodes into another VPC's group would fail at AWS, target by target; only
 	// another account's group may be in a VPC peered with the cluster's, for pods registered as outside it.
-	if p.opts.VPCID != "" && g.VPCID != p.opts.VPCID && !(crossAccount && g.TargetType == cloud.TargetTypeIP) {
+	if p.opts.VPCID != "" && g.VPCID != p.opts.VPCID && (!crossAccount || g.TargetType != cloud.TargetTypeIP) {
 		return g, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is in VPC %s, not in the cluster's VPC %s", g.ARN, g.VPCID, p.opts.VPCID)
 	}
 	// cloudlb makes target groups in the cluster's account only: another account's group is never one of them.

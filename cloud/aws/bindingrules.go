@@ -220,28 +220,27 @@ func (p *Provider) enforceGroup(ctx context.Context, g string, perms []ec2types.
 	if len(revoke) == 0 {
 		return nil
 	}
+	// What the group lets in once the rules are revoked: every other entry, marked or not, stays.
 	var remaining []ec2types.IpPermission
+	stays := func(entry ec2types.IpPermission) bool {
+		m := p.markedBindingRules(g, []ec2types.IpPermission{entry})
+		return len(m) == 0 || !slices.Contains(revoked, m[0].key)
+	}
 	for _, perm := range perms {
-		if !slices.ContainsFunc(p.markedBindingRules(g, []ec2types.IpPermission{perm}), func(m markedRule) bool { return slices.Contains(revoked, m.key) }) {
-			remaining = append(remaining, perm)
-			continue
-		}
-		// Keep what this permission lets in besides the rules revoked.
 		kept := perm
 		kept.UserIdGroupPairs, kept.IpRanges, kept.Ipv6Ranges = nil, nil, nil
-		marker := bindingRuleMarker + p.opts.ClusterID
 		for _, pair := range perm.UserIdGroupPairs {
-			if deref(pair.Description) != marker {
+			if stays(withEntries(perm, []ec2types.UserIdGroupPair{pair}, nil, nil)) {
 				kept.UserIdGroupPairs = append(kept.UserIdGroupPairs, pair)
 			}
 		}
 		for _, rng := range perm.IpRanges {
-			if deref(rng.Description) != marker {
+			if stays(withEntries(perm, nil, []ec2types.IpRange{rng}, nil)) {
 				kept.IpRanges = append(kept.IpRanges, rng)
 			}
 		}
 		for _, rng := range perm.Ipv6Ranges {
-			if deref(rng.Description) != marker {
+			if stays(withEntries(perm, nil, nil, []ec2types.Ipv6Range{rng})) {
 				kept.Ipv6Ranges = append(kept.Ipv6Ranges, rng)
 			}
 		}
@@ -260,9 +259,20 @@ func (p *Provider) enforceGroup(ctx context.Context, g string, perms []ec2types.
 			return fmt.Errorf("allowing the bindings' peers on %s: %w", g, classify(err))
 		}
 	}
-	// The entries as read, descriptions included, name these rules and no other.
-	if _, err := p.c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: ptr(g), IpPermissions: revoke}); err != nil &&
-		!hasCode(err, "InvalidPermission.NotFound") {
+	// The entries as read, descriptions included, name these rules and no other. One already gone fails the whole
+	// call: the others are then revoked one by one.
+	_, err := p.c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: ptr(g), IpPermissions: revoke})
+	if hasCode(err, "InvalidPermission.NotFound") && len(revoke) > 1 {
+		err = nil
+		for _, one := range revoke {
+			if _, err = p.c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: ptr(g),
+				IpPermissions: []ec2types.IpPermission{one}}); err != nil && !hasCode(err, "InvalidPermission.NotFound") {
+				break
+			}
+			err = nil
+		}
+	}
+	if err != nil && !hasCode(err, "InvalidPermission.NotFound") {
 		return fmt.Errorf("revoking the rules no TargetGroupBinding needs on %s: %w", g, classify(err))
 	}
 	log.FromContext(ctx).Info("revoked the rules no TargetGroupBinding needs", "securityGroup", g, "rules", len(revoked))
@@ -273,4 +283,9 @@ func (p *Provider) enforceGroup(ctx context.Context, g string, perms []ec2types.
 	}
 	b.mu.Unlock()
 	return nil
+}
+
+// withEntries is perm's protocol and ports with only the given peers.
+func withEntries(perm ec2types.IpPermission, pairs []ec2types.UserIdGroupPair, v4 []ec2types.IpRange, v6 []ec2types.Ipv6Range) ec2types.IpPermission {
+	return ec2types.IpPermission{IpProtocol: perm.IpProtocol, FromPort: perm.FromPort, ToPort: perm.ToPort, UserIdGroupPairs: pairs, IpRanges: v4, Ipv6Ranges: v6}
 }

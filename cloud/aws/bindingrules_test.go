@@ -137,6 +137,22 @@ var _ = Describe("TargetGroupBinding networking rules", func() {
 		Expect(counter.Mutating()).To(Equal([]string{"DeregisterTargets", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"}))
 	})
 
+	It("revokes one peer of a port and keeps the other, with no write for the one kept", func() {
+		p := newProvider(cluster, counter)
+		cidr := cloud.IngressPermission{CIDR: "10.0.0.0/16", Protocol: "tcp", Port: 8080}
+		_, err := p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(8080), cidr},
+			Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", lbSG+":8080-8080 "+ours, "10.0.0.0/16:8080-8080 "+ours))
+
+		counter.Reset()
+		_, err = p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(8080)},
+			Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", lbSG+":8080-8080 "+ours))
+		Expect(counter.Mutating()).To(Equal([]string{"RevokeSecurityGroupIngress"}))
+	})
+
 	It("after a restart, revokes rules left by a binding deleted meanwhile only once every binding has synced", func() {
 		old := newProvider(cluster, nil)
 		_, err := old.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(6060)},
