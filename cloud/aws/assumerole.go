@@ -3,12 +3,14 @@ package aws
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cloudlb/cloudlb/cloud"
 )
@@ -41,8 +43,8 @@ func roleClients(base aws.Config, client STS, o Options) func(cloud.Role, *pacer
 				ao.ExternalID = aws.String(role.ExternalID)
 			}
 		}))
-		cfg.APIOptions = append(cfg.APIOptions, pace.instrument, refuseWritesWhilePlanning)
-		cfg.APIOptions = append(cfg.APIOptions, o.APIOptions...)
+		// A new slice: base's backing array is the cluster clients' too, and appending in place would change theirs.
+		cfg.APIOptions = slices.Concat(base.APIOptions, []func(*middleware.Stack) error{pace.instrument, refuseWritesWhilePlanning}, o.APIOptions)
 		return elbv2.NewFromConfig(cfg)
 	}
 }
