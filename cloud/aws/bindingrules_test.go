@@ -153,6 +153,24 @@ var _ = Describe("TargetGroupBinding networking rules", func() {
 		Expect(counter.Mutating()).To(Equal([]string{"RevokeSecurityGroupIngress"}))
 	})
 
+	It("revokes nothing while a target's security groups are unknown", func() {
+		p := newProvider(cluster, counter)
+		_, err := p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(8080)},
+			Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		// A pod whose address is on no network interface yet may sit behind the group that holds the old rule.
+		unknown := cloud.Target{ID: "172.31.99.99", Port: 8080}
+		_, err = p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod, unknown}, Ingress: []cloud.IngressPermission{sgPeer(9090)},
+			Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", lbSG+":8080-8080 "+ours, lbSG+":9090-9090 "+ours))
+
+		_, err = p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(9090)},
+			Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", lbSG+":9090-9090 "+ours))
+	})
+
 	It("after a restart, revokes rules left by a binding deleted meanwhile only once every binding has synced", func() {
 		old := newProvider(cluster, nil)
 		_, err := old.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(6060)},
