@@ -1,5 +1,7 @@
 package cloud
 
+import "context"
+
 // A TargetGroupBinding registers a Service's endpoints into a target group that cloudlb did not make (Terraform,
 // CloudFormation, another controller). It is the only place cloudlb registers into a group it does not own, and
 // only because a user bound it explicitly: the group itself (attributes, tags, health check) is never modified.
@@ -32,6 +34,11 @@ type BoundSync struct {
 	Owned []Target
 	// Ingress are rules to add to the targets' security groups before the targets are registered.
 	Ingress []IngressPermission
+	// Binding names the binding ("namespace/name") that Ingress is for; "" only adds rules. With it, the rules
+	// cloudlb added for bindings that no binding in Networked needs are revoked once the targets are synced.
+	Binding string
+	// Networked names every binding that asks for rules now: nothing is revoked until each has said what it needs.
+	Networked []string
 }
 
 // IngressPermission lets a peer (a CIDR or a security group) in on a port of the targets.
@@ -43,4 +50,28 @@ type IngressPermission struct {
 	Protocol string
 	// Port is the port; 0 means every port.
 	Port int32
+}
+
+// Role is an identity of another account that a binding's calls on its target group go through: the group is
+// that account's (the AWS Load Balancer Controller's iamRoleArnToAssume and assumeRoleExternalId).
+type Role struct {
+	ARN        string
+	ExternalID string
+}
+
+type roleKey struct{}
+
+// WithRole makes BoundTargetGroup and SyncBoundTargets reach the target group as role; the targets' security
+// groups are the cluster's, and stay reached as the cluster.
+func WithRole(ctx context.Context, role Role) context.Context {
+	if role.ARN == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, roleKey{}, role)
+}
+
+// RoleOf returns the role WithRole set, or the zero Role: the cluster's own identity.
+func RoleOf(ctx context.Context) Role {
+	r, _ := ctx.Value(roleKey{}).(Role)
+	return r
 }

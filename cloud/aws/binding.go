@@ -27,7 +27,11 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 	} else {
 		in.Names, ref = []string{name}, name
 	}
-	out, err := p.c.ELBV2.DescribeTargetGroups(ctx, in)
+	elb, err := p.boundELB(ctx)
+	if err != nil {
+		return cloud.BoundTargetGroup{}, err
+	}
+	out, err := elb.DescribeTargetGroups(ctx, in)
 	if hasCode(err, "TargetGroupNotFound") || err == nil && len(out.TargetGroups) == 0 {
 		return cloud.BoundTargetGroup{}, cloud.Errorf(cloud.KindNotFound, "target group %s does not exist", ref)
 	}
@@ -43,9 +47,15 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 	if tg.IpAddressType == elbv2types.TargetGroupIpAddressTypeEnumIpv6 {
 		g.IPAddressType = cloud.TargetIPv6
 	}
-	// Registering the cluster's pods or nodes into another VPC's group would fail at AWS, target by target.
-	if p.opts.VPCID != "" && g.VPCID != p.opts.VPCID {
+	crossAccount := cloud.RoleOf(ctx).ARN != ""
+	// Registering the cluster's pods or nodes into another VPC's group would fail at AWS, target by target; only
+	// another account's group may be in a VPC peered with the cluster's, for pods registered as outside it.
+	if p.opts.VPCID != "" && g.VPCID != p.opts.VPCID && (!crossAccount || g.TargetType != cloud.TargetTypeIP) {
 		return g, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is in VPC %s, not in the cluster's VPC %s", g.ARN, g.VPCID, p.opts.VPCID)
+	}
+	// cloudlb makes target groups in the cluster's account only: another account's group is never one of them.
+	if crossAccount {
+		return g, nil
 	}
 	// A group cloudlb manages is fed from its Ingress's Service by the targets reconciler: a binding would fight it.
 	if err := p.refuseManagedTargetGroups(ctx, []string{g.ARN}); err != nil {
@@ -57,16 +67,14 @@ func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (clou
 
 // SyncBoundTargets opens the targets' security groups as the binding asks, then registers and deregisters, in the
 // same batches as the targets of cloudlb's own groups. With s.Shared, only targets of s.Owned are deregistered.
+// Without s.ARN only the binding's rules are synced.
 func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]cloud.TargetHealth, error) {
-	// Read again right before writing: a group claimed since the binding resolved it (a takeover from LBC) is the
-	// targets reconciler's, and a binding that owns a whole target list would empty it on its way out.
-	tags, err := p.describeTags(ctx, []string{s.ARN})
-	if err != nil {
-		return nil, classify(err)
+	if s.ARN == "" {
+		return nil, p.syncBindingRules(ctx, s)
 	}
-	if tags[s.ARN][cloud.TagCluster] != "" {
-		return nil, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress: a TargetGroupBinding "+
-			"neither registers into it nor deregisters from it", s.ARN)
+	elb, zone, err := p.boundRegistration(ctx, s.ARN)
+	if err != nil {
+		return nil, err
 	}
 	// Make before break: the peers are let in before the targets receive traffic.
 	if len(s.Ingress) > 0 && len(s.Targets) > 0 {
@@ -78,9 +86,15 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	if s.Shared {
 		mayRemove = func(t cloud.Target) bool { return slices.Contains(s.Owned, t) }
 	}
-	have, err := p.registerExactly(ctx, s.ARN, s.Targets, mayRemove)
+	have, err := p.registerExactly(ctx, elb, s.ARN, s.Targets, mayRemove, zone)
 	if err != nil {
 		return nil, classify(err)
+	}
+	// Break after make: the rules no binding needs go once the targets that needed them are out.
+	if s.Binding != "" {
+		if err := p.syncBindingRules(ctx, s); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]cloud.TargetHealth, 0, len(s.Targets))
 	for _, t := range s.Targets {
@@ -93,9 +107,44 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	return out, nil
 }
 
+// boundRegistration returns the client that registers into a bound group and the zone targets are registered with,
+// after checking that the group is not cloudlb's.
+func (p *Provider) boundRegistration(ctx context.Context, arn string) (ELBV2, string, error) {
+	elb, err := p.boundELB(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if cloud.RoleOf(ctx).ARN != "" {
+		// Another account's group, read as that account right before registering: pods outside its VPC (a peered
+		// VPC) are registered in every zone, as AWS requires of addresses outside the group's VPC.
+		out, err := elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
+		if hasCode(err, "TargetGroupNotFound") || err == nil && len(out.TargetGroups) == 0 {
+			return nil, "", cloud.Errorf(cloud.KindNotFound, "target group %s does not exist", arn)
+		}
+		if err != nil {
+			return nil, "", classify(err)
+		}
+		if deref(out.TargetGroups[0].VpcId) != p.opts.VPCID {
+			return elb, "all", nil
+		}
+		return elb, "", nil
+	}
+	// Read again right before writing: a group claimed since the binding resolved it (a takeover from LBC) is the
+	// targets reconciler's, and a binding that owns a whole target list would empty it on its way out.
+	tags, err := p.describeTags(ctx, []string{arn})
+	if err != nil {
+		return nil, "", classify(err)
+	}
+	if tags[arn][cloud.TagCluster] != "" {
+		return nil, "", cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress: a TargetGroupBinding "+
+			"neither registers into it nor deregisters from it", arn)
+	}
+	return p.c.ELBV2, "", nil
+}
+
 // allowBindingPeers adds each permission to the one security group of each target that cloudlb may open (the
-// rule of targetGroupOf), unless a rule already lets the peer in. Rules are only added here: a rule in a group
-// shared by many workloads cannot be known to be needed by no one else.
+// rule of targetGroupOf), unless a rule already lets the peer in. Rules are revoked by syncBindingRules, which
+// knows what every binding needs.
 func (p *Provider) allowBindingPeers(ctx context.Context, perms []cloud.IngressPermission, targets []cloud.Target) error {
 	b := &p.backend
 	b.rules.Lock()

@@ -17,6 +17,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/shield"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -121,6 +122,8 @@ func NewFromConfig(ctx context.Context, o Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Another account's clients get their own buckets (assumerole.go): they start from the configuration as loaded.
+	base := cfg.Copy()
 	cfg.APIOptions = append(cfg.APIOptions, pace.instrument)
 	cfg.APIOptions = append(cfg.APIOptions, refuseWritesWhilePlanning)
 	cfg.APIOptions = append(cfg.APIOptions, o.APIOptions...)
@@ -131,8 +134,11 @@ func NewFromConfig(ctx context.Context, o Options) (*Provider, error) {
 		Tagging: resourcegroupstaggingapi.NewFromConfig(cfg),
 		WAFv2:   wafv2.NewFromConfig(cfg),
 		Shield:  shield.NewFromConfig(cfg),
+		STS:     sts.NewFromConfig(cfg),
 	}
-	return New(clients, o), nil
+	p := New(clients, o)
+	p.roles.newClient = roleClients(base, clients.STS, o)
+	return p, nil
 }
 
 func imdsRegion(ctx context.Context, md *imds.Client) (string, error) {

@@ -8,6 +8,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/shield"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 )
 
@@ -106,6 +107,11 @@ type Shield interface {
 	DeleteProtection(context.Context, *shield.DeleteProtectionInput, ...func(*shield.Options)) (*shield.DeleteProtectionOutput, error)
 }
 
+// STS is the subset of *sts.Client used to assume the roles TargetGroupBindings name (assumerole.go).
+type STS interface {
+	AssumeRole(context.Context, *sts.AssumeRoleInput, ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+}
+
 // Clients bundles the SDK clients the provider uses.
 type Clients struct {
 	ELBV2   ELBV2
@@ -114,6 +120,7 @@ type Clients struct {
 	Tagging Tagging
 	WAFv2   WAFv2
 	Shield  Shield
+	STS     STS
 }
 
 var (
@@ -123,4 +130,5 @@ var (
 	_ Tagging = (*resourcegroupstaggingapi.Client)(nil)
 	_ WAFv2   = (*wafv2.Client)(nil)
 	_ Shield  = (*shield.Client)(nil)
+	_ STS     = (*sts.Client)(nil)
 )

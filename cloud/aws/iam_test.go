@@ -195,6 +195,8 @@ func iamAuthorizations() map[string][]iamAuthz {
 		"shield:CreateProtection":   {iamOn("shield:CreateProtection", "*", nil)},
 		"shield:DescribeProtection": {iamOn("shield:DescribeProtection", arnProtection, nil)},
 		"shield:DeleteProtection":   {iamOn("shield:DeleteProtection", arnProtection, nil)},
+		// A TargetGroupBinding's iamRoleArnToAssume, a role of another account whose trust policy names cloudlb's.
+		"sts:AssumeRole": {iamOn("sts:AssumeRole", "arn:aws:iam::444455556666:role/tg-owner", nil)},
 	}
 	for _, op := range []string{"DeleteLoadBalancer", "SetSecurityGroups", "SetSubnets", "SetIpAddressType", "ModifyLoadBalancerAttributes",
 		"ModifyIpPools", "ModifyCapacityReservation"} {
@@ -261,6 +263,7 @@ func calledIAMOperations(t *testing.T) []string {
 		reflect.TypeFor[cloudaws.Tagging](): "tag",
 		reflect.TypeFor[cloudaws.WAFv2]():   "wafv2",
 		reflect.TypeFor[cloudaws.Shield]():  "shield",
+		reflect.TypeFor[cloudaws.STS]():     "sts",
 	}
 	clients := reflect.TypeFor[cloudaws.Clients]()
 	if clients.NumField() != len(prefixes) {

@@ -42,6 +42,10 @@ type Provider struct {
 	tags      tagPolicy
 	backend   backendState
 	madeCerts madeCerts
+	// bindings are the TargetGroupBindings' security-group rules (bindingrules.go).
+	bindings bindingRules
+	// roles are the clients of the roles TargetGroupBindings assume (assumerole.go).
+	roles assumedRoles
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -427,14 +431,15 @@ func (p *Provider) SyncTargets(ctx context.Context, stack, tgID string, targets 
 
 // syncTargetGroup makes one target group hold exactly targets, and returns the states of the targets it held.
 func (p *Provider) syncTargetGroup(ctx context.Context, arn string, targets []cloud.Target) (map[cloud.Target]cloud.TargetState, error) {
-	return p.registerExactly(ctx, arn, targets, nil)
+	return p.registerExactly(ctx, p.c.ELBV2, arn, targets, nil, "")
 }
 
 // registerExactly registers targets in a target group and deregisters the other targets it holds for which
-// mayRemove is true (all of them when mayRemove is nil), and returns the states of the targets it held.
-func (p *Provider) registerExactly(ctx context.Context, arn string, targets []cloud.Target,
-	mayRemove func(cloud.Target) bool) (map[cloud.Target]cloud.TargetState, error) {
-	health, err := p.c.ELBV2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
+// mayRemove is true (all of them when mayRemove is nil), and returns the states of the targets it held. Calls go
+// through elb; zone, when set, is the zone targets are registered with ("all": addresses outside the group's VPC).
+func (p *Provider) registerExactly(ctx context.Context, elb ELBV2, arn string, targets []cloud.Target,
+	mayRemove func(cloud.Target) bool, zone string) (map[cloud.Target]cloud.TargetState, error) {
+	health, err := elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: ptr(arn)})
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +455,7 @@ func (p *Provider) registerExactly(ctx context.Context, arn string, targets []cl
 	for _, t := range targets {
 		want[t] = true
 		if _, ok := have[t]; !ok {
-			add = append(add, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port)})
+			add = append(add, elbv2types.TargetDescription{Id: ptr(t.ID), Port: ptr(t.Port), AvailabilityZone: nonEmpty(zone)})
 		}
 	}
 	for t := range have {
@@ -459,12 +464,12 @@ func (p *Provider) registerExactly(ctx context.Context, arn string, targets []cl
 		}
 	}
 	for _, batch := range chunks(add, targetBatch) {
-		if _, err := p.c.ELBV2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
+		if _, err := elb.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
 			return nil, fmt.Errorf("registering targets: %w", err)
 		}
 	}
 	for _, batch := range chunks(remove, targetBatch) {
-		if _, err := p.c.ELBV2.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
+		if _, err := elb.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: ptr(arn), Targets: batch}); err != nil {
 			return nil, fmt.Errorf("deregistering targets: %w", err)
 		}
 	}

@@ -280,6 +280,8 @@ func seconds(s float64) time.Duration {
 
 // pacer holds the buckets of one provider, created as calls need them.
 type pacer struct {
+	// account prefixes the buckets' names ("" for the cluster's own account; assumerole.go).
+	account   string
 	mu        sync.Mutex
 	scale     float64
 	overrides map[string]BucketLimit
@@ -308,6 +310,7 @@ func newPacer(scale float64, overrides map[string]BucketLimit) (*pacer, error) {
 // bucket returns the bucket of a call: AWS's, scaled, unless an override sets the group's (all its actions').
 func (p *pacer) bucket(service, op string) *bucket {
 	key, limit := APIBucket(service, op)
+	key = p.account + key
 	if l, ok := p.overrides[bucketGroup(service, op)]; ok {
 		limit = l
 	} else {

@@ -20,6 +20,8 @@ type boundGroup struct {
 	group   cloud.BoundTargetGroup
 	targets []cloud.Target
 	ingress []cloud.IngressPermission
+	// role is the identity the last sync reached the group as (cloud.WithRole).
+	role cloud.Role
 }
 
 // AddBoundTargetGroup makes a target group that cloudlb does not own, as Terraform would, holding targets.
@@ -61,6 +63,16 @@ func (p *Provider) BoundIngress(arn string) []cloud.IngressPermission {
 	return nil
 }
 
+// BoundRole returns the identity the last sync of a bound target group reached it as.
+func (p *Provider) BoundRole(arn string) cloud.Role {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.bound[arn]; g != nil {
+		return g.role
+	}
+	return cloud.Role{}
+}
+
 // BoundTargetGroup finds a group added with AddBoundTargetGroup by ARN, or else by name.
 func (p *Provider) BoundTargetGroup(ctx context.Context, arn, name string) (cloud.BoundTargetGroup, error) {
 	if err := p.enter(ctx, MethodBoundTargetGroup, arn+name); err != nil {
@@ -87,6 +99,12 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls[len(p.calls)-1].TargetGroup, p.calls[len(p.calls)-1].Targets = s.ARN, len(s.Targets)
+	if s.ARN == "" {
+		if s.Binding != "" {
+			p.syncBindingRules(s)
+		}
+		return nil, nil
+	}
 	g := p.bound[s.ARN]
 	if g == nil {
 		return nil, cloud.Errorf(cloud.KindNotFound, "target group %s does not exist", s.ARN)
@@ -94,8 +112,12 @@ func (p *Provider) SyncBoundTargets(ctx context.Context, s cloud.BoundSync) ([]c
 	if g.managed {
 		return nil, cloud.Errorf(cloud.KindInvalidSpec, "target group %s is managed by cloudlb for an Ingress", s.ARN)
 	}
+	g.role = cloud.RoleOf(ctx)
 	if len(s.Targets) > 0 {
 		g.ingress = slices.Clone(s.Ingress)
+	}
+	if s.Binding != "" {
+		p.syncBindingRules(s)
 	}
 	kept := slices.Clone(s.Targets)
 	for _, t := range g.targets {
@@ -127,4 +149,34 @@ func sortedUnique(ts []cloud.Target) []cloud.Target {
 		return int(a.Port - b.Port)
 	})
 	return slices.Compact(out)
+}
+
+// syncBindingRules keeps the rules each binding in s.Networked needs, as the AWS provider's do.
+func (p *Provider) syncBindingRules(s cloud.BoundSync) {
+	if p.bindingRules == nil {
+		p.bindingRules = map[string][]cloud.IngressPermission{}
+	}
+	p.bindingRules[s.Binding] = nil
+	if len(s.Targets) > 0 {
+		p.bindingRules[s.Binding] = slices.Clone(s.Ingress)
+	}
+	for name := range p.bindingRules {
+		if !slices.Contains(s.Networked, name) {
+			delete(p.bindingRules, name)
+		}
+	}
+}
+
+// BindingRules returns the rules each binding ("namespace/name") asks for, as the last sync of any binding left them:
+// a binding that goes, or asks for none, is not listed.
+func (p *Provider) BindingRules() map[string][]cloud.IngressPermission {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string][]cloud.IngressPermission{}
+	for name, rules := range p.bindingRules {
+		if len(rules) > 0 {
+			out[name] = slices.Clone(rules)
+		}
+	}
+	return out
 }

@@ -55,6 +55,8 @@ type Provider struct {
 	applied map[string]cloud.Plan
 	// bound are the target groups cloudlb does not own, for TargetGroupBindings, by ARN.
 	bound map[string]*boundGroup
+	// bindingRules are the rules each TargetGroupBinding asks for (binding.go).
+	bindingRules map[string][]cloud.IngressPermission
 	// adopt is what the next Ensure of a stack reports as adopted from another controller (AdoptOnNextEnsure).
 	adopt map[string][]string
 	// tgGen counts the times each target group was made anew, and tgCloud is its cloud ID, which changes with it.
@@ -86,6 +88,7 @@ func (p *Provider) Reset() {
 	p.issued = map[string]bool{}
 	p.applied = map[string]cloud.Plan{}
 	p.bound = map[string]*boundGroup{}
+	p.bindingRules = nil
 	p.adopt = map[string][]string{}
 	p.tgGen = map[tgKey]int{}
 	p.tgCloud = map[tgKey]string{}

@@ -168,6 +168,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !Served(b) {
 		return reconcile.Result{}, nil
 	}
+	// Every call on the binding's target group goes through the role of the group's account, when it names one.
+	ctx = cloud.WithRole(ctx, cloud.Role{ARN: b.Spec.IamRoleArnToAssume, ExternalID: b.Spec.AssumeRoleExternalId})
 	if !b.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, r.release(ctx, b)
 	}
@@ -213,9 +215,6 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 	if s.TargetGroupARN == "" && s.TargetGroupName == "" {
 		return resolved{}, specErrorf("InvalidSpec", "neither spec.targetGroupARN nor spec.targetGroupName names a target group")
 	}
-	if s.IamRoleArnToAssume != "" {
-		return resolved{}, specErrorf("InvalidSpec", "spec.iamRoleArnToAssume (a target group of another account) is not supported by cloudlb")
-	}
 	g, err := r.Provider.BoundTargetGroup(ctx, s.TargetGroupARN, s.TargetGroupName)
 	switch {
 	case cloud.IsNotFound(err):
@@ -230,6 +229,10 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 	}
 	if g.TargetType != cloud.TargetTypeIP && g.TargetType != cloud.TargetTypeInstance {
 		return resolved{}, specErrorf("InvalidTargetGroup", "target group %s has target type %s: only ip and instance can be bound", g.ARN, g.TargetType)
+	}
+	if s.IamRoleArnToAssume != "" && g.TargetType != cloud.TargetTypeIP {
+		return resolved{}, specErrorf("InvalidTargetGroup", "target group %s has target type %s: with spec.iamRoleArnToAssume (another account's "+
+			"group) only ip targets can be registered", g.ARN, g.TargetType)
 	}
 	if s.TargetType != nil && string(*s.TargetType) != string(g.TargetType) {
 		return resolved{}, specErrorf("InvalidTargetGroup", "spec.targetType is %s but target group %s has target type %s", *s.TargetType, g.ARN, g.TargetType)
@@ -278,6 +281,9 @@ func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int
 		return 0, err
 	}
 	sync := cloud.BoundSync{ARN: res.group.ARN, Targets: want, Ingress: ingress}
+	if err := r.bindingRules(ctx, b, &sync); err != nil {
+		return 0, err
+	}
 	if !b.Spec.MultiClusterTargetGroup {
 		_, err := r.Provider.SyncBoundTargets(ctx, sync)
 		return len(want), err
@@ -457,12 +463,15 @@ func (r *Reconciler) release(ctx context.Context, b *elbv2.TargetGroupBinding) e
 // could register into, holds none of its targets.
 func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding) error {
 	if arn := b.Annotations[AnnotationTargetGroupARN]; arn != "" {
-		return r.leave(ctx, b, arn)
+		return r.leave(ctx, b, arn, true)
 	}
 	res, err := r.resolve(ctx, b)
 	var se *specError
 	if errors.As(err, &se) {
 		log.FromContext(ctx).Info("nothing to deregister", "reason", se.msg)
+		if err := r.releaseRules(ctx, b); err != nil {
+			return err
+		}
 		return r.untrack(ctx, b)
 	}
 	if err != nil {
@@ -472,11 +481,14 @@ func (r *Reconciler) deregister(ctx context.Context, b *elbv2.TargetGroupBinding
 	// holder's targets out.
 	if err := r.heldElsewhere(ctx, b, res.group.ARN); errors.As(err, &se) {
 		log.FromContext(ctx).Info("nothing to deregister", "reason", se.msg)
+		if err := r.releaseRules(ctx, b); err != nil {
+			return err
+		}
 		return r.untrack(ctx, b)
 	} else if err != nil {
 		return err
 	}
-	return r.leave(ctx, b, res.group.ARN)
+	return r.leave(ctx, b, res.group.ARN, true)
 }
 
 // heldElsewhere refuses a group that another binding recorded as its own (AnnotationTargetGroupARN), unless both
@@ -511,7 +523,7 @@ func (r *Reconciler) bindTo(ctx context.Context, b *elbv2.TargetGroupBinding, ar
 		return nil
 	}
 	if prev != "" {
-		if err := r.leave(ctx, b, prev); err != nil {
+		if err := r.leave(ctx, b, prev, false); err != nil {
 			return err
 		}
 		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "TargetGroupChanged", "Sync",
@@ -525,9 +537,15 @@ func (r *Reconciler) bindTo(ctx context.Context, b *elbv2.TargetGroupBinding, ar
 	return r.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
-// leave takes the binding's targets out of target group arn and forgets its record.
-func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn string) error {
+// leave takes the binding's targets out of target group arn and forgets its record; with release, the binding is
+// going, and so do the rules it was the last to need.
+func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn string, release bool) error {
 	sync := cloud.BoundSync{ARN: arn}
+	if release && b.Spec.Networking != nil {
+		if err := r.bindingRules(ctx, b, &sync); err != nil {
+			return err
+		}
+	}
 	if b.Spec.MultiClusterTargetGroup {
 		owned, _, err := r.tracked(ctx, b)
 		if err != nil {
@@ -543,6 +561,11 @@ func (r *Reconciler) leave(ctx context.Context, b *elbv2.TargetGroupBinding, arn
 		log.FromContext(ctx).Info("not deregistering", "reason", err.Error())
 	case err != nil && !cloud.IsNotFound(err):
 		return err
+	}
+	if err != nil && release {
+		if err := r.releaseRules(ctx, b); err != nil {
+			return err
+		}
 	}
 	return r.untrack(ctx, b)
 }

@@ -287,16 +287,52 @@ var _ = Describe("TargetGroupBinding", func() {
 		arn := ipGroup(ns + "-net")
 		service("web")
 		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
-		binding("net", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+		b := binding("net", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
 			Networking: &elbv2.TargetGroupBindingNetworking{Ingress: []elbv2.NetworkingIngressRule{{
 				From:  []elbv2.NetworkingPeer{{SecurityGroup: &elbv2.SecurityGroup{GroupID: "sg-lb"}}, {IPBlock: &elbv2.IPBlock{CIDR: "10.1.0.0/16"}}},
 				Ports: []elbv2.NetworkingPort{{Port: ptr.To(intstr.FromString("web"))}, {Protocol: ptr.To(elbv2.NetworkingProtocolUDP), Port: ptr.To(intstr.FromInt32(53))}},
 			}}}})
-		Eventually(func() []cloud.IngressPermission { return provider.BoundIngress(arn) }).Should(ConsistOf(
-			cloud.IngressPermission{SecurityGroup: "sg-lb", Protocol: "tcp", Port: 8080},
-			cloud.IngressPermission{SecurityGroup: "sg-lb", Protocol: "udp", Port: 53},
-			cloud.IngressPermission{CIDR: "10.1.0.0/16", Protocol: "tcp", Port: 8080},
-			cloud.IngressPermission{CIDR: "10.1.0.0/16", Protocol: "udp", Port: 53}))
+		all := []cloud.IngressPermission{
+			{SecurityGroup: "sg-lb", Protocol: "tcp", Port: 8080},
+			{SecurityGroup: "sg-lb", Protocol: "udp", Port: 53},
+			{CIDR: "10.1.0.0/16", Protocol: "tcp", Port: 8080},
+			{CIDR: "10.1.0.0/16", Protocol: "udp", Port: 53}}
+		Eventually(func() []cloud.IngressPermission { return provider.BoundIngress(arn) }).Should(ConsistOf(all))
+		// The provider is told which binding the rules are for, and that no other binding asks for any.
+		Expect(provider.BindingRules()).To(Equal(map[string][]cloud.IngressPermission{ns + "/net": all}))
+
+		// A binding that cannot leave its group (claimed for an Ingress since) still says, on its way out, that it
+		// needs no rule any more.
+		claimed := ipGroup(ns + "-claimed")
+		gone := binding("gone", elbv2.TargetGroupBindingSpec{TargetGroupARN: claimed, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+			Networking: &elbv2.TargetGroupBindingNetworking{Ingress: []elbv2.NetworkingIngressRule{{
+				From: []elbv2.NetworkingPeer{{IPBlock: &elbv2.IPBlock{CIDR: "10.2.0.0/16"}}}, Ports: []elbv2.NetworkingPort{{Port: ptr.To(intstr.FromInt32(80))}}}}}})
+		Eventually(provider.BindingRules).Should(HaveKey(ns + "/gone"))
+		provider.ManageBoundTargetGroup(claimed)
+		Expect(k8s.Delete(ctx, gone)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(gone), gone)) }).Should(BeTrue())
+		Expect(provider.BindingRules()).To(Equal(map[string][]cloud.IngressPermission{ns + "/net": all}))
+
+		Expect(k8s.Delete(ctx, b)).To(Succeed())
+		Eventually(provider.BindingRules).Should(BeEmpty())
+	})
+
+	It("reaches another account's target group through the role the binding names, in IP mode only", func() {
+		arn := ipGroup(ns + "-central")
+		service("web")
+		Expect(k8s.Create(ctx, test.EndpointSlice(ns, "web-1", "web", "http", 8080, "10.0.0.1"))).To(Succeed())
+		role := "arn:aws:iam::222222222222:role/tg-owner"
+		binding("central", elbv2.TargetGroupBindingSpec{TargetGroupARN: arn, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+			IamRoleArnToAssume: role, AssumeRoleExternalId: "ext-1"})
+		Eventually(func() []cloud.Target { return provider.BoundTargets(arn) }).Should(Equal(ips(8080, "10.0.0.1")))
+		Expect(provider.BoundRole(arn)).To(Equal(cloud.Role{ARN: role, ExternalID: "ext-1"}))
+
+		instances := arnOf(ns + "-central-instances")
+		provider.AddBoundTargetGroup(ns+"-central-instances", cloud.BoundTargetGroup{ARN: instances, TargetType: cloud.TargetTypeInstance, VPCID: "vpc-1"})
+		b := binding("central-instances", elbv2.TargetGroupBindingSpec{TargetGroupARN: instances, ServiceRef: elbv2.ServiceReference{Name: "web", Port: intstr.FromInt32(80)},
+			IamRoleArnToAssume: role})
+		Eventually(ready(b)).Should(Equal("False InvalidTargetGroup"))
+		Expect(provider.CallCount(fake.MethodSyncBoundTargets, instances)).To(BeZero())
 	})
 
 	It("leaves alone the bindings the AWS Load Balancer Controller made for its Ingresses", func() {
