@@ -77,7 +77,8 @@ func (r *Reconciler) lbcStackRequests(ing *networkingv1.Ingress) []reconcile.Req
 // members (classified): they were deleted, another controller's class claims them, or they left the group and
 // are served where they went (stale); or they left it and are not served there yet (waiting). kept says some
 // Ingress with that finalizer is still in the group on its annotation although cloudlb cannot serve it now (its
-// class is missing, say): as LBC refuses to, cloudlb then never deletes the group's stack.
+// class is missing, say), or that the stack is an explicit group's with --watch-namespace: cloudlb then never
+// deletes the group's stack.
 func (r *Reconciler) staleLBC(ctx context.Context, stack string, classified ...[]*networkingv1.Ingress) (stale, waiting []*networkingv1.Ingress,
 	kept bool, err error) {
 	if !r.AdoptLBC {
@@ -123,6 +124,11 @@ func (r *Reconciler) staleLBC(ctx context.Context, stack string, classified ...[
 				waiting = append(waiting, ing)
 			}
 		}
+	}
+	// With --watch-namespace an explicit group's members in other namespaces are out of sight, and LBC's were
+	// never applied by cloudlb (unseenMembers holds only those): its load balancer may still serve them.
+	if r.WatchNamespace != "" && !strings.Contains(stack, "/") {
+		kept = true
 	}
 	return stale, waiting, kept, nil
 }

@@ -51,6 +51,9 @@ type StackPlan struct {
 	Changes cloud.Plan
 	// Released says the stack has no served member left: applying deletes its load balancer.
 	Released bool
+	// Held names the Ingresses that left the stack with LBC's finalizer and are not served where they went: until
+	// they are, the stack is kept as LBC left it (lbcstale.go).
+	Held []string
 	// Errors are the members translation leaves out, and why, by "namespace/name".
 	Errors map[string]string
 }
@@ -117,9 +120,19 @@ func (r *Reconciler) planStack(ctx context.Context, stack string) (StackPlan, bo
 		return sp, false, err
 	}
 	held = append(held, unseen...)
+	stale, waiting, kept, err := r.staleLBC(ctx, stack, active, leaving, held)
+	if err != nil {
+		return sp, false, err
+	}
 	if len(active) == 0 {
-		sp.Released = len(held) == 0 && (len(leaving) > 0 || !record.CreationTimestamp.IsZero())
+		sp.Released = len(held)+len(waiting) == 0 && !kept && (len(leaving)+len(stale) > 0 || !record.CreationTimestamp.IsZero())
 		return sp, sp.Released, nil
+	}
+	if len(waiting) > 0 && record.Status.AppliedHash == "" {
+		for _, ing := range waiting {
+			sp.Held = append(sp.Held, client.ObjectKeyFromObject(ing).String())
+		}
+		return sp, true, nil
 	}
 	services, err := r.services(ctx, active)
 	if err != nil {
@@ -220,6 +233,7 @@ func snapshot(ctx context.Context, c PlanConfig, live client.Reader, manifest []
 		WithIndex(&networkingv1.Ingress{}, indexStack, indexByStack).
 		WithIndex(&networkingv1.Ingress{}, indexService, indexByService).
 		WithIndex(&networkingv1.Ingress{}, indexClass, indexByClass).
+		WithIndex(&networkingv1.Ingress{}, indexLBCStack, indexByLBCStack).
 		WithStatusSubresource(&v1alpha1.LoadBalancer{}, &networkingv1.Ingress{})
 	for _, k := range slices.Sorted(maps.Keys(objs)) {
 		o := objs[k]
@@ -260,6 +274,9 @@ func PlanText(plans []StackPlan) (string, int) {
 		case sp.Released:
 			fmt.Fprintf(&b, "- delete stack %s: no Ingress of it is served any more\n", sp.Stack)
 			n++
+		case len(sp.Held) > 0:
+			fmt.Fprintf(&b, "  held as the AWS Load Balancer Controller left it until %s, which left it, is served where it went\n",
+				strings.Join(sp.Held, ", "))
 		case len(sp.Changes) == 0:
 			b.WriteString("  no changes\n")
 		}

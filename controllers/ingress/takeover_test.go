@@ -272,6 +272,24 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		deleteWithManager(b, c)
 	})
 
+	It("never deletes, with --watch-namespace, the stack of an explicit group that members out of sight may be in", func() {
+		group, old := "tkw-"+ns, "tkwo-"+ns
+		// b left old; members of old in other namespaces, which LBC served, are not in the cache.
+		b := lbcIngress("b", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
+		lbcMadeLB(old)
+		adopt = &ingress.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+			Recorder: mgr.GetEventRecorder("cloudlb"), ClusterName: clusterName, LegacyClass: "cloudlb", AdoptLBC: true, WatchNamespace: ns}
+		Expect(reconcileStack(explicitGroup(group))).To(Succeed())
+		Expect(rulePaths(group)).To(ConsistOf("/b"))
+
+		reconcileUntil(explicitGroup(old), func() bool { return len(finalizers(b)) == 1 })
+		Expect(finalizers(b)).To(Equal([]string{cloud.Finalizer}))
+		Expect(provider.CallCount(fake.MethodDelete, old)).To(BeZero())
+		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
+		Expect(provider.Delete(ctx, old, cloud.Known{})).To(Succeed())
+		deleteWithManager(b)
+	})
+
 	It("deletes the stack of the group a deleted Ingress had left before letting the Ingress go", func() {
 		group, old := "tkx-"+ns, "tkxo-"+ns
 		x := lbcIngress("x", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
