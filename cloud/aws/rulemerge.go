@@ -14,8 +14,8 @@ import (
 // ALB rule whose host condition lists all their hosts: fewer CreateRule calls, and less of the rule quota. The
 // model keeps one rule per host; only the plan merges, so that the record and its digest do not change.
 
-// hostValueQuota is the most values one ALB condition takes ("up to three match evaluations per condition").
-const hostValueQuota = 3
+// conditionMatchQuota is the most values one ALB condition takes ("up to three match evaluations per condition").
+const conditionMatchQuota = 3
 
 // ruleHosts is what merging needs to know of a rule's host condition.
 type ruleHosts struct {
@@ -173,7 +173,7 @@ func groupHosts(rules []cloud.Rule, info []ruleHosts, keys []string) []*mergeGro
 				}
 				merged := withHosts(g.merged, appendUnique(slices.Clone(hostsOf(g.merged).hosts), info[j].hosts...))
 				if values, wildcards, largest := ruleCounts(albConditions(merged.Conditions)); values > conditionValueQuota ||
-					wildcards > wildcardQuota || largest > hostValueQuota {
+					wildcards > wildcardQuota || largest > conditionMatchQuota {
 					continue
 				}
 				g.members, g.merged, owner[j] = append(g.members, j), merged, g

@@ -224,7 +224,7 @@ func TestMergeHostsKeepsFirstMatch(t *testing.T) {
 		})
 		for _, r := range merged {
 			if values, wildcards, largest := ruleCounts(albConditions(r.Conditions)); values > conditionValueQuota ||
-				wildcards > wildcardQuota || largest > hostValueQuota {
+				wildcards > wildcardQuota || largest > conditionMatchQuota {
 				t.Fatalf("merged rule %v is over AWS's quotas", describe([]cloud.Rule{r}))
 			}
 		}
