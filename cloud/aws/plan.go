@@ -223,7 +223,7 @@ func checkQuotas(d *desired) error {
 		// Counted as merged by host (rulemerge.go), as the plan makes them.
 		rules += len(mergeHosts(dedupeRules(l.Rules), nil))
 		for _, r := range dedupeRules(l.Rules) {
-			values, wildcards, _ := ruleCounts(albConditions(r.Conditions))
+			values, wildcards, largest := ruleCounts(albConditions(r.Conditions))
 			what := conditionsKey(albConditions(r.Conditions))
 			if n := len(r.Action.Forward); n > forwardTargetGroupQuota {
 				return fmt.Errorf("listener %d, rule %s: %d target groups exceed the AWS quota of %d target groups per forward action",
@@ -232,6 +232,12 @@ func checkQuotas(d *desired) error {
 			if values > conditionValueQuota {
 				return fmt.Errorf("listener %d, rule %s: %d condition values exceed the AWS quota of %d condition values per rule "+
 					"(a prefix path counts twice: the path and everything under it)", l.Port, what, values, conditionValueQuota)
+			}
+			// AWS refuses the rule (CreateRule: TooManyConditionValues) only once the Ensure got that far, after
+			// target groups and earlier rules were made, and on every Ensure after.
+			if largest > conditionMatchQuota {
+				return fmt.Errorf("listener %d, rule %s: %d values in one condition exceed the AWS quota of %d match evaluations per condition",
+					l.Port, what, largest, conditionMatchQuota)
 			}
 			if wildcards > wildcardQuota {
 				return fmt.Errorf("listener %d, rule %s: %d wildcards exceed the AWS quota of %d wildcards per rule "+

@@ -1547,9 +1547,12 @@ func TestCheckQuotas(t *testing.T) {
 			rules, _ := pathRules(testHost, 0, 100)
 			d.listeners[1].Rules = append(rules, rules[:10]...)
 		}},
-		{name: "5 condition values: a host and two prefixes", mutate: func(d *desired) {
-			d.listeners[1].Rules = []cloud.Rule{rule(host(testHost), prefix("/a", "/b"))}
+		{name: "5 condition values: three hosts and a prefix", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host(testHost, "b.example.com", "c.example.com"), prefix("/a"))}
 		}},
+		{name: "5 condition values, but two prefixes are 4 path values in one condition", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host(testHost), prefix("/a", "/b"))}
+		}, want: "quota of 3 match evaluations per condition"},
 		{name: "6 condition values", mutate: func(d *desired) {
 			d.listeners[1].Rules = []cloud.Rule{rule(host(testHost, "b.example.com"), prefix("/a", "/b"))}
 		}, want: "quota of 5 condition values per rule"},
@@ -1565,6 +1568,16 @@ func TestCheckQuotas(t *testing.T) {
 			d.listeners[1].Rules = []cloud.Rule{rule(cloud.Condition{Type: cloud.ConditionHost, Regex: true, Values: []string{".*a*", ".*b*"}},
 				cloud.Condition{Type: cloud.ConditionHeader, HeaderName: "h", Regex: true, Values: []string{"1", "2", "3", "4"}})}
 		}, want: "quota of 5 condition values per rule"},
+		{name: "3 values in one condition fit", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host("a.example.com", "b.example.com", "c.example.com"))}
+		}},
+		{name: "4 hosts in one condition", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(host("a.example.com", "b.example.com", "c.example.com", "d.example.com"))}
+		}, want: "quota of 3 match evaluations per condition"},
+		{name: "4 source CIDRs in one condition", mutate: func(d *desired) {
+			d.listeners[1].Rules = []cloud.Rule{rule(cloud.Condition{Type: cloud.ConditionSourceIP,
+				Values: []string{"10.0.0.0/8", "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"}})}
+		}, want: "quota of 3 match evaluations per condition"},
 		{name: "5 target groups in a forward fit", mutate: func(d *desired) {
 			r := rule(host(testHost))
 			r.Action.Forward = slices.Repeat(r.Action.Forward, 5)

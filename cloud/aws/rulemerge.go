@@ -14,8 +14,8 @@ import (
 // ALB rule whose host condition lists all their hosts: fewer CreateRule calls, and less of the rule quota. The
 // model keeps one rule per host; only the plan merges, so that the record and its digest do not change.
 
-// hostValueQuota is the most values one ALB condition takes ("up to three match evaluations per condition").
-const hostValueQuota = 3
+// conditionMatchQuota is the most values one ALB condition takes ("up to three match evaluations per condition").
+const conditionMatchQuota = 3
 
 // ruleHosts is what merging needs to know of a rule's host condition.
 type ruleHosts struct {
@@ -173,7 +173,7 @@ func groupHosts(rules []cloud.Rule, info []ruleHosts, keys []string) []*mergeGro
 				}
 				merged := withHosts(g.merged, appendUnique(slices.Clone(hostsOf(g.merged).hosts), info[j].hosts...))
 				if values, wildcards, largest := ruleCounts(albConditions(merged.Conditions)); values > conditionValueQuota ||
-					wildcards > wildcardQuota || largest > hostValueQuota {
+					wildcards > wildcardQuota || largest > conditionMatchQuota {
 					continue
 				}
 				g.members, g.merged, owner[j] = append(g.members, j), merged, g
@@ -215,7 +215,7 @@ func pick(rules []cloud.Rule, idx []int) []cloud.Rule {
 func listenerRules(want desiredListener, have *listenerState, tgRef func(string) string, keepServing bool) []cloud.Rule {
 	var separate func([]cloud.Rule, cloud.Rule) bool
 	if keepServing && have != nil {
-		separate = servingApart(have.rules, tgRef, want.appliedSecrets)
+		separate = servingApart(have.rules, tgRef, want.appliedSecrets, want.Rules)
 	}
 	return mergeHosts(dedupeRules(want.Rules), separate)
 }
@@ -223,16 +223,25 @@ func listenerRules(want desiredListener, have *listenerState, tgRef func(string)
 // servingApart says that a group's rules all exist on the listener as the model has them (actions and transforms
 // included), and the rule they would merge into does not: rewriting rules that serve costs writes and gains only
 // quota, so a load balancer made by an earlier version, or adopted from LBC, is left as it is. A merged rule
-// that exists (a change stopped halfway) wins, so that a change is never undone.
-func servingApart(have []elbv2types.Rule, tgRef func(string) string, applied map[string]bool) func([]cloud.Rule, cloud.Rule) bool {
+// that exists (a change stopped halfway) wins, so that a change is never undone; but not a rule of another model
+// rule with the very same conditions (model): that one exists whether or not the group merged, and taking it for
+// a merged rule would merge, on the next Ensure, a group this one kept apart.
+func servingApart(have []elbv2types.Rule, tgRef func(string) string, applied map[string]bool, model []cloud.Rule) func([]cloud.Rule, cloud.Rule) bool {
 	byKey := map[string]elbv2types.Rule{}
 	for _, r := range have {
 		if k := conditionsKey(r.Conditions); !hasKey(byKey, k) {
 			byKey[k] = r
 		}
 	}
+	modelKeys := map[string]bool{}
+	for _, r := range model {
+		modelKeys[conditionsKey(albConditions(r.Conditions))] = true
+	}
 	return func(members []cloud.Rule, merged cloud.Rule) bool {
-		if hasKey(byKey, conditionsKey(albConditions(merged.Conditions))) {
+		k := conditionsKey(albConditions(merged.Conditions))
+		if hasKey(byKey, k) && (!modelKeys[k] || slices.ContainsFunc(members, func(m cloud.Rule) bool {
+			return conditionsKey(albConditions(m.Conditions)) == k
+		})) {
 			return false
 		}
 		for _, m := range members {

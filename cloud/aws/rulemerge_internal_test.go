@@ -224,7 +224,7 @@ func TestMergeHostsKeepsFirstMatch(t *testing.T) {
 		})
 		for _, r := range merged {
 			if values, wildcards, largest := ruleCounts(albConditions(r.Conditions)); values > conditionValueQuota ||
-				wildcards > wildcardQuota || largest > hostValueQuota {
+				wildcards > wildcardQuota || largest > conditionMatchQuota {
 				t.Fatalf("merged rule %v is over AWS's quotas", describe([]cloud.Rule{r}))
 			}
 		}
@@ -442,4 +442,65 @@ func TestMergedRulesWithinTheRuleQuota(t *testing.T) {
 	if uncovered != 1 {
 		t.Errorf("%d deletes left a path without a rule until its create, want 1 (the first)", uncovered)
 	}
+}
+
+// servedAs is rules as a listener holds them once a plan made them.
+func servedAs(rules []cloud.Rule, tgRef func(string) string) []elbv2types.Rule {
+	var out []elbv2types.Rule
+	for i, r := range rules {
+		out = append(out, elbv2types.Rule{RuleArn: ptr(ruleARN(443, i)), Priority: ptr(fmt.Sprint(i + 1)),
+			Conditions: albConditions(r.Conditions), Actions: albActions(r.Action, tgRef, nil), Transforms: albTransforms(r.Transforms)})
+	}
+	return out
+}
+
+func TestRulesKeptApartStayApart(t *testing.T) {
+	tgRef := func(id string) string { return "arn:tg/" + id }
+	listener := func(rules []cloud.Rule, have []elbv2types.Rule) (desiredListener, *listenerState) {
+		return desiredListener{Listener: cloud.Listener{Port: 443, Protocol: cloud.ProtocolHTTP, Rules: rules}},
+			&listenerState{l: elbv2types.Listener{ListenerArn: ptr(listenerARN(443)), Port: ptr(int32(443))}, rules: have}
+	}
+	// The rules of d and a to 1 would merge into the conditions of the rule before them: that rule is the
+	// model's own, not a merge cut short, so the rules that serve are still kept.
+	t.Run("a group whose merged rule repeats another model rule's conditions is kept: no write", func(t *testing.T) {
+		want := []cloud.Rule{mrule([]string{"d.example.com", "a.example.com"}, "/p0", "0"),
+			mrule([]string{"d.example.com"}, "/p0", "1"), mrule([]string{"a.example.com"}, "/p0", "1")}
+		l, st := listener(want, servedAs(want, tgRef))
+		lp, err := planListener(l, st, tgRef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(lp.rules.creates) + len(lp.rules.modify) + len(lp.rules.deletes) + len(lp.rules.moves); n != 0 {
+			t.Errorf("%d writes, want none: %+v", n, lp.rules)
+		}
+	})
+	// Ensure after Ensure: once a listener holds what listenerRules gave, it gives the same again.
+	t.Run("a listener that holds the plan's rules gets the same rules again", func(t *testing.T) {
+		hosts := []string{"a.example.com", "b.example.com", "c.example.com", "*.example.com", "d.example.com"}
+		paths := []string{"/p0", "/p1", "/", "/p0/x"}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for range 5000 {
+			var rules []cloud.Rule
+			for range 1 + rng.IntN(9) {
+				var hs []string
+				for range 1 + rng.IntN(2) {
+					hs = appendUnique(hs, hosts[rng.IntN(len(hosts))])
+				}
+				rules = append(rules, mrule(hs, paths[rng.IntN(len(paths))], fmt.Sprint(rng.IntN(2))))
+			}
+			rules = dedupeRules(rules)
+			var have []cloud.Rule
+			for _, r := range rules {
+				if rng.IntN(3) > 0 {
+					have = append(have, r)
+				}
+			}
+			l, st := listener(rules, servedAs(have, tgRef))
+			first := listenerRules(l, st, tgRef, true)
+			l, st = listener(rules, servedAs(first, tgRef))
+			if again := listenerRules(l, st, tgRef, true); !slices.Equal(describe(first), describe(again)) {
+				t.Fatalf("rules %q\nheld  %q\nfirst %q\nagain %q", describe(rules), describe(have), describe(first), describe(again))
+			}
+		}
+	})
 }
