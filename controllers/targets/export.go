@@ -19,14 +19,18 @@ import (
 
 // IPTargets are the ready pod addresses behind the Service port (a Service port number) of the given family. An
 // endpoint of a slice that the EndpointSlice controller did not write counts only if reader, read uncached, shows
-// its pod holding the address. Readiness gates are not waited for: a binding's pods carry none of cloudlb's.
+// its pod holding the address. A not-ready endpoint counts too when admit (nil: none) admits it: a pod held
+// unready only by a readiness gate that waits for this very registration.
 func IPTargets(ctx context.Context, reader client.Reader, svc *corev1.Service, port int32, family discoveryv1.AddressType,
-	slices []discoveryv1.EndpointSlice) ([]cloud.Target, error) {
+	slices []discoveryv1.EndpointSlice, admit func(discoveryv1.Endpoint) bool) ([]cloud.Target, error) {
+	if admit == nil {
+		admit = func(discoveryv1.Endpoint) bool { return false }
+	}
 	in := &inputs{endpointSlices: slices}
 	if err := (&Reconciler{APIReader: reader}).readUnmanagedPods(ctx, in); err != nil {
 		return nil, err
 	}
-	return ipTargets(svc, port, family, slices, func(discoveryv1.Endpoint) bool { return false }, in.verified)
+	return ipTargets(svc, port, family, slices, admit, in.verified)
 }
 
 // InstanceTargets are the instances of the nodes that sel selects and that may receive traffic, on the Service

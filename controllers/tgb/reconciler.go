@@ -180,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
-	registered, err := r.sync(ctx, b)
+	registered, waiting, err := r.sync(ctx, b)
 	var se *specError
 	switch {
 	case errors.As(err, &se):
@@ -200,7 +200,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, r.setReady(ctx, b, metav1.ConditionTrue, "Synced", fmt.Sprintf("%d targets registered", registered))
+	if err := r.setReady(ctx, b, metav1.ConditionTrue, "Synced", fmt.Sprintf("%d targets registered", registered)); err != nil {
+		return reconcile.Result{}, err
+	}
+	if waiting {
+		return reconcile.Result{RequeueAfter: gateRetry}, nil
+	}
+	return reconcile.Result{}, nil
 }
 
 // resolved is a binding checked against its target group.
@@ -247,67 +253,87 @@ func (r *Reconciler) resolve(ctx context.Context, b *elbv2.TargetGroupBinding) (
 	return resolved{group: g, targetType: g.TargetType}, nil
 }
 
-// sync registers the binding's targets and returns how many there are.
-func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int, error) {
+// sync registers the binding's targets and returns how many there are, and whether a pod's readiness gate still
+// waits (see gate.go).
+func (r *Reconciler) sync(ctx context.Context, b *elbv2.TargetGroupBinding) (int, bool, error) {
+	n, g, health, err := r.register(ctx, b)
+	if err != nil {
+		return 0, false, err
+	}
+	waiting, err := r.turnGates(ctx, g.gates, g.slices, health)
+	return n, waiting, err
+}
+
+// gateInputs are what a sync read that the pods' readiness gates need.
+type gateInputs struct {
+	gates  *gates
+	slices []discoveryv1.EndpointSlice
+}
+
+// register registers the binding's targets and returns how many there are, with their health.
+func (r *Reconciler) register(ctx context.Context, b *elbv2.TargetGroupBinding) (int, gateInputs, []cloud.TargetHealth, error) {
+	var g gateInputs
 	res, err := r.resolve(ctx, b)
 	if err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	if err := r.heldElsewhere(ctx, b, res.group.ARN); err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	if err := r.bindTo(ctx, b, res.group.ARN); err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	svc := &corev1.Service{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
 		if apierrors.IsNotFound(err) {
 			// The targets stay: a Service deleted and re-created (helm upgrade --force) must not be an outage.
-			return 0, specErrorf("ServiceNotFound", "service %s/%s does not exist; the registered targets are left as they are",
+			return 0, g, nil, specErrorf("ServiceNotFound", "service %s/%s does not exist; the registered targets are left as they are",
 				b.Namespace, b.Spec.ServiceRef.Name)
 		}
-		return 0, err
+		return 0, g, nil, err
 	}
 	port, err := servicePort(svc, b.Spec.ServiceRef.Port)
 	if err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
-	want, err := r.targets(ctx, b, res, svc, port)
+	want, err := r.targets(ctx, b, res, svc, port, &g)
 	if err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	ingress, err := permissions(b, res.targetType, svc, port, want)
 	if err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	sync := cloud.BoundSync{ARN: res.group.ARN, Targets: want, Ingress: ingress}
 	if err := r.bindingRules(ctx, b, &sync); err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	if !b.Spec.MultiClusterTargetGroup {
-		_, err := r.Provider.SyncBoundTargets(ctx, sync)
-		return len(want), err
+		health, err := r.Provider.SyncBoundTargets(ctx, sync)
+		return len(want), g, health, err
 	}
 	// Shared with other clusters: record every target before it is registered, so that a crash between the two
 	// never leaves a target of ours that the record does not name; shrink the record once the deregistrations
 	// are done.
 	owned, record, err := r.tracked(ctx, b)
 	if err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	if record, err = r.track(ctx, b, record, union(owned, want)); err != nil {
-		return 0, err
+		return 0, g, nil, err
 	}
 	sync.Shared, sync.Owned = true, union(owned, want)
-	if _, err := r.Provider.SyncBoundTargets(ctx, sync); err != nil {
-		return 0, err
+	health, err := r.Provider.SyncBoundTargets(ctx, sync)
+	if err != nil {
+		return 0, g, nil, err
 	}
 	_, err = r.track(ctx, b, record, want)
-	return len(want), err
+	return len(want), g, health, err
 }
 
 // targets are the binding's targets now.
-func (r *Reconciler) targets(ctx context.Context, b *elbv2.TargetGroupBinding, res resolved, svc *corev1.Service, port int32) ([]cloud.Target, error) {
+// In IP mode it also reads, into g, the pods that carry the binding's readiness gate.
+func (r *Reconciler) targets(ctx context.Context, b *elbv2.TargetGroupBinding, res resolved, svc *corev1.Service, port int32, g *gateInputs) ([]cloud.Target, error) {
 	if res.targetType == cloud.TargetTypeIP {
 		var list discoveryv1.EndpointSliceList
 		if err := r.List(ctx, &list, client.InNamespace(b.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
@@ -317,7 +343,12 @@ func (r *Reconciler) targets(ctx context.Context, b *elbv2.TargetGroupBinding, r
 		if res.group.IPAddressType == cloud.TargetIPv6 {
 			family = discoveryv1.AddressTypeIPv6
 		}
-		return targets.IPTargets(ctx, r.APIReader, svc, port, family, list.Items)
+		gated, err := r.gatedPods(ctx, b, svc, list.Items)
+		if err != nil {
+			return nil, err
+		}
+		g.gates, g.slices = gated, list.Items
+		return targets.IPTargets(ctx, r.APIReader, svc, port, family, list.Items, gated.admit)
 	}
 	sel, err := nodeSelector(b.Spec.NodeSelector)
 	if err != nil {
@@ -450,6 +481,9 @@ func (r *Reconciler) release(ctx context.Context, b *elbv2.TargetGroupBinding) e
 	}
 	if err := r.deregister(ctx, b); err != nil {
 		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "DeregisterFailed", "Delete", "%s", err)
+		return err
+	}
+	if err := r.releaseGates(ctx, b); err != nil {
 		return err
 	}
 	base := b.DeepCopy()
