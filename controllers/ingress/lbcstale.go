@@ -8,8 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,21 +133,11 @@ func (r *Reconciler) staleLBC(ctx context.Context, stack string, classified ...[
 
 // servedWhereItWent reports whether ing is applied and Ready in a stack it is now a member of, since MoveGrace.
 func (r *Reconciler) servedWhereItWent(ctx context.Context, view *groupView, ing *networkingv1.Ingress) (bool, error) {
-	stacks, err := view.stacks(ctx, ing)
-	if err != nil {
+	there, err := r.readyWhereItWent(ctx, view, ing)
+	if err != nil || there == "" {
 		return false, err
 	}
-	for _, s := range stacks {
-		there := &v1alpha1.LoadBalancer{}
-		switch err := r.Get(ctx, types.NamespacedName{Name: recordName(stackKey(s))}, there); {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return false, err
-		case appliedIn(there, ing) && meta.IsStatusConditionTrue(there.Status.Conditions, "Ready"):
-			return r.moveGraceOver(stackKey(s), ing), nil
-		}
-	}
-	return false, nil
+	return r.moveGraceOver(there, ing), nil
 }
 
 // dropLBCFinalizers removes LBC's finalizer of stack from the Ingresses that left it, after the stack converged

@@ -31,21 +31,30 @@ func (r *Reconciler) moving(ctx context.Context, view *groupView, ing *networkin
 	if !ing.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(ing, cloud.Finalizer) || !appliedIn(record, ing) {
 		return false, nil
 	}
+	there, err := r.readyWhereItWent(ctx, view, ing)
+	if err != nil || there == "" {
+		return there == "" && err == nil, err
+	}
+	return !r.moveGraceOver(there, ing), nil
+}
+
+// readyWhereItWent returns the key of a stack ing is now a member of whose record has it applied and Ready, or "".
+func (r *Reconciler) readyWhereItWent(ctx context.Context, view *groupView, ing *networkingv1.Ingress) (string, error) {
 	stacks, err := view.stacks(ctx, ing)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	for _, s := range stacks {
 		there := &v1alpha1.LoadBalancer{}
 		switch err := r.Get(ctx, types.NamespacedName{Name: recordName(stackKey(s))}, there); {
 		case apierrors.IsNotFound(err):
 		case err != nil:
-			return false, err
+			return "", err
 		case appliedIn(there, ing) && meta.IsStatusConditionTrue(there.Status.Conditions, "Ready"):
-			return !r.moveGraceOver(stackKey(s), ing), nil
+			return stackKey(s), nil
 		}
 	}
-	return true, nil
+	return "", nil
 }
 
 // moveGraceOver reports whether MoveGrace has passed since this process first saw ing served by its new stack.

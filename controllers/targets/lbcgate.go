@@ -95,7 +95,7 @@ func targetGroupName(cloudID string) string {
 func pendingLBCGates(pod *corev1.Pod) []corev1.PodConditionType {
 	var out []corev1.PodConditionType
 	for _, rg := range pod.Spec.ReadinessGates {
-		if strings.HasPrefix(string(rg.ConditionType), LBCGatePrefix) && podCondition(pod, rg.ConditionType) != corev1.ConditionTrue {
+		if strings.HasPrefix(string(rg.ConditionType), LBCGatePrefix) && PodCondition(pod, rg.ConditionType) != corev1.ConditionTrue {
 			out = append(out, rg.ConditionType)
 		}
 	}

@@ -485,8 +485,8 @@ func (in *inputs) targets(svc *corev1.Service, b binding) ([]cloud.Target, error
 		gate := gateCondition(b.record.Spec.Stack, b.ID)
 		return ipTargets(svc, b.ServicePort, addressFamily(b.TargetGroupBinding), in.endpointSlices, func(ep discoveryv1.Endpoint) bool {
 			pod := in.podOf(ep)
-			return pod != nil && (hasGate(pod, gate) || len(in.lbcGatesOf(pod, b)) > 0) &&
-				podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
+			return pod != nil && (HasGate(pod, gate) || len(in.lbcGatesOf(pod, b)) > 0) &&
+				PodCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
 		}, in.verified)
 	}
 	return instanceTargets(svc, b.ServicePort, b.NodeSelector, in.nodeList)
@@ -510,13 +510,13 @@ func (in *inputs) gated(b binding) map[cloud.Target]gatedPod {
 	for _, es := range in.endpointSlices {
 		for _, ep := range es.Endpoints {
 			pod := in.podOf(ep)
-			if pod == nil || !hasGate(pod, gate) && len(in.lbcGatesOf(pod, b)) == 0 {
+			if pod == nil || !HasGate(pod, gate) && len(in.lbcGatesOf(pod, b)) == 0 {
 				continue
 			}
 			for _, p := range es.Ports {
 				for _, addr := range ep.Addresses {
 					out[cloud.Target{ID: addr, Port: deref(p.Port)}] = gatedPod{pod: pod,
-						own: hasGate(pod, gate) && podCondition(pod, gate) != corev1.ConditionTrue, lbc: in.lbcGatesOf(pod, b)}
+						own: HasGate(pod, gate) && PodCondition(pod, gate) != corev1.ConditionTrue, lbc: in.lbcGatesOf(pod, b)}
 				}
 			}
 		}
@@ -726,7 +726,7 @@ func (r *Reconciler) releaseUnboundGates(ctx context.Context, namespace string) 
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		for _, g := range pod.Spec.ReadinessGates {
-			if !strings.HasPrefix(string(g.ConditionType), gateConditionPrefix) || podCondition(pod, g.ConditionType) == corev1.ConditionTrue {
+			if !strings.HasPrefix(string(g.ConditionType), gateConditionPrefix) || PodCondition(pod, g.ConditionType) == corev1.ConditionTrue {
 				continue
 			}
 			b, seen := bound[g.ConditionType]
@@ -766,11 +766,13 @@ func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.P
 	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.StrategicMergeFrom(base)))
 }
 
-func hasGate(pod *corev1.Pod, gate corev1.PodConditionType) bool {
+// HasGate reports whether pod waits on the readiness gate of that condition type.
+func HasGate(pod *corev1.Pod, gate corev1.PodConditionType) bool {
 	return slices.ContainsFunc(pod.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate })
 }
 
-func podCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
+// PodCondition returns the status of pod's condition of type t, Unknown when it has none.
+func PodCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == t {
 			return c.Status

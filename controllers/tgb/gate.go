@@ -49,7 +49,7 @@ func (g *gates) admit(ep discoveryv1.Endpoint) bool {
 		return false
 	}
 	pod := g.pods[ep.TargetRef.Name]
-	return pod != nil && podCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
+	return pod != nil && targets.PodCondition(pod, corev1.ContainersReady) == corev1.ConditionTrue
 }
 
 // gatedPods reads the pods behind the slices' not-ready endpoints that carry the binding's gate; none, without a
@@ -77,7 +77,7 @@ func (r *Reconciler) gatedPods(ctx context.Context, b *elbv2.TargetGroupBinding,
 	}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if pod.DeletionTimestamp.IsZero() && hasGate(pod, g.gate) {
+		if pod.DeletionTimestamp.IsZero() && targets.HasGate(pod, g.gate) {
 			g.pods[pod.Name] = pod
 		}
 	}
@@ -105,13 +105,13 @@ func (r *Reconciler) turnGates(ctx context.Context, g *gates, list []discoveryv1
 	}
 	waiting := false
 	for _, pod := range g.pods {
-		if podCondition(pod, g.gate) != corev1.ConditionTrue && podCondition(pod, corev1.ContainersReady) != corev1.ConditionTrue {
+		if targets.PodCondition(pod, g.gate) != corev1.ConditionTrue && targets.PodCondition(pod, corev1.ContainersReady) != corev1.ConditionTrue {
 			waiting = true
 		}
 	}
 	for _, h := range health {
 		pod := byAddr[h.Target.ID]
-		if pod == nil || podCondition(pod, g.gate) == corev1.ConditionTrue {
+		if pod == nil || targets.PodCondition(pod, g.gate) == corev1.ConditionTrue {
 			continue
 		}
 		var err error
@@ -143,7 +143,7 @@ func (r *Reconciler) releaseGates(ctx context.Context, b *elbv2.TargetGroupBindi
 	}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if !hasGate(pod, gate) || podCondition(pod, gate) == corev1.ConditionTrue {
+		if !targets.HasGate(pod, gate) || targets.PodCondition(pod, gate) == corev1.ConditionTrue {
 			continue
 		}
 		if err := r.setGate(ctx, pod, gate, corev1.ConditionTrue, "TargetGroupBindingDeleted",
@@ -172,17 +172,4 @@ func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.P
 	}
 	// A strategic merge patch merges conditions by type, so the kubelet's own conditions are never overwritten.
 	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.StrategicMergeFrom(base)))
-}
-
-func hasGate(pod *corev1.Pod, gate corev1.PodConditionType) bool {
-	return slices.ContainsFunc(pod.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate })
-}
-
-func podCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == t {
-			return c.Status
-		}
-	}
-	return corev1.ConditionUnknown
 }
