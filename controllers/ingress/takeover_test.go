@@ -290,6 +290,27 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		deleteWithManager(b)
 	})
 
+	It("holds, with --watch-namespace, an explicit group LBC served until taken over without it", func() {
+		group := "tku-" + ns
+		// LBC's load balancer may serve members of the group in other namespaces, which are out of sight.
+		a := lbcIngress("a", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+group)
+		lbcMadeLB(group)
+		ensured := provider.CallCount(fake.MethodEnsure, group)
+		watching := &ingress.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+			Recorder: mgr.GetEventRecorder("cloudlb"), ClusterName: clusterName, LegacyClass: "cloudlb", AdoptLBC: true, WatchNamespace: ns}
+		_, err := watching.Reconcile(ctx, explicitGroup(group))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(provider.CallCount(fake.MethodEnsure, group)).To(Equal(ensured), "applying would take the unseen members' rules off")
+		Expect(finalizers(a)).To(Equal([]string{lbcGroup + group}))
+		Eventually(warningNotes).WithArguments(a, "TakeoverHeld").Should(ContainElement(ContainSubstring("without --watch-namespace")))
+
+		By("without --watch-namespace the group is taken over")
+		reconcileUntil(explicitGroup(group), func() bool { return len(finalizers(a)) == 1 && finalizers(a)[0] == cloud.Finalizer })
+		Expect(rulePaths(group)).To(ConsistOf("/a"))
+		deleteWithManager(a)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
 	It("deletes the stack of the group a deleted Ingress had left before letting the Ingress go", func() {
 		group, old := "tkx-"+ns, "tkxo-"+ns
 		x := lbcIngress("x", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+old)
