@@ -46,7 +46,9 @@ func (r *Reconciler) lbcRunning(ctx context.Context) (bool, string, time.Time, e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
-	if m.readAt.IsZero() || now.Sub(m.readAt) >= lbcLeaseTTL {
+	// A Lease live when read and lapsed since is read again: its holder may have renewed it meanwhile, and taking
+	// the old read's lapse for LBC's stop would fail open.
+	if m.readAt.IsZero() || now.Sub(m.readAt) >= lbcLeaseTTL || m.until.After(m.readAt) && !now.Before(m.until) {
 		key := r.LBCLease
 		if key.Name == "" {
 			key = DefaultLBCLease
