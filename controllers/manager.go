@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -88,6 +89,9 @@ type Options struct {
 	ControllerNames []string
 	// AdoptLBC takes over from the AWS Load Balancer Controller: its classes, legacy class and finalizers.
 	AdoptLBC bool
+	// LBCLease is the AWS Load Balancer Controller's leader election Lease, which holds the takeover while held;
+	// empty means ingress.DefaultLBCLease.
+	LBCLease types.NamespacedName
 }
 
 // WebhookOptions configure the webhook server.
@@ -179,6 +183,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		LegacyClass:        o.LegacyIngressClass,
 		ControllerNames:    o.ControllerNames,
 		AdoptLBC:           o.AdoptLBC,
+		LBCLease:           o.LBCLease,
 		DriftCheckInterval: o.DriftCheckInterval,
 		Timeout:            o.ReconcileTimeout,
 		Locks:              locks,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -70,12 +71,15 @@ type controllerFlags struct {
 	sharedFlags
 	o             controllers.Options
 	cloudProvider string
+	lbcLease      string
 }
 
 func bindControllerFlags(fs *flag.FlagSet) *controllerFlags {
 	c := &controllerFlags{}
 	o := &c.o
 	c.bind(fs)
+	fs.StringVar(&c.lbcLease, "lbc-lease", ingress.DefaultLBCLease.String(),
+		"The AWS Load Balancer Controller's leader election Lease, namespace/name: with --adopt-lbc-resources nothing is taken over while it is held.")
 	fs.StringVar(&c.cloudProvider, "cloud-provider", "aws", "Cloud provider: aws or fake (in-memory, for tests and local runs).")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 3, "Stacks reconciled in parallel.")
 	fs.DurationVar(&o.DriftCheckInterval, "drift-check-interval", time.Hour, "How often an unchanged load balancer is re-checked against the cloud; 0 disables.")
@@ -118,6 +122,11 @@ func (c *controllerFlags) finish() error {
 	o := &c.o
 	o.ClusterName, o.LegacyIngressClass, o.WatchNamespace = c.ClusterName, c.LegacyIngressClass, c.WatchNamespace
 	o.DisableIngressGroupNameAnnotation, o.AdoptLBC = c.DisableGroupNameAnnotation, c.AdoptLBC
+	ns, name, ok := strings.Cut(c.lbcLease, "/")
+	if !ok || ns == "" || name == "" {
+		return fmt.Errorf("--lbc-lease=%q: want namespace/name", c.lbcLease)
+	}
+	o.LBCLease = types.NamespacedName{Namespace: ns, Name: name}
 	o.ControllerNames, o.DefaultTargetType, o.ExternalManagedTags = c.ControllerNames, c.DefaultTargetType, c.ExternalManagedTags
 	// A member moving to another group is a replacement of its load balancer: it gets the same grace.
 	o.MoveGrace = c.AWS.ReplacementGrace

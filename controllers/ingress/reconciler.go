@@ -49,6 +49,9 @@ type Reconciler struct {
 	ControllerNames []string
 	// AdoptLBC serves the AWS Load Balancer Controller's classes and takes its finalizers over (takeover.go).
 	AdoptLBC bool
+	// LBCLease is the AWS Load Balancer Controller's leader election Lease: while it is held, the takeover waits
+	// (lbclease.go). Empty means DefaultLBCLease.
+	LBCLease types.NamespacedName
 	// DriftCheckInterval is how often an unchanged stack is re-ensured to repair changes made outside cloudlb;
 	// zero disables drift checks.
 	DriftCheckInterval time.Duration
@@ -78,7 +81,8 @@ type Reconciler struct {
 	// secretReads are the OIDC Secrets read, kept while the Secret watch shows them unchanged.
 	secretReads secretMemo
 	// movedAt is when a moving member was first seen served by its new stack; guarded by moves.mu.
-	movedAt map[string]time.Time
+	movedAt  map[string]time.Time
+	lbcLease lbcLeaseMemo
 }
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update;patch
@@ -166,6 +170,11 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	stale, waiting, kept, err := r.staleLBC(ctx, stack, active, leaving, held)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	// Any stack, not only those with LBC's finalizers: in the takeover mode the provider claims LBC's resources of
+	// whatever stack its tags name.
+	if wait, err := r.holdWhileLBCRuns(ctx, record, slices.Concat(active, leaving)); wait > 0 || err != nil {
+		return ctrl.Result{RequeueAfter: wait}, err
 	}
 	if len(active) == 0 {
 		if len(held)+len(waiting) > 0 || kept {

@@ -105,6 +105,9 @@ func (r *Reconciler) holdTakeover(ctx context.Context, record *v1alpha1.LoadBala
 	if !r.AdoptLBC {
 		return false, nil
 	}
+	if held, err := r.holdUnseenGroup(ctx, record, active, left); held || err != nil {
+		return held, err
+	}
 	var blocked []string
 	for _, ing := range active {
 		if left[client.ObjectKeyFromObject(ing)] != nil && lbcFinalizerFor(ing, record.Spec.Stack) != "" {
@@ -116,6 +119,29 @@ func (r *Reconciler) holdTakeover(ctx context.Context, record *v1alpha1.LoadBala
 	}
 	msg := fmt.Sprintf("the takeover is held: %s, still served by the AWS Load Balancer Controller's rules, cannot be "+
 		"translated, and applying without it would remove its rules; fix it and the stack is taken over", strings.Join(blocked, ", "))
+	for _, ing := range active {
+		r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "TakeoverHeld", "Translate", "%s", msg)
+	}
+	return true, r.writeRecord(ctx, record, recordUpdate{left: left, ready: metav1.ConditionFalse, reason: "TakeoverHeld", message: msg})
+}
+
+// holdUnseenGroup keeps an explicit group as LBC left it under --watch-namespace while cloudlb never applied it and
+// an Ingress in sight carries LBC's finalizer of it. LBC served the group in every namespace; its members in
+// the others are out of the cache and have no applied model in the record (unseenMembers holds only those), and
+// LBC's rules do not name their Ingresses, so applying would take their rules off the load balancer.
+func (r *Reconciler) holdUnseenGroup(ctx context.Context, record *v1alpha1.LoadBalancer, active []*networkingv1.Ingress,
+	left map[types.NamespacedName]error) (bool, error) {
+	stack := record.Spec.Stack
+	if r.WatchNamespace == "" || strings.Contains(stack, "/") || record.Status.AppliedHash != "" || len(appliedMembers(record)) > 0 {
+		return false, nil
+	}
+	var list networkingv1.IngressList
+	if err := r.List(ctx, &list, client.MatchingFields{indexLBCStack: stack}); err != nil || len(list.Items) == 0 {
+		return false, err
+	}
+	msg := fmt.Sprintf("the takeover is held: group %s was served by the AWS Load Balancer Controller, and with "+
+		"--watch-namespace=%s its members in other namespaces are out of sight, so applying it would remove their rules; "+
+		"run cloudlb without --watch-namespace for the takeover", stack, r.WatchNamespace)
 	for _, ing := range active {
 		r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "TakeoverHeld", "Translate", "%s", msg)
 	}

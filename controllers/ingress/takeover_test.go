@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -288,6 +290,59 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(provider.LoadBalancer(old)).NotTo(BeNil())
 		Expect(provider.Delete(ctx, old, cloud.Known{})).To(Succeed())
 		deleteWithManager(b)
+	})
+
+	It("holds, with --watch-namespace, an explicit group LBC served until taken over without it", func() {
+		group := "tku-" + ns
+		// LBC's load balancer may serve members of the group in other namespaces, which are out of sight.
+		a := lbcIngress("a", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+group)
+		lbcMadeLB(group)
+		ensured := provider.CallCount(fake.MethodEnsure, group)
+		watching := &ingress.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+			Recorder: mgr.GetEventRecorder("cloudlb"), ClusterName: clusterName, LegacyClass: "cloudlb", AdoptLBC: true, WatchNamespace: ns}
+		_, err := watching.Reconcile(ctx, explicitGroup(group))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(provider.CallCount(fake.MethodEnsure, group)).To(Equal(ensured), "applying would take the unseen members' rules off")
+		Expect(finalizers(a)).To(Equal([]string{lbcGroup + group}))
+		Eventually(warningNotes).WithArguments(a, "TakeoverHeld").Should(ContainElement(ContainSubstring("without --watch-namespace")))
+
+		By("without --watch-namespace the group is taken over")
+		reconcileUntil(explicitGroup(group), func() bool { return len(finalizers(a)) == 1 && finalizers(a)[0] == cloud.Finalizer })
+		Expect(rulePaths(group)).To(ConsistOf("/a"))
+		deleteWithManager(a)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
+	})
+
+	It("holds the takeover while LBC's Lease is renewed, and takes over once it lapsed", func() {
+		group := "tkl-" + ns
+		a := lbcIngress("a", ptr.To(lbcClass), map[string]string{"alb.ingress.kubernetes.io/group.name": group}, lbcGroup+group)
+		lbcMadeLB(group)
+		ensured := provider.CallCount(fake.MethodEnsure, group)
+		// LBC's Lease, in a namespace of its own so that no other spec sees it.
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "aws-load-balancer-controller-leader"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("lbc-0"), LeaseDurationSeconds: ptr.To(int32(3600)),
+				RenewTime: &metav1.MicroTime{Time: time.Now()}}}
+		Expect(k8s.Create(ctx, lease)).To(Succeed())
+		withLease := func() *ingress.Reconciler {
+			return &ingress.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Provider: provider,
+				Recorder: mgr.GetEventRecorder("cloudlb"), ClusterName: clusterName, LegacyClass: "cloudlb", AdoptLBC: true,
+				LBCLease: client.ObjectKeyFromObject(lease)}
+		}
+		_, err := withLease().Reconcile(ctx, explicitGroup(group))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(provider.CallCount(fake.MethodEnsure, group)).To(Equal(ensured), "LBC may be running: nothing is claimed")
+		Expect(finalizers(a)).To(Equal([]string{lbcGroup + group}))
+		Eventually(warningNotes).WithArguments(a, "TakeoverHeld").Should(ContainElement(ContainSubstring(ns + "/aws-load-balancer-controller-leader")))
+
+		By("the Lease lapsed: LBC is stopped")
+		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now().Add(-2 * time.Hour)}
+		Expect(k8s.Update(ctx, lease)).To(Succeed())
+		adopt = withLease()
+		reconcileUntil(explicitGroup(group), func() bool { return len(finalizers(a)) == 1 && finalizers(a)[0] == cloud.Finalizer })
+		Expect(provider.CallCount(fake.MethodEnsure, group)).To(BeNumerically(">", ensured))
+		Expect(rulePaths(group)).To(ConsistOf("/a"))
+		deleteWithManager(a)
+		Expect(provider.LoadBalancer(group)).To(BeNil())
 	})
 
 	It("deletes the stack of the group a deleted Ingress had left before letting the Ingress go", func() {
