@@ -57,6 +57,8 @@ type Options struct {
 	GCMaxDeletions int
 	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
 	DefaultTargetType cloud.TargetType
+	// DefaultBackendRules is manage-backend-security-group-rules where no member of a group sets it.
+	DefaultBackendRules bool
 	// ReconcileTimeout bounds each reconcile of a stack; zero means no deadline.
 	ReconcileTimeout        time.Duration
 	LeaderElection          bool
@@ -175,19 +177,20 @@ func NewManager(ctx context.Context, cfg *rest.Config, provider cloud.Provider, 
 		suspects = &ingress.Suspects{}
 	}
 	r := &ingress.Reconciler{
-		Client:             mgr.GetClient(),
-		APIReader:          mgr.GetAPIReader(),
-		Provider:           provider,
-		Recorder:           mgr.GetEventRecorder("cloudlb"),
-		ClusterName:        o.ClusterName,
-		LegacyClass:        o.LegacyIngressClass,
-		ControllerNames:    o.ControllerNames,
-		AdoptLBC:           o.AdoptLBC,
-		LBCLease:           o.LBCLease,
-		DriftCheckInterval: o.DriftCheckInterval,
-		Timeout:            o.ReconcileTimeout,
-		Locks:              locks,
-		DefaultTargetType:  o.DefaultTargetType,
+		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
+		Provider:            provider,
+		Recorder:            mgr.GetEventRecorder("cloudlb"),
+		ClusterName:         o.ClusterName,
+		LegacyClass:         o.LegacyIngressClass,
+		ControllerNames:     o.ControllerNames,
+		AdoptLBC:            o.AdoptLBC,
+		LBCLease:            o.LBCLease,
+		DriftCheckInterval:  o.DriftCheckInterval,
+		Timeout:             o.ReconcileTimeout,
+		Locks:               locks,
+		DefaultTargetType:   o.DefaultTargetType,
+		DefaultBackendRules: o.DefaultBackendRules,
 
 		ExternalManagedTags:        o.ExternalManagedTags,
 		DisableGroupNameAnnotation: o.DisableIngressGroupNameAnnotation,

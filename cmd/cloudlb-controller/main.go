@@ -128,6 +128,7 @@ func (c *controllerFlags) finish() error {
 	}
 	o.LBCLease = types.NamespacedName{Namespace: ns, Name: name}
 	o.ControllerNames, o.DefaultTargetType, o.ExternalManagedTags = c.ControllerNames, c.DefaultTargetType, c.ExternalManagedTags
+	o.DefaultBackendRules = c.DefaultBackendRules
 	// A member moving to another group is a replacement of its load balancer: it gets the same grace.
 	o.MoveGrace = c.AWS.ReplacementGrace
 	if o.MaxConcurrentReconciles < 1 {

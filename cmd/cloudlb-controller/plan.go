@@ -101,6 +101,7 @@ func parsePlanFlags(args []string, stderr io.Writer) (*planOptions, error) {
 	o.cfg.ClusterName, o.cfg.LegacyClass, o.cfg.WatchNamespace = sh.ClusterName, sh.LegacyIngressClass, sh.WatchNamespace
 	o.cfg.DisableGroupNameAnnotation, o.cfg.AdoptLBC = sh.DisableGroupNameAnnotation, sh.AdoptLBC
 	o.cfg.ControllerNames, o.cfg.DefaultTargetType, o.cfg.ExternalManagedTags = sh.ControllerNames, sh.DefaultTargetType, sh.ExternalManagedTags
+	o.cfg.DefaultBackendRules = sh.DefaultBackendRules
 	return o, nil
 }
 

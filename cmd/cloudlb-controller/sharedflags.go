@@ -19,6 +19,7 @@ type sharedFlags struct {
 	WatchNamespace             string
 	DisableGroupNameAnnotation bool
 	AdoptLBC                   bool
+	DefaultBackendRules        bool
 	AWS                        cloudaws.Options
 
 	// Set by finish from the raw values below.
@@ -53,6 +54,8 @@ func (f *sharedFlags) bind(fs *flag.FlagSet) {
 		"Security group ID attached to every load balancer with a managed frontend group instead of the shared backend group cloudlb makes; cloudlb never modifies or deletes it.")
 	fs.BoolVar(&f.AWS.ManageBackendSecurityGroup, "enable-backend-security-group", true,
 		"Put a shared backend security group on every load balancer with a managed frontend group, and open the targets' security groups to it on their ports.")
+	fs.BoolVar(&f.DefaultBackendRules, "enable-manage-backend-security-group-rules", false,
+		"Default of the manage-backend-security-group-rules annotation for load balancers with the security-groups annotation; needs --enable-backend-security-group.")
 	fs.IntVar(&f.AWS.MaxRetries, "aws-max-retries", 10, "Retries of a throttled or failed AWS call.")
 	fs.StringVar(&f.AWS.DefaultSSLPolicy, "default-ssl-policy", cloudaws.DefaultSSLPolicy, "Security policy of HTTPS listeners without an ssl-policy annotation.")
 	fs.DurationVar(&f.AWS.ReplacementGrace, "lb-replacement-grace", 5*time.Minute,
@@ -65,6 +68,10 @@ func (f *sharedFlags) bind(fs *flag.FlagSet) {
 func (f *sharedFlags) finish() error {
 	if f.ClusterName == "" {
 		return errors.New("--cluster-name is required: it scopes which cloud resources are this cluster's")
+	}
+	if f.DefaultBackendRules && !f.AWS.ManageBackendSecurityGroup {
+		// As the AWS Load Balancer Controller: the rules come from the backend security group.
+		return errors.New("--enable-manage-backend-security-group-rules needs --enable-backend-security-group")
 	}
 	var err error
 	if f.DefaultTargetType, err = parseTargetType(f.targetType); err != nil {

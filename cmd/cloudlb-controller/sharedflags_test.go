@@ -19,6 +19,7 @@ func TestPlanSharesTheControllersFlags(t *testing.T) {
 			"--aws-vpc-id=vpc-1", "--aws-endpoint-url=http://localhost:1", "--aws-backend-security-group=sg-1",
 			"--enable-backend-security-group=false", "--aws-max-retries=3", "--default-ssl-policy=p", "--lb-replacement-grace=1m",
 			"--target-group-health-wait=1s"},
+		"backend rules": {"--cluster-name=c", "--enable-manage-backend-security-group-rules"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fs := flag.NewFlagSet("controller", flag.ContinueOnError)
@@ -43,7 +44,7 @@ func TestPlanSharesTheControllersFlags(t *testing.T) {
 			o := c.o
 			wantCfg := ingress.PlanConfig{ClusterName: o.ClusterName, LegacyClass: o.LegacyIngressClass, ControllerNames: o.ControllerNames,
 				AdoptLBC: o.AdoptLBC, ExternalManagedTags: o.ExternalManagedTags, DisableGroupNameAnnotation: o.DisableIngressGroupNameAnnotation,
-				WatchNamespace: o.WatchNamespace, DefaultTargetType: o.DefaultTargetType}
+				WatchNamespace: o.WatchNamespace, DefaultTargetType: o.DefaultTargetType, DefaultBackendRules: o.DefaultBackendRules}
 			if !reflect.DeepEqual(p.cfg, wantCfg) {
 				t.Errorf("plan's options\n%+v\nthe controller's\n%+v", p.cfg, wantCfg)
 			}
@@ -51,5 +52,32 @@ func TestPlanSharesTheControllersFlags(t *testing.T) {
 				t.Errorf("plan's cluster ID %q, the controller's %q", p.clusterID, c.ClusterID)
 			}
 		})
+	}
+}
+
+// --enable-manage-backend-security-group-rules is off by default, as in the AWS Load Balancer Controller, and, as
+// there, needs the backend security group its rules come from.
+func TestEnableManageBackendSecurityGroupRules(t *testing.T) {
+	parse := func(args ...string) (*controllerFlags, error) {
+		fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c := bindControllerFlags(fs)
+		if err := fs.Parse(append([]string{"--cluster-name=c"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return c, c.finish()
+	}
+	if c, err := parse(); err != nil || c.o.DefaultBackendRules {
+		t.Errorf("default: DefaultBackendRules %v, %v; want false", c.o.DefaultBackendRules, err)
+	}
+	if c, err := parse("--enable-manage-backend-security-group-rules"); err != nil || !c.o.DefaultBackendRules {
+		t.Errorf("set: DefaultBackendRules %v, %v; want true", c.o.DefaultBackendRules, err)
+	}
+	if _, err := parse("--enable-manage-backend-security-group-rules", "--enable-backend-security-group=false"); err == nil {
+		t.Error("accepted --enable-manage-backend-security-group-rules with --enable-backend-security-group=false")
+	}
+	if _, err := parsePlanFlags([]string{"--cluster-name=c", "--all", "--enable-manage-backend-security-group-rules",
+		"--enable-backend-security-group=false"}, io.Discard); err == nil {
+		t.Error("plan accepted --enable-manage-backend-security-group-rules with --enable-backend-security-group=false")
 	}
 }

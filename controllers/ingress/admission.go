@@ -58,7 +58,7 @@ func NewValidator(rec *Reconciler, scheme *runtime.Scheme) *Validator {
 		Client: rec.Client, APIReader: rec.APIReader, Recorder: discardEvents{}, ClusterName: rec.ClusterName,
 		LegacyClass: rec.LegacyClass, ControllerNames: rec.ControllerNames, AdoptLBC: rec.AdoptLBC,
 		ExternalManagedTags: rec.ExternalManagedTags, WatchNamespace: rec.WatchNamespace,
-		DisableGroupNameAnnotation: rec.DisableGroupNameAnnotation, DefaultTargetType: rec.DefaultTargetType,
+		DisableGroupNameAnnotation: rec.DisableGroupNameAnnotation, DefaultTargetType: rec.DefaultTargetType, DefaultBackendRules: rec.DefaultBackendRules,
 	}}
 }
 
@@ -291,7 +291,7 @@ func (r *Reconciler) input(ctx context.Context, stack string, record *v1alpha1.L
 	return Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
 		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
 		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation,
-		DefaultTargetType: r.DefaultTargetType, Secrets: secrets}, nil
+		DefaultTargetType: r.DefaultTargetType, DefaultBackendRules: r.DefaultBackendRules, Secrets: secrets}, nil
 }
 
 // discardEvents drops the events that the reconciler's reads emit (a held member's), which an admission check

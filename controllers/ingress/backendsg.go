@@ -27,7 +27,8 @@ func (m *member) readBackendRules(a annotations) error {
 	return nil
 }
 
-// backendRulesModel puts the group's choice into the model; only load balancers with the user's groups carry it.
-func (s settings) backendRulesModel(lb *cloud.LoadBalancer) {
-	lb.BackendRules = s.BackendRules == "true" && len(lb.SecurityGroups) > 0
+// backendRulesModel puts the group's choice into the model, def when no member sets the annotation (nor its class
+// the field); only load balancers with the user's groups carry it.
+func (s settings) backendRulesModel(lb *cloud.LoadBalancer, def bool) {
+	lb.BackendRules = (s.BackendRules == "true" || s.BackendRules == "" && def) && len(lb.SecurityGroups) > 0
 }

@@ -6,6 +6,9 @@ import (
 
 	. "github.com/onsi/gomega"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/utils/ptr"
+
+	elbv2 "github.com/cloudlb/cloudlb/api/elbv2/v1beta1"
 )
 
 func TestManageBackendRules(t *testing.T) {
@@ -58,4 +61,85 @@ func TestManageBackendRulesIsGroupWide(t *testing.T) {
 	out = group(map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: "true"}, nil)
 	g.Expect(out.Errors).To(BeEmpty())
 	g.Expect(out.LoadBalancer.BackendRules).To(BeTrue())
+}
+
+func TestManageBackendRulesFromClassParams(t *testing.T) {
+	overridden := func(asked, field string) string {
+		return `annotation ` + annManageBackendRules + `="` + asked + `" is overridden by IngressClass alb: IngressClassParams p sets spec.` + field
+	}
+	for _, tc := range []struct {
+		name  string
+		ann   map[string]string
+		class *bool
+		want  bool
+		warn  []string
+	}{
+		{"the class turns it on", map[string]string{annSecurityGroups: "sg-1"}, ptr.To(true), true, nil},
+		{"the class wins over the annotation's false", map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: "false"},
+			ptr.To(true), true, []string{overridden("false", "manageBackendSecurityGroupRules")}},
+		{"the class wins over the annotation's true", map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: "true"},
+			ptr.To(false), false, []string{overridden("true", "manageBackendSecurityGroupRules")}},
+		{"the same value is not warned about", map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: " true "}, ptr.To(true), true, nil},
+		{"unset in the class leaves the annotation", map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: "true"}, nil, true, nil},
+		{"the class's true is ignored without the user's groups, as the annotation's", nil, ptr.To(true), false,
+			[]string{"annotation " + annManageBackendRules + " applies only to a load balancer with " + annSecurityGroups +
+				" (on this Ingress or another member of its group); one with the managed security group gets the backend security group anyway, " +
+				"unless --enable-backend-security-group=false"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			out := Translate(paramsInput(tc.ann, elbv2.IngressClassParamsSpec{ManageBackendSecurityGroupRules: tc.class}))
+			g.Expect(out.Errors).To(BeEmpty())
+			g.Expect(out.LoadBalancer.BackendRules).To(Equal(tc.want))
+			if tc.warn == nil {
+				g.Expect(out.Warnings[key("app")]).To(BeEmpty())
+			} else {
+				g.Expect(out.Warnings[key("app")]).To(ConsistOf(tc.warn))
+			}
+		})
+	}
+}
+
+// --enable-manage-backend-security-group-rules is the annotation's default: an Ingress (or class) that sets it
+// decides, and only a load balancer with the user's groups carries the rules.
+func TestManageBackendRulesDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ann  map[string]string
+		def  bool
+		want bool
+	}{
+		{"off by default", map[string]string{annSecurityGroups: "sg-1"}, false, false},
+		{"the flag turns it on", map[string]string{annSecurityGroups: "sg-1"}, true, true},
+		{"the annotation's false wins over the flag", map[string]string{annSecurityGroups: "sg-1", annManageBackendRules: "false"}, true, false},
+		{"not without the user's groups", nil, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			in := input(webIngress("app", tc.ann))
+			in.DefaultBackendRules = tc.def
+			out := Translate(in)
+			g.Expect(out.Errors).To(BeEmpty())
+			g.Expect(out.LoadBalancer.BackendRules).To(Equal(tc.want))
+			g.Expect(out.Warnings[key("app")]).To(BeEmpty())
+		})
+	}
+	t.Run("the class's false wins over the flag", func(t *testing.T) {
+		g := NewWithT(t)
+		in := paramsInput(map[string]string{annSecurityGroups: "sg-1"}, elbv2.IngressClassParamsSpec{ManageBackendSecurityGroupRules: ptr.To(false)})
+		in.DefaultBackendRules = true
+		out := Translate(in)
+		g.Expect(out.Errors).To(BeEmpty())
+		g.Expect(out.LoadBalancer.BackendRules).To(BeFalse())
+	})
+	t.Run("group-wide: a member that sets it decides for the group", func(t *testing.T) {
+		g := NewWithT(t)
+		out := Translate(Input{ClusterName: "c1", Stack: "shared", Services: testServices(), DefaultBackendRules: true,
+			Ingresses: []*networkingv1.Ingress{
+				webIngress("a", withGroup(map[string]string{annSecurityGroups: "sg-1"})),
+				webIngress("b", withGroup(map[string]string{annManageBackendRules: "false"})),
+			}})
+		g.Expect(out.Errors).To(BeEmpty())
+		g.Expect(out.LoadBalancer.BackendRules).To(BeFalse())
+	})
 }

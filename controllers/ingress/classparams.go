@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -200,6 +201,9 @@ func classValues(s *elbv2.IngressClassParamsSpec, own annotations, fail func(fie
 	}
 	if s.LoadBalancerName != "" {
 		set(annLoadBalancerName, "loadBalancerName", s.LoadBalancerName)
+	}
+	if s.ManageBackendSecurityGroupRules != nil {
+		set(annManageBackendRules, "manageBackendSecurityGroupRules", strconv.FormatBool(*s.ManageBackendSecurityGroupRules))
 	}
 	if s.WAFv2ACLArn != "" {
 		set(annWAFv2ACLARN, "wafv2AclArn", s.WAFv2ACLArn)

@@ -41,6 +41,7 @@ type PlanConfig struct {
 	DisableGroupNameAnnotation bool
 	WatchNamespace             string
 	DefaultTargetType          cloud.TargetType
+	DefaultBackendRules        bool
 }
 
 // StackPlan is the plan of one stack.
@@ -67,7 +68,7 @@ func Plan(ctx context.Context, c PlanConfig, live client.Reader, manifest []clie
 	}
 	r := &Reconciler{Client: mem, APIReader: live, Provider: c.Provider, Recorder: discard{}, ClusterName: c.ClusterName,
 		LegacyClass: c.LegacyClass, ControllerNames: c.ControllerNames, AdoptLBC: c.AdoptLBC, ExternalManagedTags: c.ExternalManagedTags, DisableGroupNameAnnotation: c.DisableGroupNameAnnotation,
-		WatchNamespace: c.WatchNamespace, DefaultTargetType: c.DefaultTargetType}
+		WatchNamespace: c.WatchNamespace, DefaultTargetType: c.DefaultTargetType, DefaultBackendRules: c.DefaultBackendRules}
 	var ings []networkingv1.Ingress
 	if all {
 		var list networkingv1.IngressList
@@ -157,7 +158,7 @@ func (r *Reconciler) planStack(ctx context.Context, stack string) (StackPlan, bo
 	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
 		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
 		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation,
-		DefaultTargetType: r.DefaultTargetType, Secrets: secrets})
+		DefaultTargetType: r.DefaultTargetType, DefaultBackendRules: r.DefaultBackendRules, Secrets: secrets})
 	for k, err := range out.Errors {
 		sp.Errors[k.String()] = err.Error()
 	}

@@ -70,6 +70,8 @@ type Reconciler struct {
 	WatchNamespace string
 	// DefaultTargetType is the target type of backends without a target-type annotation; empty means instance.
 	DefaultTargetType cloud.TargetType
+	// DefaultBackendRules is passed to Translate (see Input).
+	DefaultBackendRules bool
 
 	// MoveGrace is how long a member that moved to another stack stays served by the one it left once the new
 	// one serves it (see moving.go).

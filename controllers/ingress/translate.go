@@ -51,6 +51,9 @@ type Input struct {
 	DisableGroupNameAnnotation bool
 	// DefaultTargetType is the target type of a backend whose annotations set none; empty means instance.
 	DefaultTargetType cloud.TargetType
+	// DefaultBackendRules is manage-backend-security-group-rules for a group whose members set none
+	// (--enable-manage-backend-security-group-rules).
+	DefaultBackendRules bool
 	// Secrets are the Secrets that members and their Services name for OIDC (auth.go); a missing one has no entry.
 	Secrets map[types.NamespacedName]*corev1.Secret
 
@@ -372,7 +375,7 @@ func (s settings) model(in Input) *cloud.LoadBalancer {
 	attrs, _ := KeyValues(s.Attributes)
 	lb.Attributes = KeyValueMap(attrs)
 	s.lbOptionsModel(lb)
-	s.backendRulesModel(lb)
+	s.backendRulesModel(lb, in.DefaultBackendRules)
 	return lb
 }
 

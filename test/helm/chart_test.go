@@ -116,6 +116,8 @@ var _ = Describe("The cloudlb chart", func() {
 			"at '/externalManagedTags/0'"),
 		Entry("a target type LBC does not have", install, []string{"defaultTargetType=alb"},
 			"at '/defaultTargetType'"),
+		Entry("a flag that is a boolean", install, []string{"enableManageBackendSecurityGroupRules=yes"},
+			"at '/enableManageBackendSecurityGroupRules'"),
 		Entry("a lease duration that is not a Go duration", install, []string{"leaderElection.leaseDuration=10"},
 			"at '/leaderElection/leaseDuration'"),
 		Entry("replicas without leader election", install, []string{"leaderElection.enabled=false"},
@@ -125,12 +127,12 @@ var _ = Describe("The cloudlb chart", func() {
 	It("passes AWS settings to the controller only when they are set", func() {
 		// The controller in this repository may not know these flags yet: unset values must not render them.
 		Expect(controllerArgs(render(install))).NotTo(ContainElement(
-			MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group|default-target-type|adopt-lbc)`)))
+			MatchRegexp(`^--(aws-|default-tags|external-managed-tags|watch-namespace|disable-ingress-group|default-target-type|adopt-lbc|enable-manage-backend)`)))
 
 		args := controllerArgs(render(install, "--set", "region=eu-west-1,vpcId=vpc-0abc,endpointURL=http://127.0.0.1:5000",
 			"--set", "awsMaxRetries=0", "--set", "defaultTags.team=platform,defaultTags.cost-center=12 34",
 			"--set", "externalManagedTags={billing,owner},watchNamespace=shop,disableIngressGroupNameAnnotation=true",
-			"--set", "defaultTargetType=ip"))
+			"--set", "defaultTargetType=ip", "--set", "enableManageBackendSecurityGroupRules=true"))
 		Expect(args).To(ContainElements(
 			"--aws-region=eu-west-1",
 			"--aws-vpc-id=vpc-0abc",
@@ -141,6 +143,7 @@ var _ = Describe("The cloudlb chart", func() {
 			"--watch-namespace=shop",
 			"--disable-ingress-group-name-annotation=true",
 			"--default-target-type=ip",
+			"--enable-manage-backend-security-group-rules",
 		))
 	})
 

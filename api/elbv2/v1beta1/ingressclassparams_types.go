@@ -192,6 +192,13 @@ type IngressClassParamsSpec struct {
 	// WAFv2ACLName is the name of the WAFv2 web ACL associated with the class's load balancers.
 	// +optional
 	WAFv2ACLName string `json:"wafv2AclName"`
+
+	// ManageBackendSecurityGroupRules, for the class's load balancers with their own security groups (the
+	// security-groups annotation), asks for the shared backend security group and rules from it on the targets'
+	// security groups, as the manage-backend-security-group-rules annotation does, and overrides it. A cloudlb
+	// extension: the AWS Load Balancer Controller has no such field.
+	// +optional
+	ManageBackendSecurityGroupRules *bool `json:"manageBackendSecurityGroupRules,omitempty"`
 }
 
 // IngressClassParams is the AWS Load Balancer Controller's class-level policy, referenced by an IngressClass's
