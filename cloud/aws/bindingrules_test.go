@@ -153,6 +153,26 @@ var _ = Describe("TargetGroupBinding networking rules", func() {
 		Expect(counter.Mutating()).To(Equal([]string{"RevokeSecurityGroupIngress"}))
 	})
 
+	It("never revokes a rule marked by another cluster, even for a peer and port no binding needs any more", func() {
+		p := newProvider(cluster, counter)
+		theirs := "cloudlb.io/targetgroupbinding cluster-id=another-uid"
+		_, err := ec2c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(podSG),
+			IpPermissions: []ec2types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(6060), ToPort: aws.Int32(6060),
+				IpRanges: []ec2types.IpRange{{CidrIp: aws.String("10.1.0.0/16"), Description: aws.String(theirs)}}}}})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(8080)},
+			Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", "10.1.0.0/16:6060-6060 "+theirs, lbSG+":8080-8080 "+ours))
+
+		By("the binding goes: only this cluster's rule is revoked")
+		counter.Reset()
+		_, err = p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Binding: "ns/a", Networked: []string{"ns/a"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rules()).To(ConsistOf(lbSG+":7070-7070 the user's", "10.1.0.0/16:6060-6060 "+theirs))
+		Expect(counter.Counts()["RevokeSecurityGroupIngress"]).To(Equal(1))
+	})
+
 	It("revokes nothing while a target's security groups are unknown", func() {
 		p := newProvider(cluster, counter)
 		_, err := p.SyncBoundTargets(ctx, cloud.BoundSync{ARN: arnA, Targets: []cloud.Target{pod}, Ingress: []cloud.IngressPermission{sgPeer(8080)},
