@@ -308,18 +308,19 @@ func newPacer(scale float64, overrides map[string]BucketLimit) (*pacer, error) {
 }
 
 // bucket returns the bucket of a call: AWS's, scaled, unless an override sets the group's (all its actions').
+// It runs before every AWS call: the limit is worked out only for a bucket not made yet.
 func (p *pacer) bucket(service, op string) *bucket {
 	key, limit := APIBucket(service, op)
 	key = p.account + key
-	if l, ok := p.overrides[bucketGroup(service, op)]; ok {
-		limit = l
-	} else {
-		limit = BucketLimit{Burst: max(1, math.Round(limit.Burst*p.scale)), Rate: limit.Rate * p.scale}
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b, ok := p.buckets[key]
 	if !ok {
+		if l, ok := p.overrides[bucketGroup(service, op)]; ok {
+			limit = l
+		} else {
+			limit = BucketLimit{Burst: max(1, math.Round(limit.Burst*p.scale)), Rate: limit.Rate * p.scale}
+		}
 		b = newBucket(key, limit, p.now())
 		p.buckets[key] = b
 		apiRate.WithLabelValues(key).Set(b.rate)
