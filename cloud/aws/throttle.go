@@ -234,8 +234,9 @@ func (b *bucket) grow(dt float64) float64 {
 func (b *bucket) reserve(now time.Time, background bool) (wait time.Duration, gen uint64, ok bool) {
 	b.advance(now)
 	if background {
-		need := 1 + math.Max(1, math.Floor(b.capacity()*backgroundReserve))
-		if b.capacity() < 2 {
+		c := b.capacity()
+		need := 1 + math.Max(1, math.Floor(c*backgroundReserve))
+		if c < 2 {
 			need = 1
 		}
 		if b.tokens < need {
