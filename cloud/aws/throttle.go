@@ -234,8 +234,9 @@ func (b *bucket) grow(dt float64) float64 {
 func (b *bucket) reserve(now time.Time, background bool) (wait time.Duration, gen uint64, ok bool) {
 	b.advance(now)
 	if background {
-		need := 1 + math.Max(1, math.Floor(b.capacity()*backgroundReserve))
-		if b.capacity() < 2 {
+		c := b.capacity()
+		need := 1 + math.Max(1, math.Floor(c*backgroundReserve))
+		if c < 2 {
 			need = 1
 		}
 		if b.tokens < need {
@@ -308,18 +309,19 @@ func newPacer(scale float64, overrides map[string]BucketLimit) (*pacer, error) {
 }
 
 // bucket returns the bucket of a call: AWS's, scaled, unless an override sets the group's (all its actions').
+// It runs before every AWS call: the limit is worked out only for a bucket not made yet.
 func (p *pacer) bucket(service, op string) *bucket {
 	key, limit := APIBucket(service, op)
 	key = p.account + key
-	if l, ok := p.overrides[bucketGroup(service, op)]; ok {
-		limit = l
-	} else {
-		limit = BucketLimit{Burst: max(1, math.Round(limit.Burst*p.scale)), Rate: limit.Rate * p.scale}
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b, ok := p.buckets[key]
 	if !ok {
+		if l, ok := p.overrides[bucketGroup(service, op)]; ok {
+			limit = l
+		} else {
+			limit = BucketLimit{Burst: max(1, math.Round(limit.Burst*p.scale)), Rate: limit.Rate * p.scale}
+		}
 		b = newBucket(key, limit, p.now())
 		p.buckets[key] = b
 		apiRate.WithLabelValues(key).Set(b.rate)

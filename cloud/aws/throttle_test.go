@@ -345,3 +345,32 @@ func TestThrottlingLowersTheRate(t *testing.T) {
 		t.Error("NewFromConfig accepted a negative rate scale")
 	}
 }
+
+// TestBackgroundReserveFollowsRate checks that at a cut rate a background call waits for the reserve of the
+// bucket it holds now, not of its full burst, which a cut bucket cannot hold: background work still flows.
+func TestBackgroundReserveFollowsRate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := newBucket("b", BucketLimit{Burst: 20, Rate: 8}, t0) // holds 19, a background call leaves 4
+	for i := range 4 {
+		_, gen, _ := b.reserve(t0, false)
+		b.throttled(t0.Add(time.Duration(i)*time.Millisecond), gen)
+	}
+	if b.rate != 1 || b.capacity() >= 5 {
+		t.Fatalf("after four throttles: rate %v, capacity %v; want the floor 1 and less than 5", b.rate, b.capacity())
+	}
+	now := t0
+	for {
+		d, _, ok := b.reserve(now, true)
+		if ok {
+			break
+		}
+		now = now.Add(d)
+		if now.Sub(t0) > 10*time.Second {
+			t.Fatalf("a background call still waits %s after the cut: the bucket holds %v of %v", now.Sub(t0), b.tokens, b.capacity())
+		}
+	}
+	// It left a token for a call a user waits for.
+	if d, _, _ := b.reserve(now, false); d != 0 {
+		t.Fatalf("a foreground call after the background one waits %s", d)
+	}
+}
