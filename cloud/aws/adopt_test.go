@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -506,6 +509,33 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		}
 	})
 
+	It("reads the tags again right before claiming: a load balancer listed with LBC's tags only, but claimed meanwhile by another cloudlb, stays as it is", func() {
+		layout := makeLBCStack(cluster, "ns1/web", backend, web)
+		_, err := elbc.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{layout.lb}, Tags: []elbv2types.Tag{
+			{Key: aws.String(cloud.TagCluster), Value: aws.String(cluster)}, {Key: aws.String(cloud.TagClusterID), Value: aws.String("another-uid")},
+			{Key: aws.String(cloud.TagStack), Value: aws.String("ns1/web")}}})
+		Expect(err).NotTo(HaveOccurred())
+		before := map[string]map[string]string{}
+		for _, arn := range layout.elbARNs() {
+			before[arn] = tagsOf(arn)
+		}
+		c := motoClients(counter.Middleware)
+		lagging := &lbcOnlyTagging{Tagging: c.Tagging}
+		c.Tagging = lagging
+		o := providerOptions()
+		adopting(&o)
+		p := cloudaws.New(c, o)
+		st, err := p.Ensure(ctx, lbcModel("ns1/web", "", web), cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lagging.stripped).To(BeTrue(), "the takeover's listing showed LBC's tags only")
+		Expect(st.ID).NotTo(Equal(layout.lb))
+		Expect(st.Adopted).NotTo(ContainElement(ContainSubstring(":loadbalancer/")))
+		Expect(st.Adopted).NotTo(ContainElement(ContainSubstring(":targetgroup/")))
+		for arn, tags := range before {
+			Expect(tagsOf(arn)).To(Equal(tags), arn)
+		}
+	})
+
 	It("neither claims nor deletes an LBC stack when garbage collection deletes its stack key", func() {
 		layout := makeLBCStack(cluster, "ns1/web", backend, web)
 		before := map[string]map[string]string{}
@@ -542,3 +572,26 @@ var _ = Describe("Takeover from the AWS Load Balancer Controller", func() {
 		Expect(sgExists(backend)).To(BeTrue())
 	})
 })
+
+// lbcOnlyTagging is a tagging API that, asked by LBC's stack key, lists resources without cloudlb's tags, as AWS's
+// eventually consistent one may for a while after another cloudlb claimed them.
+type lbcOnlyTagging struct {
+	cloudaws.Tagging
+	stripped bool
+}
+
+func (t *lbcOnlyTagging) GetResources(ctx context.Context, in *resourcegroupstaggingapi.GetResourcesInput,
+	opts ...func(*resourcegroupstaggingapi.Options)) (*resourcegroupstaggingapi.GetResourcesOutput, error) {
+	out, err := t.Tagging.GetResources(ctx, in, opts...)
+	if err != nil || !slices.ContainsFunc(in.TagFilters, func(f taggingtypes.TagFilter) bool { return aws.ToString(f.Key) == "ingress.k8s.aws/stack" }) {
+		return out, err
+	}
+	for i, m := range out.ResourceTagMappingList {
+		out.ResourceTagMappingList[i].Tags = slices.DeleteFunc(slices.Clone(m.Tags), func(tag taggingtypes.Tag) bool {
+			strip := strings.HasPrefix(aws.ToString(tag.Key), "cloudlb.io/")
+			t.stripped = t.stripped || strip
+			return strip
+		})
+	}
+	return out, nil
+}

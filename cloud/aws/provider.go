@@ -348,22 +348,11 @@ func (p *Provider) Delete(ctx context.Context, stack string, known cloud.Known) 
 // name and identity; never a legacy resource, which garbage collection must not adopt. Stack values are as
 // tagged: a stack key longer than a tag value allows is listed as cloud.TagValue(stack).
 func (p *Provider) Stacks(ctx context.Context) ([]string, error) {
-	owned, err := p.taggedARNs(ctx, map[string]string{cloud.TagCluster: p.opts.ClusterName, cloud.TagClusterID: p.opts.ClusterID},
-		resourceTypeLB, resourceTypeTG, "ec2:security-group", resourceTypeCert)
+	inv, err := p.Inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
-	var out []string
-	for _, tags := range owned {
-		s := tags[cloud.TagStack]
-		if s != "" && tags[cloud.TagCluster] == p.opts.ClusterName && tags[cloud.TagClusterID] == p.opts.ClusterID && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return sortedKeys(inv), nil
 }
 
 // SyncTargets makes the target group tgID of stack hold exactly targets, registering and deregistering in
