@@ -112,10 +112,10 @@ func (p *Provider) describePlan(ctx context.Context, pr *prepared, rec *planReco
 	for _, sg := range a.securityGroups {
 		sgNames[deref(sg.GroupId)] = deref(sg.GroupName)
 	}
+	// Longest first, so that no ARN is replaced inside a longer one.
+	nameKeys := slices.SortedFunc(maps.Keys(names), func(x, y string) int { return len(y) - len(x) })
 	readable := func(s string) string {
-		// Longest first, so that no ARN is replaced inside a longer one.
-		keys := slices.SortedFunc(maps.Keys(names), func(x, y string) int { return len(y) - len(x) })
-		for _, k := range keys {
+		for _, k := range nameKeys {
 			s = strings.ReplaceAll(s, k, names[k])
 		}
 		return strings.ReplaceAll(s, waitingSep, "+")
