@@ -112,10 +112,10 @@ func (p *Provider) describePlan(ctx context.Context, pr *prepared, rec *planReco
 	for _, sg := range a.securityGroups {
 		sgNames[deref(sg.GroupId)] = deref(sg.GroupName)
 	}
+	// Longest first, so that no ARN is replaced inside a longer one.
+	nameKeys := slices.SortedFunc(maps.Keys(names), func(x, y string) int { return len(y) - len(x) })
 	readable := func(s string) string {
-		// Longest first, so that no ARN is replaced inside a longer one.
-		keys := slices.SortedFunc(maps.Keys(names), func(x, y string) int { return len(y) - len(x) })
-		for _, k := range keys {
+		for _, k := range nameKeys {
 			s = strings.ReplaceAll(s, k, names[k])
 		}
 		return strings.ReplaceAll(s, waitingSep, "+")
@@ -366,6 +366,15 @@ func (p *Provider) describePlan(ctx context.Context, pr *prepared, rec *planReco
 			}
 		}
 	}
+	// One read for every listener and rule retagged, as Ensure's own read of them.
+	childARNs := make([]string, 0, len(pl.childTags))
+	for _, t := range pl.childTags {
+		childARNs = append(childARNs, t.arn)
+	}
+	childTags, err := p.describeTags(ctx, childARNs)
+	if err != nil {
+		return err
+	}
 	for _, t := range pl.childTags {
 		kind := kindListener
 		res := ruleName[t.arn]
@@ -378,11 +387,7 @@ func (p *Provider) describePlan(ctx context.Context, pr *prepared, rec *planReco
 		} else {
 			kind = kindRule
 		}
-		have, err := p.describeTags(ctx, []string{t.arn})
-		if err != nil {
-			return err
-		}
-		tagChanges(kind, res, have[t.arn], t.set, t.remove)
+		tagChanges(kind, res, childTags[t.arn], t.set, t.remove)
 	}
 	for _, arn := range pl.retire {
 		kind := kindTG

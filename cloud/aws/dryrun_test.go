@@ -94,6 +94,36 @@ var _ = Describe("Plan", func() {
 		applyAndCompare(p, edited, known, pl)
 	})
 
+	It("reads the tags of the listeners and rules it retags in one call, not one call each", func() {
+		lb := model(stack, "/api", "/")
+		lb.Tags = map[string]string{"team": "web"}
+		st, err := p.Ensure(ctx, lb, cloud.Known{})
+		Expect(err).NotTo(HaveOccurred())
+		known := cloud.Known{ID: st.ID, Name: lb.Name}
+
+		lb.Tags = map[string]string{"team": "payments"}
+		pl := plan(p, lb, known)
+		planReads := counter.Counts()["DescribeTags"]
+		var listeners, rules int
+		for _, c := range pl {
+			if c.Action == cloud.ActionTag && c.Field == "tag team" && c.Old == "web" && c.New == "payments" {
+				switch c.Kind {
+				case "listener":
+					listeners++
+				case "rule":
+					rules++
+				}
+			}
+		}
+		Expect([]int{listeners, rules}).To(Equal([]int{1, 2}), "plan:\n%s", strings.Join(pl.Lines(), "\n"))
+
+		counter.Reset()
+		_, err = p.Ensure(ctx, lb, known)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(planReads).To(BeNumerically("<=", counter.Counts()["DescribeTags"]+1),
+			"a plan reads what Ensure reads, and the retagged listener and rules once more at most")
+	})
+
 	It("plans an adoption, a certificate request and the shared backend group instead of making them", func() {
 		lb := model(stack, "/api", "/")
 		st, err := p.Ensure(ctx, lb, cloud.Known{})
