@@ -2,10 +2,12 @@ package targets
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -45,4 +47,26 @@ func NodeSelectionChanged(e event.UpdateEvent) bool { return nodeSelectionChange
 // Delayed enqueues the requests fn maps an event to after window, so that the events of one window coalesce.
 func Delayed(window time.Duration, fn handler.MapFunc) handler.EventHandler {
 	return (&Reconciler{BatchWindow: window}).delayed(fn, false)
+}
+
+// SetGate writes the condition of pod's readiness gate, unless it already has that status and reason; its
+// LastTransitionTime moves only when its status does.
+func SetGate(ctx context.Context, c client.Client, pod *corev1.Pod, gate corev1.PodConditionType, status corev1.ConditionStatus,
+	reason, message string) error {
+	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate })
+	if i >= 0 && pod.Status.Conditions[i].Status == status && pod.Status.Conditions[i].Reason == reason {
+		return nil
+	}
+	base := pod.DeepCopy()
+	cond := corev1.PodCondition{Type: gate, Status: status, LastTransitionTime: metav1.Now(), Reason: reason, Message: message}
+	if i < 0 {
+		pod.Status.Conditions = append(pod.Status.Conditions, cond)
+	} else {
+		if pod.Status.Conditions[i].Status == status {
+			cond.LastTransitionTime = pod.Status.Conditions[i].LastTransitionTime
+		}
+		pod.Status.Conditions[i] = cond
+	}
+	// A strategic merge patch merges conditions by type, so the kubelet's own conditions are never overwritten.
+	return client.IgnoreNotFound(c.Status().Patch(ctx, pod, client.StrategicMergeFrom(base)))
 }

@@ -296,6 +296,8 @@ func (r *Reconciler) releaseUnboundLBCGates(ctx context.Context, namespace strin
 		return err
 	}
 	res := newLBCResolver(r.Client, namespace)
+	// Whether a gate that falls back on its Service port is still served, read once per gate, not once per pod.
+	served := map[corev1.PodConditionType]bool{}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		if !pod.DeletionTimestamp.IsZero() {
@@ -315,9 +317,12 @@ func (r *Reconciler) releaseUnboundLBCGates(ctx context.Context, namespace strin
 			}):
 				// Not served yet: the load balancer may not have been applied since the takeover.
 			case ref.service != "":
-				bound, err := r.servesLBCRef(ctx, namespace, ref)
-				if err != nil {
-					return err
+				bound, seen := served[g]
+				if !seen {
+					if bound, err = r.servesLBCRef(ctx, namespace, ref); err != nil {
+						return err
+					}
+					served[g] = bound
 				}
 				if !bound {
 					message = "no load balancer target group serves this gate any more; not gating"

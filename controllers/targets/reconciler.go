@@ -19,7 +19,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -753,17 +752,7 @@ func (r *Reconciler) releaseUnboundGates(ctx context.Context, namespace string) 
 
 // setGate marks the pod's readiness gate for one target group true.
 func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.PodConditionType, reason, message string) error {
-	base := pod.DeepCopy()
-	now := metav1.Now()
-	cond := corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue, LastTransitionTime: now, Reason: reason, Message: message}
-	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate })
-	if i < 0 {
-		pod.Status.Conditions = append(pod.Status.Conditions, cond)
-	} else {
-		pod.Status.Conditions[i] = cond
-	}
-	// A strategic merge patch merges conditions by type, so the kubelet's own conditions are never overwritten.
-	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.StrategicMergeFrom(base)))
+	return SetGate(ctx, r.Client, pod, gate, corev1.ConditionTrue, reason, message)
 }
 
 // HasGate reports whether pod waits on the readiness gate of that condition type.

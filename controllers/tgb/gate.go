@@ -2,12 +2,10 @@ package tgb
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -156,20 +154,5 @@ func (r *Reconciler) releaseGates(ctx context.Context, b *elbv2.TargetGroupBindi
 
 // setGate writes the pod's gate condition, when its status or reason changes.
 func (r *Reconciler) setGate(ctx context.Context, pod *corev1.Pod, gate corev1.PodConditionType, status corev1.ConditionStatus, reason, msg string) error {
-	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate })
-	if i >= 0 && pod.Status.Conditions[i].Status == status && pod.Status.Conditions[i].Reason == reason {
-		return nil
-	}
-	base := pod.DeepCopy()
-	cond := corev1.PodCondition{Type: gate, Status: status, LastTransitionTime: metav1.Now(), Reason: reason, Message: msg}
-	if i < 0 {
-		pod.Status.Conditions = append(pod.Status.Conditions, cond)
-	} else {
-		if pod.Status.Conditions[i].Status == status {
-			cond.LastTransitionTime = pod.Status.Conditions[i].LastTransitionTime
-		}
-		pod.Status.Conditions[i] = cond
-	}
-	// A strategic merge patch merges conditions by type, so the kubelet's own conditions are never overwritten.
-	return client.IgnoreNotFound(r.Status().Patch(ctx, pod, client.StrategicMergeFrom(base)))
+	return targets.SetGate(ctx, r.Client, pod, gate, status, reason, msg)
 }
