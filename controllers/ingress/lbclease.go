@@ -40,6 +40,14 @@ type lbcLeaseMemo struct {
 // RBAC: get on LBC's Lease, in its namespace only, is granted by the chart (templates/lbc-lease-rbac.yaml) with
 // adoptLBCResources: a kubebuilder marker would make a Role for kube-system alone, which hack/sync-chart.sh refuses.
 
+// lbcLeaseKey is LBC's Lease: LBCLease, or DefaultLBCLease when unset.
+func (r *Reconciler) lbcLeaseKey() types.NamespacedName {
+	if r.LBCLease.Name == "" {
+		return DefaultLBCLease
+	}
+	return r.LBCLease
+}
+
 // lbcRunning reports whether LBC's Lease says it may be running, with its holder and when its renewal lapses.
 func (r *Reconciler) lbcRunning(ctx context.Context) (bool, string, time.Time, error) {
 	m := &r.lbcLease
@@ -49,10 +57,7 @@ func (r *Reconciler) lbcRunning(ctx context.Context) (bool, string, time.Time, e
 	// A Lease live when read and lapsed since is read again: its holder may have renewed it meanwhile, and taking
 	// the old read's lapse for LBC's stop would fail open.
 	if m.readAt.IsZero() || now.Sub(m.readAt) >= lbcLeaseTTL || m.until.After(m.readAt) && !now.Before(m.until) {
-		key := r.LBCLease
-		if key.Name == "" {
-			key = DefaultLBCLease
-		}
+		key := r.lbcLeaseKey()
 		reader := r.APIReader
 		if reader == nil {
 			reader = r.Client
@@ -87,13 +92,9 @@ func (r *Reconciler) holdWhileLBCRuns(ctx context.Context, record *v1alpha1.Load
 	if err != nil || !running {
 		return 0, err
 	}
-	key := r.LBCLease
-	if key.Name == "" {
-		key = DefaultLBCLease
-	}
 	msg := fmt.Sprintf("the takeover is held: the AWS Load Balancer Controller's Lease %s is held by %s and renewed, so that "+
 		"controller may be running and would fight cloudlb; stop it (scale it to zero) and the takeover resumes once the Lease "+
-		"is released or lapses", key, holder)
+		"is released or lapses", r.lbcLeaseKey(), holder)
 	for _, ing := range members {
 		r.Recorder.Eventf(ing, nil, corev1.EventTypeWarning, "TakeoverHeld", "Reconcile", "%s", msg)
 	}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
@@ -149,7 +150,7 @@ func (r *Reconciler) dropLBCFinalizers(ctx context.Context, stack string, stale 
 			continue
 		}
 		base := ing.DeepCopy()
-		ing.Finalizers = slices.DeleteFunc(ing.Finalizers, func(x string) bool { return x == f })
+		controllerutil.RemoveFinalizer(ing, f)
 		if err := r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			if client.IgnoreNotFound(err) != nil {
 				return err

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -135,30 +134,11 @@ func (r *Reconciler) planStack(ctx context.Context, stack string) (StackPlan, bo
 		}
 		return sp, true, nil
 	}
-	services, err := r.services(ctx, active)
+	in, err := r.input(ctx, stack, record, active, held, true)
 	if err != nil {
 		return sp, false, err
 	}
-	classes, err := r.classes(ctx, active)
-	if err != nil {
-		return sp, false, err
-	}
-	params, nsLabels, err := r.classParams(ctx, classes)
-	if err != nil {
-		return sp, false, err
-	}
-	secrets, err := r.secrets(ctx, active, services)
-	if err != nil {
-		return sp, false, err
-	}
-	heldKeys := map[types.NamespacedName]bool{}
-	for _, ing := range held {
-		heldKeys[client.ObjectKeyFromObject(ing)] = true
-	}
-	out := Translate(Input{ClusterName: r.ClusterName, Stack: stack, Ingresses: append(slices.Clone(active), held...), Services: services,
-		Classes: classes, ClassParams: params, NamespaceLabels: nsLabels, Applied: appliedMembers(record), Kept: keptModels(record), Held: heldKeys,
-		ExternalManagedTags: r.ExternalManagedTags, DisableGroupNameAnnotation: r.DisableGroupNameAnnotation,
-		DefaultTargetType: r.DefaultTargetType, DefaultBackendRules: r.DefaultBackendRules, Secrets: secrets})
+	out := Translate(in)
 	for k, err := range out.Errors {
 		sp.Errors[k.String()] = err.Error()
 	}

@@ -188,9 +188,10 @@ func (r *Reconciler) reconcile(ctx context.Context, stack string) (ctrl.Result, 
 	if held, err := r.holdForMoves(ctx, record, waiting); held || err != nil {
 		return ctrl.Result{RequeueAfter: r.moveWait(stack, waiting)}, err
 	}
+	dry := isDryRun(active)
+	// A dry-run stack has nothing in the cloud for a finalizer to clean up (dryrun.go).
 	for _, ing := range active {
-		// A dry-run stack has nothing in the cloud for a finalizer to clean up (dryrun.go).
-		if isDryRun(active) {
+		if dry {
 			break
 		}
 		if r.AdoptLBC && lbcFinalizerFor(ing, stack) != "" {
@@ -540,8 +541,8 @@ func (r *Reconciler) addFinalizer(ctx context.Context, ing *networkingv1.Ingress
 func (r *Reconciler) removeFinalizer(ctx context.Context, stack string, ing *networkingv1.Ingress) error {
 	base := ing.DeepCopy()
 	removed := controllerutil.RemoveFinalizer(ing, cloud.Finalizer)
-	if f := lbcFinalizerFor(ing, stack); r.AdoptLBC && f != "" {
-		ing.Finalizers, removed = slices.DeleteFunc(ing.Finalizers, func(x string) bool { return x == f }), true
+	if f := lbcFinalizerFor(ing, stack); r.AdoptLBC && f != "" && controllerutil.RemoveFinalizer(ing, f) {
+		removed = true
 	}
 	if !removed {
 		return nil

@@ -87,7 +87,7 @@ func (r *Reconciler) takeOver(ctx context.Context, stack string, ing *networking
 		return nil
 	}
 	base := ing.DeepCopy()
-	ing.Finalizers = slices.DeleteFunc(ing.Finalizers, func(x string) bool { return x == f })
+	controllerutil.RemoveFinalizer(ing, f)
 	controllerutil.AddFinalizer(ing, cloud.Finalizer)
 	if err := r.Patch(ctx, ing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
