@@ -103,7 +103,7 @@ func BenchmarkThrottledCreate(b *testing.B) {
 			bound, boundBy = t, key
 		}
 	}
-	total, refused := sum(accepted), sum(throttled)
+	total, refused := bench.Sum(accepted), bench.Sum(throttled)
 	byOp := map[string]int{}
 	for call, k := range accepted {
 		_, op, _ := strings.Cut(call, ":")
@@ -200,14 +200,6 @@ func verifyTargets(ctx context.Context, b *testing.B, cfg aws.Config, want int) 
 			b.Errorf("target group %s holds %d targets, want %d", arn, len(out.TargetHealthDescriptions), endpoints)
 		}
 	}
-}
-
-func sum(m map[string]int) int {
-	t := 0
-	for _, v := range m {
-		t += v
-	}
-	return t
 }
 
 func envInt(b *testing.B, name string, def int) int {
