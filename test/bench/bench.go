@@ -175,16 +175,16 @@ func Write(b *testing.B, n int, fn func(i int) error) {
 	}
 }
 
-// EnvInt is the environment variable name as a number of at least 0, or def when it is unset.
-func EnvInt(b *testing.B, name string, def int) int {
+// EnvInt is the environment variable name as a number of at least least, or def when it is unset.
+func EnvInt(b *testing.B, name string, def, least int) int {
 	b.Helper()
 	v := os.Getenv(name)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		b.Fatalf("%s=%q: want a number of at least 0", name, v)
+	if err != nil || n < least {
+		b.Fatalf("%s=%q: want a number of at least %d", name, v, least)
 	}
 	return n
 }
