@@ -197,8 +197,6 @@ func parseTagKeys(s string, defaults map[string]string) ([]string, error) {
 	return out, nil
 }
 
-// parseControllerNames reads --controller-names. LBC's controller name is served only with the takeover mode:
-// without it, cloudlb would make a second load balancer beside each of LBC's and put its finalizer beside LBC's.
 // parseTargetType reads --default-target-type, for the controller and for plan alike.
 func parseTargetType(s string) (cloud.TargetType, error) {
 	if t := cloud.TargetType(s); t == cloud.TargetTypeInstance || t == cloud.TargetTypeIP {
@@ -207,6 +205,8 @@ func parseTargetType(s string) (cloud.TargetType, error) {
 	return "", errors.New("--default-target-type must be instance or ip")
 }
 
+// parseControllerNames reads --controller-names. LBC's controller name is served only with the takeover mode:
+// without it, cloudlb would make a second load balancer beside each of LBC's and put its finalizer beside LBC's.
 func parseControllerNames(s string, adopt bool) ([]string, error) {
 	var out []string
 	for _, n := range strings.Split(s, ",") {

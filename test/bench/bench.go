@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,10 +23,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
@@ -34,7 +37,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/cloudlb/cloudlb/api/v1alpha1"
 	"github.com/cloudlb/cloudlb/cloud"
+	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/cloud/fake"
 	"github.com/cloudlb/cloudlb/controllers"
 	"github.com/cloudlb/cloudlb/controllers/ingress"
@@ -170,16 +175,16 @@ func Write(b *testing.B, n int, fn func(i int) error) {
 	}
 }
 
-// EnvInt is the environment variable name as a number of at least 0, or def when it is unset.
-func EnvInt(b *testing.B, name string, def int) int {
+// EnvInt is the environment variable name as a number of at least least, or def when it is unset.
+func EnvInt(b *testing.B, name string, def, least int) int {
 	b.Helper()
 	v := os.Getenv(name)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		b.Fatalf("%s=%q: want a number of at least 0", name, v)
+	if err != nil || n < least {
+		b.Fatalf("%s=%q: want a number of at least %d", name, v, least)
 	}
 	return n
 }
@@ -366,4 +371,60 @@ func Moto(b *testing.B, region string) (url string, cfg aws.Config, vpc string) 
 		b.Fatal(err)
 	}
 	return m.URL, cfg, vpc
+}
+
+// AWSProvider is the AWS provider against a moto started for this benchmark (see Moto), counting its calls in
+// counter. It also returns an SDK config pointed at that moto, for the benchmark's own, uncounted, reads.
+func AWSProvider(b *testing.B, region string, counter *test.CallCounter) (*cloudaws.Provider, aws.Config) {
+	b.Helper()
+	motoURL, cfg, vpc := Moto(b, region)
+	p, err := cloudaws.NewFromConfig(context.Background(), cloudaws.Options{ClusterName: Options().ClusterName, ClusterID: "bench-cluster-id",
+		Region: region, VPCID: vpc, EndpointURL: motoURL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, cfg
+}
+
+// GroupConverged waits until the record of the group says all its members are applied at an applied hash other
+// than before, and returns that hash.
+func GroupConverged(b *testing.B, c client.Client, group string, members int, before string) string {
+	b.Helper()
+	var hash string
+	Poll(b, 5*time.Minute, "the group to converge", func() bool {
+		var rec v1alpha1.LoadBalancer
+		if err := c.Get(context.Background(), client.ObjectKey{Name: group}, &rec); err != nil {
+			return false
+		}
+		st := rec.Status
+		if !meta.IsStatusConditionTrue(st.Conditions, "Ready") || st.AppliedHash == "" || st.AppliedHash == before ||
+			len(st.Members) != members || slices.ContainsFunc(st.Members, func(m v1alpha1.MemberStatus) bool { return !m.Applied }) {
+			return false
+		}
+		hash = st.AppliedHash
+		return true
+	})
+	return hash
+}
+
+// QuietCalls waits, for at most timeout, until counter has seen no AWS call for silence, so that counts taken
+// after it include the calls a phase set off.
+func QuietCalls(b *testing.B, counter *test.CallCounter, silence, timeout time.Duration) {
+	b.Helper()
+	n, since := -1, time.Now()
+	Poll(b, timeout, "AWS calls to stop", func() bool {
+		if c := len(counter.Calls()); c != n {
+			n, since = c, time.Now()
+		}
+		return time.Since(since) >= silence
+	})
+}
+
+// Sum is the total of calls counted by operation.
+func Sum(m map[string]int) int {
+	t := 0
+	for _, v := range m {
+		t += v
+	}
+	return t
 }

@@ -10,17 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go/middleware"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudlb/cloudlb/api/v1alpha1"
-	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/test"
 	"github.com/cloudlb/cloudlb/test/bench"
 )
@@ -45,7 +41,7 @@ func BenchmarkGroup50Members(b *testing.B) {
 	ctrl.SetLogger(bench.Logger())
 	env := bench.Start(b)
 	counter := &test.CallCounter{}
-	provider := awsProvider(b, counter)
+	provider, _ := bench.AWSProvider(b, region, counter)
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		b.Fatal(err)
 	}
@@ -56,9 +52,9 @@ func BenchmarkGroup50Members(b *testing.B) {
 
 	start := time.Now()
 	bench.Write(b, members, func(i int) error { return env.Client.Create(ctx, member(i)) })
-	hash := converged(b, env.Client, "")
+	hash := bench.GroupConverged(b, env.Client, group, members, "")
 	created := time.Since(start)
-	quiet(b, counter)
+	bench.QuietCalls(b, counter, 4*bench.BatchWindow, time.Minute)
 	createCounts := counter.Counts()
 	createCalls, createMutating := len(counter.Calls()), len(counter.Mutating())
 	b.Logf("create: %s", test.Summary(createCounts))
@@ -74,9 +70,9 @@ func BenchmarkGroup50Members(b *testing.B) {
 	if err := env.Client.Update(ctx, ing); err != nil {
 		b.Fatal(err)
 	}
-	converged(b, env.Client, hash)
+	bench.GroupConverged(b, env.Client, group, members, hash)
 	edit := time.Since(start)
-	quiet(b, counter)
+	bench.QuietCalls(b, counter, 4*bench.BatchWindow, time.Minute)
 	editCounts := counter.Counts()
 	b.Logf("edit: %s", test.Summary(editCounts))
 
@@ -111,19 +107,6 @@ func BenchmarkGroup50Members(b *testing.B) {
 	}
 }
 
-// awsProvider is the AWS provider against a moto started for this benchmark, counting its calls.
-func awsProvider(b *testing.B, counter *test.CallCounter) *cloudaws.Provider {
-	b.Helper()
-	ctx := context.Background()
-	motoURL, _, vpc := bench.Moto(b, region)
-	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: bench.Options().ClusterName, ClusterID: "bench-cluster-id",
-		Region: region, VPCID: vpc, EndpointURL: motoURL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p
-}
-
 func path(p string) networkingv1.HTTPIngressPath {
 	return networkingv1.HTTPIngressPath{Path: p, PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
 		Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}
@@ -138,38 +121,4 @@ func member(i int) *networkingv1.Ingress {
 			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 				Paths: []networkingv1.HTTPIngressPath{path(fmt.Sprintf("/app-%02d", i))}}}}}},
 	}
-}
-
-// converged waits until the group's record says every member is applied at an applied hash other than
-// before, and returns that hash.
-func converged(b *testing.B, c client.Client, before string) string {
-	b.Helper()
-	var hash string
-	bench.Poll(b, 5*time.Minute, "the group to converge", func() bool {
-		var rec v1alpha1.LoadBalancer
-		if err := c.Get(context.Background(), client.ObjectKey{Name: group}, &rec); err != nil {
-			return false
-		}
-		st := rec.Status
-		if !meta.IsStatusConditionTrue(st.Conditions, "Ready") || st.AppliedHash == "" || st.AppliedHash == before ||
-			len(st.Members) != members || slices.ContainsFunc(st.Members, func(m v1alpha1.MemberStatus) bool { return !m.Applied }) {
-			return false
-		}
-		hash = st.AppliedHash
-		return true
-	})
-	return hash
-}
-
-// quiet waits until no AWS call has been made for four target batch windows, so that counts taken after it
-// include the targets controller's calls that the apply set off.
-func quiet(b *testing.B, counter *test.CallCounter) {
-	b.Helper()
-	n, since := -1, time.Now()
-	bench.Poll(b, time.Minute, "AWS calls to stop", func() bool {
-		if c := len(counter.Calls()); c != n {
-			n, since = c, time.Now()
-		}
-		return time.Since(since) >= 4*bench.BatchWindow
-	})
 }

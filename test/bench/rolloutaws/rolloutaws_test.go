@@ -126,8 +126,8 @@ func BenchmarkRollingUpdate1000AWS(b *testing.B) {
 	after, throttledAfter, _ := proxy.Counts()
 
 	registers, deregisters := after[register]-before[register], after[deregister]-before[deregister]
-	throttled := sum(throttledAfter) - sum(throttledBefore)
-	total := sum(after) - sum(before)
+	throttled := bench.Sum(throttledAfter) - bench.Sum(throttledBefore)
+	total := bench.Sum(after) - bench.Sum(before)
 	b.Logf("rollout of %d pods in %d steps (%.1f s of writes): exact after %.1f s; %d RegisterTargets, %d DeregisterTargets; %d of %d calls throttled; fewest targets seen %d",
 		steps*perStep, steps, written.Seconds(), done.Seconds(), registers, deregisters, throttled, total+throttled, least)
 	b.Logf("calls of the rollout (forwarded): %s", test.Summary(diff(after, before)))
@@ -199,14 +199,6 @@ func sample(ctx context.Context, b *testing.B, elb *elbv2.Client, arn string) fu
 }
 
 func addrs(in []string) []string { return slices.Sorted(slices.Values(in)) }
-
-func sum(m map[string]int) int {
-	t := 0
-	for _, v := range m {
-		t += v
-	}
-	return t
-}
 
 func diff(after, before map[string]int) map[string]int {
 	out := maps.Clone(after)

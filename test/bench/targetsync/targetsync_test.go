@@ -15,10 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/aws/smithy-go/middleware"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -27,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/cloudlb/cloudlb/api/v1alpha1"
-	cloudaws "github.com/cloudlb/cloudlb/cloud/aws"
 	"github.com/cloudlb/cloudlb/test"
 	"github.com/cloudlb/cloudlb/test/bench"
 )
@@ -41,6 +38,10 @@ const (
 	group     = "targets"
 	region    = "us-east-1"
 	edited    = members / 2
+	// quietSilence is longer than the targets controller waits before it reads targets still in their first
+	// health check again (5s), so that counts taken after the calls stop include every call that a phase set
+	// off, and none of them falls into the next phase.
+	quietSilence = 8 * time.Second
 )
 
 // BenchmarkTargets50Members3Services creates 3 Services with 10 ready endpoints each and 50 Ingresses of one group,
@@ -54,7 +55,8 @@ func BenchmarkTargets50Members3Services(b *testing.B) {
 	ctrl.SetLogger(bench.Logger())
 	env := bench.Start(b)
 	counter := &test.CallCounter{}
-	provider, elb := awsProvider(b, counter)
+	provider, awsCfg := bench.AWSProvider(b, region, counter)
+	elb := elbv2.NewFromConfig(awsCfg)
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func BenchmarkTargets50Members3Services(b *testing.B) {
 
 	start := time.Now()
 	bench.Write(b, members, func(i int) error { return env.Client.Create(ctx, member(i)) })
-	hash := converged(b, env.Client, "")
+	hash := bench.GroupConverged(b, env.Client, group, members, "")
 	applied := time.Since(start)
 	bench.Poll(b, 5*time.Minute, "every target group's targets synced", func() bool {
 		var rec v1alpha1.LoadBalancer
@@ -83,7 +85,7 @@ func BenchmarkTargets50Members3Services(b *testing.B) {
 	})
 	filled := time.Since(start)
 	allTargets(b, elb, env.Client)
-	quiet(b, counter)
+	bench.QuietCalls(b, counter, quietSilence, 2*time.Minute)
 	createCounts := counter.Counts()
 	reconciles, errs := reconcileCounts(b)
 	createConflicts := conflicts.n.Load()
@@ -99,8 +101,8 @@ func BenchmarkTargets50Members3Services(b *testing.B) {
 	if err := env.Client.Update(ctx, ing); err != nil {
 		b.Fatal(err)
 	}
-	converged(b, env.Client, hash)
-	quiet(b, counter)
+	bench.GroupConverged(b, env.Client, group, members, hash)
+	bench.QuietCalls(b, counter, quietSilence, 2*time.Minute)
 	editCounts := counter.Counts()
 	b.Logf("edit: %s", test.Summary(editCounts))
 
@@ -185,20 +187,6 @@ func reconcileCounts(b *testing.B) (total, errs int) {
 	return total, errs
 }
 
-// awsProvider is the AWS provider against a moto started for this benchmark, counting its calls, and an
-// uncounted ELBv2 client for the benchmark's own reads.
-func awsProvider(b *testing.B, counter *test.CallCounter) (*cloudaws.Provider, *elbv2.Client) {
-	b.Helper()
-	ctx := context.Background()
-	motoURL, cfg, vpc := bench.Moto(b, region)
-	p, err := cloudaws.NewFromConfig(ctx, cloudaws.Options{ClusterName: bench.Options().ClusterName, ClusterID: "bench-cluster-id",
-		Region: region, VPCID: vpc, EndpointURL: motoURL, MaxRetries: 8, APIOptions: []func(*middleware.Stack) error{counter.Middleware}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p, elbv2.NewFromConfig(cfg)
-}
-
 func path(p, svc string) networkingv1.HTTPIngressPath {
 	return networkingv1.HTTPIngressPath{Path: p, PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
 		Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}}}
@@ -213,27 +201,6 @@ func member(i int) *networkingv1.Ingress {
 			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 				Paths: []networkingv1.HTTPIngressPath{path(fmt.Sprintf("/app-%02d", i), service(i%services))}}}}}},
 	}
-}
-
-// converged waits until the group's record says every member is applied at an applied hash other than before,
-// and returns that hash.
-func converged(b *testing.B, c client.Client, before string) string {
-	b.Helper()
-	var hash string
-	bench.Poll(b, 5*time.Minute, "the group to converge", func() bool {
-		var rec v1alpha1.LoadBalancer
-		if err := c.Get(context.Background(), client.ObjectKey{Name: group}, &rec); err != nil {
-			return false
-		}
-		st := rec.Status
-		if !meta.IsStatusConditionTrue(st.Conditions, "Ready") || st.AppliedHash == "" || st.AppliedHash == before ||
-			len(st.Members) != members || slices.ContainsFunc(st.Members, func(m v1alpha1.MemberStatus) bool { return !m.Applied }) {
-			return false
-		}
-		hash = st.AppliedHash
-		return true
-	})
-	return hash
 }
 
 // allTargets waits until each of the load balancer's 50 target groups holds its Service's endpoints, read from
@@ -266,19 +233,4 @@ func allTargets(b *testing.B, elb *elbv2.Client, c client.Client) {
 			return
 		}
 	}
-}
-
-// quiet waits until no AWS call has been made for longer than the targets controller waits before it reads
-// targets still in their first health check again (5s), so that counts taken after it include every call that
-// the phase set off, and none of them falls into the next phase.
-func quiet(b *testing.B, counter *test.CallCounter) {
-	b.Helper()
-	const silence = 8 * time.Second
-	n, since := -1, time.Now()
-	bench.Poll(b, 2*time.Minute, "AWS calls to stop", func() bool {
-		if c := len(counter.Calls()); c != n {
-			n, since = c, time.Now()
-		}
-		return time.Since(since) >= silence
-	})
 }

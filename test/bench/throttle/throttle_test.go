@@ -45,7 +45,7 @@ const (
 // its refill rate; the largest), their ratio, the share of calls throttled, and the calls per operation.
 func BenchmarkThrottledCreate(b *testing.B) {
 	bench.Once(b)
-	n, scale := envInt(b, "CLOUDLB_BENCH_INGRESSES", 50), envFloat(b, "CLOUDLB_BENCH_RATE_SCALE", 1)
+	n, scale := bench.EnvInt(b, "CLOUDLB_BENCH_INGRESSES", 50, 1), envFloat(b, "CLOUDLB_BENCH_RATE_SCALE", 1)
 	// share < 1 plays an account whose buckets other tools use too: the proxy enforces that share of the buckets
 	// the controller paces by, and the controller has to find it out from AWS's throttling errors.
 	share := envFloat(b, "CLOUDLB_BENCH_ACCOUNT_SHARE", 1)
@@ -103,7 +103,7 @@ func BenchmarkThrottledCreate(b *testing.B) {
 			bound, boundBy = t, key
 		}
 	}
-	total, refused := sum(accepted), sum(throttled)
+	total, refused := bench.Sum(accepted), bench.Sum(throttled)
 	byOp := map[string]int{}
 	for call, k := range accepted {
 		_, op, _ := strings.Cut(call, ":")
@@ -200,26 +200,6 @@ func verifyTargets(ctx context.Context, b *testing.B, cfg aws.Config, want int) 
 			b.Errorf("target group %s holds %d targets, want %d", arn, len(out.TargetHealthDescriptions), endpoints)
 		}
 	}
-}
-
-func sum(m map[string]int) int {
-	t := 0
-	for _, v := range m {
-		t += v
-	}
-	return t
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
 }
 
 func envFloat(b *testing.B, name string, def float64) float64 {

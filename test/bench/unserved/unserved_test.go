@@ -47,7 +47,7 @@ const (
 // cluster, for comparison.
 func BenchmarkUnserved5000Services(b *testing.B) {
 	bench.Once(b)
-	services := bench.EnvInt(b, "CLOUDLB_BENCH_SERVICES", 5000)
+	services := bench.EnvInt(b, "CLOUDLB_BENCH_SERVICES", 5000, 0)
 	profile := os.Getenv("CLOUDLB_BENCH_HEAP_PROFILE")
 	if profile != "" {
 		runtime.MemProfileRate = 1 // every allocation, not a sample: the cache's objects are small
